@@ -1,0 +1,80 @@
+# comi — build with `make`, test with `make test`, sanitizers with
+# `make SAN=address,undefined test` (builds into build-san/).
+#
+# Every src/*.c goes into the library, every tools/*.c into the CLI,
+# every tests/test_*.c becomes one test program, every bench/*.c one
+# benchmark program. Adding a file needs no Makefile edit.
+
+CC      ?= cc
+SAN     ?=
+ifeq ($(SAN),)
+BUILD   ?= build
+OPT     ?= -O2
+else
+BUILD   ?= build-san
+OPT     ?= -O1 -fno-omit-frame-pointer
+endif
+
+PKGS     = jansson libpcre2-8 libutf8proc libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-pthread
+BLAS_LIBS   := -lopenblas
+
+WARN    = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+          -Wmissing-prototypes -Werror
+ARCH   ?= -mavx2 -mfma -mf16c
+CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -D_GNU_SOURCE -pthread \
+             -Iinclude -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) $(BLAS_LIBS) -lm -pthread $(LDLIBS)
+ifneq ($(SAN),)
+CFLAGS_ALL += -fsanitize=$(SAN) -fno-sanitize-recover=undefined
+LDFLAGS    += -fsanitize=$(SAN)
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*.c))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all lib test check bench clean format fuzz
+all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h tools/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libcomi.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libcomi.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/comi: $(TOOL_OBJ) $(BUILD)/libcomi.a
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcomi.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h src/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcomi.a $(wildcard bench/*.h src/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh
+
+check: test
+
+bench: all $(BENCH_BIN)
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c bench/*.c
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,103 @@
+/*
+ * comi.h — the one public header of comi: coarse-to-fine context compression
+ * by Marginal Information Gain (COMI, ICLR 2026).
+ *
+ * Conventions (apply to every function below unless it says otherwise):
+ *  - Functions that can fail return a comi_status; COMI_OK (0) is success.
+ *    The message of the last failure is kept in the comi_ctx passed in and
+ *    read with comi_errmsg(ctx). The library never exits or aborts on bad
+ *    input.
+ *  - A comi_ctx is per-thread state (error message, scratch, thread count).
+ *    Use one context per thread; a context is not thread-safe. Loaded models
+ *    (comi_model) are immutable and may be shared by any number of contexts.
+ *  - Every *_free(NULL) is a no-op. Output buffers returned by the library
+ *    are owned by the caller and released with the matching *_free call.
+ *  - Matrices are float32, row-major: row i of an (n x d) matrix starts at
+ *    element i * d.
+ */
+#ifndef COMI_H
+#define COMI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COMI_VERSION_MAJOR 0
+#define COMI_VERSION_MINOR 1
+#define COMI_VERSION_PATCH 0
+#define COMI_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status codes, contexts, errors                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef enum comi_status {
+    COMI_OK = 0,
+    COMI_ERR_INVALID_ARG = 1, /* a parameter or argument value is out of range */
+    COMI_ERR_IO = 2,          /* a file could not be opened, read or written */
+    COMI_ERR_FORMAT = 3,      /* a file or request is malformed or corrupt */
+    COMI_ERR_UNSUPPORTED = 4, /* valid input this build cannot handle */
+    COMI_ERR_NOMEM = 5,       /* an allocation failed */
+    COMI_ERR_LIMIT = 6,       /* a configured resource limit would be exceeded */
+    COMI_ERR_INTERNAL = 7     /* an invariant broke; please report */
+} comi_status;
+
+/* Per-thread state. Create one per thread; free with comi_ctx_free. */
+typedef struct comi_ctx comi_ctx;
+
+typedef struct comi_ctx_params {
+    int32_t n_threads; /* worker threads for kernels; <= 0 means all cores */
+} comi_ctx_params;
+
+comi_ctx_params comi_ctx_default_params(void);
+
+/* Returns NULL only when memory is exhausted. */
+comi_ctx *comi_ctx_new(const comi_ctx_params *params);
+void comi_ctx_free(comi_ctx *ctx);
+
+/* Number of threads kernels run on with this context (>= 1). */
+int32_t comi_ctx_threads(const comi_ctx *ctx);
+
+/* The message of the last failure on ctx ("" when none). The string is owned
+ * by ctx and valid until the next call on ctx. */
+const char *comi_errmsg(const comi_ctx *ctx);
+
+/* A short constant name for a status code ("ok", "invalid argument", ...). */
+const char *comi_status_str(comi_status status);
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+const char *comi_version(void);
+
+/* comi_free releases any buffer the library documents as "free with
+ * comi_free" (plain heap memory). */
+void comi_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Merge core (src/mig.c)                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------ */
+/* Models, tokenizers, forward pass (src/gguf.c, src/model.c, ...)         */
+/* ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------ */
+/* Soft pipeline (src/pipeline.c)                                           */
+/* ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------ */
+/* Text-mode compression (src/text.c)                                       */
+/* ------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation (src/eval.c)                                                  */
+/* ------------------------------------------------------------------------ */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COMI_H */

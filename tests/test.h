@@ -1,0 +1,126 @@
+/*
+ * test.h — the tiny test harness every tests/test_*.c program uses.
+ *
+ * A test program prints one line per check outcome:
+ *   PASS <name>            FAIL <name>: <why>            SKIP <name>: <why>
+ * tests/run.sh counts those lines over all programs and prints the
+ * "N passed, N failed, N skipped" summary. A program that crashes or exits
+ * non-zero without a FAIL line is counted as one failure.
+ */
+#ifndef COMI_TEST_H
+#define COMI_TEST_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int test_n_failed;
+
+static inline void test_pass(const char *name) {
+    printf("PASS %s\n", name);
+    fflush(stdout);
+}
+
+static inline void test_fail(const char *name, const char *fmt, ...) {
+    va_list ap;
+    printf("FAIL %s: ", name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    test_n_failed++;
+}
+
+static inline void test_skip(const char *name, const char *fmt, ...) {
+    va_list ap;
+    printf("SKIP %s: ", name);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* Reports name as passed when cond holds, failed with the message otherwise;
+ * returns cond. */
+static inline int test_check(const char *name, int cond, const char *fmt, ...) {
+    if (cond) {
+        test_pass(name);
+    } else {
+        va_list ap;
+        printf("FAIL %s: ", name);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf("\n");
+        fflush(stdout);
+        test_n_failed++;
+    }
+    return cond;
+}
+
+/* The golden data directory: $COMI_GOLDEN, else ../shared/golden. Returns
+ * NULL (and the caller must SKIP loudly) when it does not exist. */
+static inline const char *test_golden_dir(void) {
+    const char *g = getenv("COMI_GOLDEN");
+    if (!g || !*g) g = "../shared/golden";
+    struct stat st;
+    if (stat(g, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return g;
+}
+
+/* The shared data directory: $COMI_DATA, else ../shared/data; NULL if absent. */
+static inline const char *test_data_dir(void) {
+    const char *g = getenv("COMI_DATA");
+    if (!g || !*g) g = "../shared/data";
+    struct stat st;
+    if (stat(g, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    return g;
+}
+
+/* Reads a whole binary file; returns malloc'ed bytes (caller frees) and the
+ * size in *len, or NULL when it cannot be read. */
+static inline void *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (sz < 0) {
+        fclose(f);
+        return NULL;
+    }
+    char *buf = malloc((size_t)sz + 1);
+    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[sz] = '\0';
+        *len = (size_t)sz;
+    }
+    return buf;
+}
+
+/* NMSE(a, b) = sum((a-b)^2) / sum(b^2), b the reference. */
+static inline double test_nmse(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* The exit status a test program returns from main. */
+static inline int test_exit(void) {
+    return test_n_failed ? 1 : 0;
+}
+
+#endif /* COMI_TEST_H */

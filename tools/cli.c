@@ -1,0 +1,119 @@
+/*
+ * cli.c — argument parsing and file helpers shared by the subcommands.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cli_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "comi %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+bool cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi,
+                   int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE) {
+        cli_error(cmd, "%s: '%s' is not an integer", flag, s);
+        return false;
+    }
+    if (v < lo || v > hi) {
+        cli_error(cmd, "%s: %lld is out of range [%lld, %lld]", flag, v, (long long)lo,
+                  (long long)hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_f64(const char *cmd, const char *flag, const char *s, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) {
+        cli_error(cmd, "%s: '%s' is not a finite number", flag, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        cli_error(cmd, "missing value for %s", argv[*i]);
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+bool cli_read_f32(const char *cmd, const char *flag, const char *path, float **data,
+                  size_t *count) {
+    *data = NULL;
+    *count = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error(cmd, "%s: cannot open '%s': %s", flag, path, strerror(errno));
+        return false;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        cli_error(cmd, "%s: '%s' is not a regular file", flag, path);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    if (size % 4 != 0) {
+        fclose(f);
+        cli_error(cmd, "%s: '%s' has %zu bytes, not a multiple of 4 (float32)", flag, path, size);
+        return false;
+    }
+    float *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        cli_error(cmd, "%s: out of memory reading '%s' (%zu bytes)", flag, path, size);
+        return false;
+    }
+    size_t got = size ? fread(buf, 1, size, f) : 0;
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        cli_error(cmd, "%s: short read on '%s'", flag, path);
+        return false;
+    }
+    *data = buf;
+    *count = size / 4;
+    return true;
+}
+
+bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t bytes) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        cli_error(cmd, "cannot create '%s': %s", path, strerror(errno));
+        return false;
+    }
+    size_t put = bytes ? fwrite(data, 1, bytes, f) : 0;
+    if ((fclose(f) != 0) | (put != bytes)) {
+        cli_error(cmd, "write to '%s' failed: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+bool cli_stderr_is_tty(void) {
+    return isatty(STDERR_FILENO) != 0;
+}

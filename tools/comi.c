@@ -1,0 +1,58 @@
+/*
+ * comi.c — the `comi` command-line tool: dispatches to one subcommand.
+ * Each subcommand lives in tools/cmd_<name>.c and uses only comi.h.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Subcommand entry points (tools/cmd_*.c). */
+int cmd_version(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} command;
+
+/* One row per subcommand; keep in the order `comi --help` lists them. */
+static const command commands[] = {
+    {"version", cmd_version, "print the library version"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "comi %s — coarse-to-fine context compression by Marginal Information Gain\n"
+            "\n"
+            "usage: comi <command> [options]      comi <command> --help for details\n"
+            "\n"
+            "commands:\n",
+            comi_version());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("comi %s\n", comi_version());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version")) return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "comi: unknown command '%s' (comi --help lists them)\n", name);
+    return 2;
+}
