@@ -92,6 +92,50 @@ void comi_free(void *ptr);
 /* Text-mode compression (src/text.c)                                       */
 /* ------------------------------------------------------------------------ */
 
+/* Text mode keeps the words/phrases/sentences of a context that carry the
+ * most Marginal Information Gain for a question and returns plain text any
+ * LLM can read. Relevance and redundancy come from an encoder: the built-in
+ * lexical one (no model), static word vectors, or a transformer model. */
+
+/* A loaded text encoder; immutable after load, shareable across threads. */
+typedef struct comi_encoder comi_encoder;
+
+/* spec: "lexical", "vectors:FILE" (GloVe text or word2vec binary), or a
+ * model path (.gguf file or Hugging Face directory). Free with
+ * comi_encoder_free. */
+comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **out);
+void comi_encoder_free(comi_encoder *enc);
+
+typedef struct comi_text_params {
+    double ratio;          /* keep at most floor(original_tokens / ratio) tokens (>= 1) */
+    int64_t target_tokens; /* when > 0, keep at most this many tokens (overrides ratio) */
+    const comi_encoder *encoder; /* NULL: the built-in lexical encoder */
+    bool keep_titles;      /* keep document titles / first lines when budget allows */
+    bool coarse;           /* inter-group budget reallocation by MIG (default on) */
+    bool redundancy;       /* redundancy terms (default on) */
+    float alpha;           /* relevance weight (default set by the implementation) */
+    float beta;            /* redundancy weight (default set by the implementation) */
+} comi_text_params;
+
+comi_text_params comi_text_default_params(void);
+
+typedef struct comi_text_result {
+    char *text;                /* compressed text, NUL-terminated; free with comi_text_result_free */
+    int64_t original_tokens;   /* tokens of the input (words for the lexical encoder) */
+    int64_t compressed_tokens; /* tokens of text, <= the budget */
+    double ratio;              /* original_tokens / max(compressed_tokens, 1) */
+    double ms;                 /* wall time of the call */
+} comi_text_result;
+
+/* Compresses one context (documents may be separated by blank lines). */
+comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,
+                               const comi_text_params *params, comi_text_result *out);
+/* Compresses a list of n_docs documents (each a NUL-terminated string). */
+comi_status comi_compress_documents(comi_ctx *ctx, const char *const *docs, size_t n_docs,
+                                    const char *question, const comi_text_params *params,
+                                    comi_text_result *out);
+void comi_text_result_free(comi_text_result *res);
+
 /* ------------------------------------------------------------------------ */
 /* Evaluation (src/eval.c)                                                  */
 /* ------------------------------------------------------------------------ */
