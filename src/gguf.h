@@ -53,7 +53,9 @@ typedef struct gguf_kv {
 
 typedef struct gguf_file gguf_file;
 
-/* Opens and validates a GGUF file. Fails with COMI_ERR_IO/COMI_ERR_FORMAT/
+/* Opens and validates a GGUF file (the file object owns the mapping; every
+ * pointer it hands out lives until gguf_close; a file object is read-only
+ * after open and may be shared by threads). Fails with COMI_ERR_IO/COMI_ERR_FORMAT/
  * COMI_ERR_UNSUPPORTED and a message naming the file and the offending field
  * (bad magic, version, counts, string lengths past the end, unknown tensor
  * types, out-of-file or misaligned tensor data, duplicate names). */
@@ -62,6 +64,16 @@ void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);
 const char *gguf_path(const gguf_file *f);
+/* general.alignment (default 32), the file offset where tensor data starts
+ * (the file size when there are no tensors), and the file size. */
+uint32_t gguf_alignment(const gguf_file *f);
+size_t gguf_data_offset(const gguf_file *f);
+size_t gguf_file_size(const gguf_file *f);
+
+/* Bytes of one scalar of type t (0 for STRING, ARRAY and unknown types) and
+ * its name as the GGUF spec writes it ("uint32", "string", ...). */
+size_t gguf_vtype_size(gguf_vtype t);
+const char *gguf_vtype_name(gguf_vtype t);
 
 int64_t gguf_n_kv(const gguf_file *f);
 const gguf_kv *gguf_kv_at(const gguf_file *f, int64_t i);
@@ -75,6 +87,9 @@ bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out);
 bool gguf_get_f32(const gguf_file *f, const char *key, float *out);
 bool gguf_get_bool(const gguf_file *f, const char *key, bool *out);
 bool gguf_get_str(const gguf_file *f, const char *key, gguf_str *out);
+/* The array kv `key` when its elements have type elem_type (e.g.
+ * tokenizer.ggml.tokens with GGUF_T_STRING: then (*out)->strs[0..arr_n)). */
+bool gguf_get_arr(const gguf_file *f, const char *key, gguf_vtype elem_type, const gguf_kv **out);
 
 /* Element i of a numeric array kv converted to double / int64 (false when
  * out of range or not numeric). */
