@@ -2,6 +2,7 @@
  * config.json: the golden tiny models, a sharded copy built here, and a
  * corpus of broken files that must fail with a clear message. */
 #include "common.h"
+#include "gguf.h"
 #include "hfconfig.h"
 #include "safetensors.h"
 #include "test.h"
@@ -167,6 +168,98 @@ static int expected_tensors(const model_spec *s, expect_t *x) {
     return n;
 }
 
+/* GGUF name of a Hugging Face tensor name ("" when there is none). */
+static void gguf_name(const char *hf, char *out, size_t cap) {
+    static const char *const map[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"},
+        {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"self_attn.q_proj.bias", "attn_q.bias"},
+        {"self_attn.k_proj.bias", "attn_k.bias"},
+        {"self_attn.v_proj.bias", "attn_v.bias"},
+        {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+        {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"},
+    };
+    int layer;
+    char rest[96];
+    out[0] = '\0';
+    if (strcmp(hf, "model.embed_tokens.weight") == 0) snprintf(out, cap, "token_embd.weight");
+    else if (strcmp(hf, "model.norm.weight") == 0) snprintf(out, cap, "output_norm.weight");
+    else if (strcmp(hf, "lm_head.weight") == 0) snprintf(out, cap, "output.weight");
+    else if (sscanf(hf, "model.layers.%d.%95s", &layer, rest) == 2)
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+            if (strcmp(rest, map[i][0]) == 0) snprintf(out, cap, "blk.%d.%s", layer, map[i][1]);
+}
+
+/* The same weights through the GGUF twin: identical bytes for every tensor,
+ * except llama's q/k whose rows GGUF stores permuted: within each head of
+ * hd rows, GGUF row 2j+k holds Hugging Face row k*hd/2 + j. */
+static void test_gguf_twin(const char *golden, const model_spec *s, const st_model *m) {
+    char path[512], name[160], gname[128], why[256] = "";
+    snprintf(path, sizeof path, "%s/forward/models/%s.gguf", golden, s->name);
+    comi_err e;
+    comi_err_clear(&e);
+    gguf_file *g = NULL;
+    snprintf(name, sizeof name, "%s_gguf_twin_open", s->name);
+    if (!test_check(name, gguf_open(&e, path, &g) == COMI_OK, "%s", e.msg)) return;
+    int bad = 0, n_same = 0, n_perm = 0;
+    for (int64_t i = 0; i < st_n_tensors(m); i++) {
+        const comi_tensor *t = st_tensor_at(m, i);
+        gguf_name(t->name, gname, sizeof gname);
+        const comi_tensor *u = gname[0] ? gguf_find_tensor(g, gname) : NULL;
+        if (!u || u->type != t->type || memcmp(u->ne, t->ne, sizeof t->ne) != 0 ||
+            u->nbytes != t->nbytes) {
+            bad++;
+            snprintf(why, sizeof why, "%.80s -> %.80s: missing or different type/shape", t->name,
+                     gname);
+            continue;
+        }
+        int permuted = strcmp(s->arch, "llama") == 0 &&
+                       (strstr(t->name, "q_proj.weight") || strstr(t->name, "k_proj.weight"));
+        if (!permuted) {
+            if (memcmp(u->data, t->data, t->nbytes) != 0) {
+                bad++;
+                snprintf(why, sizeof why, "%.80s: bytes differ", t->name);
+            } else {
+                n_same++;
+            }
+            continue;
+        }
+        const int64_t hd = 16, rows = t->ne[1];
+        const size_t row_bytes = t->nbytes / (size_t)rows;
+        int ok = 1;
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t h = r / hd, j = (r % hd) / 2, k = r % 2;
+            int64_t hf_row = h * hd + k * (hd / 2) + j;
+            if (memcmp((const uint8_t *)u->data + (size_t)r * row_bytes,
+                       (const uint8_t *)t->data + (size_t)hf_row * row_bytes, row_bytes) != 0)
+                ok = 0;
+        }
+        if (ok) {
+            n_perm++;
+        } else {
+            bad++;
+            snprintf(why, sizeof why, "%.80s: rows are not the llama q/k permutation", t->name);
+        }
+    }
+    snprintf(name, sizeof name, "%s_gguf_twin_values", s->name);
+    test_check(name, bad == 0 && n_same > 0 && st_n_tensors(m) == gguf_n_tensors(g),
+               "%d mismatches (last: %s), %d equal, %d permuted, %lld vs %lld tensors", bad, why,
+               n_same, n_perm, (long long)st_n_tensors(m), (long long)gguf_n_tensors(g));
+    if (strcmp(s->arch, "llama") == 0) {
+        snprintf(name, sizeof name, "%s_gguf_twin_qk_permuted", s->name);
+        test_check(name, n_perm == 6, "%d q/k tensors matched the permutation, expected 6",
+                   n_perm);
+    }
+    gguf_close(g);
+}
+
 static void test_golden_model(const char *golden, const model_spec *s) {
     char dir[512], name[160];
     snprintf(dir, sizeof dir, "%s/forward/models/%s.hf", golden, s->name);
@@ -226,6 +319,8 @@ static void test_golden_model(const char *golden, const model_spec *s) {
     snprintf(name, sizeof name, "%s_get_weight", s->name);
     test_check(name, st_get_weight(&e, m, "model.norm.weight", &norm) == COMI_OK && norm,
                "%s", e.msg);
+
+    test_gguf_twin(golden, s, m);
 
     hf_config c;
     snprintf(name, sizeof name, "%s_config", s->name);
