@@ -80,6 +80,86 @@ void comi_free(void *ptr);
 /* Merge core (src/mig.c)                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* The merge turns the hidden states of one context segment, H (n_tokens x
+ * d_model), and a query vector q (d_model) into at most
+ * ceil(n_tokens / merge_size) memory vectors, as COMI defines it:
+ *  - coarse stage: the context is cut into fixed groups of merge_size
+ *    tokens; each group's Marginal Information Gain (relevance of its most
+ *    query-relevant token minus that token's redundancy with the other
+ *    groups' representatives) sets, through a softmax, how many tokens its
+ *    reallocated group gets: high MIG -> small group -> less compression.
+ *    Off: n_tokens is split into round(n_tokens / merge_size) equal groups.
+ *  - fine stage: inside each group, tokens are averaged with
+ *    softmax(alpha_merge * relevance - beta_merge * redundancy) weights into
+ *    one memory vector. Off: the plain mean.
+ * Relevance is cos(H_i, q); redundancy is the largest cosine to the other
+ * units. The exact semantics are in DESIGN.md ("The merge, exactly").
+ *
+ * Results do not depend on the context's thread count. */
+
+typedef struct comi_merge_params {
+    int64_t merge_size;     /* m >= 1: average tokens per memory vector (default 16) */
+    float alpha_select;     /* coarse relevance weight (default 1) */
+    float beta_select;      /* coarse redundancy weight (default 1) */
+    float alpha_merge;      /* fine relevance weight (default 1) */
+    float beta_merge;       /* fine redundancy weight (default 1) */
+    bool coarse;            /* reallocate group sizes by group MIG (default true) */
+    bool fine;              /* MIG-weighted merge; false: plain mean (default true) */
+    bool coarse_redundancy; /* redundancy term of the coarse score (default true) */
+    bool fine_redundancy;   /* redundancy term of the fine weights (default true) */
+} comi_merge_params;
+
+comi_merge_params comi_merge_default_params(void);
+
+/* What comi_merge produced, including the intermediate quantities so callers
+ * can inspect its decisions. Every pointer is owned by the result and
+ * released by comi_merge_result_free. */
+typedef struct comi_merge_result {
+    int64_t n_tokens;
+    int64_t d_model;
+    /* Groups in layout order. Coarse on: ceil(n_tokens / merge_size) fixed
+     * groups (1 when that is <= 1) whose reallocated sizes may be 0; off:
+     * max(1, round_half_even(n_tokens / merge_size)) uniform groups. */
+    int64_t n_groups;
+    int32_t *group_sizes;      /* (n_groups,) tokens per group; sums to n_tokens */
+    int64_t *group_rep;        /* (n_groups,) coarse, n_groups > 1: representative token of
+                                  fixed group g (its most relevant token); else -1 */
+    float *group_relevance;    /* (n_groups,) coarse: relevance of the representative; else 0 */
+    float *group_redundancy;   /* (n_groups,) coarse: max cosine to the other representatives;
+                                  0 when off */
+    float *group_score;        /* (n_groups,) coarse: alpha_select * relevance - beta_select *
+                                  redundancy (the group's MIG); else 0 */
+    /* Memory vectors: one per non-empty group, in group order; memory i
+     * merges tokens [memory_start[i], memory_start[i] + memory_len[i]). */
+    int64_t n_memory;
+    float *memory;             /* (n_memory, d_model) */
+    int64_t *memory_start;     /* (n_memory,) */
+    int64_t *memory_len;       /* (n_memory,) >= 1 */
+    /* Per token. */
+    float *relevance;          /* (n_tokens,) cos(H_i, q) */
+    float *redundancy;         /* (n_tokens,) fine stage: max(0, max cosine to the other tokens
+                                  of its group); 0 when fine or fine_redundancy is off */
+    float *score;              /* (n_tokens,) the token's MIG: alpha_merge * relevance -
+                                  beta_merge * redundancy */
+    float *weight;             /* (n_tokens,) its weight in its memory vector (1/len when
+                                  fine is off) */
+    int64_t *memory_index;     /* (n_tokens,) the memory vector it was merged into */
+} comi_merge_result;
+
+/* Merges one segment. hidden: (n_tokens, d_model) row-major float32; query:
+ * (d_model,); params NULL means the defaults. Both inputs are only read and
+ * may be freed after the call. Fails (COMI_ERR_INVALID_ARG, message in ctx)
+ * on NULL pointers, n_tokens < 1 or > INT32_MAX, d_model < 1, merge_size < 1,
+ * non-finite weights, or a NaN/Inf anywhere in hidden or query. On success
+ * *out is filled (free it with comi_merge_result_free); on failure it is
+ * zeroed. Uses the context's threads; one call per context at a time. */
+comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
+                       const float *query, const comi_merge_params *params,
+                       comi_merge_result *out);
+
+/* Releases every array of res and zeroes it; NULL and zeroed results are fine. */
+void comi_merge_result_free(comi_merge_result *res);
+
 /* ------------------------------------------------------------------------ */
 /* Models, tokenizers, forward pass (src/gguf.c, src/model.c, ...)         */
 /* ------------------------------------------------------------------------ */
