@@ -9,6 +9,7 @@
 
 /* Subcommand entry points (tools/cmd_*.c). */
 int cmd_version(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -19,6 +20,7 @@ typedef struct {
 /* One row per subcommand; keep in the order `comi --help` lists them. */
 static const command commands[] = {
     {"version", cmd_version, "print the library version"},
+    {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
 };
 
 static void usage(FILE *out) {
