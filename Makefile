@@ -58,7 +58,7 @@ $(BUILD)/libcomi.so: $(LIB_OBJ)
 $(BUILD)/comi: $(TOOL_OBJ) $(BUILD)/libcomi.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcomi.a $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h src/*.h include/*.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h tests/fuzz/*.[ch] src/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
 
@@ -72,6 +72,12 @@ test: all $(TEST_BIN)
 check: test
 
 bench: all $(BENCH_BIN)
+
+# libFuzzer targets (clang): builds tests/fuzz/fuzz_*.c into build-fuzz/ and
+# runs each for FUZZ_SECONDS; see tests/fuzz/Makefile.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -f tests/fuzz/Makefile run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c bench/*.c

@@ -314,8 +314,8 @@ static comi_status parse_shard(comi_err *e, st_model *m, int32_t shard, const ui
     }
 
     /* Overlap check in offset order; empty tensors cannot overlap. */
-    st_entry *ents = m->tensors + first;
     size_t n = (size_t)(m->n_tensors - first);
+    st_entry *ents = n ? m->tensors + first : NULL; /* tensors is NULL when none */
     if (n) qsort(ents, n, sizeof *ents, cmp_offset);
     uint64_t max_end = 0;
     const char *max_name = NULL;

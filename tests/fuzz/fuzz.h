@@ -1,0 +1,34 @@
+/*
+ * fuzz.h — shared pieces of the libFuzzer targets in tests/fuzz/.
+ *
+ * Each fuzz_<name>.c defines `int fuzz_<name>(const uint8_t *, size_t)`
+ * and, unless FUZZ_REPLAY is defined, the libFuzzer entry point calling
+ * it. tests/test_fuzz_replay.c includes every target with FUZZ_REPLAY set
+ * and feeds them the committed corpora and crashers under the normal
+ * build, so `make test` replays them without clang or libFuzzer.
+ */
+#ifndef COMI_FUZZ_H
+#define COMI_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int fuzz_safetensors(const uint8_t *data, size_t size);
+int fuzz_hfconfig(const uint8_t *data, size_t size);
+int fuzz_gguf(const uint8_t *data, size_t size);
+
+/* An invariant that must hold after a successful parse: a violation is a
+ * finding, so abort and let libFuzzer (or the replay test) report it. */
+#define FUZZ_CHECK(cond)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+            abort();                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#endif /* COMI_FUZZ_H */
