@@ -1,0 +1,310 @@
+/*
+ * ops.c — transformer kernels (stage: encoder/decoder LM forward pass).
+ * Mirrors the math of llama.cpp's ggml CPU ops (rms_norm, rope in normal and
+ * NEOX mode, soft_max, swiglu, mul_mat, flash_attn_ext) and of Hugging
+ * Face's LlamaRMSNorm / apply_rotary_pos_emb / eager attention, in float32
+ * with double-precision reductions where they are cheap.
+ *
+ * Matmuls: batches go through cblas_sgemm on float32 copies of
+ * OPS_TILE_ROWS weight rows at a time (the copy stays in cache, the weight
+ * stays mmapped and quantized); single rows use dot products. Attention
+ * walks key blocks with an online softmax so memory stays O(tile), never
+ * O(n^2).
+ */
+#include "ops.h"
+
+#include "quant.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+static void ops_init_once(void) {
+    openblas_set_num_threads(1);
+}
+
+void ops_init(void) {
+    pthread_once(&ops_once, ops_init_once);
+}
+
+/* ---- elementwise ------------------------------------------------------- */
+
+void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    if (w)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+}
+
+void ops_softmax(float *x, int64_t n) {
+    if (n <= 0) return;
+    float mx = x[0];
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void ops_swiglu(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+float ops_dot_f32_ref(const float *a, const float *b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+    return (float)s;
+}
+
+static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+float ops_dot_f32(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* ---- rotary embeddings ------------------------------------------------- */
+
+void ops_rope_table(float *cs, int64_t pos0, int64_t n, int64_t head_dim, float base) {
+    int64_t half = head_dim / 2;
+    for (int64_t t = 0; t < n; t++) {
+        double p = (double)(pos0 + t);
+        for (int64_t i = 0; i < half; i++) {
+            double theta = p * pow((double)base, -2.0 * (double)i / (double)head_dim);
+            cs[t * head_dim + 2 * i] = (float)cos(theta);
+            cs[t * head_dim + 2 * i + 1] = (float)sin(theta);
+        }
+    }
+}
+
+void ops_rope_apply(float *x, int64_t n, int64_t ld, int64_t n_head, int64_t head_dim,
+                    const float *cs, ops_rope_mode mode) {
+    int64_t half = head_dim / 2;
+    for (int64_t t = 0; t < n; t++) {
+        const float *c = cs + t * head_dim;
+        for (int64_t h = 0; h < n_head; h++) {
+            float *v = x + t * ld + h * head_dim;
+            for (int64_t i = 0; i < half; i++) {
+                int64_t i0 = mode == OPS_ROPE_NEOX ? i : 2 * i;
+                int64_t i1 = mode == OPS_ROPE_NEOX ? i + half : 2 * i + 1;
+                float x0 = v[i0], x1 = v[i1];
+                float co = c[2 * i], si = c[2 * i + 1];
+                v[i0] = x0 * co - x1 * si;
+                v[i1] = x0 * si + x1 * co;
+            }
+        }
+    }
+}
+
+/* ---- matmul ------------------------------------------------------------ */
+
+bool ops_weight_supported(const comi_tensor *w) {
+    if (!w || w->ne[2] != 1 || w->ne[3] != 1 || w->ne[0] < 1 || w->ne[1] < 1) return false;
+    size_t rb;
+    return quant_row_bytes(w->type, w->ne[0], &rb) && quant_block_elems(w->type) > 0;
+}
+
+typedef struct mm_job {
+    const comi_tensor *w;
+    size_t row_bytes;
+    int64_t k;
+    const float *x; /* (n x k) */
+    int64_t n;
+    float *y; /* (n x ldy) */
+    int64_t ldy;
+    float *bufs;   /* n_workers x buf_elems */
+    int64_t buf_elems;
+} mm_job;
+
+/* Float32 rows [r0, r1) of the weight: the mapping itself for F32, else a
+ * dequantized copy in buf (r1 - r0) x k. */
+static const float *mm_rows(const mm_job *j, int64_t r0, int64_t r1, float *buf) {
+    const uint8_t *base = (const uint8_t *)j->w->data;
+    if (j->w->type == COMI_TYPE_F32) return (const float *)(base + (size_t)r0 * j->row_bytes);
+    for (int64_t r = r0; r < r1; r++)
+        quant_dequant_row(j->w->type, base + (size_t)r * j->row_bytes, buf + (r - r0) * j->k, j->k);
+    return buf;
+}
+
+static void mm_gemm_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
+    const mm_job *j = arg;
+    float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
+    const float *wt = mm_rows(j, r0, r1, buf);
+    /* y[:, r0:r1] = x (n x k) * wt^T (k x (r1-r0)) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)(r1 - r0), (int)j->k,
+                1.0f, j->x, (int)j->k, wt, (int)j->k, 0.0f, j->y + r0, (int)j->ldy);
+}
+
+static void mm_dot_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
+    const mm_job *j = arg;
+    float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *wr = mm_rows(j, r, r + 1, buf);
+        for (int64_t i = 0; i < j->n; i++) j->y[i * j->ldy + r] = ops_dot_f32(j->x + i * j->k, wr, j->k);
+    }
+}
+
+comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
+                       int64_t n, float *y, int64_t ldy) {
+    ops_init();
+    mm_job j = {.w = w, .k = w->ne[0], .x = x, .n = n, .y = y, .ldy = ldy};
+    if (n <= 0) return COMI_OK;
+    if (!quant_row_bytes(w->type, w->ne[0], &j.row_bytes))
+        return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: weight type %d unsupported in matmul",
+                            w->name ? w->name : "weight", (int)w->type);
+    bool gemm = n >= OPS_GEMM_MIN_ROWS;
+    int nt = pool_threads(pool);
+    j.buf_elems = w->type == COMI_TYPE_F32 ? 1 : (gemm ? OPS_TILE_ROWS : 1) * j.k;
+    j.bufs = comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float), "matmul tile");
+    if (!j.bufs) return e ? e->status : COMI_ERR_NOMEM;
+    if (gemm)
+        pool_for(pool, w->ne[1], OPS_TILE_ROWS, mm_gemm_chunk, &j);
+    else
+        pool_for(pool, w->ne[1], 32, mm_dot_chunk, &j);
+    free(j.bufs);
+    return COMI_OK;
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+#define ATT_BQ 32  /* query tokens per task */
+#define ATT_BK 128 /* keys per block */
+
+typedef struct att_job {
+    const ops_attn_args *a;
+    int64_t group; /* query heads per kv head */
+    int64_t n_qblocks;
+    float *scratch; /* n_workers x scratch_elems */
+    int64_t scratch_elems;
+} att_job;
+
+static void att_task(const att_job *j, int64_t task, float *ws) {
+    const ops_attn_args *a = j->a;
+    const int64_t hd = a->head_dim, G = j->group;
+    int64_t h = task / j->n_qblocks, qb = task % j->n_qblocks;
+    int64_t t0 = qb * ATT_BQ, t1 = t0 + ATT_BQ < a->n ? t0 + ATT_BQ : a->n;
+    int64_t R = (t1 - t0) * G; /* rows: (token, head in group) */
+    float *Q = ws;                   /* (R x hd) scaled queries */
+    float *O = Q + ATT_BQ * G * hd;  /* (R x hd) unnormalised output */
+    float *S = O + ATT_BQ * G * hd;  /* (R x ATT_BK) scores, then probabilities */
+    float *M = S + ATT_BQ * G * ATT_BK; /* (R) running max */
+    float *L = M + ATT_BQ * G;          /* (R) running sum */
+
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *src = a->q + t * a->ldq + (h * G + g) * hd;
+            float *dst = Q + ((t - t0) * G + g) * hd;
+            for (int64_t d = 0; d < hd; d++) dst[d] = src[d] * a->scale;
+        }
+    memset(O, 0, (size_t)(R * hd) * sizeof(float));
+    for (int64_t r = 0; r < R; r++) {
+        M[r] = -INFINITY;
+        L[r] = 0;
+    }
+    int64_t last_key = a->pos0 + t1 - 1; /* inclusive */
+    for (int64_t s0 = 0; s0 <= last_key; s0 += ATT_BK) {
+        int64_t nk = last_key + 1 - s0 < ATT_BK ? last_key + 1 - s0 : ATT_BK;
+        const float *K = a->k + s0 * a->ldkv + h * hd;
+        const float *V = a->v + s0 * a->ldkv + h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)nk, (int)hd, 1.0f, Q,
+                    (int)hd, K, (int)a->ldkv, 0.0f, S, (int)nk);
+        for (int64_t r = 0; r < R; r++) {
+            float *srow = S + r * nk;
+            int64_t pos = a->pos0 + t0 + r / G;
+            int64_t c = pos - s0 + 1; /* keys of this block visible to the row */
+            if (c > nk) c = nk;
+            if (c <= 0) {
+                memset(srow, 0, (size_t)nk * sizeof(float));
+                continue;
+            }
+            float mx = srow[0];
+            for (int64_t i = 1; i < c; i++)
+                if (srow[i] > mx) mx = srow[i];
+            float m_new = mx > M[r] ? mx : M[r];
+            float corr = expf(M[r] - m_new);
+            float sum = 0;
+            for (int64_t i = 0; i < c; i++) {
+                srow[i] = expf(srow[i] - m_new);
+                sum += srow[i];
+            }
+            for (int64_t i = c; i < nk; i++) srow[i] = 0;
+            L[r] = L[r] * corr + sum;
+            M[r] = m_new;
+            if (corr != 1.0f) {
+                float *orow = O + r * hd;
+                for (int64_t d = 0; d < hd; d++) orow[d] *= corr;
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)hd, (int)nk, 1.0f, S,
+                    (int)nk, V, (int)a->ldkv, 1.0f, O, (int)hd);
+    }
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t g = 0; g < G; g++) {
+            int64_t r = (t - t0) * G + g;
+            float inv = 1.0f / L[r];
+            float *dst = a->o + t * a->ldo + (h * G + g) * hd;
+            for (int64_t d = 0; d < hd; d++) dst[d] = O[r * hd + d] * inv;
+        }
+}
+
+static void att_chunk(void *arg, int64_t b, int64_t e, int worker) {
+    const att_job *j = arg;
+    float *ws = j->scratch + (size_t)worker * (size_t)j->scratch_elems;
+    for (int64_t task = b; task < e; task++) att_task(j, task, ws);
+}
+
+comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) {
+    ops_init();
+    if (a->n <= 0) return COMI_OK;
+    if (a->n_kv_head < 1 || a->n_head % a->n_kv_head != 0 || a->pos0 < 0 ||
+        a->pos0 + a->n > a->n_kv)
+        return comi_err_set(e, COMI_ERR_INTERNAL,
+                            "attention: bad shape (heads %lld/%lld, pos0 %lld, n %lld, n_kv %lld)",
+                            (long long)a->n_head, (long long)a->n_kv_head, (long long)a->pos0,
+                            (long long)a->n, (long long)a->n_kv);
+    att_job j = {.a = a, .group = a->n_head / a->n_kv_head};
+    j.n_qblocks = (a->n + ATT_BQ - 1) / ATT_BQ;
+    int64_t rows = ATT_BQ * j.group;
+    j.scratch_elems = rows * (2 * a->head_dim + ATT_BK + 2);
+    int nt = pool_threads(pool);
+    j.scratch = comi_alloc_array(e, (size_t)nt, (size_t)j.scratch_elems * sizeof(float),
+                                 "attention scratch");
+    if (!j.scratch) return e ? e->status : COMI_ERR_NOMEM;
+    pool_for(pool, a->n_kv_head * j.n_qblocks, 1, att_chunk, &j);
+    free(j.scratch);
+    return COMI_OK;
+}
