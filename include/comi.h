@@ -164,6 +164,148 @@ void comi_merge_result_free(comi_merge_result *res);
 /* Models, tokenizers, forward pass (src/gguf.c, src/model.c, ...)         */
 /* ------------------------------------------------------------------------ */
 
+/* ---- Models (src/model.c, src/session.c, src/ops.c) ---------------------
+ *
+ * A comi_model is a decoder-only transformer (llama, qwen2, qwen3) loaded
+ * from a GGUF file or a Hugging Face directory (config.json + safetensors,
+ * sharded or not). Weight matrices stay memory-mapped and are never copied.
+ * A loaded model is immutable: any number of threads may use it at once,
+ * each through its own comi_ctx and comi_session.
+ *
+ * Per-run state (KV cache, activation scratch, the last logits) lives in a
+ * comi_session. A session belongs to one model, is used by one thread at a
+ * time, and must be freed before its model. Kernels run on the threads of
+ * the comi_ctx passed to each call; results are bit-identical for any
+ * thread count. */
+
+typedef struct comi_model comi_model;
+typedef struct comi_session comi_session;
+typedef struct comi_tokenizer comi_tokenizer;
+
+typedef struct comi_model_params {
+    /* LoRA adapter merged into q/k/v/o at load (NULL: none): a safetensors
+     * file or PEFT directory (adapter_model.safetensors + adapter_config.json)
+     * with keys ...layers.N.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight.
+     * Merging copies the four projection matrices of every layer to float32. */
+    const char *lora_path;
+    float lora_scale; /* alpha / r; <= 0: read from adapter_config.json (1 when absent) */
+} comi_model_params;
+
+comi_model_params comi_model_default_params(void);
+
+/* Loads path: a .gguf file or a directory with config.json and
+ * model.safetensors (or model.safetensors.index.json + shards). Checks the
+ * architecture, every hyper-parameter and every tensor's shape and type;
+ * a failure names the file and the field or tensor. params NULL means the
+ * defaults. On success *out owns the model (free with comi_model_free). */
+comi_status comi_model_load(comi_ctx *ctx, const char *path, const comi_model_params *params,
+                            comi_model **out);
+/* Frees the model, its mappings and its tokenizer. No session of the model
+ * may be alive. */
+void comi_model_free(comi_model *model);
+
+typedef struct comi_model_info {
+    const char *arch;        /* "llama", "qwen2", "qwen3" (static string) */
+    const char *format;      /* "gguf" or "hf" (static string) */
+    int32_t n_embd;          /* d_model */
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    int32_t n_vocab;
+    int32_t n_ctx_train;     /* trained context length (0 when unknown) */
+    float rope_theta;
+    float norm_eps;
+    bool tied_embeddings;    /* the output matrix is the token embedding matrix */
+    bool qkv_bias;           /* q/k/v projections have biases (qwen2) */
+    bool qk_norm;            /* per-head q/k RMSNorm (qwen3) */
+    bool has_lora;           /* a LoRA adapter was merged at load */
+    const char *weight_type; /* type of most matrix bytes ("F16", "Q4_K", ...) */
+    const char *embd_type;   /* type of the token embedding matrix */
+    int64_t n_params;        /* parameters of every tensor */
+    uint64_t weight_bytes;   /* bytes of every tensor as stored (mapped) */
+    int32_t bos_id;          /* -1 when unknown */
+    int32_t eos_id;          /* -1 when unknown (first of the EOS ids) */
+} comi_model_info;
+
+/* Fills *out. Strings point to static or model-owned memory. */
+void comi_model_get_info(const comi_model *model, comi_model_info *out);
+
+/* Bytes a session of max_tokens positions allocates (KV cache + scratch). */
+uint64_t comi_model_session_bytes(const comi_model *model, int64_t max_tokens);
+
+/* The model's tokenizer, or NULL when the file/directory has none. Owned by
+ * the model; valid until comi_model_free. */
+const comi_tokenizer *comi_model_tokenizer(const comi_model *model);
+
+/* True when id is one of the model's end-of-sequence ids. */
+bool comi_model_is_eos(const comi_model *model, int32_t id);
+
+/* Token embedding rows, dequantized to float32: out (n x n_embd) row i is
+ * the embedding of ids[i]. Fails on ids outside [0, n_vocab). */
+comi_status comi_model_embed(comi_ctx *ctx, const comi_model *model, const int32_t *ids,
+                             int64_t n, float *out);
+
+/* A session holds the KV cache of up to max_tokens positions (memory is
+ * reserved up front but touched only as positions fill) and the logits of
+ * the last evaluated position. *out owned by the caller (comi_session_free). */
+comi_status comi_session_new(comi_ctx *ctx, const comi_model *model, int64_t max_tokens,
+                             comi_session **out);
+void comi_session_free(comi_session *sess);
+/* Forgets every position (the next eval starts at position 0). */
+void comi_session_reset(comi_session *sess);
+/* Positions held in the KV cache (the next eval's first position). */
+int64_t comi_session_n_past(const comi_session *sess);
+int64_t comi_session_max_tokens(const comi_session *sess);
+
+typedef struct comi_eval_params {
+    int32_t n_layers;   /* run the first n_layers layers (0 = all) */
+    float *hidden_out;  /* NULL or (n x n_embd): states after n_layers layers with the
+                           final RMSNorm applied */
+    float *logits_out;  /* NULL or (n_logits x n_vocab): logits of the batch's last
+                           n_logits positions (needs n_layers = all) */
+    int64_t n_logits;   /* 0..n; with logits_out */
+} comi_eval_params;
+
+comi_eval_params comi_eval_default_params(void);
+
+/* Appends n positions to the session and runs them through the model:
+ * either token ids (ids != NULL, each in [0, n_vocab)) or input embedding
+ * rows (embd != NULL, n x n_embd, e.g. [memory vectors ; question token
+ * embeddings]); exactly one of the two. Positions are n_past .. n_past+n-1;
+ * attention is causal over the whole cache. When all layers run, the logits
+ * of the last position are kept in the session (comi_session_logits) for
+ * comi_generate. Running fewer layers leaves the deeper layers' cache empty:
+ * the session then only accepts evals of at most that many layers until
+ * comi_session_reset. Fails (nothing appended) when n_past + n would exceed
+ * max_tokens, on a bad id or on bad parameters. */
+comi_status comi_session_eval(comi_ctx *ctx, comi_session *sess, const int32_t *ids,
+                              const float *embd, int64_t n, const comi_eval_params *params);
+
+/* The logits (n_vocab) of the last position of the last full-depth eval, or
+ * NULL when there is none. Owned by the session; valid until the next call
+ * on it. */
+const float *comi_session_logits(const comi_session *sess);
+
+typedef struct comi_generate_params {
+    int32_t max_new_tokens;   /* default 20 */
+    float repetition_penalty; /* 1 = off (default). Hugging Face semantics over the ids
+                                 generated by this call: a positive logit is divided by it,
+                                 a negative one multiplied */
+    bool stop_at_eos;         /* stop before emitting an EOS id (default true) */
+} comi_generate_params;
+
+comi_generate_params comi_generate_default_params(void);
+
+/* Greedy decoding from the session's last logits (an eval must come
+ * first). Writes up to max_new_tokens ids to out_ids and their count to
+ * *n_out; an EOS id ends generation and is not written. Every emitted id
+ * except the last is appended to the session (so a later eval continues
+ * after the last id once the caller evaluates it). Ties pick the lowest id. */
+comi_status comi_generate(comi_ctx *ctx, comi_session *sess, const comi_generate_params *params,
+                          int32_t *out_ids, int32_t *n_out);
+
 /* ------------------------------------------------------------------------ */
 /* Soft pipeline (src/pipeline.c)                                           */
 /* ------------------------------------------------------------------------ */

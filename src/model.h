@@ -1,0 +1,71 @@
+/*
+ * model.h — internal layout of a loaded decoder-only transformer (llama,
+ * qwen2, qwen3) shared by the loader (model.c) and the forward pass
+ * (session.c). Public handles: comi_model / comi_session in comi.h.
+ */
+#ifndef COMI_MODEL_H
+#define COMI_MODEL_H
+
+#include "common.h"
+#include "ops.h"
+#include "tensor.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum model_arch { MODEL_ARCH_LLAMA = 0, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN3 } model_arch;
+
+#define MODEL_MAX_EOS 8
+
+/* One transformer block. Matrices are descriptors of mmapped bytes (or of
+ * model-owned float32 copies when a LoRA adapter was merged); vectors are
+ * float32 copies owned by the model (NULL when the architecture has none). */
+typedef struct model_layer {
+    const float *attn_norm;      /* (n_embd) */
+    const float *bq, *bk, *bv;   /* (q_dim), (kv_dim), (kv_dim): qwen2 biases */
+    const float *q_norm, *k_norm; /* (head_dim): qwen3 per-head RMSNorm */
+    const float *ffn_norm;       /* (n_embd) */
+    comi_tensor wq;              /* ne = (n_embd, q_dim) */
+    comi_tensor wk, wv;          /* ne = (n_embd, kv_dim) */
+    comi_tensor wo;              /* ne = (q_dim, n_embd) */
+    comi_tensor w_gate, w_up;    /* ne = (n_embd, n_ff) */
+    comi_tensor w_down;          /* ne = (n_ff, n_embd) */
+} model_layer;
+
+struct gguf_file;
+struct st_model;
+
+struct comi_model {
+    model_arch arch;
+    bool from_gguf;
+    int64_t n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx_train;
+    int64_t q_dim, kv_dim; /* n_head * head_dim, n_head_kv * head_dim */
+    float rope_theta, norm_eps;
+    ops_rope_mode rope_mode;
+    bool tied, qkv_bias, qk_norm, has_lora;
+
+    comi_tensor tok_embd;     /* ne = (n_embd, n_vocab) */
+    comi_tensor output;       /* ne = (n_embd, n_vocab); == tok_embd when tied */
+    const float *output_norm; /* (n_embd) */
+    model_layer *layers;      /* (n_layer) */
+
+    int32_t bos_id;
+    int32_t eos_ids[MODEL_MAX_EOS];
+    int32_t n_eos;
+
+    int64_t n_params;
+    uint64_t weight_bytes;
+    comi_type weight_type; /* type holding most matrix bytes */
+
+    /* owned storage */
+    float *vectors;        /* every norm/bias vector, converted to float32 */
+    float *lora_merged;    /* q/k/v/o matrices with LoRA merged (float32), or NULL */
+    struct gguf_file *gguf;
+    struct st_model *st;
+    comi_tokenizer *tok;
+};
+
+/* Converts n elements of a F32/F16/BF16 vector tensor to float32. */
+void model_vector_to_f32(const comi_tensor *t, float *dst);
+
+#endif /* COMI_MODEL_H */
