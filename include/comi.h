@@ -232,6 +232,20 @@ typedef struct comi_model_info {
 /* Fills *out. Strings point to static or model-owned memory. */
 void comi_model_get_info(const comi_model *model, comi_model_info *out);
 
+/* Tensors of the model's file(s), in file order (for inspection). */
+typedef struct comi_tensor_info {
+    const char *name;  /* owned by the model */
+    const char *type;  /* "F32", "F16", "Q4_K", ... ("?" for types without a name) */
+    int32_t n_dims;
+    int64_t shape[4];  /* outermost first, as PyTorch writes it: a weight matrix is
+                          [out_features, in_features]; unused entries are 0 */
+    uint64_t nbytes;
+} comi_tensor_info;
+
+int64_t comi_model_n_tensors(const comi_model *model);
+/* Fills *out for tensor i; false when i is out of range. */
+bool comi_model_tensor_info(const comi_model *model, int64_t i, comi_tensor_info *out);
+
 /* Bytes a session of max_tokens positions allocates (KV cache + scratch). */
 uint64_t comi_model_session_bytes(const comi_model *model, int64_t max_tokens);
 

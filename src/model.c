@@ -494,3 +494,20 @@ comi_status comi_model_embed(comi_ctx *ctx, const comi_model *m, const int32_t *
     }
     return COMI_OK;
 }
+
+int64_t comi_model_n_tensors(const comi_model *m) {
+    return m->gguf ? gguf_n_tensors(m->gguf) : st_n_tensors(m->st);
+}
+
+bool comi_model_tensor_info(const comi_model *m, int64_t i, comi_tensor_info *out) {
+    const comi_tensor *t = m->gguf ? gguf_tensor_at(m->gguf, i) : st_tensor_at(m->st, i);
+    if (i < 0 || i >= comi_model_n_tensors(m) || !t) return false;
+    memset(out, 0, sizeof *out);
+    out->name = t->name;
+    out->type = quant_type_name(t->type);
+    if (!out->type) out->type = m->st ? st_tensor_dtype(m->st, i) : "?";
+    out->n_dims = t->n_dims;
+    for (int32_t d = 0; d < t->n_dims && d < 4; d++) out->shape[d] = t->ne[t->n_dims - 1 - d];
+    out->nbytes = t->nbytes;
+    return true;
+}

@@ -10,6 +10,8 @@
 /* Subcommand entry points (tools/cmd_*.c). */
 int cmd_version(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -19,6 +21,8 @@ typedef struct {
 
 /* One row per subcommand; keep in the order `comi --help` lists them. */
 static const command commands[] = {
+    {"forward", cmd_forward, "run a model over token ids: hidden states, logits, greedy ids"},
+    {"inspect", cmd_inspect, "print a model's architecture, tensors and memory needs"},
     {"version", cmd_version, "print the library version"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
 };

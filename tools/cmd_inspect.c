@@ -1,0 +1,116 @@
+/*
+ * cmd_inspect.c — `comi inspect`: loads a model (validating every tensor)
+ * and prints its architecture, hyper-parameters, tensor types and shapes,
+ * tokenizer and the memory a run needs. Uses only the public comi.h.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *CMD = "inspect";
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: comi inspect MODEL [--tensors] [--ctx N]\n"
+            "\n"
+            "Loads MODEL (a .gguf file or a Hugging Face directory), checks every tensor\n"
+            "against the architecture, and prints the architecture, shapes, types,\n"
+            "tokenizer and the memory needed.\n"
+            "\n"
+            "  --tensors   list every tensor: name, type, shape (outermost first), bytes\n"
+            "  --ctx N     size the session memory estimate for N tokens (default: the\n"
+            "              trained context length, at most 32768)\n");
+}
+
+static double mib(uint64_t b) {
+    return (double)b / (1024.0 * 1024.0);
+}
+
+int cmd_inspect(int argc, char **argv);
+int cmd_inspect(int argc, char **argv) {
+    const char *path = NULL;
+    bool list = false;
+    int64_t n_ctx = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--tensors")) {
+            list = true;
+        } else if (!strcmp(a, "--ctx")) {
+            const char *v = cli_value(CMD, argc, argv, &i);
+            if (!v || !cli_parse_i64(CMD, a, v, 1, (int64_t)1 << 31, &n_ctx)) return 1;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_error(CMD, "unknown option '%s' (comi inspect --help)", a);
+        } else if (path) {
+            return cli_error(CMD, "more than one MODEL given ('%s', '%s')", path, a);
+        } else {
+            path = a;
+        }
+    }
+    if (!path) return cli_error(CMD, "MODEL is required (comi inspect --help)");
+    comi_ctx *ctx = comi_ctx_new(NULL);
+    if (!ctx) return cli_error(CMD, "out of memory");
+    comi_model *m = NULL;
+    if (comi_model_load(ctx, path, NULL, &m)) {
+        cli_error(CMD, "%s", comi_errmsg(ctx));
+        comi_ctx_free(ctx);
+        return 1;
+    }
+    comi_model_info in;
+    comi_model_get_info(m, &in);
+    if (n_ctx == 0) n_ctx = in.n_ctx_train > 0 && in.n_ctx_train < 32768 ? in.n_ctx_train : 32768;
+    printf("model:          %s\n", path);
+    printf("format:         %s\n", in.format);
+    printf("architecture:   %s\n", in.arch);
+    printf("n_embd:         %d\n", in.n_embd);
+    printf("n_layer:        %d\n", in.n_layer);
+    printf("n_head:         %d (kv heads %d, head dim %d)\n", in.n_head, in.n_head_kv,
+           in.head_dim);
+    printf("n_ff:           %d\n", in.n_ff);
+    printf("n_vocab:        %d\n", in.n_vocab);
+    printf("n_ctx_train:    %d\n", in.n_ctx_train);
+    printf("rope theta:     %g\n", (double)in.rope_theta);
+    printf("rms norm eps:   %g\n", (double)in.norm_eps);
+    printf("features:       %s embeddings%s%s%s\n", in.tied_embeddings ? "tied" : "separate output",
+           in.qkv_bias ? ", q/k/v biases" : "", in.qk_norm ? ", q/k norm" : "",
+           in.has_lora ? ", LoRA merged" : "");
+    printf("weights:        %s (embedding %s), %lld parameters, %.2f MiB mapped\n",
+           in.weight_type ? in.weight_type : "?", in.embd_type ? in.embd_type : "?",
+           (long long)in.n_params, mib(in.weight_bytes));
+    printf("bos / eos:      %d / %d\n", in.bos_id, in.eos_id);
+    printf("tokenizer:      %s\n", comi_model_tokenizer(m) ? "present" : "none");
+    int64_t nt = comi_model_n_tensors(m);
+    /* count tensors per type */
+    const char *names[16] = {0};
+    int64_t counts[16] = {0};
+    int n_types = 0;
+    for (int64_t i = 0; i < nt; i++) {
+        comi_tensor_info ti;
+        if (!comi_model_tensor_info(m, i, &ti)) continue;
+        int k = 0;
+        while (k < n_types && strcmp(names[k], ti.type) != 0) k++;
+        if (k == n_types && n_types < 16) names[n_types++] = ti.type;
+        if (k < n_types) counts[k]++;
+    }
+    printf("tensors:        %lld (", (long long)nt);
+    for (int k = 0; k < n_types; k++) printf(k ? ", %s x%lld" : "%s x%lld", names[k], (long long)counts[k]);
+    printf(")\n");
+    uint64_t sb = comi_model_session_bytes(m, n_ctx);
+    printf("memory:         %.2f MiB weights (mmapped) + %.2f MiB per session of %lld tokens\n",
+           mib(in.weight_bytes), mib(sb), (long long)n_ctx);
+    if (list) {
+        for (int64_t i = 0; i < nt; i++) {
+            comi_tensor_info ti;
+            if (!comi_model_tensor_info(m, i, &ti)) continue;
+            printf("  %-48s %-5s [", ti.name, ti.type);
+            for (int32_t d = 0; d < ti.n_dims; d++) printf(d ? ", %lld" : "%lld", (long long)ti.shape[d]);
+            printf("] %llu bytes\n", (unsigned long long)ti.nbytes);
+        }
+    }
+    comi_model_free(m);
+    comi_ctx_free(ctx);
+    return 0;
+}
