@@ -50,6 +50,13 @@ static uint32_t rng(void) {
     return rng_state;
 }
 
+/* Standard normal-ish values (sum of uniforms), scaled. */
+static float rnd_normal(void) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) s += (float)(rng() >> 8) / 16777216.0f;
+    return (s - 2.0f) * 1.7320508f;
+}
+
 static void check_half(void) {
     /* every half converts to float and back unchanged (NaNs stay NaN) and
      * the F16C and portable paths agree */
@@ -144,19 +151,267 @@ static void check_dequant_golden(const char *g) {
             if (!(d <= maxerr)) maxerr = d; /* NaN counts as an error */
         }
         test_check(name, maxerr <= 1e-6, "max |err| %g", maxerr);
+
+        /* the decode kernels on llama.cpp's rows: SIMD == reference ==
+         * dequantized weights . dequantized activations */
+        float *x = malloc(768 * 4), *xd = malloc(768 * 4);
+        uint8_t *xq = malloc(quant_vec_bytes(t->type, 768));
+        for (int i = 0; i < 768; i++) x[i] = rnd_normal();
+        quant_vec_quantize(t->type, x, xq, 768);
+        quant_dequant_row(quant_vec_type(t->type), xq, xd, 768);
+        double worst = 0;
+        for (int64_t r = 0; r < t->ne[1]; r++) {
+            const uint8_t *row = (const uint8_t *)t->data + (size_t)r * rb;
+            double ref_dot = 0, mag = 0;
+            for (int i = 0; i < 768; i++) {
+                ref_dot += (double)out[r * 768 + i] * xd[i];
+                mag += fabs((double)out[r * 768 + i] * xd[i]);
+            }
+            double e1 = fabs(quant_vec_dot(t->type, row, xq, 768) - ref_dot) / mag;
+            double e2 = fabs(quant_vec_dot_ref(t->type, row, xq, 768) - ref_dot) / mag;
+            if (!(e1 <= worst)) worst = e1;
+            if (!(e2 <= worst)) worst = e2;
+        }
+        snprintf(name, sizeof name, "quant_vec_dot_golden_rows_%s", types[k]);
+        test_check(name, worst <= 2e-6, "relative error %g", worst);
+        free(x);
+        free(xd);
+        free(xq);
         free(out);
         free(gold);
         gguf_close(f);
     }
 }
 
+/* Random bytes for a weight row of type t with sane block scales: every
+ * f16 scale field gets a small positive value (random bytes there could be
+ * inf/nan). */
+static void random_row(comi_type t, uint8_t *row, int64_t n) {
+    size_t rb = 0;
+    quant_row_bytes(t, n, &rb);
+    if (quant_block_elems(t) == 1) {
+        for (int64_t i = 0; i < n; i++) {
+            float v = rnd_normal() * 0.05f;
+            if (t == COMI_TYPE_F32)
+                memcpy(row + 4 * i, &v, 4);
+            else {
+                uint16_t h = t == COMI_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
+                memcpy(row + 2 * i, &h, 2);
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rng();
+    size_t bb = quant_block_bytes(t);
+    /* byte offsets of the f16 scale fields in each block */
+    int offs[2] = {-1, -1};
+    switch (t) {
+    case COMI_TYPE_Q4_0: case COMI_TYPE_Q5_0: case COMI_TYPE_Q8_0: offs[0] = 0; break;
+    case COMI_TYPE_Q4_1: case COMI_TYPE_Q5_1: case COMI_TYPE_Q8_1:
+    case COMI_TYPE_Q4_K: case COMI_TYPE_Q5_K: offs[0] = 0; offs[1] = 2; break;
+    case COMI_TYPE_Q2_K: offs[0] = 80; offs[1] = 82; break;
+    case COMI_TYPE_Q3_K: offs[0] = 108; break;
+    case COMI_TYPE_Q6_K: offs[0] = 208; break;
+    default: break;
+    }
+    for (size_t b = 0; b < rb / bb; b++) {
+        if (t == COMI_TYPE_Q8_K) {
+            float d = 0.001f * (float)(1 + rng() % 100) / 100.0f;
+            memcpy(row + b * bb, &d, 4);
+        }
+        for (int k = 0; k < 2; k++)
+            if (offs[k] >= 0) {
+                uint16_t h = quant_f32_to_f16(0.0005f + 0.002f * (float)(rng() % 1000) / 1000.0f);
+                memcpy(row + b * bb + (size_t)offs[k], &h, 2);
+            }
+    }
+}
+
+static void check_dot(comi_type t, int64_t n, int n_rows) {
+    size_t rb = 0;
+    quant_row_bytes(t, n, &rb);
+    size_t xb = quant_vec_bytes(t, n);
+    uint8_t *w = malloc(rb * (size_t)n_rows);
+    uint8_t *xq = malloc(xb);
+    float *x = malloc((size_t)n * 4), *xd = malloc((size_t)n * 4), *wd = malloc((size_t)n * 4);
+    float *y = malloc((size_t)n_rows * 4);
+    double worst_simd = 0, worst_deq = 0, worst_float = 0;
+    for (int64_t i = 0; i < n; i++) x[i] = rnd_normal();
+    x[0] = 4.0f; /* one outlier, as real activations have */
+    for (int r = 0; r < n_rows; r++) random_row(t, w + (size_t)r * rb, n);
+    quant_vec_quantize(t, x, xq, n);
+    quant_dequant_row(quant_vec_type(t), xq, xd, n);
+    quant_matvec(t, w, rb, xq, y, 0, n_rows, n);
+    for (int r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + (size_t)r * rb;
+        float simd = quant_vec_dot(t, row, xq, n), ref = quant_vec_dot_ref(t, row, xq, n);
+        quant_dequant_row(t, row, wd, n);
+        double deq = 0, flt = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) {
+            deq += (double)wd[i] * xd[i];
+            flt += (double)wd[i] * x[i];
+            mag += fabs((double)wd[i] * x[i]);
+        }
+        double e1 = fabs(simd - ref) / mag, e2 = fabs(ref - deq) / mag, e3 = fabs(simd - flt) / mag;
+        if (y[r] != simd) e1 = INFINITY;
+        if (!(e1 <= worst_simd)) worst_simd = e1;
+        if (!(e2 <= worst_deq)) worst_deq = e2;
+        if (!(e3 <= worst_float)) worst_float = e3;
+    }
+    char name[128];
+    /* integer block sums are exact; only float summation order differs */
+    snprintf(name, sizeof name, "quant_dot_simd_vs_ref_%s_n%lld", quant_type_name(t), (long long)n);
+    test_check(name, worst_simd <= 2e-6, "relative error %g", worst_simd);
+    snprintf(name, sizeof name, "quant_dot_ref_vs_dequant_%s_n%lld", quant_type_name(t), (long long)n);
+    test_check(name, worst_deq <= 2e-6, "relative error %g", worst_deq);
+    /* against unquantized x: only the activation rounding (Q8: ~0.4%) */
+    double bound = quant_vec_type(t) == COMI_TYPE_F32 ? 2e-6 : 1e-2;
+    snprintf(name, sizeof name, "quant_dot_vs_float_%s_n%lld", quant_type_name(t), (long long)n);
+    test_check(name, worst_float <= bound, "relative error %g (bound %g)", worst_float, bound);
+    free(w);
+    free(xq);
+    free(x);
+    free(xd);
+    free(wd);
+    free(y);
+}
+
+static void check_dots(void) {
+    const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q8_0,
+                               COMI_TYPE_Q4_0, COMI_TYPE_Q4_K, COMI_TYPE_Q5_K, COMI_TYPE_Q6_K,
+                               COMI_TYPE_Q4_1, COMI_TYPE_Q5_0, COMI_TYPE_Q5_1, COMI_TYPE_Q2_K,
+                               COMI_TYPE_Q3_K, COMI_TYPE_Q8_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        check_dot(types[i], 4096, 16);
+        check_dot(types[i], 256, 16);
+    }
+    /* float kernels with lengths that exercise the tails */
+    check_dot(COMI_TYPE_F32, 4096 + 13, 4);
+    check_dot(COMI_TYPE_F16, 64 + 7, 4);
+    check_dot(COMI_TYPE_BF16, 3, 4);
+    float a[19], b[19];
+    uint16_t h[19];
+    double want = 0;
+    for (int i = 0; i < 19; i++) {
+        a[i] = (float)(i - 9) * 0.25f;
+        b[i] = (float)i * 0.5f;
+        h[i] = quant_f32_to_f16(a[i]);
+        want += (double)a[i] * b[i];
+    }
+    test_check("quant_dot_f32_f16_exact", quant_dot_f32(a, b, 19) == (float)want &&
+                                              quant_dot_f16_f32(h, b, 19) == (float)want,
+               "%g %g want %g", quant_dot_f32(a, b, 19), quant_dot_f16_f32(h, b, 19), want);
+    test_check("quant_vec_types",
+               quant_vec_type(COMI_TYPE_Q4_K) == COMI_TYPE_Q8_K &&
+                   quant_vec_type(COMI_TYPE_Q4_0) == COMI_TYPE_Q8_0 &&
+                   quant_vec_type(COMI_TYPE_F16) == COMI_TYPE_F32 &&
+                   quant_vec_bytes(COMI_TYPE_Q6_K, 512) == 2 * 292 &&
+                   quant_vec_bytes(COMI_TYPE_Q8_0, 64) == 2 * 34 &&
+                   quant_vec_bytes(COMI_TYPE_F16, 10) == 40 &&
+                   quant_vec_bytes(COMI_TYPE_Q4_K, 100) == 0,
+               "vec type table wrong");
+}
+
+/* Quantize random rows, dequantize, and bound the error. */
+static void check_quantizers(void) {
+    const struct {
+        comi_type t;
+        double max_nmse;
+    } cases[] = {{COMI_TYPE_F32, 0},      {COMI_TYPE_F16, 1e-7},   {COMI_TYPE_BF16, 1e-5},
+                 {COMI_TYPE_Q8_0, 5e-5},  {COMI_TYPE_Q4_0, 1.2e-2}, {COMI_TYPE_Q4_K, 1e-2},
+                 {COMI_TYPE_Q6_K, 6e-4},  {COMI_TYPE_Q8_K, 3e-4}};
+    const int64_t n = 8192;
+    float *x = malloc(n * 4), *back = malloc(n * 4);
+    uint8_t *q = malloc(n * 4);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        comi_type t = cases[c].t;
+        for (int64_t i = 0; i < n; i++) x[i] = rnd_normal() * 0.02f;
+        for (int64_t i = 0; i < 64; i++) x[i] = 0; /* an all-zero block must work */
+        x[300] = 0.5f;                              /* and an outlier */
+        bool ok = quant_can_quantize(t) && quant_quantize_row(t, x, q, n);
+        quant_dequant_row(t, q, back, n);
+        double nmse = test_nmse(back, x, (size_t)n), maxrel = 0;
+        int64_t qk = quant_block_elems(t);
+        /* per block: no value moves by more than the block's range / 8 */
+        for (int64_t b = 0; b < n; b += (qk < 32 ? 32 : qk)) {
+            float amax = 0;
+            for (int64_t j = b; j < b + (qk < 32 ? 32 : qk); j++) amax = fmaxf(amax, fabsf(x[j]));
+            for (int64_t j = b; j < b + (qk < 32 ? 32 : qk); j++) {
+                double e = fabs((double)back[j] - x[j]) / (amax > 0 ? amax : 1);
+                if (amax == 0 && back[j] != 0) e = INFINITY;
+                if (!(e <= maxrel)) maxrel = e;
+            }
+        }
+        char name[64];
+        snprintf(name, sizeof name, "quant_roundtrip_%s", quant_type_name(t));
+        test_check(name, ok && nmse <= cases[c].max_nmse && maxrel <= 0.26,
+                   "ok %d nmse %g (bound %g) max err / block max %g", ok, nmse, cases[c].max_nmse,
+                   maxrel);
+    }
+    test_check("quant_unsupported_quantizer",
+               !quant_can_quantize(COMI_TYPE_Q5_K) &&
+                   !quant_quantize_row(COMI_TYPE_Q5_K, x, q, 256) &&
+                   !quant_quantize_row(COMI_TYPE_Q4_K, x, q, 100),
+               "accepted an unsupported conversion");
+    free(x);
+    free(back);
+    free(q);
+}
+
+/* Our quantizers on llama.cpp's F32 weights: error within a small factor
+ * of llama.cpp's own quantization of the same tensor. */
+static void check_quantizers_golden(const char *g) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/forward/models/quant-llama.F32.gguf", g);
+    comi_err e;
+    gguf_file *f = NULL;
+    if (gguf_open(&e, path, &f) != COMI_OK) {
+        test_fail("quant_vs_llamacpp", "%s", e.msg);
+        return;
+    }
+    const comi_tensor *t = gguf_find_tensor(f, "blk.0.ffn_down.weight");
+    const float *w = t->data; /* (256 x 768) */
+    const char *types[] = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+    size_t n = 768 * 256;
+    float *back = malloc(n * 4);
+    uint8_t *q = malloc(n * 4);
+    for (size_t k = 0; k < 4; k++) {
+        comi_type ty;
+        quant_type_from_name(types[k], &ty);
+        size_t glen = 0;
+        snprintf(path, sizeof path, "%s/forward/quant-llama/dequant/%s.blk.0.ffn_down.weight.f32",
+                 g, types[k]);
+        float *gold = test_read_file(path, &glen);
+        size_t rb;
+        quant_row_bytes(ty, 768, &rb);
+        for (int r = 0; r < 256; r++) {
+            quant_quantize_row(ty, w + r * 768, q + r * rb, 768);
+            quant_dequant_row(ty, q + r * rb, back + r * 768, 768);
+        }
+        double ours = test_nmse(back, w, n), theirs = gold ? test_nmse(gold, w, n) : -1;
+        char name[64];
+        snprintf(name, sizeof name, "quant_vs_llamacpp_%s", types[k]);
+        test_check(name, gold && glen == n * 4 && ours <= 2.0 * theirs,
+                   "nmse ours %g, llama.cpp %g", ours, theirs);
+        printf("  %s nmse ours %.3g llama.cpp %.3g\n", types[k], ours, theirs);
+        free(gold);
+    }
+    free(back);
+    free(q);
+    gguf_close(f);
+}
+
 int main(void) {
     check_sizes();
     check_half();
+    check_dots();
+    check_quantizers();
     const char *g = test_golden_dir();
     if (!g)
         test_skip("quant_dequant_golden", "golden directory not found (set COMI_GOLDEN)");
-    else
+    else {
         check_dequant_golden(g);
+        check_quantizers_golden(g);
+    }
     return test_exit();
 }
