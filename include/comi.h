@@ -164,6 +164,60 @@ void comi_merge_result_free(comi_merge_result *res);
 /* Models, tokenizers, forward pass (src/gguf.c, src/model.c, ...)         */
 /* ------------------------------------------------------------------------ */
 
+/* ---- Tokenizers (src/tokenizer.c, src/tokenizer_hf.c) ------------------ */
+
+/* A loaded tokenizer: SentencePiece-style (GGUF tokenizer.ggml.model
+ * "llama") or byte-level / byte-fallback BPE (GGUF "gpt2", Hugging Face
+ * tokenizer.json). Token ids are exactly llama.cpp's. Immutable after load;
+ * may be shared by any number of threads and contexts. */
+typedef struct comi_tokenizer comi_tokenizer;
+
+/* path: a .gguf file (full model or vocabulary-only), a Hugging Face model
+ * directory (tokenizer.json, tokenizer_config.json for add_bos/add_eos and
+ * the BOS/EOS tokens), or a tokenizer.json file. Fails with a message naming
+ * the file when it is missing, not a GGUF, has no tokenizer, or uses a
+ * tokenizer type or pre-tokenizer this build does not support. Free with
+ * comi_tokenizer_free. */
+comi_status comi_tokenizer_load(comi_ctx *ctx, const char *path, comi_tokenizer **out);
+void comi_tokenizer_free(comi_tokenizer *tok);
+
+typedef struct comi_tokenize_params {
+    int32_t add_bos;    /* -1: as the tokenizer's metadata says (default); 0: no; 1: yes */
+    int32_t add_eos;    /* -1: as the metadata says (default); 0: no; 1: yes */
+    bool parse_special; /* recognise control-token text such as "<|im_start|>" as that
+                           token (default false: it is tokenized as plain text; added
+                           non-special tokens are always recognised, as in llama.cpp) */
+} comi_tokenize_params;
+
+comi_tokenize_params comi_tokenize_default_params(void);
+
+/* Tokenizes len bytes of UTF-8 text (no NUL needed; no escape processing).
+ * Invalid UTF-8 fails with COMI_ERR_INVALID_ARG naming the byte offset.
+ * params NULL means defaults. *ids (free with comi_free; NULL when *n_ids
+ * is 0) receives *n_ids ids. */
+comi_status comi_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *text, size_t len,
+                          const comi_tokenize_params *params, int32_t **ids, size_t *n_ids);
+
+/* Turns ids back into text: *text is NUL-terminated (free with comi_free),
+ * *len (may be NULL) its length without the NUL. skip_special drops control
+ * and unknown tokens (and a leading BOS). The bytes are what the pieces
+ * spell, so an id sequence that splits a character gives invalid UTF-8.
+ * Fails on an id outside [0, n_vocab). For SentencePiece vocabularies the
+ * space the tokenizer put in front of the text is removed again. */
+comi_status comi_detokenize(comi_ctx *ctx, const comi_tokenizer *tok, const int32_t *ids,
+                            size_t n_ids, bool skip_special, char **text, size_t *len);
+
+int32_t comi_tokenizer_n_vocab(const comi_tokenizer *tok);
+int32_t comi_tokenizer_bos(const comi_tokenizer *tok); /* -1 when none */
+int32_t comi_tokenizer_eos(const comi_tokenizer *tok); /* -1 when none */
+/* Whether comi_tokenize adds BOS by default (the model's metadata). */
+bool comi_tokenizer_adds_bos(const comi_tokenizer *tok);
+/* End of generation: EOS, EOT and end-of-turn tokens such as <|im_end|>. */
+bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id);
+/* The vocabulary string of a token (not NUL-terminated, *len bytes; owned
+ * by tok), NULL when id is out of range. */
+const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len);
+
 /* ---- Models (src/model.c, src/session.c, src/ops.c) ---------------------
  *
  * A comi_model is a decoder-only transformer (llama, qwen2, qwen3) loaded
