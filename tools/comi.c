@@ -12,6 +12,7 @@ int cmd_version(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -23,6 +24,7 @@ typedef struct {
 static const command commands[] = {
     {"forward", cmd_forward, "run a model over token ids: hidden states, logits, greedy ids"},
     {"inspect", cmd_inspect, "print a model's architecture, tensors and memory needs"},
+    {"tokenize", cmd_tokenize, "text -> token ids with a model's tokenizer (and back with --ids)"},
     {"version", cmd_version, "print the library version"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
 };
