@@ -12,6 +12,7 @@
 
 #include "quant.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -654,4 +655,402 @@ bool gguf_arr_f64(const gguf_kv *kv, uint64_t i, double *out) {
 bool gguf_arr_i64(const gguf_kv *kv, uint64_t i, int64_t *out) {
     if (kv->type != GGUF_T_ARRAY || i >= kv->arr_n || kv->arr_type == GGUF_T_STRING) return false;
     return num_i64(kv->arr_type, kv->data + i * gguf_vtype_size(kv->arr_type), out);
+}
+
+/* ---- writer ----------------------------------------------------------------
+ * Mirrors gguf_write_to_file: header, key/values in insertion order, tensor
+ * infos with offsets relative to the data section, padding to the
+ * alignment after the infos and after every tensor. Each value is encoded
+ * (everything after its type field) when it is set, so writing only copies
+ * bytes. */
+
+typedef struct wkv {
+    char *key;
+    gguf_vtype type;
+    uint8_t *val; /* (val_len,) encoded value bytes */
+    size_t val_len;
+} wkv;
+
+typedef struct wtensor {
+    char *name;
+    comi_type type;
+    int32_t n_dims;
+    int64_t ne[COMI_MAX_DIMS];
+    size_t nbytes;
+    const void *data; /* borrowed or owned (owned != NULL), or NULL with fill */
+    void *owned;
+    gguf_fill_fn fill;
+    void *fill_user;
+} wtensor;
+
+struct gguf_writer {
+    wkv *kvs;
+    int64_t n_kv, cap_kv;
+    wtensor *ts;
+    int64_t n_t, cap_t;
+};
+
+gguf_writer *gguf_writer_new(void) {
+    return calloc(1, sizeof(gguf_writer));
+}
+
+void gguf_writer_free(gguf_writer *w) {
+    if (!w) return;
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        free(w->kvs[i].key);
+        free(w->kvs[i].val);
+    }
+    for (int64_t i = 0; i < w->n_t; i++) {
+        free(w->ts[i].name);
+        free(w->ts[i].owned);
+    }
+    free(w->kvs);
+    free(w->ts);
+    free(w);
+}
+
+/* Growable byte buffer used to encode one value. */
+typedef struct bbuf {
+    uint8_t *p;
+    size_t n, cap;
+    bool oom;
+} bbuf;
+
+static void bb_put(bbuf *b, const void *d, size_t n) {
+    if (b->oom) return;
+    if (n > SIZE_MAX - b->n) {
+        b->oom = true;
+        return;
+    }
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n) cap = cap > SIZE_MAX / 2 ? b->n + n : cap * 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void bb_u32(bbuf *b, uint32_t v) {
+    bb_put(b, &v, 4);
+}
+
+static void bb_str(bbuf *b, const char *s, uint64_t len) {
+    bb_put(b, &len, 8);
+    bb_put(b, s, (size_t)len);
+}
+
+/* Stores key -> (type, encoded value), replacing an existing key in place
+ * (as gguf_set_* does). Takes ownership of enc->p in every case. */
+static comi_status wr_put_kv(comi_err *e, gguf_writer *w, const char *key, gguf_vtype type,
+                             bbuf *enc) {
+    if (enc->oom) {
+        free(enc->p);
+        return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory encoding '%s'", key);
+    }
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        if (strcmp(w->kvs[i].key, key) == 0) {
+            free(w->kvs[i].val);
+            w->kvs[i].type = type;
+            w->kvs[i].val = enc->p;
+            w->kvs[i].val_len = enc->n;
+            return COMI_OK;
+        }
+    }
+    if (w->n_kv == w->cap_kv) {
+        int64_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
+        wkv *k = realloc(w->kvs, (size_t)cap * sizeof *k);
+        if (!k) {
+            free(enc->p);
+            return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory adding '%s'", key);
+        }
+        w->kvs = k;
+        w->cap_kv = cap;
+    }
+    char *kc = strdup(key);
+    if (!kc) {
+        free(enc->p);
+        return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory adding '%s'", key);
+    }
+    w->kvs[w->n_kv++] = (wkv){kc, type, enc->p, enc->n};
+    return COMI_OK;
+}
+
+static comi_status wr_scalar(comi_err *e, gguf_writer *w, const char *key, gguf_vtype t,
+                             const void *v) {
+    bbuf b = {0};
+    bb_put(&b, v, gguf_vtype_size(t));
+    return wr_put_kv(e, w, key, t, &b);
+}
+
+comi_status gguf_writer_set_u32(comi_err *e, gguf_writer *w, const char *key, uint32_t v) {
+    return wr_scalar(e, w, key, GGUF_T_UINT32, &v);
+}
+
+comi_status gguf_writer_set_i32(comi_err *e, gguf_writer *w, const char *key, int32_t v) {
+    return wr_scalar(e, w, key, GGUF_T_INT32, &v);
+}
+
+comi_status gguf_writer_set_f32(comi_err *e, gguf_writer *w, const char *key, float v) {
+    return wr_scalar(e, w, key, GGUF_T_FLOAT32, &v);
+}
+
+comi_status gguf_writer_set_bool(comi_err *e, gguf_writer *w, const char *key, bool v) {
+    uint8_t b = v ? 1 : 0;
+    return wr_scalar(e, w, key, GGUF_T_BOOL, &b);
+}
+
+comi_status gguf_writer_set_scalar(comi_err *e, gguf_writer *w, const char *key, gguf_vtype type,
+                                   const void *v) {
+    if (gguf_vtype_size(type) == 0)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "gguf writer: '%s': %s is not a scalar type",
+                            key, gguf_vtype_name(type));
+    return wr_scalar(e, w, key, type, v);
+}
+
+comi_status gguf_writer_set_str(comi_err *e, gguf_writer *w, const char *key, const char *v) {
+    bbuf b = {0};
+    bb_str(&b, v, strlen(v));
+    return wr_put_kv(e, w, key, GGUF_T_STRING, &b);
+}
+
+comi_status gguf_writer_set_arr(comi_err *e, gguf_writer *w, const char *key, gguf_vtype elem_type,
+                                const void *data, uint64_t n) {
+    size_t es = gguf_vtype_size(elem_type), bytes;
+    if (es == 0)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                            "gguf writer: '%s': %s arrays need gguf_writer_set_arr_str", key,
+                            gguf_vtype_name(elem_type));
+    if (n > SIZE_MAX || !comi_mul_size((size_t)n, es, &bytes))
+        return comi_err_set(e, COMI_ERR_LIMIT, "gguf writer: '%s': array of %llu too large", key,
+                            (unsigned long long)n);
+    bbuf b = {0};
+    bb_u32(&b, elem_type);
+    bb_put(&b, &n, 8);
+    bb_put(&b, data, bytes);
+    return wr_put_kv(e, w, key, GGUF_T_ARRAY, &b);
+}
+
+/* String array from (ptr, len) pairs or NUL-terminated strings. */
+static comi_status wr_arr_str(comi_err *e, gguf_writer *w, const char *key, const gguf_str *gs,
+                              const char *const *cs, uint64_t n) {
+    bbuf b = {0};
+    bb_u32(&b, GGUF_T_STRING);
+    bb_put(&b, &n, 8);
+    for (uint64_t i = 0; i < n && !b.oom; i++) {
+        if (gs)
+            bb_str(&b, gs[i].ptr, gs[i].len);
+        else
+            bb_str(&b, cs[i], strlen(cs[i]));
+    }
+    return wr_put_kv(e, w, key, GGUF_T_ARRAY, &b);
+}
+
+comi_status gguf_writer_set_arr_str(comi_err *e, gguf_writer *w, const char *key,
+                                    const char *const *strs, uint64_t n) {
+    return wr_arr_str(e, w, key, NULL, strs, n);
+}
+
+comi_status gguf_writer_copy_kv(comi_err *e, gguf_writer *w, const gguf_kv *kv) {
+    if (kv->type == GGUF_T_STRING) {
+        bbuf b = {0};
+        bb_str(&b, kv->str.ptr, kv->str.len);
+        return wr_put_kv(e, w, kv->key, GGUF_T_STRING, &b);
+    }
+    if (kv->type == GGUF_T_ARRAY) {
+        if (kv->arr_type == GGUF_T_STRING) return wr_arr_str(e, w, kv->key, kv->strs, NULL, kv->arr_n);
+        return gguf_writer_set_arr(e, w, kv->key, kv->arr_type, kv->data, kv->arr_n);
+    }
+    return gguf_writer_set_scalar(e, w, kv->key, kv->type, kv->data);
+}
+
+static comi_status wr_tensor_info(comi_err *e, gguf_writer *w, const char *name, comi_type type,
+                                  int32_t n_dims, const int64_t *ne, wtensor *out) {
+    memset(out, 0, sizeof *out);
+    if (!quant_type_name(type))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "gguf writer: tensor '%s': unknown type %d",
+                            name, (int)type);
+    if (n_dims < 1 || n_dims > COMI_MAX_DIMS)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "gguf writer: tensor '%s': n_dims %d", name,
+                            (int)n_dims);
+    size_t rows = 1, row_bytes;
+    for (int d = 0; d < COMI_MAX_DIMS; d++) out->ne[d] = 1;
+    for (int d = 0; d < n_dims; d++) {
+        if (ne[d] <= 0 || (d > 0 && !comi_mul_size(rows, (size_t)ne[d], &rows)))
+            return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                                "gguf writer: tensor '%s': bad ne[%d] = %lld", name, d,
+                                (long long)ne[d]);
+        out->ne[d] = ne[d];
+    }
+    if (!quant_row_bytes(type, ne[0], &row_bytes) || !comi_mul_size(rows, row_bytes, &out->nbytes))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                            "gguf writer: tensor '%s': ne[0] = %lld does not fit type %s", name,
+                            (long long)ne[0], quant_type_name(type));
+    for (int64_t i = 0; i < w->n_t; i++)
+        if (strcmp(w->ts[i].name, name) == 0)
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "gguf writer: duplicate tensor '%s'", name);
+    if (w->n_t == w->cap_t) {
+        int64_t cap = w->cap_t ? w->cap_t * 2 : 64;
+        wtensor *t = realloc(w->ts, (size_t)cap * sizeof *t);
+        if (!t) return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory");
+        w->ts = t;
+        w->cap_t = cap;
+    }
+    out->name = strdup(name);
+    if (!out->name) return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory");
+    out->type = type;
+    out->n_dims = n_dims;
+    return COMI_OK;
+}
+
+comi_status gguf_writer_add_tensor(comi_err *e, gguf_writer *w, const char *name, comi_type type,
+                                   int32_t n_dims, const int64_t *ne, const void *data,
+                                   size_t nbytes, bool borrow) {
+    wtensor t;
+    comi_status st = wr_tensor_info(e, w, name, type, n_dims, ne, &t);
+    if (st) return st;
+    if (nbytes != t.nbytes) {
+        free(t.name);
+        return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                            "gguf writer: tensor '%s': %zu bytes given, %s shape needs %zu", name,
+                            nbytes, quant_type_name(type), t.nbytes);
+    }
+    if (borrow) {
+        t.data = data;
+    } else {
+        t.owned = malloc(nbytes);
+        if (!t.owned) {
+            free(t.name);
+            return comi_err_set(e, COMI_ERR_NOMEM, "gguf writer: out of memory copying '%s'", name);
+        }
+        memcpy(t.owned, data, nbytes);
+        t.data = t.owned;
+    }
+    w->ts[w->n_t++] = t;
+    return COMI_OK;
+}
+
+comi_status gguf_writer_add_tensor_fill(comi_err *e, gguf_writer *w, const char *name,
+                                        comi_type type, int32_t n_dims, const int64_t *ne,
+                                        gguf_fill_fn fill, void *user) {
+    wtensor t;
+    comi_status st = wr_tensor_info(e, w, name, type, n_dims, ne, &t);
+    if (st) return st;
+    t.fill = fill;
+    t.fill_user = user;
+    w->ts[w->n_t++] = t;
+    return COMI_OK;
+}
+
+static bool wr_pad(FILE *fp, uint64_t *pos, size_t align) {
+    static const uint8_t zeros[256];
+    while (*pos % align) {
+        size_t k = (size_t)(align - *pos % align);
+        if (k > sizeof zeros) k = sizeof zeros;
+        if (fwrite(zeros, 1, k, fp) != k) return false;
+        *pos += k;
+    }
+    return true;
+}
+
+static bool wr_bytes(FILE *fp, uint64_t *pos, const void *d, size_t n) {
+    if (n && fwrite(d, 1, n, fp) != n) return false;
+    *pos += n;
+    return true;
+}
+
+/* Streams a fill-callback tensor in chunks of about 16 MiB of rows. */
+static comi_status wr_fill(comi_err *e, FILE *fp, uint64_t *pos, const wtensor *t,
+                           const char *path) {
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t row_bytes = t->nbytes / (size_t)rows;
+    int64_t chunk = (int64_t)((16u << 20) / row_bytes);
+    if (chunk < 1) chunk = 1;
+    if (chunk > rows) chunk = rows;
+    uint8_t *buf = comi_alloc_array(e, (size_t)chunk, row_bytes, "gguf writer chunk");
+    if (!buf) return e ? e->status : COMI_ERR_NOMEM;
+    comi_status st = COMI_OK;
+    for (int64_t r = 0; r < rows && !st; r += chunk) {
+        int64_t r1 = r + chunk < rows ? r + chunk : rows;
+        st = t->fill(e, t->fill_user, buf, r, r1);
+        if (!st && !wr_bytes(fp, pos, buf, (size_t)(r1 - r) * row_bytes))
+            st = comi_err_set(e, COMI_ERR_IO, "%s: write failed in tensor '%s'", path, t->name);
+    }
+    free(buf);
+    return st;
+}
+
+comi_status gguf_writer_write(comi_err *e, const gguf_writer *w, const char *path) {
+    size_t align = GGUF_DEFAULT_ALIGNMENT;
+    for (int64_t i = 0; i < w->n_kv; i++) {
+        if (strcmp(w->kvs[i].key, "general.alignment") != 0) continue;
+        uint32_t a = 0;
+        if (w->kvs[i].type == GGUF_T_UINT32) memcpy(&a, w->kvs[i].val, 4);
+        if (w->kvs[i].type != GGUF_T_UINT32 || a == 0 || (a & (a - 1)) != 0)
+            return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                                "gguf writer: general.alignment must be a uint32 power of two");
+        align = a;
+    }
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) return comi_err_set(e, COMI_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) {
+        comi_status st = comi_err_set(e, COMI_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    comi_status st = COMI_OK;
+    uint64_t pos = 0;
+    uint32_t version = 3;
+    uint64_t n_t = (uint64_t)w->n_t, n_kv = (uint64_t)w->n_kv;
+    bool ok = wr_bytes(fp, &pos, "GGUF", 4) && wr_bytes(fp, &pos, &version, 4) &&
+              wr_bytes(fp, &pos, &n_t, 8) && wr_bytes(fp, &pos, &n_kv, 8);
+    for (int64_t i = 0; ok && i < w->n_kv; i++) {
+        const wkv *k = &w->kvs[i];
+        uint64_t kl = strlen(k->key);
+        uint32_t ty = k->type;
+        ok = wr_bytes(fp, &pos, &kl, 8) && wr_bytes(fp, &pos, k->key, (size_t)kl) &&
+             wr_bytes(fp, &pos, &ty, 4) && wr_bytes(fp, &pos, k->val, k->val_len);
+    }
+    uint64_t off = 0;
+    for (int64_t i = 0; ok && i < w->n_t; i++) {
+        const wtensor *t = &w->ts[i];
+        uint64_t nl = strlen(t->name);
+        uint32_t nd = (uint32_t)t->n_dims, ty = (uint32_t)t->type;
+        ok = wr_bytes(fp, &pos, &nl, 8) && wr_bytes(fp, &pos, t->name, (size_t)nl) &&
+             wr_bytes(fp, &pos, &nd, 4);
+        for (int d = 0; ok && d < t->n_dims; d++) {
+            uint64_t ne = (uint64_t)t->ne[d];
+            ok = wr_bytes(fp, &pos, &ne, 8);
+        }
+        ok = ok && wr_bytes(fp, &pos, &ty, 4) && wr_bytes(fp, &pos, &off, 8);
+        off += t->nbytes;
+        off += (align - off % align) % align;
+    }
+    if (ok && w->n_t) ok = wr_pad(fp, &pos, align);
+    for (int64_t i = 0; ok && !st && i < w->n_t; i++) {
+        const wtensor *t = &w->ts[i];
+        if (t->fill)
+            st = wr_fill(e, fp, &pos, t, tmp);
+        else
+            ok = wr_bytes(fp, &pos, t->data, t->nbytes);
+        if (ok && !st) ok = wr_pad(fp, &pos, align); /* data_start is aligned too */
+    }
+    if (!ok && !st) st = comi_err_set(e, COMI_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if (fclose(fp) != 0 && !st)
+        st = comi_err_set(e, COMI_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if (!st && rename(tmp, path) != 0)
+        st = comi_err_set(e, COMI_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (st) remove(tmp);
+    free(tmp);
+    return st;
 }

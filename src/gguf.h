@@ -106,7 +106,9 @@ typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
 void gguf_writer_free(gguf_writer *w);
-/* Metadata setters copy key and value. */
+/* Metadata setters copy key and value; NULL-safe free. The writer returns
+ * COMI_ERR_INVALID_ARG for bad tensor shapes/sizes, duplicate tensor names,
+ * or a general.alignment that is not a uint32 power of two. */
 comi_status gguf_writer_set_u32(comi_err *e, gguf_writer *w, const char *key, uint32_t v);
 comi_status gguf_writer_set_i32(comi_err *e, gguf_writer *w, const char *key, int32_t v);
 comi_status gguf_writer_set_f32(comi_err *e, gguf_writer *w, const char *key, float v);
@@ -125,7 +127,21 @@ comi_status gguf_writer_set_arr_str(comi_err *e, gguf_writer *w, const char *key
 comi_status gguf_writer_add_tensor(comi_err *e, gguf_writer *w, const char *name, comi_type type,
                                    int32_t n_dims, const int64_t *ne, const void *data,
                                    size_t nbytes, bool borrow);
-/* Writes a GGUF v3 file (alignment 32 unless general.alignment was set). */
+/* A tensor whose data is produced while the file is written (for files
+ * larger than memory): fill writes rows [r0, r1) of the tensor, each
+ * quant_row_bytes(type, ne[0]) bytes, contiguously at dst; rows count over
+ * ne[1] * ne[2] * ne[3]. Called in row order, chunks of about 16 MiB. */
+typedef comi_status (*gguf_fill_fn)(comi_err *e, void *user, void *dst, int64_t r0, int64_t r1);
+comi_status gguf_writer_add_tensor_fill(comi_err *e, gguf_writer *w, const char *name,
+                                        comi_type type, int32_t n_dims, const int64_t *ne,
+                                        gguf_fill_fn fill, void *user);
+/* Any scalar type (value bytes at v, gguf_vtype_size(type) of them). */
+comi_status gguf_writer_set_scalar(comi_err *e, gguf_writer *w, const char *key, gguf_vtype type,
+                                   const void *v);
+/* Writes a GGUF v3 file (alignment 32 unless general.alignment was set):
+ * kvs in the order first set (setting a key again replaces its value in
+ * place), tensors in the order added, each tensor's data aligned. Written
+ * to PATH.tmp, then renamed over path. */
 comi_status gguf_writer_write(comi_err *e, const gguf_writer *w, const char *path);
 
 #endif /* COMI_GGUF_H */

@@ -520,7 +520,213 @@ static void check_bad(void) {
                "%s", e.msg);
 }
 
+/* ---- writer ------------------------------------------------------------------ */
+
+static bool kv_equal(const gguf_kv *a, const gguf_kv *b) {
+    if (strcmp(a->key, b->key) != 0 || a->type != b->type) return false;
+    if (a->type == GGUF_T_STRING)
+        return a->str.len == b->str.len && memcmp(a->str.ptr, b->str.ptr, a->str.len) == 0;
+    if (a->type != GGUF_T_ARRAY) return memcmp(a->data, b->data, gguf_vtype_size(a->type)) == 0;
+    if (a->arr_type != b->arr_type || a->arr_n != b->arr_n) return false;
+    if (a->arr_type != GGUF_T_STRING)
+        return memcmp(a->data, b->data, a->arr_n * gguf_vtype_size(a->arr_type)) == 0;
+    for (uint64_t i = 0; i < a->arr_n; i++)
+        if (a->strs[i].len != b->strs[i].len ||
+            memcmp(a->strs[i].ptr, b->strs[i].ptr, a->strs[i].len) != 0)
+            return false;
+    return true;
+}
+
+typedef struct fill_ctx {
+    size_t row_bytes;
+    int calls;
+} fill_ctx;
+
+/* Row r of the streamed tensor: bytes (r * 7 + i) mod 251. */
+static comi_status fill_rows(comi_err *e, void *user, void *dst, int64_t r0, int64_t r1) {
+    fill_ctx *fc = user;
+    (void)e;
+    fc->calls++;
+    uint8_t *d = dst;
+    for (int64_t r = r0; r < r1; r++)
+        for (size_t i = 0; i < fc->row_bytes; i++)
+            *d++ = (uint8_t)((r * 7 + (int64_t)i) % 251);
+    return COMI_OK;
+}
+
+static void check_writer(const char *gdir) {
+    comi_err e;
+    comi_err_clear(&e);
+    gguf_writer *w = gguf_writer_new();
+    const char *path = tmp_path();
+    /* every scalar type */
+    uint8_t u8 = 200;
+    int8_t i8 = -100;
+    uint16_t u16 = 60000;
+    int16_t i16 = -30000;
+    uint64_t u64 = 0xFEDCBA9876543210ull;
+    int64_t i64 = -1234567890123ll;
+    double f64 = 3.14159265358979;
+    comi_status st = gguf_writer_set_scalar(&e, w, "t.u8", GGUF_T_UINT8, &u8);
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.i8", GGUF_T_INT8, &i8);
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.u16", GGUF_T_UINT16, &u16);
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.i16", GGUF_T_INT16, &i16);
+    st = st ? st : gguf_writer_set_u32(&e, w, "t.u32", 4000000000u);
+    st = st ? st : gguf_writer_set_i32(&e, w, "t.i32", -2000000000);
+    st = st ? st : gguf_writer_set_f32(&e, w, "t.f32", 0.25f);
+    st = st ? st : gguf_writer_set_bool(&e, w, "t.bool", true);
+    st = st ? st : gguf_writer_set_str(&e, w, "t.str", "temporary");
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.u64", GGUF_T_UINT64, &u64);
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.i64", GGUF_T_INT64, &i64);
+    st = st ? st : gguf_writer_set_scalar(&e, w, "t.f64", GGUF_T_FLOAT64, &f64);
+    st = st ? st : gguf_writer_set_str(&e, w, "t.str", "h\xC3\xA9llo"); /* replaces */
+    st = st ? st : gguf_writer_set_str(&e, w, "t.empty", "");
+    const float farr[3] = {1.5f, -2.0f, 1e-30f};
+    const int32_t iarr[4] = {1, -2, 3, INT32_MIN};
+    const char *sarr[4] = {"a", "", "<|endoftext|>", "\xE2\x96\x81x"};
+    st = st ? st : gguf_writer_set_arr(&e, w, "t.farr", GGUF_T_FLOAT32, farr, 3);
+    st = st ? st : gguf_writer_set_arr(&e, w, "t.iarr", GGUF_T_INT32, iarr, 4);
+    st = st ? st : gguf_writer_set_arr(&e, w, "t.earr", GGUF_T_UINT8, NULL, 0);
+    st = st ? st : gguf_writer_set_arr_str(&e, w, "t.sarr", sarr, 4);
+    st = st ? st : gguf_writer_set_u32(&e, w, "general.alignment", 64);
+    test_check("gguf_writer_set", st == COMI_OK, "%s", e.msg);
+
+    /* tensors: F32 2-D, F16, Q8_0, Q4_K 3-D (borrowed), Q6_K streamed */
+    float a[6] = {0, 1, 2, 3, 4, 5};
+    int64_t ne_a[2] = {3, 2}, ne_h[1] = {5}, ne_q8[2] = {64, 3}, ne_k[3] = {256, 2, 2},
+            ne_6[2] = {512, 300};
+    uint16_t h[5];
+    for (int i = 0; i < 5; i++) h[i] = quant_f32_to_f16((float)i - 2.0f);
+    uint8_t q8[3 * 68], qk[4 * 144];
+    for (size_t i = 0; i < sizeof q8; i++) q8[i] = (uint8_t)(i * 13);
+    for (size_t i = 0; i < sizeof qk; i++) qk[i] = (uint8_t)(i * 29 + 1);
+    fill_ctx fc = {2 * 210, 0};
+    st = gguf_writer_add_tensor(&e, w, "a", COMI_TYPE_F32, 2, ne_a, a, sizeof a, false);
+    st = st ? st : gguf_writer_add_tensor(&e, w, "h", COMI_TYPE_F16, 1, ne_h, h, sizeof h, false);
+    st = st ? st : gguf_writer_add_tensor(&e, w, "q8", COMI_TYPE_Q8_0, 2, ne_q8, q8, sizeof q8, false);
+    st = st ? st : gguf_writer_add_tensor(&e, w, "blk.0.k", COMI_TYPE_Q4_K, 3, ne_k, qk, sizeof qk, true);
+    st = st ? st : gguf_writer_add_tensor_fill(&e, w, "q6", COMI_TYPE_Q6_K, 2, ne_6, fill_rows, &fc);
+    test_check("gguf_writer_add", st == COMI_OK, "%s", e.msg);
+    a[0] = 99; /* copied, so the file keeps 0 */
+
+    /* rejected inputs leave the writer usable */
+    comi_status s1 = gguf_writer_add_tensor(&e, w, "a", COMI_TYPE_F32, 2, ne_a, a, sizeof a, false);
+    bool m1 = strstr(e.msg, "duplicate tensor 'a'") != NULL;
+    comi_status s2 = gguf_writer_add_tensor(&e, w, "z", COMI_TYPE_F32, 2, ne_a, a, 20, false);
+    bool m2 = strstr(e.msg, "20 bytes given") != NULL;
+    comi_status s3 = gguf_writer_add_tensor(&e, w, "z", COMI_TYPE_Q4_K, 1, ne_h, qk, 144, false);
+    comi_status s4 = gguf_writer_add_tensor(&e, w, "z", (comi_type)19, 1, ne_h, qk, 5, false);
+    int64_t ne_bad[2] = {4, 0};
+    comi_status s5 = gguf_writer_add_tensor(&e, w, "z", COMI_TYPE_F32, 2, ne_bad, a, 0, false);
+    test_check("gguf_writer_rejects", s1 && m1 && s2 && m2 && s3 && s4 && s5,
+               "%d %d %d %d %d %d %d", s1, m1, s2, m2, s3, s4, s5);
+
+    st = gguf_writer_write(&e, w, path);
+    test_check("gguf_writer_write", st == COMI_OK && fc.calls >= 1, "%s", e.msg);
+    gguf_file *f = NULL;
+    st = gguf_open(&e, path, &f);
+    if (!test_check("gguf_writer_reopen", st == COMI_OK, "%s", e.msg)) {
+        gguf_writer_free(w);
+        return;
+    }
+    uint32_t vu32 = 0;
+    int64_t vi = 0;
+    float vf = 0;
+    bool vb = false;
+    gguf_str vs = {0};
+    const gguf_kv *kv;
+    bool ok = gguf_version(f) == 3 && gguf_n_kv(f) == 18 && gguf_alignment(f) == 64 &&
+              strcmp(gguf_kv_at(f, 0)->key, "t.u8") == 0 &&
+              strcmp(gguf_kv_at(f, 8)->key, "t.str") == 0 && /* replaced in place */
+              gguf_get_i64(f, "t.u8", &vi) && vi == 200 && gguf_get_i64(f, "t.i8", &vi) &&
+              vi == -100 && gguf_get_i64(f, "t.u16", &vi) && vi == 60000 &&
+              gguf_get_i64(f, "t.i16", &vi) && vi == -30000 && gguf_get_u32(f, "t.u32", &vu32) &&
+              vu32 == 4000000000u && gguf_get_i64(f, "t.i32", &vi) && vi == -2000000000 &&
+              !gguf_get_u32(f, "t.i32", &vu32) && gguf_get_f32(f, "t.f32", &vf) && vf == 0.25f &&
+              gguf_get_bool(f, "t.bool", &vb) && vb && gguf_get_str(f, "t.str", &vs) &&
+              vs.len == 6 && memcmp(vs.ptr, "h\xC3\xA9llo", 6) == 0 &&
+              !gguf_get_i64(f, "t.u64", &vi) && (kv = gguf_find_kv(f, "t.u64")) &&
+              kv->type == GGUF_T_UINT64 && memcmp(kv->data, &u64, 8) == 0 &&
+              gguf_get_i64(f, "t.i64", &vi) && vi == i64 && gguf_get_f32(f, "t.f64", &vf) &&
+              vf == (float)f64 && (kv = gguf_find_kv(f, "t.f64")) &&
+              memcmp(kv->data, &f64, 8) == 0 && gguf_get_str(f, "t.empty", &vs) && vs.len == 0;
+    test_check("gguf_writer_scalars", ok, "scalar mismatch");
+    const gguf_kv *fa = NULL, *ia = NULL, *sa = NULL, *ea = NULL;
+    double dv = 0;
+    ok = gguf_get_arr(f, "t.farr", GGUF_T_FLOAT32, &fa) && fa->arr_n == 3 &&
+         gguf_arr_f64(fa, 2, &dv) && (float)dv == 1e-30f &&
+         gguf_get_arr(f, "t.iarr", GGUF_T_INT32, &ia) && gguf_arr_i64(ia, 3, &vi) &&
+         vi == INT32_MIN && gguf_get_arr(f, "t.earr", GGUF_T_UINT8, &ea) && ea->arr_n == 0 &&
+         gguf_get_arr(f, "t.sarr", GGUF_T_STRING, &sa) && sa->arr_n == 4;
+    for (int i = 0; ok && i < 4; i++)
+        ok = sa->strs[i].len == strlen(sarr[i]) && memcmp(sa->strs[i].ptr, sarr[i], sa->strs[i].len) == 0;
+    test_check("gguf_writer_arrays", ok, "array mismatch");
+
+    const comi_tensor *ta = gguf_find_tensor(f, "a"), *th = gguf_find_tensor(f, "h"),
+                      *tq = gguf_find_tensor(f, "q8"), *tk = gguf_find_tensor(f, "blk.0.k"),
+                      *t6 = gguf_find_tensor(f, "q6");
+    ok = gguf_n_tensors(f) == 5 && ta && th && tq && tk && t6 && shape_is(ta, 2, 3, 2) &&
+         ta->type == COMI_TYPE_F32 && th->n_dims == 1 && th->ne[0] == 5 &&
+         th->type == COMI_TYPE_F16 && tq->type == COMI_TYPE_Q8_0 && shape_is(tq, 2, 64, 3) &&
+         tk->n_dims == 3 && tk->ne[0] == 256 && tk->ne[1] == 2 && tk->ne[2] == 2 &&
+         tk->type == COMI_TYPE_Q4_K && t6->type == COMI_TYPE_Q6_K && shape_is(t6, 2, 512, 300) &&
+         t6->nbytes == 300 * 420;
+    if (ok) {
+        float a0[6] = {0, 1, 2, 3, 4, 5};
+        ok = memcmp(ta->data, a0, sizeof a0) == 0 && memcmp(th->data, h, sizeof h) == 0 &&
+             memcmp(tq->data, q8, sizeof q8) == 0 && memcmp(tk->data, qk, sizeof qk) == 0;
+        const uint8_t *d6 = t6->data;
+        for (int64_t r = 0; ok && r < 300; r++)
+            for (size_t i = 0; i < 420; i++)
+                if (d6[r * 420 + (int64_t)i] != (uint8_t)((r * 7 + (int64_t)i) % 251)) {
+                    ok = false;
+                    break;
+                }
+        for (int64_t i = 0; ok && i < 5; i++)
+            ok = ((size_t)((const uint8_t *)gguf_tensor_at(f, i)->data -
+                           (const uint8_t *)ta->data) % 64) == 0;
+    }
+    test_check("gguf_writer_tensors", ok, "tensor mismatch");
+    gguf_close(f);
+
+    /* bad alignment and an unwritable path fail with messages */
+    gguf_writer_set_f32(&e, w, "general.alignment", 3.0f);
+    st = gguf_writer_write(&e, w, path);
+    test_check("gguf_writer_bad_alignment", st == COMI_ERR_INVALID_ARG && strstr(e.msg, "alignment"),
+               "%d %s", st, e.msg);
+    gguf_writer_set_u32(&e, w, "general.alignment", 32);
+    st = gguf_writer_write(&e, w, "/nonexistent/dir/x.gguf");
+    test_check("gguf_writer_bad_path", st == COMI_ERR_IO && strstr(e.msg, "/nonexistent/dir/x.gguf"),
+               "%d %s", st, e.msg);
+    gguf_writer_free(w);
+    gguf_writer_free(NULL);
+
+    /* a real vocabulary survives a copy of all its kvs */
+    if (!gdir) {
+        test_skip("gguf_writer_copy_vocab", "golden directory not found");
+        return;
+    }
+    char vpath[1024];
+    snprintf(vpath, sizeof vpath, "%s/tokenizer/ggml-vocab-qwen2.gguf", gdir);
+    gguf_file *src = NULL;
+    if (!test_check("gguf_writer_copy_vocab_open", gguf_open(&e, vpath, &src) == COMI_OK, "%s", e.msg))
+        return;
+    w = gguf_writer_new();
+    st = COMI_OK;
+    for (int64_t i = 0; i < gguf_n_kv(src) && !st; i++) st = gguf_writer_copy_kv(&e, w, gguf_kv_at(src, i));
+    if (!st) st = gguf_writer_write(&e, w, path);
+    f = NULL;
+    if (!st) st = gguf_open(&e, path, &f);
+    ok = st == COMI_OK && gguf_n_kv(f) == gguf_n_kv(src) && gguf_n_tensors(f) == 0;
+    for (int64_t i = 0; ok && i < gguf_n_kv(src); i++) ok = kv_equal(gguf_kv_at(src, i), gguf_kv_at(f, i));
+    test_check("gguf_writer_copy_vocab", ok, "status %d %s", st, e.msg);
+    gguf_close(f);
+    gguf_close(src);
+    gguf_writer_free(w);
+}
+
 int main(void) {
+    check_writer(test_golden_dir());
     check_valid();
     check_bad();
     unlink(tmp_path());
