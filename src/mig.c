@@ -8,10 +8,11 @@
  * specifies them, including the documented deviation: fine redundancy is
  * max(0, max cosine to the other tokens of the group) in every group.
  *
- * Numerics: cosines come from dot products of float32 inputs accumulated in
- * double (mig_dot, fixed lane order); scores, softmaxes and quotas are double;
- * memory vectors accumulate in double. Only the cosines between the coarse
- * representatives use float32 sgemm (OpenBLAS), on rows normalised in double.
+ * Numerics: relevance (which picks the coarse representatives) comes from
+ * dot products accumulated in double (mig_dot2); the redundancy cosines use
+ * float32 fused multiply-adds (mig_dotf_2x4 inside groups, OpenBLAS sgemm
+ * between representatives, on rows normalised in double); scores, softmaxes,
+ * quotas and the memory vectors are double until the final rounding.
  * Work is split by output (token rows, groups, column blocks) and every sum
  * runs in a fixed order, so results are bit-identical for any thread count.
  */
@@ -40,9 +41,11 @@
 #define MIG_SMALL_GROUP 256
 /* Rows of the representative cosine matrix computed per sgemm call; bounds
  * the scratch to MIG_GRAM_BLOCK x n_groups floats. */
-#define MIG_GRAM_BLOCK 256
+#define MIG_GRAM_BLOCK 128
 /* Columns per task when one long group's weighted sum is split. */
 #define MIG_COL_BLOCK 512
+/* Columns of a memory row accumulated at a time (4 KiB of doubles). */
+#define MIG_SUM_BLOCK 512
 
 /* ------------------------------------------------------------------------ */
 /* Kernels                                                                  */
@@ -55,6 +58,11 @@ static double reduce8(const double acc[8]) {
     return (v0 + v2) + (v1 + v3);
 }
 
+static float reduce8f(const float acc[8]) {
+    float v0 = acc[0] + acc[4], v1 = acc[1] + acc[5], v2 = acc[2] + acc[6], v3 = acc[3] + acc[7];
+    return (v0 + v2) + (v1 + v3);
+}
+
 double mig_dot_ref(const float *x, const float *y, int64_t d) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t d8 = d - d % 8;
@@ -62,6 +70,16 @@ double mig_dot_ref(const float *x, const float *y, int64_t d) {
         for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)y[i + l];
     double s = reduce8(acc);
     for (int64_t i = d8; i < d; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
+float mig_dotf_ref(const float *x, const float *y, int64_t d) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t d8 = d - d % 8;
+    for (int64_t i = 0; i < d8; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+    float s = reduce8f(acc);
+    for (int64_t i = d8; i < d; i++) s = fmaf(x[i], y[i], s);
     return s;
 }
 
@@ -81,6 +99,13 @@ static inline double reduce_lohi(__m256d lo, __m256d hi) {
     return _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
 }
 
+/* Same reduction as reduce8f. */
+static inline float reduce_ps(__m256 a) {
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); /* v0..v3 */
+    __m128 h = _mm_add_ps(v, _mm_movehl_ps(v, v));                                  /* v0+v2, v1+v3 */
+    return _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
+}
+
 double mig_dot(const float *x, const float *y, int64_t d) {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     int64_t d8 = d - d % 8;
@@ -93,10 +118,8 @@ double mig_dot(const float *x, const float *y, int64_t d) {
     return s;
 }
 
-void mig_dot4(const float *x, const float *const y[4], int64_t d, double out[4]) {
-    const float *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3];
-    __m256d l0 = _mm256_setzero_pd(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0,
-            h3 = l0;
+void mig_dot2(const float *x, const float *y0, const float *y1, int64_t d, double out[2]) {
+    __m256d l0 = _mm256_setzero_pd(), h0 = l0, l1 = l0, h1 = l0;
     int64_t d8 = d - d % 8;
     for (int64_t i = 0; i < d8; i += 8) {
         __m256d xl = load4(x + i), xh = load4(x + i + 4);
@@ -104,17 +127,43 @@ void mig_dot4(const float *x, const float *const y[4], int64_t d, double out[4])
         h0 = _mm256_fmadd_pd(xh, load4(y0 + i + 4), h0);
         l1 = _mm256_fmadd_pd(xl, load4(y1 + i), l1);
         h1 = _mm256_fmadd_pd(xh, load4(y1 + i + 4), h1);
-        l2 = _mm256_fmadd_pd(xl, load4(y2 + i), l2);
-        h2 = _mm256_fmadd_pd(xh, load4(y2 + i + 4), h2);
-        l3 = _mm256_fmadd_pd(xl, load4(y3 + i), l3);
-        h3 = _mm256_fmadd_pd(xh, load4(y3 + i + 4), h3);
     }
-    double s[4] = {reduce_lohi(l0, h0), reduce_lohi(l1, h1), reduce_lohi(l2, h2),
-                   reduce_lohi(l3, h3)};
-    for (int r = 0; r < 4; r++) {
-        for (int64_t i = d8; i < d; i++) s[r] += (double)x[i] * (double)y[r][i];
-        out[r] = s[r];
+    double s0 = reduce_lohi(l0, h0), s1 = reduce_lohi(l1, h1);
+    for (int64_t i = d8; i < d; i++) {
+        s0 += (double)x[i] * (double)y0[i];
+        s1 += (double)x[i] * (double)y1[i];
     }
+    out[0] = s0;
+    out[1] = s1;
+}
+
+void mig_dotf_2x4(const float *const x[2], const float *const y[4], int64_t d, float out[8]) {
+    const float *x0 = x[0], *x1 = x[1], *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3];
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00,
+           a12 = a00, a13 = a00;
+    int64_t d8 = d - d % 8;
+    for (int64_t i = 0; i < d8; i += 8) {
+        __m256 u = _mm256_loadu_ps(x0 + i), v = _mm256_loadu_ps(x1 + i), t;
+        t = _mm256_loadu_ps(y0 + i);
+        a00 = _mm256_fmadd_ps(u, t, a00);
+        a10 = _mm256_fmadd_ps(v, t, a10);
+        t = _mm256_loadu_ps(y1 + i);
+        a01 = _mm256_fmadd_ps(u, t, a01);
+        a11 = _mm256_fmadd_ps(v, t, a11);
+        t = _mm256_loadu_ps(y2 + i);
+        a02 = _mm256_fmadd_ps(u, t, a02);
+        a12 = _mm256_fmadd_ps(v, t, a12);
+        t = _mm256_loadu_ps(y3 + i);
+        a03 = _mm256_fmadd_ps(u, t, a03);
+        a13 = _mm256_fmadd_ps(v, t, a13);
+    }
+    float s[8] = {reduce_ps(a00), reduce_ps(a01), reduce_ps(a02), reduce_ps(a03),
+                  reduce_ps(a10), reduce_ps(a11), reduce_ps(a12), reduce_ps(a13)};
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 4; c++) {
+            for (int64_t i = d8; i < d; i++) s[r * 4 + c] = fmaf(x[r][i], y[c][i], s[r * 4 + c]);
+            out[r * 4 + c] = s[r * 4 + c];
+        }
 }
 
 void mig_axpy(double *acc, double w, const float *x, int64_t d) {
@@ -129,8 +178,14 @@ double mig_dot(const float *x, const float *y, int64_t d) {
     return mig_dot_ref(x, y, d);
 }
 
-void mig_dot4(const float *x, const float *const y[4], int64_t d, double out[4]) {
-    for (int r = 0; r < 4; r++) out[r] = mig_dot_ref(x, y[r], d);
+void mig_dot2(const float *x, const float *y0, const float *y1, int64_t d, double out[2]) {
+    out[0] = mig_dot_ref(x, y0, d);
+    out[1] = mig_dot_ref(x, y1, d);
+}
+
+void mig_dotf_2x4(const float *const x[2], const float *const y[4], int64_t d, float out[8]) {
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 4; c++) out[r * 4 + c] = mig_dotf_ref(x[r], y[c], d);
 }
 
 void mig_axpy(double *acc, double w, const float *x, int64_t d) {
@@ -189,7 +244,7 @@ typedef struct {
     double *rel;     /* (n,) cos(H_i, q) */
     double *red;     /* (n,) fine redundancy */
     double *w;       /* (n,) fine weights */
-    double *acc;     /* (n_threads, d) per-worker accumulators */
+    double *acc;     /* (n_threads, MIG_SUM_BLOCK) per-worker accumulators */
     float *memory;   /* (n_memory, d) output */
     const int64_t *mem_start, *mem_len; /* (n_memory,) spans */
     double a_m, b_m;
@@ -207,9 +262,8 @@ static void relevance_rows(void *arg, int64_t b, int64_t e, int worker) {
     merge_job *J = arg;
     for (int64_t i = b; i < e; i++) {
         const float *hi = J->h + i * J->d;
-        const float *y[4] = {hi, J->q, hi, J->q};
-        double o[4];
-        mig_dot4(hi, y, J->d, o);
+        double o[2];
+        mig_dot2(hi, hi, J->q, J->d, o);
         if (!isfinite(o[0])) { /* sum of squares of finite floats cannot overflow */
             J->den[i] = NAN;
             J->rel[i] = 0;
@@ -398,53 +452,68 @@ static void group_weights(merge_job *J, int64_t s, int64_t k) {
     for (int64_t j = s; j < s + k; j++) J->w[j] /= sum;
 }
 
-/* Memory columns [c0, c1) of memory row `mem` spanning tokens [s, s+k). */
+/* Memory columns [c0, c1) of memory row `mem` spanning tokens [s, s+k), in
+ * column blocks so the accumulator stays in L1; each element still sums its
+ * tokens in index order. */
 static void group_sum(merge_job *J, int64_t mem, int64_t s, int64_t k, int64_t c0, int64_t c1,
                       double *acc) {
-    int64_t w = c1 - c0;
-    memset(acc, 0, (size_t)w * sizeof *acc);
-    for (int64_t j = s; j < s + k; j++)
-        mig_axpy(acc, J->fine ? J->w[j] : 1.0, J->h + j * J->d + c0, w);
-    float *out = J->memory + mem * J->d + c0;
-    if (J->fine)
-        for (int64_t c = 0; c < w; c++) out[c] = (float)acc[c];
-    else
-        for (int64_t c = 0; c < w; c++) out[c] = (float)(acc[c] / (double)k);
+    float *out = J->memory + mem * J->d;
+    for (int64_t cb = c0; cb < c1; cb += MIG_SUM_BLOCK) {
+        int64_t w = c1 - cb < MIG_SUM_BLOCK ? c1 - cb : MIG_SUM_BLOCK;
+        memset(acc, 0, (size_t)w * sizeof *acc);
+        for (int64_t j = s; j < s + k; j++)
+            mig_axpy(acc, J->fine ? J->w[j] : 1.0, J->h + j * J->d + cb, w);
+        if (J->fine)
+            for (int64_t c = 0; c < w; c++) out[cb + c] = (float)acc[c];
+        else
+            for (int64_t c = 0; c < w; c++) out[cb + c] = (float)(acc[c] / (double)k);
+    }
 }
 
-/* Short groups, one task each: pairwise cosines (upper triangle, 4 columns
- * per kernel call), weights, weighted sum, all while the rows are cached. */
+/* Fine redundancy of rows [r0, r1) of the group [s, s + k) against the
+ * group's rows [c0, k): for every pair (row, col) with col > row, or every
+ * col != row when upper is false, cos is folded into red[row] (and into
+ * red[col] when upper). Rows go two at a time, columns four at a time
+ * through mig_dotf_2x4; the ragged edges repeat the last row/column and
+ * ignore those results (every kernel slot rounds identically). */
+static void fold_pair_cos(merge_job *J, int64_t s, int64_t k, int64_t r0, int64_t r1, bool upper) {
+    const int64_t d = J->d;
+    for (int64_t i = r0; i < r1; i += 2) {
+        int64_t rows[2] = {i, i + 1 < r1 ? i + 1 : i};
+        const float *x[2] = {J->h + (s + rows[0]) * d, J->h + (s + rows[1]) * d};
+        for (int64_t j = upper ? i + 1 : 0; j < k; j += 4) {
+            const float *y[4];
+            for (int c = 0; c < 4; c++) y[c] = J->h + (s + (j + c < k ? j + c : k - 1)) * d;
+            float o[8];
+            mig_dotf_2x4(x, y, d, o);
+            for (int r = 0; r < (rows[1] != rows[0] ? 2 : 1); r++) {
+                int64_t a = s + rows[r];
+                for (int c = 0; c < 4 && j + c < k; c++) {
+                    int64_t col = j + c, b = s + col;
+                    if (col == rows[r] || (upper && col < rows[r])) continue;
+                    double cs = pair_cos(J, a, b, (double)o[r * 4 + c]);
+                    if (cs > J->red[a]) J->red[a] = cs;
+                    if (upper && cs > J->red[b]) J->red[b] = cs;
+                }
+            }
+        }
+    }
+}
+
+/* Short groups, one task each: pairwise cosines (upper triangle), weights,
+ * weighted sum, all while the group's rows are in cache. */
 static void small_groups(void *arg, int64_t b, int64_t e, int worker) {
     merge_job *J = arg;
-    double *acc = J->acc + (int64_t)worker * J->d;
+    double *acc = J->acc + (int64_t)worker * MIG_SUM_BLOCK;
     for (int64_t mem = b; mem < e; mem++) {
         int64_t s = J->mem_start[mem], k = J->mem_len[mem];
         if (k > MIG_SMALL_GROUP) continue;
         if (J->fine) {
-            for (int64_t j = s; j < s + k; j++) J->red[j] = k > 1 && J->fine_red ? -INFINITY : 0;
-            if (k > 1 && J->fine_red) {
-                for (int64_t i = s; i < s + k; i++) {
-                    const float *hi = J->h + i * J->d;
-                    double m = J->red[i];
-                    int64_t j = i + 1;
-                    for (; j + 4 <= s + k; j += 4) {
-                        const float *y[4] = {J->h + j * J->d, J->h + (j + 1) * J->d,
-                                             J->h + (j + 2) * J->d, J->h + (j + 3) * J->d};
-                        double o[4];
-                        mig_dot4(hi, y, J->d, o);
-                        for (int r = 0; r < 4; r++) {
-                            double c = pair_cos(J, i, j + r, o[r]);
-                            if (c > m) m = c;
-                            if (c > J->red[j + r]) J->red[j + r] = c;
-                        }
-                    }
-                    for (; j < s + k; j++) {
-                        double c = pair_cos(J, i, j, mig_dot(hi, J->h + j * J->d, J->d));
-                        if (c > m) m = c;
-                        if (c > J->red[j]) J->red[j] = c;
-                    }
-                    J->red[i] = fmax(m, 0.0);
-                }
+            bool pairs = k > 1 && J->fine_red;
+            for (int64_t j = s; j < s + k; j++) J->red[j] = pairs ? -INFINITY : 0;
+            if (pairs) {
+                fold_pair_cos(J, s, k, 0, k, true);
+                for (int64_t j = s; j < s + k; j++) J->red[j] = fmax(J->red[j], 0.0);
             }
             group_weights(J, s, k);
         }
@@ -452,35 +521,20 @@ static void small_groups(void *arg, int64_t b, int64_t e, int worker) {
     }
 }
 
-/* Long group, split by rows: red[i] = max(0, max over j != i of cos), each
- * row against the whole group (same dot products as the upper-triangle
- * path, since x . y and y . x round identically). */
+/* Long group, split by rows: each row against the whole group. */
 static void big_group_red(void *arg, int64_t b, int64_t e, int worker) {
     (void)worker;
     merge_job *J = arg;
     int64_t s = J->big_start, k = J->big_len;
-    for (int64_t i = s + b; i < s + e; i++) {
-        const float *hi = J->h + i * J->d;
-        double m = -INFINITY;
-        int64_t j = s;
-        for (; j + 4 <= s + k; j += 4) {
-            const float *y[4] = {J->h + j * J->d, J->h + (j + 1) * J->d, J->h + (j + 2) * J->d,
-                                 J->h + (j + 3) * J->d};
-            double o[4];
-            mig_dot4(hi, y, J->d, o);
-            for (int r = 0; r < 4; r++)
-                if (j + r != i) m = fmax(m, pair_cos(J, i, j + r, o[r]));
-        }
-        for (; j < s + k; j++)
-            if (j != i) m = fmax(m, pair_cos(J, i, j, mig_dot(hi, J->h + j * J->d, J->d)));
-        J->red[i] = fmax(m, 0.0);
-    }
+    for (int64_t i = s + b; i < s + e; i++) J->red[i] = -INFINITY;
+    fold_pair_cos(J, s, k, b, e, false);
+    for (int64_t i = s + b; i < s + e; i++) J->red[i] = fmax(J->red[i], 0.0);
 }
 
 /* Long group, split by column blocks of the memory row. */
 static void big_group_sum(void *arg, int64_t b, int64_t e, int worker) {
     merge_job *J = arg;
-    double *acc = J->acc + (int64_t)worker * J->d;
+    double *acc = J->acc + (int64_t)worker * MIG_SUM_BLOCK;
     for (int64_t blk = b; blk < e; blk++) {
         int64_t c0 = blk * MIG_COL_BLOCK, c1 = c0 + MIG_COL_BLOCK < J->d ? c0 + MIG_COL_BLOCK : J->d;
         group_sum(J, J->big_mem, J->big_start, J->big_len, c0, c1, acc);
@@ -587,7 +641,7 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
     if ((st = alloc_result(e, &res)) != COMI_OK) goto fail;
     /* scratch: den, rel, red, w (n each), then the per-worker accumulators */
     size_t n_scratch;
-    if (!comi_add_size(4 * (size_t)n, (size_t)nt * (size_t)d, &n_scratch)) {
+    if (!comi_add_size(4 * (size_t)n, (size_t)nt * MIG_SUM_BLOCK, &n_scratch)) {
         st = comi_err_set(e, COMI_ERR_LIMIT, "merge: scratch size overflows");
         goto fail;
     }

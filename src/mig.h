@@ -2,24 +2,32 @@
  * mig.h — internal kernels of the merge stage (src/mig.c), shared with the
  * tests and with other stages that need the same dot products. Not public.
  *
- * Every dot product multiplies float32 inputs into double (the products are
- * exact) and accumulates them in 8 double lanes, lane l holding the elements
- * i with i % 8 == l, then reduces the lanes in one fixed order and adds the
- * d % 8 tail elements in index order. The SIMD kernels and the scalar
- * references (*_ref) follow that order exactly, so they agree bit for bit
- * whether or not the machine has AVX2/FMA.
+ * Dot products use fixed lanes: lane l accumulates the elements i with
+ * i % 8 == l, the 8 lanes are reduced as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
+ * and the d % 8 tail elements are added in index order. The double kernels
+ * accumulate exact float products in double; the float kernels (mig_dotf*)
+ * use one fused multiply-add per element. The SIMD kernels and the scalar
+ * references (*_ref) follow that order exactly, so they agree bit for bit with
+ * or without AVX2/FMA, and every slot of a multi-row kernel rounds like the
+ * single-pair reference (so x . y == y . x bit for bit).
  */
 #ifndef COMI_MIG_H
 #define COMI_MIG_H
 
 #include <stdint.h>
 
-/* sum_i x[i] * y[i] over d elements. */
+/* sum_i x[i] * y[i] over d elements, accumulated in double. */
 double mig_dot(const float *x, const float *y, int64_t d);
 double mig_dot_ref(const float *x, const float *y, int64_t d);
 
-/* out[r] = mig_dot(x, y[r], d) for r < 4, bit-identical, x read once. */
-void mig_dot4(const float *x, const float *const y[4], int64_t d, double out[4]);
+/* out[0] = mig_dot(x, y0, d), out[1] = mig_dot(x, y1, d), bit-identical, x read once. */
+void mig_dot2(const float *x, const float *y0, const float *y1, int64_t d, double out[2]);
+
+/* sum_i x[i] * y[i] accumulated in float32 with fmaf. */
+float mig_dotf_ref(const float *x, const float *y, int64_t d);
+
+/* out[r * 4 + c] = mig_dotf_ref(x[r], y[c], d) for r < 2, c < 4, bit-identical. */
+void mig_dotf_2x4(const float *const x[2], const float *const y[4], int64_t d, float out[8]);
 
 /* acc[c] = fma(w, x[c], acc[c]) for c < d (acc: (d,) doubles). */
 void mig_axpy(double *acc, double w, const float *x, int64_t d);

@@ -173,19 +173,30 @@ static void check_against_ref(comi_ctx *ctx, const char *name, const float *h, i
 
 static void test_kernels(void) {
     static const int64_t dims[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 896, 4096, 4099};
-    int bad = 0, bad4 = 0, bad_axpy = 0;
+    int bad = 0, bad2 = 0, badf = 0, bad_axpy = 0, bad_sym = 0;
+    double worst_f = 0;
     for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
         int64_t d = dims[t];
-        float *a = random_matrix(5, d, 100 + (uint64_t)t);
+        float *a = random_matrix(6, d, 100 + (uint64_t)t);
         for (int64_t i = 0; i < d; i += 7) a[i] *= 1e3f; /* mixed magnitudes */
+        const float *x[2] = {a, a + 5 * d};
         const float *y[4] = {a + d, a + 2 * d, a + 3 * d, a + 4 * d};
-        double o[4];
-        mig_dot4(a, y, d, o);
-        for (int r = 0; r < 4; r++) {
-            double ref = mig_dot_ref(a, y[r], d);
-            if (mig_dot(a, y[r], d) != ref) bad++;
-            if (o[r] != ref) bad4++;
-            if (mig_dot(y[r], a, d) != ref) bad++; /* symmetric bit for bit */
+        float of[8];
+        mig_dotf_2x4(x, y, d, of);
+        for (int c = 0; c < 4; c++) {
+            double ref = mig_dot_ref(a, y[c], d), o2[2];
+            if (mig_dot(a, y[c], d) != ref) bad++;
+            if (mig_dot(y[c], a, d) != ref) bad_sym++;
+            mig_dot2(a, y[c], a, d, o2);
+            if (o2[0] != ref || o2[1] != mig_dot_ref(a, a, d)) bad2++;
+            for (int r = 0; r < 2; r++) {
+                float rf = mig_dotf_ref(x[r], y[c], d);
+                if (of[r * 4 + c] != rf) badf++;
+                if (mig_dotf_ref(y[c], x[r], d) != rf) bad_sym++;
+                double exact = mig_dot_ref(x[r], y[c], d);
+                double scale = sqrt(mig_dot_ref(x[r], x[r], d) * mig_dot_ref(y[c], y[c], d));
+                worst_f = fmax(worst_f, fabs(rf - exact) / scale);
+            }
         }
         double *acc = calloc((size_t)d, sizeof *acc), *acc_ref = calloc((size_t)d, sizeof *acc);
         for (int r = 0; r < 4; r++) {
@@ -198,11 +209,16 @@ static void test_kernels(void) {
         free(a);
     }
     test_check("kernel mig_dot == mig_dot_ref bitwise", bad == 0, "%d mismatches", bad);
-    test_check("kernel mig_dot4 == mig_dot_ref bitwise", bad4 == 0, "%d mismatches", bad4);
+    test_check("kernel mig_dot2 == mig_dot_ref bitwise", bad2 == 0, "%d mismatches", bad2);
+    test_check("kernel mig_dotf_2x4 == mig_dotf_ref bitwise", badf == 0, "%d mismatches", badf);
+    test_check("kernel dot products symmetric bitwise", bad_sym == 0, "%d mismatches", bad_sym);
+    test_check("kernel mig_dotf_ref within 1e-5 of the double dot (relative to |x||y|)",
+               worst_f <= 1e-5, "error %g", worst_f);
     test_check("kernel mig_axpy == mig_axpy_ref bitwise", bad_axpy == 0, "%d mismatches",
                bad_axpy);
-    float x[3] = {1, 2, 3}, y3[3] = {4, -5, 6};
-    test_check("kernel mig_dot value", mig_dot(x, y3, 3) == 12.0, "got %g", mig_dot(x, y3, 3));
+    float x3[3] = {1, 2, 3}, y3[3] = {4, -5, 6};
+    test_check("kernel mig_dot value", mig_dot(x3, y3, 3) == 12.0 && mig_dotf_ref(x3, y3, 3) == 12.0f,
+               "got %g", mig_dot(x3, y3, 3));
 }
 
 /* ------------------------------------------------------------------------ */
