@@ -237,12 +237,17 @@ typedef struct comi_session comi_session;
 typedef struct comi_tokenizer comi_tokenizer;
 
 typedef struct comi_model_params {
-    /* LoRA adapter merged into q/k/v/o at load (NULL: none): a safetensors
-     * file or PEFT directory (adapter_model.safetensors + adapter_config.json)
-     * with keys ...layers.N.self_attn.{q,k,v,o}_proj.lora_{A,B}.weight.
-     * Merging copies the four projection matrices of every layer to float32. */
+    /* LoRA adapter on the q/k/v/o projections (NULL: none): a PEFT directory
+     * (adapter_model.safetensors + adapter_config.json) or a .safetensors file
+     * with tensors named ...layers.N.self_attn.{q,k,v,o}_proj.lora_{A,B}[.default].weight
+     * (A: r x in, B: out x r, Hugging Face row order). Applied on the fly,
+     * y = W x + scale * B (A x), so quantized base weights stay as they are;
+     * A and B are kept as float32 copies. */
     const char *lora_path;
-    float lora_scale; /* alpha / r; <= 0: read from adapter_config.json (1 when absent) */
+    const char *lora_prefix; /* use only tensors whose names start with this (e.g.
+                                "decoder." in a COMI checkpoint); NULL: all */
+    float lora_scale;        /* alpha / r; <= 0: from adapter_config.json beside the adapter
+                                (lora_alpha / r, or / sqrt(r) with use_rslora) */
 } comi_model_params;
 
 comi_model_params comi_model_default_params(void);
@@ -274,7 +279,7 @@ typedef struct comi_model_info {
     bool tied_embeddings;    /* the output matrix is the token embedding matrix */
     bool qkv_bias;           /* q/k/v projections have biases (qwen2) */
     bool qk_norm;            /* per-head q/k RMSNorm (qwen3) */
-    bool has_lora;           /* a LoRA adapter was merged at load */
+    bool has_lora;           /* a LoRA adapter is applied */
     const char *weight_type; /* type of most matrix bytes ("F16", "Q4_K", ...) */
     const char *embd_type;   /* type of the token embedding matrix */
     int64_t n_params;        /* parameters of every tensor */

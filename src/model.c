@@ -386,7 +386,7 @@ static comi_status load_tensors(loader *L) {
 /* ---- public ------------------------------------------------------------ */
 
 comi_model_params comi_model_default_params(void) {
-    comi_model_params p = {.lora_path = NULL, .lora_scale = 0};
+    comi_model_params p = {.lora_path = NULL, .lora_prefix = NULL, .lora_scale = 0};
     return p;
 }
 
@@ -396,7 +396,7 @@ void comi_model_free(comi_model *m) {
     st_close(m->st);
     free(m->layers);
     free(m->vectors);
-    free(m->lora_merged);
+    free(m->lora_data);
     free(m);
 }
 
@@ -428,9 +428,7 @@ comi_status comi_model_load(comi_ctx *ctx, const char *path, const comi_model_pa
         if (!st) st = hparams_gguf(&L);
     }
     if (!st) st = load_tensors(&L);
-    if (!st && params->lora_path)
-        st = comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: LoRA adapters are not supported yet",
-                          params->lora_path);
+    if (!st && params->lora_path) st = lora_load(e, m, params);
     if (st) {
         comi_model_free(m);
         return st;

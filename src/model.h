@@ -17,6 +17,16 @@ typedef enum model_arch { MODEL_ARCH_LLAMA = 0, MODEL_ARCH_QWEN2, MODEL_ARCH_QWE
 
 #define MODEL_MAX_EOS 8
 
+/* A LoRA adapter on one projection: y += B (A x), with the scale alpha/r
+ * folded into B at load. Both are float32 copies owned by the model,
+ * described as weights so ops_matmul runs them. a.data == NULL: none. */
+typedef struct model_lora {
+    comi_tensor a; /* ne = (in, r) */
+    comi_tensor b; /* ne = (r, out), scaled */
+} model_lora;
+
+enum { LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_N };
+
 /* One transformer block. Matrices are descriptors of mmapped bytes (or of
  * model-owned float32 copies when a LoRA adapter was merged); vectors are
  * float32 copies owned by the model (NULL when the architecture has none). */
@@ -30,6 +40,7 @@ typedef struct model_layer {
     comi_tensor wo;              /* ne = (q_dim, n_embd) */
     comi_tensor w_gate, w_up;    /* ne = (n_embd, n_ff) */
     comi_tensor w_down;          /* ne = (n_ff, n_embd) */
+    model_lora lora[LORA_N];     /* q, k, v, o adapters */
 } model_layer;
 
 struct gguf_file;
@@ -59,11 +70,15 @@ struct comi_model {
 
     /* owned storage */
     float *vectors;        /* every norm/bias vector, converted to float32 */
-    float *lora_merged;    /* q/k/v/o matrices with LoRA merged (float32), or NULL */
+    float *lora_data;      /* every LoRA A/B matrix (float32), or NULL */
+    int64_t lora_rank_max; /* largest r over the adapters (0: none) */
     struct gguf_file *gguf;
     struct st_model *st;
     comi_tokenizer *tok;
 };
+
+/* Loads the LoRA adapter at params->lora_path onto m (see comi.h). */
+comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *params);
 
 /* Converts n elements of a F32/F16/BF16 vector tensor to float32. */
 void model_vector_to_f32(const comi_tensor *t, float *dst);

@@ -45,6 +45,8 @@ struct comi_session {
     float *cs;       /* (ub x head_dim) RoPE cos/sin table */
     float *logits;   /* (n_vocab) last position's logits */
     float *pen_logits; /* (n_vocab) logits after the repetition penalty */
+    float *lora_r;   /* (ub x lora_rank_max) A x */
+    float *lora_out; /* (ub x max(q_dim, n_embd)) B (A x) */
     bool have_logits;
 };
 
@@ -62,6 +64,8 @@ static bool sess_sizes(const comi_model *m, int64_t max_tokens, size_t *kv_float
     if (!comi_mul3_size((size_t)m->n_layer * 2, (size_t)max_tokens, (size_t)m->kv_dim, kv_floats))
         return false;
     per_tok = (size_t)(2 * m->n_embd + 2 * m->q_dim + 2 * m->n_ff + m->head_dim);
+    if (m->has_lora)
+        per_tok += (size_t)(m->lora_rank_max + (m->q_dim > m->n_embd ? m->q_dim : m->n_embd));
     if (!comi_mul_size(per_tok, (size_t)ub, &a)) return false;
     return comi_add_size(a, 2 * (size_t)m->n_vocab, scratch_floats);
 }
@@ -110,6 +114,10 @@ comi_status comi_session_new(comi_ctx *ctx, const comi_model *m, int64_t max_tok
     s->cs = s->up + s->ub * m->n_ff;
     s->logits = s->cs + s->ub * m->head_dim;
     s->pen_logits = s->logits + m->n_vocab;
+    if (m->has_lora) {
+        s->lora_r = s->pen_logits + m->n_vocab;
+        s->lora_out = s->lora_r + s->ub * m->lora_rank_max;
+    }
     *out = s;
     return COMI_OK;
 }
@@ -157,6 +165,20 @@ static void head_norm(float *y, int64_t n, int64_t ld, int64_t n_head, int64_t h
         for (int64_t h = 0; h < n_head; h++) ops_rmsnorm(y + i * ld + h * hd, y + i * ld + h * hd, w, hd, eps);
 }
 
+/* y (c x ldy) += B (A x) for the adapter lo, if any; x (c x in). */
+static comi_status apply_lora(comi_err *e, comi_pool *pool, comi_session *s, const model_lora *lo,
+                              const float *x, int64_t c, float *y, int64_t ldy) {
+    if (!lo->a.data) return COMI_OK;
+    int64_t r = lo->a.ne[1], out = lo->b.ne[1];
+    comi_status st;
+    if ((st = ops_matmul(e, pool, &lo->a, x, c, s->lora_r, r)) ||
+        (st = ops_matmul(e, pool, &lo->b, s->lora_r, c, s->lora_out, out)))
+        return st;
+    for (int64_t i = 0; i < c; i++)
+        for (int64_t j = 0; j < out; j++) y[i * ldy + j] += s->lora_out[i * out + j];
+    return COMI_OK;
+}
+
 /* Runs layers [0, n_layers) on the c rows of s->x at positions p0..p0+c-1. */
 static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int64_t p0, int64_t c,
                               int64_t n_layers) {
@@ -171,7 +193,10 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
         for (int64_t i = 0; i < c; i++) ops_rmsnorm(s->xn + i * d, s->x + i * d, ly->attn_norm, d, m->norm_eps);
         if ((st = ops_matmul(e, pool, &ly->wq, s->xn, c, s->q, m->q_dim)) ||
             (st = ops_matmul(e, pool, &ly->wk, s->xn, c, kn, kvd)) ||
-            (st = ops_matmul(e, pool, &ly->wv, s->xn, c, vn, kvd)))
+            (st = ops_matmul(e, pool, &ly->wv, s->xn, c, vn, kvd)) ||
+            (st = apply_lora(e, pool, s, &ly->lora[LORA_Q], s->xn, c, s->q, m->q_dim)) ||
+            (st = apply_lora(e, pool, s, &ly->lora[LORA_K], s->xn, c, kn, kvd)) ||
+            (st = apply_lora(e, pool, s, &ly->lora[LORA_V], s->xn, c, vn, kvd)))
             return st;
         if (ly->bq) {
             add_rows_bias(s->q, c, m->q_dim, ly->bq, m->q_dim);
@@ -190,7 +215,9 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
                            .head_dim = m->head_dim,
                            .scale = (float)(1.0 / sqrt((double)m->head_dim))};
         if ((st = ops_attention(e, pool, &a))) return st;
-        if ((st = ops_matmul(e, pool, &ly->wo, s->att, c, s->xn, d))) return st;
+        if ((st = ops_matmul(e, pool, &ly->wo, s->att, c, s->xn, d)) ||
+            (st = apply_lora(e, pool, s, &ly->lora[LORA_O], s->att, c, s->xn, d)))
+            return st;
         for (int64_t i = 0; i < c * d; i++) s->x[i] += s->xn[i];
 
         for (int64_t i = 0; i < c; i++) ops_rmsnorm(s->xn + i * d, s->x + i * d, ly->ffn_norm, d, m->norm_eps);
