@@ -383,6 +383,172 @@ comi_status comi_generate(comi_ctx *ctx, comi_session *sess, const comi_generate
 /* Soft pipeline (src/pipeline.c)                                           */
 /* ------------------------------------------------------------------------ */
 
+/* The soft pipeline is the paper's system: an encoder LM turns
+ * [context segment ; question] into hidden states, the merge (comi_merge)
+ * turns each segment's context rows into ~n/merge_size memory vectors, an
+ * optional trained fusion block transforms them, and a decoder LM answers
+ * greedily from [memory vectors ; question token embeddings]. The exact
+ * semantics are DESIGN.md's "The soft pipeline".
+ *
+ * A comi_pipeline holds the weights: encoder, decoder, optional fusion block
+ * or alignment layer, the tokenizer, and the defaults a COMI checkpoint
+ * carries (its trained alpha/beta and encoder depth). It is immutable after
+ * load and may be shared by threads, each calling with its own comi_ctx.
+ *
+ * Weights, two ways:
+ *  - training-free: one base model (GGUF file or Hugging Face directory),
+ *    loaded once; encoder = its first encoder_layers layers (+ final norm),
+ *    decoder = the whole model, no fusion;
+ *  - trained: a COMI checkpoint directory as the reference training saves it
+ *    (model.safetensors with encoder., decoder. (PEFT LoRA),
+ *    memory_fusion_layer., semantic_alignment_layer. and the four
+ *    alpha/beta scalars) plus its base model (config, tokenizer), or the
+ *    GGUF files `comi convert` made from one (see README "Checkpoints"). */
+
+typedef struct comi_pipeline comi_pipeline;
+
+typedef struct comi_pipeline_load_params {
+    const char *model;      /* base model: .gguf file or HF directory (required) */
+    const char *checkpoint; /* NULL: training-free; else a COMI checkpoint directory
+                               (model.safetensors) or the PREFIX `comi convert` wrote */
+    const char *tokenizer;  /* NULL: the base model's; else a .gguf file, HF directory or
+                               tokenizer.json (for a base directory without one) */
+    float lora_alpha;       /* decoder LoRA alpha (scale = alpha / r); <= 0: from
+                               adapter_config.json in the checkpoint directory, else 32
+                               (the reference training's default) */
+} comi_pipeline_load_params;
+
+comi_pipeline_load_params comi_pipeline_load_default_params(void);
+
+/* Loads the weights. Every key of a checkpoint is accounted for: a missing or
+ * unknown key, or a shape that disagrees with the base model, fails with a
+ * message naming the tensor (and both shapes). *out: free with
+ * comi_pipeline_free. */
+comi_status comi_pipeline_load(comi_ctx *ctx, const comi_pipeline_load_params *params,
+                               comi_pipeline **out);
+
+/* A training-free pipeline over models the caller already loaded (borrowed:
+ * they must outlive the pipeline; encoder may equal decoder). tokenizer may
+ * be NULL: then only the *_ids calls work. Fails when the hidden sizes
+ * differ (no alignment layer to map them). */
+comi_status comi_pipeline_from_models(comi_ctx *ctx, const comi_model *encoder,
+                                      const comi_model *decoder, const comi_tokenizer *tokenizer,
+                                      comi_pipeline **out);
+void comi_pipeline_free(comi_pipeline *pl);
+
+typedef struct comi_pipeline_info {
+    const char *description; /* one line: what was loaded (owned by the pipeline) */
+    int32_t encoder_layers;  /* default encoder depth (checkpoint: its encoder's) */
+    int32_t encoder_n_layer; /* layers the encoder weights have */
+    int32_t d_encoder, d_decoder;
+    int32_t fusion_layers;   /* 0: no fusion block */
+    bool alignment;          /* a linear alignment layer maps encoder -> decoder width */
+    bool decoder_lora;
+    bool shared_model;       /* encoder and decoder are one loaded model */
+} comi_pipeline_info;
+
+void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *out);
+
+typedef struct comi_answer_params {
+    int32_t encoder_layers;   /* K >= 1; 0: the pipeline's default (8 for a base model,
+                                 clamped to its layer count; a checkpoint's own depth) */
+    int64_t segment_size;     /* context tokens per encoded segment (default 10000) */
+    comi_merge_params merge;  /* merge_size = compression rate (default 16), weights,
+                                 switches */
+    int32_t max_new_tokens;   /* default 20 */
+    float repetition_penalty; /* on generated ids, HF semantics (default 1.3): a repeated id
+                                 is penalised once */
+    bool penalty_per_occurrence; /* penalise an id once per earlier occurrence instead
+                                    (compounding; how the golden pipeline ids were made,
+                                    see README "Soft pipeline"; default false) */
+    uint64_t max_bytes;       /* refuse (COMI_ERR_LIMIT, before any work) a context whose
+                                 buffers would exceed this; 0: physical memory */
+    bool keep_logits;         /* fill comi_answer_result.logits (default true) */
+} comi_answer_params;
+
+/* Generic defaults (merge weights 1, switches on). */
+comi_answer_params comi_answer_default_params(void);
+/* The defaults for this pipeline: a checkpoint's trained alpha/beta and
+ * encoder depth. */
+comi_answer_params comi_pipeline_answer_params(const comi_pipeline *pl);
+
+typedef struct comi_answer_result {
+    char *text;               /* the answer, special tokens stripped (NULL for *_ids calls
+                                 on a pipeline without tokenizer) */
+    int32_t *ids;             /* (n_ids,) generated ids, EOS not included */
+    int32_t n_ids;
+    bool empty_context;       /* the context had no tokens: answered from the question alone */
+    int64_t n_context_tokens;
+    int64_t n_question_tokens;
+    int64_t n_segments;
+    int32_t encoder_layers;   /* the depth used */
+    int64_t d_model;          /* width of memory (the encoder's) */
+    int64_t n_memory;         /* memory vectors over all segments */
+    float *memory;            /* (n_memory, d_model) merged memory, segment after segment
+                                 (before fusion / alignment) */
+    int64_t n_groups;
+    int32_t *group_sizes;     /* (n_groups,) every segment's group sizes, concatenated
+                                 (coarse on: zeros included) */
+    int64_t n_vocab;
+    float *logits;            /* (n_vocab,) decoder logits at the last input position, or
+                                 NULL when keep_logits is false */
+    double ms_tokenize, ms_encode, ms_merge, ms_fuse, ms_prefill, ms_generate, ms_total;
+} comi_answer_result;
+
+/* Answers question from context (UTF-8, NUL-terminated). Tokenizes both
+ * without special tokens; an empty (or all-whitespace) context answers from
+ * the question alone and sets empty_context; an empty question fails. */
+comi_status comi_pipeline_answer(comi_ctx *ctx, const comi_pipeline *pl, const char *context,
+                                 const char *question, const comi_answer_params *params,
+                                 comi_answer_result *out);
+/* The same with the context given as n_docs passages (joined with "\n"). */
+comi_status comi_pipeline_answer_documents(comi_ctx *ctx, const comi_pipeline *pl,
+                                           const char *const *docs, size_t n_docs,
+                                           const char *question,
+                                           const comi_answer_params *params,
+                                           comi_answer_result *out);
+/* The same from token ids (n_context may be 0; n_question >= 1). */
+comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
+                                     const int32_t *context_ids, int64_t n_context,
+                                     const int32_t *question_ids, int64_t n_question,
+                                     const comi_answer_params *params, comi_answer_result *out);
+void comi_answer_result_free(comi_answer_result *res);
+
+/* ---- the stages, one by one ---- */
+
+/* Encoder: runs [context_ids ; question_ids] (n = n_context + n_question,
+ * positions from 0, causal) through the first encoder_layers layers (0: the
+ * pipeline's default) and the final norm. hidden_out: NULL or (n, d_encoder);
+ * query_out: NULL or (d_encoder,), the mean of the question rows. */
+comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
+                                 const int32_t *context_ids, int64_t n_context,
+                                 const int32_t *question_ids, int64_t n_question,
+                                 int32_t encoder_layers, float *hidden_out, float *query_out);
+
+/* Merge of one segment from encoder output: hidden is (n_context +
+ * n_question, d) with the context rows first; the query is the mean of the
+ * question rows; then comi_merge on the context rows. */
+comi_status comi_pipeline_merge(comi_ctx *ctx, const float *hidden, int64_t n_context,
+                                int64_t n_question, int64_t d_model,
+                                const comi_merge_params *params, comi_merge_result *out);
+
+/* Fusion of one segment's memory (n_memory, d_encoder) into the decoder's
+ * input space: out (n_memory, d_decoder). The fusion block(s) + final norm
+ * run causally over the memory alone (positions from 0); without a block, the
+ * alignment layer when the widths differ, else a copy. */
+comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
+                               int64_t n_memory, float *out);
+
+/* Decoder: input embeddings [memory (n_memory, d_decoder) ; embedding rows of
+ * question_ids], positions from 0, then greedy decoding with gen (NULL:
+ * 20 tokens, penalty 1.3, stop at EOS). logits_out: NULL or (n_vocab,), the
+ * logits at the last input position. ids_out has room for max_new_tokens. */
+comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
+                                 int64_t n_memory, const int32_t *question_ids,
+                                 int64_t n_question, const comi_generate_params *gen,
+                                 float *logits_out, int32_t *ids_out, int32_t *n_out);
+
+
 /* ------------------------------------------------------------------------ */
 /* Text-mode compression (src/text.c)                                       */
 /* ------------------------------------------------------------------------ */

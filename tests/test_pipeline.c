@@ -1,0 +1,378 @@
+/* test_pipeline.c — the soft pipeline against $COMI_GOLDEN/forward/pipeline
+ * (llama.cpp encoder/decoder + the authors' TKDR merge): the merge stage fed
+ * the golden encoder output (group sizes exact, memory NMSE <= 1e-4), the
+ * decoder input layout [memory ; question embeddings] (no BOS), and the
+ * whole path through the C API from ids and from text (group sizes, memory
+ * and decoder logits NMSE <= 1e-4, first 4 greedy ids exact); stages called
+ * one by one agree with the one-call path; segments, empty context and bad
+ * input. COMI checkpoints built here from the tiny HF twins: see
+ * test_checkpoint.c. */
+#include "comi.h"
+#include "test.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+static const char *golden;
+
+static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *pathf(const char *fmt, ...) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf[k], sizeof buf[k], fmt, ap);
+    va_end(ap);
+    return buf[k];
+}
+
+static float *read_f32(const char *path, size_t *n) {
+    size_t len;
+    float *f = test_read_file(path, &len);
+    if (f) *n = len / 4;
+    return f;
+}
+
+static int32_t *json_ids(json_t *arr, int64_t *n) {
+    size_t k = json_array_size(arr);
+    int32_t *ids = malloc((k + 1) * sizeof *ids);
+    for (size_t i = 0; i < k; i++) {
+        json_t *v = json_array_get(arr, i);
+        ids[i] = json_is_string(v) ? (int32_t)atol(json_string_value(v))
+                                   : (int32_t)json_integer_value(v);
+    }
+    *n = (int64_t)k;
+    return ids;
+}
+
+static void check_nmse(const char *name, const float *got, const float *want, size_t n,
+                       double tol) {
+    double e = test_nmse(got, want, n);
+    printf("# %s nmse %.3g (tolerance %.3g)\n", name, e, tol);
+    test_check(name, e <= tol, "NMSE %.3g > %.3g", e, tol);
+}
+
+typedef struct golden_case {
+    const char *name;
+    json_t *js;
+    int32_t *cids, *qids, *gs, *greedy;
+    int64_t nc, nq, n_gs, n_greedy, n_mem;
+    float *enc, *mem, *dec_in, *logits;
+    size_t n_enc, n_memf, n_dec_in, n_logits;
+} golden_case;
+
+static bool load_case(const char *name, golden_case *c) {
+    memset(c, 0, sizeof *c);
+    c->name = name;
+    json_error_t je;
+    c->js = json_load_file(pathf("%s/forward/pipeline/%s.json", golden, name), 0, &je);
+    if (!c->js) return false;
+    c->cids = json_ids(json_object_get(c->js, "context_ids"), &c->nc);
+    c->qids = json_ids(json_object_get(c->js, "question_ids"), &c->nq);
+    c->gs = json_ids(json_object_get(c->js, "group_sizes"), &c->n_gs);
+    c->greedy = json_ids(json_object_get(c->js, "greedy_rep1_3"), &c->n_greedy);
+    c->n_mem = json_integer_value(json_object_get(c->js, "n_memory"));
+    c->enc = read_f32(pathf("%s/forward/pipeline/%s.enc.hidden.f32", golden, name), &c->n_enc);
+    c->mem = read_f32(pathf("%s/forward/pipeline/%s.memory.f32", golden, name), &c->n_memf);
+    c->dec_in = read_f32(pathf("%s/forward/pipeline/%s.decoder_input.f32", golden, name),
+                         &c->n_dec_in);
+    c->logits = read_f32(pathf("%s/forward/pipeline/%s.dec.logits_last.f32", golden, name),
+                         &c->n_logits);
+    return c->enc && c->mem && c->dec_in && c->logits;
+}
+
+static void free_case(golden_case *c) {
+    json_decref(c->js);
+    free(c->cids);
+    free(c->qids);
+    free(c->gs);
+    free(c->greedy);
+    free(c->enc);
+    free(c->mem);
+    free(c->dec_in);
+    free(c->logits);
+}
+
+static void check_sizes(const char *name, const int32_t *got, int64_t n_got, const golden_case *c) {
+    int64_t bad = n_got == c->n_gs ? -1 : 0;
+    for (int64_t i = 0; bad < 0 && i < n_got; i++)
+        if (got[i] != c->gs[i]) bad = i;
+    test_check(name, bad < 0, "%lld groups (want %lld), first difference at %lld: %d vs %d",
+               (long long)n_got, (long long)c->n_gs, (long long)bad,
+               bad >= 0 && bad < n_got ? got[bad] : -1, bad >= 0 && bad < c->n_gs ? c->gs[bad] : -1);
+}
+
+/* Merge stage fed the golden encoder output. */
+static void test_merge_stage(comi_ctx *ctx, const golden_case *c) {
+    char name[128];
+    const int64_t d = (int64_t)c->n_enc / (c->nc + c->nq);
+    comi_merge_params mp = comi_merge_default_params();
+    mp.merge_size = 4;
+    comi_merge_result r;
+    comi_status st = comi_pipeline_merge(ctx, c->enc, c->nc, c->nq, d, &mp, &r);
+    snprintf(name, sizeof name, "%s merge stage runs", c->name);
+    if (!test_check(name, st == COMI_OK, "%s", comi_errmsg(ctx))) return;
+    snprintf(name, sizeof name, "%s merge stage group sizes exact", c->name);
+    check_sizes(name, r.group_sizes, r.n_groups, c);
+    snprintf(name, sizeof name, "%s merge stage memory", c->name);
+    if (test_check(name, r.n_memory == c->n_mem && (size_t)(r.n_memory * d) == c->n_memf,
+                   "%lld memories, want %lld", (long long)r.n_memory, (long long)c->n_mem))
+        check_nmse(name, r.memory, c->mem, c->n_memf, 1e-4);
+    comi_merge_result_free(&r);
+}
+
+/* The decoder input is [memory ; question embeddings], no BOS. */
+static void test_decoder_input(comi_ctx *ctx, const comi_model *m, const golden_case *c) {
+    char name[128];
+    const int64_t d = (int64_t)c->n_memf / c->n_mem;
+    float *in = malloc((size_t)(c->n_mem + c->nq) * (size_t)d * sizeof(float));
+    memcpy(in, c->mem, c->n_memf * sizeof(float));
+    comi_status st = comi_model_embed(ctx, m, c->qids, c->nq, in + c->n_memf);
+    snprintf(name, sizeof name, "%s decoder input = [memory ; question embeddings], no BOS",
+             c->name);
+    if (test_check(name, !st && (size_t)((c->n_mem + c->nq) * d) == c->n_dec_in,
+                   "%zu golden floats, layout gives %lld", c->n_dec_in,
+                   (long long)((c->n_mem + c->nq) * d)))
+        check_nmse(name, in, c->dec_in, c->n_dec_in, 1e-10);
+    free(in);
+}
+
+static void check_answer(const char *what, const golden_case *c, const comi_answer_result *r,
+                         bool compound) {
+    char name[160];
+    snprintf(name, sizeof name, "%s %s group sizes exact", c->name, what);
+    check_sizes(name, r->group_sizes, r->n_groups, c);
+    snprintf(name, sizeof name, "%s %s memory", c->name, what);
+    if (test_check(name, r->n_memory == c->n_mem, "%lld memories, want %lld",
+                   (long long)r->n_memory, (long long)c->n_mem))
+        check_nmse(name, r->memory, c->mem, c->n_memf, 1e-4);
+    snprintf(name, sizeof name, "%s %s decoder logits", c->name, what);
+    if (test_check(name, r->logits && (size_t)r->n_vocab == c->n_logits, "no logits"))
+        check_nmse(name, r->logits, c->logits, c->n_logits, 1e-4);
+    /* The golden ids penalise a repeated id once per earlier occurrence; with
+     * the Hugging Face rule (once per id) tiny-qwen2-bpe's 4th id differs by a
+     * margin of ~2.4 logits (925 again instead of 35669), so the HF run is
+     * held to the ids both rules share: all 4 when the first 3 are distinct. */
+    int n_check = 4;
+    if (!compound && c->greedy[1] == c->greedy[2]) n_check = 3;
+    snprintf(name, sizeof name, "%s %s first %d greedy ids (%s penalty)", c->name, what, n_check,
+             compound ? "per-occurrence" : "HF");
+    bool ok = r->n_ids >= n_check;
+    for (int i = 0; ok && i < n_check; i++) ok = r->ids[i] == c->greedy[i];
+    printf("# %s ids:", name);
+    for (int i = 0; i < r->n_ids; i++) printf(" %d", r->ids[i]);
+    printf(" (golden:");
+    for (int i = 0; i < c->n_greedy; i++) printf(" %d", c->greedy[i]);
+    printf(")\n");
+    test_check(name, ok, "first 4 ids differ");
+}
+
+static comi_answer_params golden_params(const comi_pipeline *pl) {
+    comi_answer_params ap = comi_pipeline_answer_params(pl);
+    ap.encoder_layers = 2;
+    ap.merge.merge_size = 4;
+    ap.max_new_tokens = 12;
+    ap.repetition_penalty = 1.3f;
+    return ap;
+}
+
+static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
+    char name[160];
+    const char *mpath = pathf("%s/forward/models/%s.gguf", golden, c->name);
+    comi_pipeline_load_params lp = comi_pipeline_load_default_params();
+    lp.model = mpath;
+    comi_pipeline *pl = NULL;
+    snprintf(name, sizeof name, "%s pipeline loads", c->name);
+    if (!test_check(name, comi_pipeline_load(ctx, &lp, &pl) == COMI_OK, "%s", comi_errmsg(ctx)))
+        return;
+    comi_pipeline_info pi;
+    comi_pipeline_get_info(pl, &pi);
+    snprintf(name, sizeof name, "%s training-free pipeline shares one model", c->name);
+    test_check(name, pi.shared_model && pi.fusion_layers == 0 && pi.encoder_layers == 3,
+               "shared %d fusion %d default layers %d", pi.shared_model, pi.fusion_layers,
+               pi.encoder_layers);
+
+    comi_answer_params ap = golden_params(pl);
+    comi_answer_result r;
+    snprintf(name, sizeof name, "%s answer from ids", c->name);
+    if (test_check(name, comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &ap,
+                                                  &r) == COMI_OK,
+                   "%s", comi_errmsg(ctx))) {
+        check_answer("ids", c, &r, false);
+        snprintf(name, sizeof name, "%s answer text present", c->name);
+        test_check(name, r.text != NULL && !r.empty_context && r.n_segments == 1, "no text");
+        comi_answer_result_free(&r);
+    }
+    comi_answer_params apc = ap;
+    apc.penalty_per_occurrence = true;
+    snprintf(name, sizeof name, "%s answer from ids, per-occurrence penalty", c->name);
+    if (test_check(name, comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &apc,
+                                                  &r) == COMI_OK,
+                   "%s", comi_errmsg(ctx))) {
+        check_answer("ids", c, &r, true);
+        snprintf(name, sizeof name, "%s per-occurrence penalty gives all 12 golden ids", c->name);
+        test_check(name, r.n_ids == 12 && c->n_greedy == 12 &&
+                             !memcmp(r.ids, c->greedy, 12 * sizeof(int32_t)),
+                   "%d ids", r.n_ids);
+        comi_answer_result_free(&r);
+    }
+
+    /* from text: the tokenization must give the golden ids */
+    const char *ctext = json_string_value(json_object_get(c->js, "context"));
+    const char *qtext = json_string_value(json_object_get(c->js, "question"));
+    snprintf(name, sizeof name, "%s answer from text", c->name);
+    if (test_check(name, comi_pipeline_answer(ctx, pl, ctext, qtext, &ap, &r) == COMI_OK, "%s",
+                   comi_errmsg(ctx))) {
+        snprintf(name, sizeof name, "%s text tokenized without special tokens", c->name);
+        test_check(name, r.n_context_tokens == c->nc && r.n_question_tokens == c->nq,
+                   "%lld + %lld tokens, want %lld + %lld", (long long)r.n_context_tokens,
+                   (long long)r.n_question_tokens, (long long)c->nc, (long long)c->nq);
+        check_answer("text", c, &r, false);
+        printf("# %s answer: \"%s\" (encode %.2f ms, merge %.2f ms, prefill %.2f ms, "
+               "generate %.2f ms)\n",
+               c->name, r.text, r.ms_encode, r.ms_merge, r.ms_prefill, r.ms_generate);
+
+        /* the stages one by one give the same */
+        const int64_t d = r.d_model;
+        float *hid = malloc((size_t)(c->nc + c->nq) * (size_t)d * sizeof(float));
+        float *q = malloc((size_t)d * sizeof(float));
+        comi_merge_result mr;
+        memset(&mr, 0, sizeof mr);
+        float *fused = NULL, *lg = malloc((size_t)r.n_vocab * sizeof(float));
+        int32_t ids[12], n_ids = 0;
+        comi_generate_params gp = comi_generate_default_params();
+        gp.max_new_tokens = 12;
+        gp.repetition_penalty = 1.3f;
+        comi_status st = comi_pipeline_encode(ctx, pl, c->cids, c->nc, c->qids, c->nq, 2, hid, q);
+        if (!st) st = comi_pipeline_merge(ctx, hid, c->nc, c->nq, d, &ap.merge, &mr);
+        if (!st) {
+            fused = malloc((size_t)mr.n_memory * (size_t)d * sizeof(float));
+            st = comi_pipeline_fuse(ctx, pl, mr.memory, mr.n_memory, fused);
+        }
+        if (!st)
+            st = comi_pipeline_decode(ctx, pl, fused, mr.n_memory, c->qids, c->nq, &gp, lg, ids,
+                                      &n_ids);
+        snprintf(name, sizeof name, "%s stages one by one equal the one-call path", c->name);
+        bool same = !st && mr.n_memory == r.n_memory && n_ids == r.n_ids &&
+                    !memcmp(mr.memory, r.memory, (size_t)(r.n_memory * d) * sizeof(float)) &&
+                    !memcmp(lg, r.logits, (size_t)r.n_vocab * sizeof(float)) &&
+                    !memcmp(ids, r.ids, (size_t)n_ids * sizeof(int32_t));
+        test_check(name, same, "st %d (%s), %lld vs %lld memories, %d vs %d ids", st,
+                   comi_errmsg(ctx), (long long)mr.n_memory, (long long)r.n_memory, n_ids,
+                   r.n_ids);
+        /* golden encoder output: the stage's own states against llama.cpp's */
+        snprintf(name, sizeof name, "%s encoder stage states", c->name);
+        if (!st) check_nmse(name, hid, c->enc, c->n_enc, 1e-4);
+        free(hid);
+        free(q);
+        free(fused);
+        free(lg);
+        comi_merge_result_free(&mr);
+        comi_answer_result_free(&r);
+    }
+
+    /* segments: two segments encode separately, memories concatenate */
+    ap.segment_size = 64;
+    snprintf(name, sizeof name, "%s two segments", c->name);
+    if (test_check(name, comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &ap,
+                                                  &r) == COMI_OK,
+                   "%s", comi_errmsg(ctx))) {
+        comi_answer_result r1;
+        comi_answer_params ap1 = ap;
+        ap1.segment_size = 10000;
+        bool ok = r.n_segments == 2;
+        /* segment 1 alone, then segment 2 alone, must give the same memories */
+        int64_t off = 0;
+        for (int s = 0; ok && s < 2; s++) {
+            int64_t len = s == 0 ? 64 : c->nc - 64;
+            ok = comi_pipeline_answer_ids(ctx, pl, c->cids + s * 64, len, c->qids, c->nq, &ap1,
+                                          &r1) == COMI_OK &&
+                 off + r1.n_memory <= r.n_memory &&
+                 !memcmp(r1.memory, r.memory + off * r.d_model,
+                         (size_t)(r1.n_memory * r.d_model) * sizeof(float));
+            off += r1.n_memory;
+            comi_answer_result_free(&r1);
+        }
+        test_check(name, ok && off == r.n_memory, "segment memories differ (%lld segments)",
+                   (long long)r.n_segments);
+        comi_answer_result_free(&r);
+    }
+    ap.segment_size = 10000;
+
+    /* empty context: the question alone */
+    snprintf(name, sizeof name, "%s empty context answers from the question", c->name);
+    if (test_check(name, comi_pipeline_answer(ctx, pl, " \n", qtext, &ap, &r) == COMI_OK, "%s",
+                   comi_errmsg(ctx))) {
+        comi_generate_params gp = comi_generate_default_params();
+        gp.max_new_tokens = 12;
+        gp.repetition_penalty = 1.3f;
+        int32_t ids[12], n_ids = 0;
+        comi_status st = comi_pipeline_decode(ctx, pl, NULL, 0, c->qids, c->nq, &gp, NULL, ids,
+                                              &n_ids);
+        test_check(name, r.empty_context && r.n_memory == 0 && !st && n_ids == r.n_ids &&
+                             !memcmp(ids, r.ids, (size_t)n_ids * sizeof(int32_t)),
+                   "flag %d memories %lld", r.empty_context, (long long)r.n_memory);
+        comi_answer_result_free(&r);
+    }
+
+    /* bad input */
+    snprintf(name, sizeof name, "%s empty question fails", c->name);
+    comi_status st = comi_pipeline_answer(ctx, pl, ctext, "  ", &ap, &r);
+    test_check(name, st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "question"), "%d %s",
+               st, comi_errmsg(ctx));
+    comi_answer_params bad = ap;
+    bad.encoder_layers = 4;
+    snprintf(name, sizeof name, "%s encoder layers > n_layer fails", c->name);
+    st = comi_pipeline_answer(ctx, pl, ctext, qtext, &bad, &r);
+    test_check(name, st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "3 layers"), "%d %s",
+               st, comi_errmsg(ctx));
+    bad = ap;
+    bad.merge.merge_size = 0;
+    snprintf(name, sizeof name, "%s merge size 0 fails", c->name);
+    st = comi_pipeline_answer(ctx, pl, ctext, qtext, &bad, &r);
+    test_check(name, st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "merge size"), "%d %s",
+               st, comi_errmsg(ctx));
+    bad = ap;
+    bad.max_bytes = 1 << 20;
+    snprintf(name, sizeof name, "%s context too long for memory fails early with the figure",
+             c->name);
+    st = comi_pipeline_answer(ctx, pl, ctext, qtext, &bad, &r);
+    test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(ctx), "MiB"), "%d %s", st,
+               comi_errmsg(ctx));
+    comi_pipeline_free(pl);
+}
+
+int main(void) {
+    golden = test_golden_dir();
+    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_pipeline_free(NULL);
+    comi_answer_result_free(NULL);
+    test_pass("free(NULL) is a no-op");
+    if (!golden) {
+        test_skip("pipeline golden cases", "golden data not found (set COMI_GOLDEN)");
+    } else {
+        static const char *const cases[] = {"tiny-llama-spm", "tiny-qwen2-bpe"};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            golden_case c;
+            if (!load_case(cases[i], &c)) {
+                test_fail(cases[i], "cannot read the golden files");
+                free_case(&c);
+                continue;
+            }
+            test_merge_stage(ctx, &c);
+            comi_model *m = NULL;
+            if (comi_model_load(ctx, pathf("%s/forward/models/%s.gguf", golden, cases[i]), NULL,
+                                &m) == COMI_OK) {
+                test_decoder_input(ctx, m, &c);
+                comi_model_free(m);
+            } else {
+                test_fail(cases[i], "model load: %s", comi_errmsg(ctx));
+            }
+            test_end_to_end(ctx, &c);
+            free_case(&c);
+        }
+    }
+    comi_ctx_free(ctx);
+    return test_n_failed ? 1 : 0;
+}
