@@ -717,7 +717,7 @@ typedef struct bbuf {
 } bbuf;
 
 static void bb_put(bbuf *b, const void *d, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n == 0) return; /* d may be NULL for an empty array */
     if (n > SIZE_MAX - b->n) {
         b->oom = true;
         return;
