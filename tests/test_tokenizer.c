@@ -62,7 +62,7 @@ static int32_t *parse_ids(const char *s, const char *end, size_t *n) {
  * .out one line of ids per string. */
 static int golden_load(const char *dir, const char *name, golden_set *g) {
     char path[1024];
-    size_t li, lo;
+    size_t li = 0, lo = 0;
     memset(g, 0, sizeof *g);
     snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-%s.gguf.inp", dir, name);
     g->inp = test_read_file(path, &li);
@@ -246,6 +246,210 @@ static void test_golden_prompts(const char *dir) {
     }
 }
 
+
+/* ---- tokenizer.json written from a GGUF vocabulary ---------------------- */
+
+typedef struct spm_merge {
+    float score;
+    int32_t id, l, r;
+} spm_merge;
+
+static int cmp_spm_merge(const void *a, const void *b) {
+    const spm_merge *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    if (x->l != y->l) return x->l < y->l ? -1 : 1;
+    return (x->r > y->r) - (x->r < y->r);
+}
+
+static json_t *jpiece(const comi_tokenizer *tok, int32_t id) {
+    size_t len;
+    const char *p = tok_piece(tok, id, &len);
+    return json_stringn(p, len);
+}
+
+/* Writes DIR/tokenizer.json equivalent to the GGUF vocabulary `name`, the
+ * way Hugging Face serializes that family: style "bytelevel" (GPT-2:
+ * ByteLevel pre-tokenizer with its own regex), "split" (Split regexes then
+ * ByteLevel without regex; digits adds Digits(individual)), "spm"
+ * (LLaMA-2: BPE with byte_fallback, Prepend/Replace normalizer, merges built
+ * from the scores as HF's SentencePiece converter does). */
+static int write_fixture(const char *golden, const char *name, const char *dir, const char *style,
+                         const char *const *regexes, bool digits, bool ignore_merges) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-%s.gguf", golden, name);
+    comi_err e = {0};
+    gguf_file *f = NULL;
+    comi_tokenizer *tok = NULL;
+    if (gguf_open(&e, path, &f) || tok_load_gguf(&e, f, &tok)) {
+        printf("# fixture %s: %s\n", name, e.msg);
+        gguf_close(f);
+        return -1;
+    }
+    json_t *root = json_object(), *model = json_object(), *vocab = json_object();
+    json_t *added = json_array(), *merges = json_array();
+    for (int32_t id = 0; id < tok->n_vocab; id++) {
+        size_t len;
+        const char *p = tok_piece(tok, id, &len);
+        char key[1024];
+        if (len >= sizeof key) continue;
+        memcpy(key, p, len);
+        key[len] = '\0';
+        json_object_set_new(vocab, key, json_integer(id));
+        uint8_t a = tok->attr[id];
+        if (a & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN | TOK_ATTR_USER_DEFINED)) {
+            json_t *t = json_object();
+            json_object_set_new(t, "id", json_integer(id));
+            json_object_set_new(t, "content", jpiece(tok, id));
+            json_object_set_new(t, "special", json_boolean(!(a & TOK_ATTR_USER_DEFINED)));
+            json_array_append_new(added, t);
+        }
+    }
+    if (!strcmp(style, "spm")) {
+        size_t cap = 1 << 16, n = 0;
+        spm_merge *m = malloc(cap * sizeof *m);
+        for (int32_t id = 0; id < tok->n_vocab; id++) {
+            size_t len;
+            const char *p = tok_piece(tok, id, &len);
+            for (size_t k = 1; k < len; k++) {
+                if (((uint8_t)p[k] & 0xC0) == 0x80) continue; /* split between characters */
+                int32_t l = tok_lookup(tok, p, k), r = tok_lookup(tok, p + k, len - k);
+                if (l < 0 || r < 0) continue;
+                if (n == cap) m = realloc(m, (cap *= 2) * sizeof *m);
+                m[n++] = (spm_merge){tok->score[id], id, l, r};
+            }
+        }
+        qsort(m, n, sizeof *m, cmp_spm_merge);
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array();
+            json_array_append_new(pair, jpiece(tok, m[i].l));
+            json_array_append_new(pair, jpiece(tok, m[i].r));
+            json_array_append_new(merges, pair);
+        }
+        free(m);
+        json_object_set_new(model, "byte_fallback", json_true());
+        json_object_set_new(model, "fuse_unk", json_true());
+        json_object_set_new(model, "unk_token", json_string("<unk>"));
+        json_object_set_new(root, "normalizer",
+                            json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:{s:s}, s:s}]}", "type", "Sequence",
+                                      "normalizers", "type", "Prepend", "prepend", "\xe2\x96\x81", "type",
+                                      "Replace", "pattern", "String", " ", "content", "\xe2\x96\x81"));
+        json_object_set_new(root, "pre_tokenizer", json_null());
+        json_object_set_new(root, "decoder",
+                            json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}",
+                                      "type", "Sequence", "decoders", "type", "Replace", "pattern",
+                                      "String", "\xe2\x96\x81", "content", " ", "type", "ByteFallback",
+                                      "type", "Fuse", "type", "Strip", "content", " ", "start", 1, "stop", 0));
+        json_object_set_new(root, "post_processor",
+                            json_pack("{s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}]}", "type",
+                                      "TemplateProcessing", "single", "SpecialToken", "id", "<s>",
+                                      "type_id", 0, "Sequence", "id", "A", "type_id", 0));
+    } else {
+        const gguf_kv *mk = gguf_find_kv(f, "tokenizer.ggml.merges");
+        for (uint64_t i = 0; mk && i < mk->arr_n; i++)
+            json_array_append_new(merges, json_stringn(mk->strs[i].ptr, mk->strs[i].len));
+        if (!strcmp(style, "bytelevel")) {
+            json_object_set_new(root, "pre_tokenizer",
+                                json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0,
+                                          "trim_offsets", 1, "use_regex", 1));
+        } else {
+            json_t *seq = json_array();
+            for (const char *const *r = regexes; *r; r++)
+                json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern",
+                                                     "Regex", *r, "behavior", "Isolated", "invert", 0));
+            if (digits) json_array_append_new(seq, json_pack("{s:s, s:b}", "type", "Digits", "individual_digits", 1));
+            json_array_append_new(seq, json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space",
+                                                 0, "trim_offsets", 0, "use_regex", 0));
+            json_object_set_new(root, "pre_tokenizer", json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", seq));
+        }
+        json_object_set_new(root, "decoder", json_pack("{s:s}", "type", "ByteLevel"));
+        json_object_set_new(root, "normalizer", json_null());
+    }
+    json_object_set_new(model, "type", json_string("BPE"));
+    json_object_set_new(model, "ignore_merges", json_boolean(ignore_merges));
+    json_object_set_new(model, "vocab", vocab);
+    json_object_set_new(model, "merges", merges);
+    json_object_set_new(root, "version", json_string("1.0"));
+    json_object_set_new(root, "added_tokens", added);
+    json_object_set_new(root, "model", model);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    int rc = json_dump_file(root, path, JSON_COMPACT);
+    json_decref(root);
+    tok_free(tok);
+    gguf_close(f);
+    return rc;
+}
+
+static void test_hf_fixtures(const char *golden) {
+    /* the regexes as the models' own tokenizer.json files write them */
+    static const char *const re_qwen2[] = {
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        NULL};
+    static const char *const re_llama3[] = {
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        NULL};
+    static const char *const re_deepseek_coder[] = {
+        "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
+        "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+", NULL};
+    static const struct {
+        const char *name, *style;
+        const char *const *re;
+        bool digits, ignore_merges;
+    } fx[] = {
+        {"gpt-2", "bytelevel", NULL, false, false},
+        {"qwen2", "split", re_qwen2, false, false},
+        {"llama-bpe", "split", re_llama3, false, true},
+        {"deepseek-coder", "split", re_deepseek_coder, true, false},
+        {"llama-spm", "spm", NULL, false, false},
+    };
+    char tmpl[] = "/tmp/comi-tok-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        test_fail("hf_fixtures", "cannot create a temporary directory");
+        return;
+    }
+    for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
+        char name[128], path[1024];
+        snprintf(name, sizeof name, "hf_tokenizer_json_%s", fx[i].name);
+        if (write_fixture(golden, fx[i].name, dir, fx[i].style, fx[i].re, fx[i].digits, fx[i].ignore_merges)) {
+            test_fail(name, "cannot write the fixture");
+            continue;
+        }
+        golden_set g;
+        comi_ctx *ctx = comi_ctx_new(NULL);
+        comi_tokenizer *tok = NULL;
+        if (golden_load(golden, fx[i].name, &g) || comi_tokenizer_load(ctx, dir, &tok)) {
+            test_fail(name, "load: %s", comi_errmsg(ctx));
+        } else {
+            check_golden_set(name, tok, &g);
+            if (!strcmp(fx[i].name, "llama-spm")) {
+                /* the post-processor adds BOS; decoding strips the prefix space */
+                static const char txt[] = "The capital of France is Paris. Paris is known for the Eiffel Tower, which was completed in 1889.";
+                static const int32_t want[] = {1, 450, 7483, 310, 3444, 338, 3681, 29889, 3681, 338, 2998, 363, 278, 382,
+                                               2593, 295, 23615, 29892, 607, 471, 8676, 297, 29871, 29896, 29947, 29947, 29929, 29889};
+                int32_t *ids = NULL;
+                size_t n = 0;
+                char *back = NULL;
+                comi_status st = comi_tokenize(ctx, tok, txt, sizeof txt - 1, NULL, &ids, &n);
+                bool ok = !st && n == sizeof want / sizeof want[0] && !memcmp(ids, want, sizeof want);
+                test_check("hf_llama_spm_default_bos", ok, "status %d, %zu ids", (int)st, n);
+                st = comi_detokenize(ctx, tok, ids, n, true, &back, NULL);
+                test_check("hf_llama_spm_decode", !st && back && !strcmp(back, txt), "got '%s'", back ? back : "");
+                comi_free(ids);
+                comi_free(back);
+            }
+        }
+        comi_tokenizer_free(tok);
+        comi_ctx_free(ctx);
+        golden_free(&g);
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void) {
     const char *dir = test_golden_dir();
     if (!dir) {
@@ -254,6 +458,7 @@ int main(void) {
     } else {
         test_golden_vocabs(dir);
         test_golden_prompts(dir);
+        test_hf_fixtures(dir);
     }
     return test_exit();
 }
