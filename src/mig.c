@@ -42,6 +42,9 @@
 /* Rows of the representative cosine matrix computed per sgemm call; bounds
  * the scratch to MIG_GRAM_BLOCK x n_groups floats. */
 #define MIG_GRAM_BLOCK 128
+/* Below this norm a float32 dot product cannot overflow: every product and
+ * partial sum is at most |x| |y| <= 1e36 < FLT_MAX (Cauchy-Schwarz). */
+#define MIG_F32_DOT_MAX_NORM 1e18
 /* Columns per task when one long group's weighted sum is split. */
 #define MIG_COL_BLOCK 512
 /* Columns of a memory row accumulated at a time (4 KiB of doubles). */
@@ -475,23 +478,32 @@ static void group_sum(merge_job *J, int64_t mem, int64_t s, int64_t k, int64_t c
  * col != row when upper is false, cos is folded into red[row] (and into
  * red[col] when upper). Rows go two at a time, columns four at a time
  * through mig_dotf_2x4; the ragged edges repeat the last row/column and
- * ignore those results (every kernel slot rounds identically). */
+ * ignore those results (every kernel slot rounds identically). Groups with
+ * huge rows (whose float32 products could overflow) use mig_dot instead. */
 static void fold_pair_cos(merge_job *J, int64_t s, int64_t k, int64_t r0, int64_t r1, bool upper) {
     const int64_t d = J->d;
+    bool wide = false; /* a float32 dot product could overflow: use the double kernel */
+    for (int64_t t = s; t < s + k; t++) wide |= J->den[t] > MIG_F32_DOT_MAX_NORM;
     for (int64_t i = r0; i < r1; i += 2) {
         int64_t rows[2] = {i, i + 1 < r1 ? i + 1 : i};
         const float *x[2] = {J->h + (s + rows[0]) * d, J->h + (s + rows[1]) * d};
         for (int64_t j = upper ? i + 1 : 0; j < k; j += 4) {
             const float *y[4];
             for (int c = 0; c < 4; c++) y[c] = J->h + (s + (j + c < k ? j + c : k - 1)) * d;
-            float o[8];
-            mig_dotf_2x4(x, y, d, o);
+            double o[8];
+            if (wide) {
+                for (int t = 0; t < 8; t++) o[t] = mig_dot(x[t / 4], y[t % 4], d);
+            } else {
+                float of[8];
+                mig_dotf_2x4(x, y, d, of);
+                for (int t = 0; t < 8; t++) o[t] = of[t];
+            }
             for (int r = 0; r < (rows[1] != rows[0] ? 2 : 1); r++) {
                 int64_t a = s + rows[r];
                 for (int c = 0; c < 4 && j + c < k; c++) {
                     int64_t col = j + c, b = s + col;
                     if (col == rows[r] || (upper && col < rows[r])) continue;
-                    double cs = pair_cos(J, a, b, (double)o[r * 4 + c]);
+                    double cs = pair_cos(J, a, b, o[r * 4 + c]);
                     if (cs > J->red[a]) J->red[a] = cs;
                     if (upper && cs > J->red[b]) J->red[b] = cs;
                 }

@@ -447,6 +447,25 @@ static void test_edges(comi_ctx *ctx) {
         free(h);
         free(q);
     }
+    /* huge values: float32 dot products would overflow; results stay exact */
+    {
+        int64_t n = 40, d = 12;
+        float *h = random_matrix(n, d, 77), *q = random_matrix(1, d, 78);
+        for (int64_t i = 0; i < n * d; i++) h[i] *= (i / d) % 3 == 0 ? 1e30f : 1.0f;
+        comi_merge_params p = comi_merge_default_params();
+        p.merge_size = 4;
+        check_against_ref(ctx, "edge rows of norm 1e30 vs reference", h, n, d, q, &p, 1e-5 * 1e30);
+        comi_merge_result r;
+        comi_status st = comi_merge(ctx, h, n, d, q, &p, &r);
+        int finite = st == COMI_OK;
+        for (int64_t i = 0; finite && i < n; i++)
+            finite = isfinite(r.redundancy[i]) && r.redundancy[i] <= 1.0f + 1e-6f && isfinite(r.weight[i]);
+        test_check("edge rows of norm 1e30 give finite redundancy and weights", finite, "status %d",
+                   (int)st);
+        comi_merge_result_free(&r);
+        free(h);
+        free(q);
+    }
     /* the result's bookkeeping is consistent */
     {
         int64_t n = 333, d = 16;
