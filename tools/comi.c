@@ -12,6 +12,7 @@ int cmd_version(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_answer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 typedef struct {
@@ -26,6 +27,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "print a model's architecture, tensors and memory needs"},
     {"tokenize", cmd_tokenize, "text -> token ids with a model's tokenizer (and back with --ids)"},
     {"version", cmd_version, "print the library version"},
+    {"answer", cmd_answer, "answer a question from a context (encoder -> merge -> decoder)"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
 };
 
