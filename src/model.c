@@ -14,6 +14,7 @@
 #include "hfconfig.h"
 #include "quant.h"
 #include "safetensors.h"
+#include "tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,7 +398,41 @@ void comi_model_free(comi_model *m) {
     free(m->layers);
     free(m->vectors);
     free(m->lora_data);
+    tok_free(m->tok);
     free(m);
+}
+
+static bool file_exists(const char *path) {
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+/* The tokenizer shipped with the weights (GGUF tokenizer.ggml.* metadata,
+ * or tokenizer.json in an HF directory), when there is one. A tokenizer
+ * that is present but cannot be loaded fails the model load: silently
+ * dropping it would only move the error to the first tokenize call. Its
+ * BOS/EOS ids complete those the model metadata lacks. */
+static comi_status attach_tokenizer(loader *L) {
+    comi_model *m = L->m;
+    comi_status st = COMI_OK;
+    if (m->gguf) {
+        if (!gguf_find_kv(m->gguf, "tokenizer.ggml.model")) return COMI_OK;
+        st = tok_load_gguf(L->e, m->gguf, &m->tok);
+    } else {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/tokenizer.json", L->path);
+        if (!file_exists(p)) return COMI_OK;
+        st = tok_load_hf_dir(L->e, L->path, &m->tok);
+    }
+    if (st) return st;
+    if (tok_n_vocab(m->tok) > m->n_vocab)
+        return comi_err_set(L->e, COMI_ERR_FORMAT,
+                            "%s: the tokenizer has %d tokens, more than the model's %lld rows",
+                            L->path, tok_n_vocab(m->tok), (long long)m->n_vocab);
+    if (m->bos_id < 0 && tok_bos(m->tok) >= 0) m->bos_id = tok_bos(m->tok);
+    add_eos(m, tok_eos(m->tok));
+    add_eos(m, tok_eot(m->tok));
+    return COMI_OK;
 }
 
 static bool is_dir(const char *path) {
@@ -428,6 +463,7 @@ comi_status comi_model_load(comi_ctx *ctx, const char *path, const comi_model_pa
         if (!st) st = hparams_gguf(&L);
     }
     if (!st) st = load_tensors(&L);
+    if (!st) st = attach_tokenizer(&L);
     if (!st && params->lora_path) st = lora_load(e, m, params);
     if (st) {
         comi_model_free(m);
@@ -468,6 +504,7 @@ const comi_tokenizer *comi_model_tokenizer(const comi_model *m) {
 }
 
 bool comi_model_is_eos(const comi_model *m, int32_t id) {
+    if (m->tok && id >= 0 && id < tok_n_vocab(m->tok) && tok_is_eog(m->tok, id)) return true;
     for (int32_t i = 0; i < m->n_eos; i++)
         if (m->eos_ids[i] == id) return true;
     return false;

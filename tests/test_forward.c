@@ -90,6 +90,8 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
     comi_model_info info;
     comi_model_get_info(m, &info);
     int64_t d = info.n_embd, nv = info.n_vocab;
+    const comi_tokenizer *tok = comi_model_tokenizer(m);
+    if (!hf) test_check(pathf("%s_has_tokenizer", tag), tok != NULL, "no tokenizer attached");
     for (int p = 0; p < 3; p++) {
         int64_t n = 0;
         int32_t *ids = read_ids(pathf("%s/forward/%s/p%d.ids.txt", golden, model, p), &n);
@@ -103,6 +105,18 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
             nl != (size_t)(2 * nv) || ng < 4) {
             test_fail(pathf("%s_p%d_golden", tag, p), "golden files missing or of wrong size");
             goto next;
+        }
+        if (tok) {
+            size_t tl;
+            char *txt = test_read_file(pathf("%s/forward/%s/p%d.txt", golden, model, p), &tl);
+            int32_t *tids = NULL;
+            size_t ntids = 0;
+            st = txt ? comi_tokenize(ctx, tok, txt, tl, NULL, &tids, &ntids) : COMI_ERR_IO;
+            test_check(pathf("%s_p%d_tokenize_matches_ids", tag, p),
+                       st == COMI_OK && ntids == (size_t)n && !memcmp(tids, ids, (size_t)n * 4),
+                       "%s (%zu ids, want %lld)", comi_errmsg(ctx), ntids, (long long)n);
+            comi_free(tids);
+            free(txt);
         }
         float *h = malloc(nh * sizeof *h), *lg = malloc(nl * sizeof *lg);
         st = run(ctx, m, ids, n, 0, h, lg, 2);

@@ -81,7 +81,13 @@ int cmd_inspect(int argc, char **argv) {
            in.weight_type ? in.weight_type : "?", in.embd_type ? in.embd_type : "?",
            (long long)in.n_params, mib(in.weight_bytes));
     printf("bos / eos:      %d / %d\n", in.bos_id, in.eos_id);
-    printf("tokenizer:      %s\n", comi_model_tokenizer(m) ? "present" : "none");
+    const comi_tokenizer *tok = comi_model_tokenizer(m);
+    if (tok)
+        printf("tokenizer:      %d tokens, bos %d, eos %d, adds bos: %s\n",
+               comi_tokenizer_n_vocab(tok), comi_tokenizer_bos(tok), comi_tokenizer_eos(tok),
+               comi_tokenizer_adds_bos(tok) ? "yes" : "no");
+    else
+        printf("tokenizer:      none\n");
     int64_t nt = comi_model_n_tensors(m);
     /* count tensors per type */
     const char *names[16] = {0};
