@@ -146,24 +146,21 @@ typedef struct mm_job {
     int64_t n;
     float *y; /* (n x ldy) */
     int64_t ldy;
-    float *bufs;   /* n_workers x buf_elems */
+    float *bufs;       /* gemm: n_workers x (OPS_TILE_ROWS x k) dequantized tiles */
     int64_t buf_elems;
+    const uint8_t *xq; /* dot: the n input rows in the weight's vec type */
+    size_t xq_bytes;   /* bytes per converted row */
 } mm_job;
-
-/* Float32 rows [r0, r1) of the weight: the mapping itself for F32, else a
- * dequantized copy in buf (r1 - r0) x k. */
-static const float *mm_rows(const mm_job *j, int64_t r0, int64_t r1, float *buf) {
-    const uint8_t *base = (const uint8_t *)j->w->data;
-    if (j->w->type == COMI_TYPE_F32) return (const float *)(base + (size_t)r0 * j->row_bytes);
-    for (int64_t r = r0; r < r1; r++)
-        quant_dequant_row(j->w->type, base + (size_t)r * j->row_bytes, buf + (r - r0) * j->k, j->k);
-    return buf;
-}
 
 static void mm_gemm_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
     const mm_job *j = arg;
-    float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
-    const float *wt = mm_rows(j, r0, r1, buf);
+    const uint8_t *base = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
+    const float *wt = (const float *)base; /* F32 weights are used in place */
+    if (j->w->type != COMI_TYPE_F32) {
+        float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
+        quant_dequant_rows(j->w->type, base, j->row_bytes, buf, r1 - r0, j->k);
+        wt = buf;
+    }
     /* y[:, r0:r1] = x (n x k) * wt^T (k x (r1-r0)) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)(r1 - r0), (int)j->k,
                 1.0f, j->x, (int)j->k, wt, (int)j->k, 0.0f, j->y + r0, (int)j->ldy);
@@ -171,11 +168,10 @@ static void mm_gemm_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
 
 static void mm_dot_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
     const mm_job *j = arg;
-    float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *wr = mm_rows(j, r, r + 1, buf);
-        for (int64_t i = 0; i < j->n; i++) j->y[i * j->ldy + r] = ops_dot_f32(j->x + i * j->k, wr, j->k);
-    }
+    (void)worker;
+    for (int64_t i = 0; i < j->n; i++)
+        quant_matvec(j->w->type, j->w->data, j->row_bytes, j->xq + (size_t)i * j->xq_bytes,
+                     j->y + i * j->ldy, r0, r1, j->k);
 }
 
 comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
@@ -186,16 +182,28 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
     if (!quant_row_bytes(w->type, w->ne[0], &j.row_bytes))
         return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: weight type %d unsupported in matmul",
                             w->name ? w->name : "weight", (int)w->type);
-    bool gemm = n >= OPS_GEMM_MIN_ROWS;
-    int nt = pool_threads(pool);
-    j.buf_elems = w->type == COMI_TYPE_F32 ? 1 : (gemm ? OPS_TILE_ROWS : 1) * j.k;
-    j.bufs = comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float), "matmul tile");
-    if (!j.bufs) return e ? e->status : COMI_ERR_NOMEM;
-    if (gemm)
+    if (n >= OPS_GEMM_MIN_ROWS) {
+        int nt = pool_threads(pool);
+        j.buf_elems = w->type == COMI_TYPE_F32 ? 1 : OPS_TILE_ROWS * j.k;
+        j.bufs = comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float),
+                                  "matmul tile");
+        if (!j.bufs) return e ? e->status : COMI_ERR_NOMEM;
         pool_for(pool, w->ne[1], OPS_TILE_ROWS, mm_gemm_chunk, &j);
-    else
-        pool_for(pool, w->ne[1], 32, mm_dot_chunk, &j);
-    free(j.bufs);
+        free(j.bufs);
+        return COMI_OK;
+    }
+    /* few rows: convert each input row once (Q8_0 / Q8_K for quantized
+     * weights, as llama.cpp does), then one dot product per output */
+    j.xq_bytes = quant_vec_bytes(w->type, j.k);
+    if (!j.xq_bytes)
+        return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: no dot kernel for type %s",
+                            w->name ? w->name : "weight", quant_type_name(w->type));
+    uint8_t *xq = comi_alloc_array(e, (size_t)n, j.xq_bytes, "matmul input");
+    if (!xq) return e ? e->status : COMI_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) quant_vec_quantize(w->type, x + i * j.k, xq + (size_t)i * j.xq_bytes, j.k);
+    j.xq = xq;
+    pool_for(pool, w->ne[1], OPS_DOT_ROWS, mm_dot_chunk, &j);
+    free(xq);
     return COMI_OK;
 }
 

@@ -66,9 +66,12 @@ bool ops_weight_supported(const comi_tensor *w);
  * W (ne[0] = k, ne[1] = m) transposed: y[i][r] = dot(x[i], W row r).
  * Batches (n >= OPS_GEMM_MIN_ROWS) run cblas_sgemm on float32 tiles of W
  * (OPS_TILE_ROWS rows dequantized at a time, per worker); fewer rows use
- * one dot product per output. Fails only on allocation failure. */
+ * one dot product per output (quant_matvec: the input is first rounded to
+ * Q8_0 / Q8_K for quantized weights, as llama.cpp does, so those results
+ * differ slightly from the BLAS path). Fails only on allocation failure. */
 #define OPS_GEMM_MIN_ROWS 4
 #define OPS_TILE_ROWS 64
+#define OPS_DOT_ROWS 32 /* output rows per chunk on the dot path */
 comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
                        int64_t n, float *y, int64_t ldy);
 

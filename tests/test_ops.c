@@ -127,15 +127,7 @@ static comi_tensor make_weight(comi_type t, const float *wf, int64_t m, int64_t 
     size_t rb = 0;
     quant_row_bytes(t, k, &rb);
     uint8_t *b = malloc(rb * (size_t)m);
-    for (int64_t r = 0; r < m; r++)
-        for (int64_t i = 0; i < k; i++) {
-            float v = wf[r * k + i];
-            if (t == COMI_TYPE_F32) memcpy(b + r * rb + i * 4, &v, 4);
-            else {
-                uint16_t h = t == COMI_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
-                memcpy(b + r * rb + i * 2, &h, 2);
-            }
-        }
+    for (int64_t r = 0; r < m; r++) quant_quantize_row(t, wf + r * k, b + r * rb, k);
     w.data = b;
     w.nbytes = rb * (size_t)m;
     *bytes = b;
@@ -143,9 +135,11 @@ static comi_tensor make_weight(comi_type t, const float *wf, int64_t m, int64_t 
 }
 
 static void test_matmul(void) {
-    static const comi_type types[] = {COMI_TYPE_F32, COMI_TYPE_F16, COMI_TYPE_BF16};
+    static const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16,
+                                      COMI_TYPE_Q8_0, COMI_TYPE_Q4_0, COMI_TYPE_Q4_K,
+                                      COMI_TYPE_Q6_K};
     static const int64_t ns[] = {1, 3, 4, 37};
-    const int64_t k = 96, m = 150; /* m not a multiple of the tile */
+    const int64_t k = 512, m = 150; /* k: two K-quant blocks; m not a multiple of the tile */
     comi_pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
     float *wf = rand_vec(m * k, 1);
     float *x = rand_vec(37 * k, 1);
@@ -174,15 +168,24 @@ static void test_matmul(void) {
                 y[p] = calloc((size_t)(n * ldy), sizeof(float));
                 if (ops_matmul(&e, pools[p], &w, x, n, y[p], ldy) != COMI_OK) ok = 0;
             }
-            double err = 0;
+            double err = 0, num = 0, den = 0;
             for (int64_t i = 0; i < n; i++)
                 for (int64_t r = 0; r < m; r++) {
                     double d = fabs(y[0][i * ldy + r] - ref[i * ldy + r]);
                     if (d > err) err = d;
+                    num += d * d;
+                    den += ref[i * ldy + r] * ref[i * ldy + r];
                 }
+            /* the BLAS path and float dot kernels are exact up to float
+             * rounding; the dot path of quantized types rounds the input to
+             * 8 bits first (as llama.cpp), so it gets an NMSE bound */
+            bool q8_input = n < OPS_GEMM_MIN_ROWS && quant_vec_type(w.type) != COMI_TYPE_F32;
             char name[96];
             snprintf(name, sizeof name, "matmul_%s_n%lld", quant_type_name(w.type), (long long)n);
-            test_check(name, ok && err < 1e-4, "status ok=%d, max abs err %g", ok, err);
+            if (q8_input)
+                test_check(name, ok && num / den < 1e-4, "status ok=%d, nmse %g", ok, num / den);
+            else
+                test_check(name, ok && err < 2e-4, "status ok=%d, max abs err %g", ok, err);
             snprintf(name, sizeof name, "matmul_%s_n%lld_threads_identical",
                      quant_type_name(w.type), (long long)n);
             test_check(name,
