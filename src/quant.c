@@ -486,6 +486,7 @@ static void quantize_q8_k(const float *x, uint8_t *y, int64_t n) {
 comi_type quant_vec_type(comi_type t) {
     switch (t) {
     case COMI_TYPE_Q4_0:
+    case COMI_TYPE_Q5_0:
     case COMI_TYPE_Q8_0: return COMI_TYPE_Q8_0;
     case COMI_TYPE_Q4_K:
     case COMI_TYPE_Q5_K:
@@ -552,6 +553,24 @@ static float dot_q4_0_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
         int32_t sumi = 0;
         for (int j = 0; j < 16; j++)
             sumi += ((qs[j] & 0xF) - 8) * qx[j] + ((qs[j] >> 4) - 8) * qx[j + 16];
+        s += (float)sumi * (ld_f16(w) * ld_f16(x));
+    }
+    return s;
+}
+
+static float dot_q5_0_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++, w += 22, x += Q8_0_BYTES) {
+        uint32_t qh;
+        memcpy(&qh, w + 2, 4);
+        const uint8_t *qs = w + 6;
+        const int8_t *qx = (const int8_t *)(x + 2);
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int v0 = ((qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - 16;
+            int v1 = ((qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - 16;
+            sumi += v0 * qx[j] + v1 * qx[j + 16];
+        }
         s += (float)sumi * (ld_f16(w) * ld_f16(x));
     }
     return s;
@@ -669,6 +688,7 @@ float quant_vec_dot_ref(comi_type t, const void *row, const void *xq, int64_t n)
     case COMI_TYPE_BF16: return dot_bf16_ref(row, xq, n);
     case COMI_TYPE_Q8_0: return dot_q8_0_ref(row, xq, n);
     case COMI_TYPE_Q4_0: return dot_q4_0_ref(row, xq, n);
+    case COMI_TYPE_Q5_0: return dot_q5_0_ref(row, xq, n);
     case COMI_TYPE_Q4_K: return dot_q4_k_ref(row, xq, n);
     case COMI_TYPE_Q5_K: return dot_q5_k_ref(row, xq, n);
     case COMI_TYPE_Q6_K: return dot_q6_k_ref(row, xq, n);
@@ -768,6 +788,29 @@ static float dot_q4_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
         /* low nibbles are values 0..15, high nibbles 16..31 */
         __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
         v = _mm256_sub_epi8(_mm256_and_si256(v, lo4), eight);
+        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
+        __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(v, qx));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
+    }
+    return hsum8(acc);
+}
+
+static float dot_q5_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    /* value k (0..31) takes bit k of qh: spread byte k / 8 of qh to lane
+     * k, then test bit k % 8 */
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, w += 22, x += Q8_0_BYTES) {
+        uint32_t qh;
+        memcpy(&qh, w + 2, 4);
+        __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+        hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), sixteen);
+        __m128i q = _mm_loadu_si128((const __m128i *)(w + 6));
+        __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+        v = _mm256_sub_epi8(_mm256_or_si256(v, hb), sixteen);
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
         __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(v, qx));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
@@ -881,6 +924,7 @@ float quant_vec_dot(comi_type t, const void *row, const void *xq, int64_t n) {
     case COMI_TYPE_BF16: return dot_bf16_simd(row, xq, n);
     case COMI_TYPE_Q8_0: return dot_q8_0_simd(row, xq, n);
     case COMI_TYPE_Q4_0: return dot_q4_0_simd(row, xq, n);
+    case COMI_TYPE_Q5_0: return dot_q5_0_simd(row, xq, n);
     case COMI_TYPE_Q4_K: return dot_q4_k_simd(row, xq, n);
     case COMI_TYPE_Q5_K: return dot_q5_k_simd(row, xq, n);
     case COMI_TYPE_Q6_K: return dot_q6_k_simd(row, xq, n);
@@ -942,6 +986,28 @@ static void quantize_q4_0(const float *x, uint8_t *y, int64_t n) {
             int a = clamp_int(x[j] * id + 8.0f, 0, 15), b = clamp_int(x[j + 16] * id + 8.0f, 0, 15);
             y[2 + j] = (uint8_t)(a | (b << 4));
         }
+    }
+}
+
+static void quantize_q5_0(const float *x, uint8_t *y, int64_t n) {
+    /* GGML's rule: the value of largest magnitude maps to -16 exactly */
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 22) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        put_f16(y, max / -16.0f);
+        float d = ld_f16(y), id = d != 0 ? 1.0f / d : 0.0f;
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; j++) {
+            int a = clamp_int(x[j] * id + 16.0f, 0, 31), b = clamp_int(x[j + 16] * id + 16.0f, 0, 31);
+            y[6 + j] = (uint8_t)((a & 0xF) | ((b & 0xF) << 4));
+            qh |= (uint32_t)(a >> 4) << j;
+            qh |= (uint32_t)(b >> 4) << (j + 16);
+        }
+        memcpy(y + 2, &qh, 4);
     }
 }
 
@@ -1037,6 +1103,7 @@ bool quant_can_quantize(comi_type t) {
     case COMI_TYPE_BF16:
     case COMI_TYPE_Q8_0:
     case COMI_TYPE_Q4_0:
+    case COMI_TYPE_Q5_0:
     case COMI_TYPE_Q4_K:
     case COMI_TYPE_Q6_K:
     case COMI_TYPE_Q8_K: return true;
@@ -1060,6 +1127,7 @@ bool quant_quantize_row(comi_type t, const float *src, void *dst, int64_t n) {
         break;
     case COMI_TYPE_Q8_0: quantize_q8_0_w(src, y, n); break;
     case COMI_TYPE_Q4_0: quantize_q4_0(src, y, n); break;
+    case COMI_TYPE_Q5_0: quantize_q5_0(src, y, n); break;
     case COMI_TYPE_Q4_K: quantize_q4_k(src, y, n); break;
     case COMI_TYPE_Q6_K: quantize_q6_k(src, y, n); break;
     case COMI_TYPE_Q8_K: quantize_q8_k(src, y, n); break;

@@ -304,6 +304,7 @@ static void check_dots(void) {
     test_check("quant_vec_types",
                quant_vec_type(COMI_TYPE_Q4_K) == COMI_TYPE_Q8_K &&
                    quant_vec_type(COMI_TYPE_Q4_0) == COMI_TYPE_Q8_0 &&
+                   quant_vec_type(COMI_TYPE_Q5_0) == COMI_TYPE_Q8_0 &&
                    quant_vec_type(COMI_TYPE_F16) == COMI_TYPE_F32 &&
                    quant_vec_bytes(COMI_TYPE_Q6_K, 512) == 2 * 292 &&
                    quant_vec_bytes(COMI_TYPE_Q8_0, 64) == 2 * 34 &&
@@ -318,7 +319,7 @@ static void check_quantizers(void) {
         comi_type t;
         double max_nmse;
     } cases[] = {{COMI_TYPE_F32, 0},      {COMI_TYPE_F16, 1e-7},   {COMI_TYPE_BF16, 1e-5},
-                 {COMI_TYPE_Q8_0, 5e-5},  {COMI_TYPE_Q4_0, 1.2e-2}, {COMI_TYPE_Q4_K, 1e-2},
+                 {COMI_TYPE_Q8_0, 5e-5},  {COMI_TYPE_Q4_0, 1.2e-2}, {COMI_TYPE_Q4_K, 1e-2}, {COMI_TYPE_Q5_0, 3e-3},
                  {COMI_TYPE_Q6_K, 6e-4},  {COMI_TYPE_Q8_K, 3e-4}};
     const int64_t n = 8192;
     float *x = malloc(n * 4), *back = malloc(n * 4);
