@@ -1052,9 +1052,9 @@ static void quantize_q4_k(const float *x, uint8_t *y, int64_t n) {
         }
         uint8_t q[256];
         for (int s = 0; s < 8; s++) {
-            float ds = d * (float)sc[s], ms = dmin * (float)mn[s];
+            float ds = d * (float)sc[s], ms = dmin * (float)mn[s], ids = ds > 0 ? 1.0f / ds : 0.0f;
             for (int l = 0; l < 32; l++)
-                q[32 * s + l] = (uint8_t)(ds > 0 ? clamp_int((x[32 * s + l] + ms) / ds, 0, 15) : 0);
+                q[32 * s + l] = (uint8_t)clamp_int((x[32 * s + l] + ms) * ids, 0, 15);
         }
         for (int j = 0; j < 4; j++)
             for (int l = 0; l < 32; l++)
@@ -1084,10 +1084,10 @@ static void quantize_q6_k(const float *x, uint8_t *y, int64_t n) {
         memset(y, 0, 192);
         for (int g = 0; g < 16; g++) {
             sc[g] = (int8_t)(d > 0 ? clamp_int(scale[g] / d, -128, 127) : 0);
-            float ds = d * (float)sc[g];
+            float ds = d * (float)sc[g], ids = ds != 0 ? 1.0f / ds : 0.0f;
             for (int l = 0; l < 16; l++) {
                 int e = 16 * g + l;
-                int q = (ds != 0 ? clamp_int(x[e] / ds, -32, 31) : 0) + 32;
+                int q = clamp_int(x[e] * ids, -32, 31) + 32;
                 int c = e / 128, grp = (e % 128) / 32, ll = e % 32;
                 ql[64 * c + 32 * (grp & 1) + ll] |= (uint8_t)((q & 0xF) << (4 * (grp >> 1)));
                 qh[32 * c + ll] |= (uint8_t)((q >> 4) << (2 * grp));
