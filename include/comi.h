@@ -576,6 +576,13 @@ typedef struct comi_text_params {
     bool redundancy;       /* redundancy terms (default on) */
     float alpha;           /* relevance weight (default set by the implementation) */
     float beta;            /* redundancy weight (default set by the implementation) */
+    /* Knobs added after the first release (defaults from comi_text_default_params). */
+    float temperature;     /* coarse softmax temperature: lower = budget more concentrated
+                              on the best groups */
+    float context_weight;  /* weight of a unit's sentence and group relevance in its own */
+    int32_t min_unit_words; /* clauses shorter than this merge with their neighbour */
+    int32_t min_group_words; /* a group whose quota falls below this gets none */
+    int32_t window_words;  /* group size when the text has no paragraphs or documents */
 } comi_text_params;
 
 comi_text_params comi_text_default_params(void);
@@ -597,9 +604,82 @@ comi_status comi_compress_documents(comi_ctx *ctx, const char *const *docs, size
                                     comi_text_result *out);
 void comi_text_result_free(comi_text_result *res);
 
+/* Number of tokens text mode counts in text with the lexical encoder:
+ * whitespace-separated words (ASCII and Unicode spaces). */
+int64_t comi_text_count_tokens(const char *text);
+
 /* ------------------------------------------------------------------------ */
 /* Evaluation (src/eval.c)                                                  */
 /* ------------------------------------------------------------------------ */
+
+/* Answer metrics, exactly as DESIGN.md "Metrics" defines them (the SQuAD
+ * conventions): normalise = lower-case, drop ASCII punctuation, drop the
+ * words a/an/the, collapse whitespace. */
+
+/* Writes the normalised form of s to *out (NUL-terminated; free with
+ * comi_free). Fails on invalid UTF-8. */
+comi_status comi_normalize_answer(comi_ctx *ctx, const char *s, char **out);
+
+typedef struct comi_answer_scores {
+    double exact_match; /* 1 if normalised prediction == a normalised reference */
+    double f1;          /* token-overlap F1 of the normalised strings */
+    double accuracy;    /* 1 if a normalised reference occurs in the normalised prediction */
+} comi_answer_scores;
+
+/* Scores a prediction against n_refs references (maximum over references;
+ * all zero when n_refs is 0). */
+comi_status comi_score_answer(comi_ctx *ctx, const char *prediction, const char *const *refs,
+                              size_t n_refs, comi_answer_scores *out);
+
+/* Answer recall of a compressed text: 1 if a normalised reference occurs
+ * inside the normalised text, else 0 (maximum over references). */
+comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const char *const *refs,
+                               size_t n_refs, double *out);
+
+/* One example of a COMI JSONL file: `input` (context), `prompt` (question),
+ * `answer` (string or list of strings), optional `documents` (list of
+ * strings) and `id` (string or number). */
+typedef struct comi_example {
+    char *id;          /* the `id` field, or "line:N" when absent */
+    char *input;       /* the whole context */
+    char *prompt;      /* the question or instruction */
+    char **answers;    /* n_answers reference strings */
+    size_t n_answers;
+    char **documents;  /* n_documents passages, NULL when absent */
+    size_t n_documents;
+    int64_t line;      /* 1-based line number in the file */
+} comi_example;
+
+typedef struct comi_dataset {
+    comi_example *examples;
+    size_t n_examples;
+    size_t n_skipped;     /* bad lines skipped (skip_bad only) */
+    char first_error[512]; /* message of the first skipped line ("" when none) */
+} comi_dataset;
+
+/* Loads a COMI JSONL file. Blank lines are ignored. A malformed line
+ * (bad JSON, missing or mistyped field, invalid UTF-8) fails the load with a
+ * message naming the file, line and field — or, with skip_bad, is counted in
+ * n_skipped and left out. Free with comi_dataset_free. */
+comi_status comi_dataset_load(comi_ctx *ctx, const char *path, bool skip_bad,
+                              comi_dataset **out);
+void comi_dataset_free(comi_dataset *ds);
+
+/* Baseline compressors the evaluation compares against; every one keeps at
+ * most budget whitespace-separated words. */
+typedef enum comi_baseline {
+    COMI_BASELINE_TRUNCATE = 0, /* the first budget words */
+    COMI_BASELINE_RANDOM = 1,   /* budget words drawn uniformly (seeded), original order */
+    COMI_BASELINE_BM25 = 2      /* sentences ranked by BM25 against the question, the top
+                                   ones that fit, original order */
+} comi_baseline;
+
+/* Runs a baseline on context (question is used by BM25 only). The result's
+ * fields are filled as for comi_compress_text; free with
+ * comi_text_result_free. */
+comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method, const char *context,
+                                   const char *question, int64_t budget, uint64_t seed,
+                                   comi_text_result *out);
 
 #ifdef __cplusplus
 }

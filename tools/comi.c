@@ -14,6 +14,8 @@ int cmd_forward(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_answer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -26,6 +28,8 @@ static const command commands[] = {
     {"forward", cmd_forward, "run a model over token ids: hidden states, logits, greedy ids"},
     {"inspect", cmd_inspect, "print a model's architecture, tensors and memory needs"},
     {"tokenize", cmd_tokenize, "text -> token ids with a model's tokenizer (and back with --ids)"},
+    {"compress", cmd_compress, "compress a context for a question (text mode)"},
+    {"eval", cmd_eval, "evaluate compression on a COMI JSONL data set"},
     {"version", cmd_version, "print the library version"},
     {"answer", cmd_answer, "answer a question from a context (encoder -> merge -> decoder)"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},

@@ -1,0 +1,87 @@
+#!/bin/sh
+# test_compress.sh — `comi compress` and `comi eval` end to end: budgets,
+# --json fields, documents input, and one-line errors for bad arguments.
+. tests/cli/lib.sh
+EX=examples/panama-canal.txt
+Q="Who took over as chief engineer of the Panama Canal when John Stevens resigned?"
+
+words=$(wc -w <"$EX")
+out=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 8 2>"$TMP/err")
+n=$(printf '%s' "$out" | wc -w)
+if [ "$n" -eq $((words / 8)) ]; then pass compress_ratio_budget; else fail compress_ratio_budget "$n words, want $((words / 8))"; fi
+case "$out" in *Goethals*) pass compress_keeps_answer ;; *) fail compress_keeps_answer "$out" ;; esac
+
+out=$("$COMI" compress --context-file "$EX" --question "$Q" --target-tokens 7)
+n=$(printf '%s' "$out" | wc -w)
+if [ "$n" -eq 7 ]; then pass compress_target_tokens; else fail compress_target_tokens "$n words"; fi
+
+"$COMI" compress --context-file "$EX" --question "$Q" --ratio 16 --json >"$TMP/j"
+if python3 -c "
+import json,sys
+d=json.load(open('$TMP/j'))
+assert set(d)=={'compressed','original_tokens','compressed_tokens','ratio','ms'}, d.keys()
+assert d['original_tokens']==$words and d['compressed_tokens']==len(d['compressed'].split())
+assert d['compressed_tokens']<=$words//16 and abs(d['ratio']-$words/d['compressed_tokens'])<1e-6
+" 2>"$TMP/perr"; then pass compress_json; else fail compress_json "$(tail -1 "$TMP/perr")"; fi
+
+a=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 5)
+b=$("$COMI" compress --context "$(cat "$EX")" --question "$Q" --ratio 5)
+if [ "$a" = "$b" ]; then pass compress_context_flag_same; else fail compress_context_flag_same "differs"; fi
+
+printf '["Bananas are yellow.", "Mount Everest is 8,849 metres high.", "Paris is in France."]' >"$TMP/docs.json"
+out=$("$COMI" compress --documents-file "$TMP/docs.json" --question "How high is Everest?" --target-tokens 6)
+case "$out" in *8,849*) pass compress_documents_json ;; *) fail compress_documents_json "$out" ;; esac
+printf '"Bananas are yellow."\n\n{"text": "Mount Everest is 8,849 metres high."}\n' >"$TMP/docs.jsonl"
+out=$("$COMI" compress --documents-file "$TMP/docs.jsonl" --question "How high is Everest?" --target-tokens 6)
+case "$out" in *8,849*) pass compress_documents_jsonl ;; *) fail compress_documents_jsonl "$out" ;; esac
+
+"$COMI" compress --help >"$TMP/help" && grep -q -- "--target-tokens" "$TMP/help" && pass compress_help || fail compress_help "no usage"
+
+expect_fail err_empty_context "context: empty" "$COMI" compress --context "   " --question q
+expect_fail err_empty_question "question: empty" "$COMI" compress --context "some words" --question " "
+expect_fail err_ratio_below_one "ratio" "$COMI" compress --context "some words" --question q --ratio 0.5
+expect_fail err_ratio_not_number "not a finite number" "$COMI" compress --context "x" --question q --ratio abc
+expect_fail err_target_zero "target-tokens" "$COMI" compress --context "some words" --question q --target-tokens 0
+printf 'bad \377 utf8\n' >"$TMP/bad.txt"
+expect_fail err_invalid_utf8 "invalid UTF-8 at byte 4" "$COMI" compress --context-file "$TMP/bad.txt" --question q
+expect_fail err_missing_file "cannot open" "$COMI" compress --context-file "$TMP/none.txt" --question q
+expect_fail err_unknown_encoder "not supported yet" "$COMI" compress --context x --question q --encoder /no/model.gguf
+printf 'a 1 2\nb 1\n' >"$TMP/vec.txt"
+expect_fail err_bad_vectors "line 2: 1 values, expected 2" "$COMI" compress --context x --question q --encoder "vectors:$TMP/vec.txt"
+expect_fail err_two_sources "exactly one" "$COMI" compress --context x --context-file "$EX" --question q
+expect_fail err_bad_docs "item 1 is not a string" sh -c "printf '[\"a\", 3]' >$TMP/d.json; \"$COMI\" compress --documents-file $TMP/d.json --question q"
+expect_fail err_unknown_flag "unknown option" "$COMI" compress --context x --question q --frobnicate
+
+# every error is one line
+"$COMI" compress --context "   " --question q 2>"$TMP/err" >/dev/null
+if [ "$(wc -l <"$TMP/err")" -eq 1 ]; then pass err_one_line; else fail err_one_line "$(cat "$TMP/err")"; fi
+
+# eval on a tiny data set: files, resumability, recall values
+cat >"$TMP/d.jsonl" <<'JSONL'
+{"id": "a", "input": "Bananas are yellow fruit. Mount Everest is 8,849 metres high. Paris is in France.", "prompt": "How high is Mount Everest?", "answer": ["8,849 metres"]}
+{"id": "b", "input": "The sky is blue. Grass is green. Snow is white and cold.", "prompt": "What colour is snow?", "answer": "white", "documents": ["The sky is blue.", "Grass is green.", "Snow is white and cold."]}
+JSONL
+"$COMI" eval --data "$TMP/d.jsonl" --ratio 2,3 --methods comi,truncate,bm25 --out-dir "$TMP/ev" >"$TMP/ev.out" 2>"$TMP/ev.err"
+if [ -f "$TMP/ev/metrics.json" ] && [ -f "$TMP/ev/recall.svg" ] && [ "$(wc -l <"$TMP/ev/examples.jsonl")" -eq 12 ]; then
+    pass eval_files
+else
+    fail eval_files "$(cat "$TMP/ev.err")"
+fi
+if python3 -c "
+import json
+m=json.load(open('$TMP/ev/metrics.json'))
+assert m['total_samples']==2
+assert m['results']['comi']['2']['recall']==1.0, m['results']['comi']
+assert m['results']['truncate']['2']['recall']==0.0, m['results']['truncate']
+" 2>"$TMP/perr"; then pass eval_metrics_values; else fail eval_metrics_values "$(tail -1 "$TMP/perr")"; fi
+"$COMI" eval --data "$TMP/d.jsonl" --ratio 2,3 --methods comi,truncate,bm25 --out-dir "$TMP/ev" >"$TMP/ev.out" 2>"$TMP/ev.err"
+if grep -q "resuming, 12 cells" "$TMP/ev.err" && [ "$(wc -l <"$TMP/ev/examples.jsonl")" -eq 12 ]; then
+    pass eval_resume
+else
+    fail eval_resume "$(cat "$TMP/ev.err")"
+fi
+printf '{"input": "x", "prompt": "y", "answer": "z"}\n{"input": 5}\n' >"$TMP/bad.jsonl"
+expect_fail eval_bad_line "line 2: field 'input' is not a string" "$COMI" eval --data "$TMP/bad.jsonl" --out-dir "$TMP/ev2"
+expect_fail eval_unknown_method "unknown method 'magic'" "$COMI" eval --data "$TMP/d.jsonl" --methods comi,magic
+expect_fail eval_unknown_task "unknown task" "$COMI" eval --data "$TMP/d.jsonl" --task nope
+expect_fail eval_missing_data "cannot open" "$COMI" eval --data "$TMP/none.jsonl"

@@ -1,0 +1,284 @@
+/*
+ * cmd_compress.c — `comi compress`: text-mode compression of one context
+ * (or a list of documents) for one question; prints the compressed text,
+ * or with --json the text plus token counts, ratio and milliseconds.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cmd_compress(int argc, char **argv);
+
+static const char *const compress_usage =
+    "usage: comi compress --question Q (--context-file F | --context TEXT | --documents-file F)\n"
+    "                     [--ratio R | --target-tokens N] [--encoder SPEC] [--json]\n"
+    "\n"
+    "Keeps the words of the context with the most Marginal Information Gain for the\n"
+    "question (coarse-to-fine: groups get budgets, units inside them are kept\n"
+    "greedily) and prints them in their original order. The output never has more\n"
+    "than floor(words / R) words (--ratio, default 4) or N words (--target-tokens).\n"
+    "\n"
+    "  --question Q          the question or instruction (required)\n"
+    "  --context TEXT        the context; blank lines separate passages (groups)\n"
+    "  --context-file F      read the context from F (UTF-8)\n"
+    "  --documents-file F    documents: a JSON list of strings, or JSONL with one\n"
+    "                        string (or object with \"text\") per line\n"
+    "  --ratio R             compression ratio >= 1 (default 4)\n"
+    "  --target-tokens N     keep at most N words (N >= 1; overrides --ratio)\n"
+    "  --encoder SPEC        lexical (default) | vectors:FILE (GloVe text or word2vec\n"
+    "                        binary) | MODEL (not supported yet)\n"
+    "  --json                print {compressed, original_tokens, compressed_tokens,\n"
+    "                        ratio, ms}\n"
+    "  --keep-titles         keep the first short line (title) of groups that get words\n"
+    "  --no-coarse           share the budget by group size instead of MIG\n"
+    "  --no-redundancy       drop the redundancy terms (relevance only)\n"
+    "  --alpha A --beta B    relevance and redundancy weights\n"
+    "  --temperature T       coarse softmax temperature (lower: more concentrated)\n"
+    "  --context-weight W    weight of sentence/group relevance in a unit's score\n"
+    "  --min-unit-words N    shortest clause kept as its own unit\n";
+
+/* Reads a whole text file; NULL and an error line on failure. */
+static char *read_text(const char *flag, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error("compress", "%s: cannot open '%s': %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        cli_error("compress", "%s: '%s' is not a regular file", flag, path);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    char *buf = malloc(size + 1);
+    if (!buf) {
+        fclose(f);
+        cli_error("compress", "%s: out of memory reading '%s'", flag, path);
+        return NULL;
+    }
+    size_t got = size ? fread(buf, 1, size, f) : 0;
+    fclose(f);
+    if (got != size) {
+        free(buf);
+        cli_error("compress", "%s: short read on '%s'", flag, path);
+        return NULL;
+    }
+    buf[size] = '\0';
+    if (strlen(buf) != size) {
+        free(buf);
+        cli_error("compress", "%s: '%s' contains a NUL byte (not UTF-8 text)", flag, path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* One document from a JSON value: a string or an object with "text". */
+static char *doc_of(json_t *v) {
+    if (json_is_object(v)) v = json_object_get(v, "text");
+    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+/* Parses a documents file into docs[0..n); false after an error line. */
+static bool read_documents(const char *path, char ***docs, size_t *n) {
+    char *data = read_text("--documents-file", path);
+    if (!data) return false;
+    *docs = NULL;
+    *n = 0;
+    size_t cap = 0;
+    bool ok = true;
+    const char *p = data;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    if (*p == '[') {
+        json_error_t je;
+        json_t *arr = json_loads(data, 0, &je);
+        if (!arr || !json_is_array(arr)) {
+            if (arr) cli_error("compress", "--documents-file: %s: not a JSON list", path);
+            else
+                cli_error("compress", "--documents-file: %s: line %d, column %d: %s", path,
+                          je.line, je.column, je.text);
+            json_decref(arr);
+            free(data);
+            return false;
+        }
+        size_t cnt = json_array_size(arr);
+        *docs = calloc(cnt ? cnt : 1, sizeof **docs);
+        for (size_t i = 0; *docs && i < cnt; i++) {
+            (*docs)[i] = doc_of(json_array_get(arr, i));
+            if (!(*docs)[i]) {
+                cli_error("compress", "--documents-file: %s: item %zu is not a string", path, i);
+                ok = false;
+                break;
+            }
+            (*n)++;
+        }
+        json_decref(arr);
+    } else {
+        int line = 0;
+        char *s = data;
+        while (ok && *s) {
+            char *eol = strchr(s, '\n');
+            if (eol) *eol = '\0';
+            line++;
+            const char *t = s;
+            while (*t == ' ' || *t == '\t' || *t == '\r') t++;
+            if (*t) {
+                json_error_t je;
+                json_t *v = json_loads(t, JSON_DECODE_ANY, &je);
+                char *d = v ? doc_of(v) : NULL;
+                json_decref(v);
+                if (!d) {
+                    cli_error("compress", "--documents-file: %s: line %d: %s", path, line,
+                              v ? "not a string or an object with \"text\"" : je.text);
+                    ok = false;
+                    break;
+                }
+                if (*n == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    char **nd = realloc(*docs, cap * sizeof *nd);
+                    if (!nd) {
+                        free(d);
+                        cli_error("compress", "out of memory");
+                        ok = false;
+                        break;
+                    }
+                    *docs = nd;
+                }
+                (*docs)[(*n)++] = d;
+            }
+            if (!eol) break;
+            s = eol + 1;
+        }
+    }
+    free(data);
+    if (ok && *n == 0) {
+        cli_error("compress", "--documents-file: %s: no documents", path);
+        ok = false;
+    }
+    if (!ok) {
+        for (size_t i = 0; i < *n; i++) free((*docs)[i]);
+        free(*docs);
+        *docs = NULL;
+        *n = 0;
+    }
+    return ok;
+}
+
+int cmd_compress(int argc, char **argv) {
+    const char *cmd = "compress";
+    const char *question = NULL, *context = NULL, *context_file = NULL, *docs_file = NULL;
+    const char *encoder_spec = "lexical";
+    bool json = false;
+    comi_text_params prm = comi_text_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        double d;
+        int64_t n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(compress_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--question")) {
+            if (!(question = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--context")) {
+            if (!(context = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--context-file")) {
+            if (!(context_file = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--documents-file")) {
+            if (!(docs_file = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--ratio")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_f64(cmd, a, v, &d)) return 1;
+            if (d < 1) return cli_error(cmd, "--ratio: %s must be >= 1", v);
+            prm.ratio = d;
+        } else if (!strcmp(a, "--target-tokens")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) ||
+                !cli_parse_i64(cmd, a, v, 1, INT64_MAX, &n))
+                return 1;
+            prm.target_tokens = n;
+        } else if (!strcmp(a, "--encoder")) {
+            if (!(encoder_spec = cli_value(cmd, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--keep-titles")) {
+            prm.keep_titles = true;
+        } else if (!strcmp(a, "--no-coarse")) {
+            prm.coarse = false;
+        } else if (!strcmp(a, "--no-redundancy")) {
+            prm.redundancy = false;
+        } else if (!strcmp(a, "--alpha") || !strcmp(a, "--beta") || !strcmp(a, "--temperature") ||
+                   !strcmp(a, "--context-weight")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_f64(cmd, a, v, &d)) return 1;
+            if (!strcmp(a, "--alpha")) prm.alpha = (float)d;
+            else if (!strcmp(a, "--beta")) prm.beta = (float)d;
+            else if (!strcmp(a, "--context-weight")) prm.context_weight = (float)d;
+            else {
+                if (d <= 0) return cli_error(cmd, "--temperature: %s must be > 0", v);
+                prm.temperature = (float)d;
+            }
+        } else if (!strcmp(a, "--min-unit-words")) {
+            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_i64(cmd, a, v, 1, 1000, &n))
+                return 1;
+            prm.min_unit_words = (int32_t)n;
+        } else {
+            return cli_error(cmd, "unknown option '%s' (comi compress --help lists them)", a);
+        }
+    }
+    if (!question) return cli_error(cmd, "--question is required");
+    int sources = (context != NULL) + (context_file != NULL) + (docs_file != NULL);
+    if (sources != 1)
+        return cli_error(cmd, "give exactly one of --context, --context-file, --documents-file");
+
+    comi_ctx *ctx = comi_ctx_new(NULL);
+    if (!ctx) return cli_error(cmd, "out of memory");
+    int rc = 1;
+    char *file_text = NULL, **docs = NULL;
+    size_t n_docs = 0;
+    comi_encoder *enc = NULL;
+    comi_text_result res = {0};
+    if (context_file && !(file_text = read_text("--context-file", context_file))) goto done;
+    if (docs_file && !read_documents(docs_file, &docs, &n_docs)) goto done;
+    if (strcmp(encoder_spec, "lexical") != 0) {
+        if (comi_encoder_load(ctx, encoder_spec, &enc) != COMI_OK) {
+            cli_error(cmd, "--encoder: %s", comi_errmsg(ctx));
+            goto done;
+        }
+        prm.encoder = enc;
+    }
+    comi_status st;
+    if (docs)
+        st = comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &prm, &res);
+    else st = comi_compress_text(ctx, file_text ? file_text : context, question, &prm, &res);
+    if (st != COMI_OK) {
+        cli_error(cmd, "%s", comi_errmsg(ctx));
+        goto done;
+    }
+    if (json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:f}", "compressed", res.text,
+                              "original_tokens", (json_int_t)res.original_tokens,
+                              "compressed_tokens", (json_int_t)res.compressed_tokens, "ratio",
+                              res.ratio, "ms", res.ms);
+        char *s = o ? json_dumps(o, 0) : NULL;
+        json_decref(o);
+        if (!s) {
+            cli_error(cmd, "out of memory");
+            goto done;
+        }
+        puts(s);
+        free(s);
+    } else {
+        puts(res.text);
+    }
+    rc = 0;
+done:
+    comi_text_result_free(&res);
+    comi_encoder_free(enc);
+    for (size_t i = 0; i < n_docs; i++) free(docs[i]);
+    free(docs);
+    free(file_text);
+    comi_ctx_free(ctx);
+    return rc;
+}
