@@ -10,6 +10,7 @@
 #include "tokenizer_impl.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -450,6 +451,362 @@ static void test_hf_fixtures(const char *golden) {
     rmdir(dir);
 }
 
+/* ---- special tokens, end of generation ---------------------------------- */
+
+static bool encode_eq(const comi_tokenizer *tok, const char *text, bool parse_special,
+                      const int32_t *want, size_t n_want, char *why, size_t why_cap) {
+    comi_err e = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    comi_status st = tok_encode(&e, tok, text, strlen(text), false, false, parse_special, &ids, &n);
+    bool ok = !st && n == n_want && (n == 0 || !memcmp(ids, want, n * sizeof *ids));
+    if (!ok) {
+        char got[400], w[400];
+        fmt_ids(got, sizeof got, ids, n);
+        fmt_ids(w, sizeof w, want, n_want);
+        snprintf(why, why_cap, "'%s': got [%s] want [%s] %s", text, got, w, st ? e.msg : "");
+    }
+    free(ids);
+    return ok;
+}
+
+static bool contains_id(const comi_tokenizer *tok, const char *text, bool parse_special, int32_t id) {
+    comi_err e = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    bool found = false;
+    if (!tok_encode(&e, tok, text, strlen(text), false, false, parse_special, &ids, &n))
+        for (size_t i = 0; i < n; i++) found = found || ids[i] == id;
+    free(ids);
+    return found;
+}
+
+static void test_specials(const char *golden) {
+    char why[4096] = "";
+    comi_tokenizer *qwen = load_vocab(golden, "qwen2");
+    if (qwen) {
+        /* control-token text is plain text unless parse_special */
+        test_check("special_text_not_parsed", !contains_id(qwen, "<|im_start|>user", false, 151644),
+                   "<|im_start|> became its control token without parse_special");
+        const int32_t want[] = {151644, 872, 198, 151645};
+        test_check("special_text_parsed", encode_eq(qwen, "<|im_start|>user\n<|im_end|>", true, want, 4, why, sizeof why),
+                   "%s", why);
+        test_check("eog_qwen2", tok_is_eog(qwen, 151643) && tok_is_eog(qwen, 151645) && !tok_is_eog(qwen, 151644) &&
+                                    !tok_is_eog(qwen, 872) && tok_is_control(qwen, 151644) && !tok_is_control(qwen, 872),
+                   "end-of-generation / control flags wrong");
+        test_check("qwen2_no_default_bos", !tok_add_bos(qwen) && tok_eos(qwen) == 151643, "add_bos %d eos %d",
+                   (int)tok_add_bos(qwen), (int)tok_eos(qwen));
+        /* skip_special drops control tokens when decoding */
+        comi_err e = {0};
+        char *txt = NULL;
+        const int32_t ids[] = {151644, 872, 151645};
+        bool ok = !tok_decode(&e, qwen, ids, 3, true, &txt, NULL) && !strcmp(txt, "user");
+        free(txt);
+        txt = NULL;
+        ok = ok && !tok_decode(&e, qwen, ids, 3, false, &txt, NULL) && !strcmp(txt, "<|im_start|>user<|im_end|>");
+        test_check("decode_skip_special", ok, "got '%s' %s", txt ? txt : "", e.msg);
+        free(txt);
+        tok_free(qwen);
+    }
+    comi_tokenizer *l3 = load_vocab(golden, "llama-bpe");
+    if (l3) {
+        test_check("eog_llama3", tok_is_eog(l3, 128001) && tok_is_eog(l3, 128009) && !tok_is_eog(l3, 128000) &&
+                                     tok_bos(l3) == 128000 && tok_add_bos(l3),
+                   "llama-bpe: eog/bos wrong (bos %d add_bos %d)", (int)tok_bos(l3), (int)tok_add_bos(l3));
+        tok_free(l3);
+    }
+    comi_tokenizer *ds = load_vocab(golden, "deepseek-coder");
+    if (ds) {
+        /* user-defined (added, non-special) tokens are always split out first,
+         * as llama.cpp does: 'ö' is piece 32011 in this vocabulary */
+        test_check("user_defined_always_split", contains_id(ds, "sch\xc3\xb6n", false, 32011),
+                   "user-defined token not split out");
+        test_check("fim_tokens_are_control", tok_is_control(ds, 32015) && tok_is_control(ds, 32016) &&
+                                                 tok_is_control(ds, 32017) && !tok_is_control(ds, 32018),
+                   "deepseek FIM tokens should be control (llama.cpp auto-detection)");
+        tok_free(ds);
+    }
+    comi_tokenizer *phi = load_vocab(golden, "phi-3");
+    if (phi) {
+        /* '</s>' is user-defined with rstrip in phi-3 (llama.cpp's per-model
+         * attributes): spaces after it vanish and the next text gets the
+         * SentencePiece space prefix */
+        comi_err e = {0};
+        int32_t *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        bool ok = !tok_encode(&e, phi, "Hi</s>   there", 14, false, false, false, &a, &na) &&
+                  !tok_encode(&e, phi, "Hi</s>there", 11, false, false, false, &b, &nb) && na == nb &&
+                  !memcmp(a, b, na * sizeof *a);
+        bool has2 = false;
+        for (size_t i = 0; ok && i < na; i++) has2 = has2 || a[i] == 2;
+        test_check("phi3_rstrip_user_defined", ok && has2, "'</s>' split/rstrip differs from llama.cpp's rules");
+        free(a);
+        free(b);
+        tok_free(phi);
+    }
+}
+
+/* ---- bad inputs ------------------------------------------------------- */
+
+static void test_bad_inputs(const char *golden) {
+    comi_tokenizer *tok = golden ? load_vocab(golden, "gpt-2") : NULL;
+    if (tok) {
+        static const struct {
+            const char *s;
+            size_t len, off;
+        } bad[] = {{"ab\xff", 3, 2},         {"\xc0\x80", 2, 0},      {"x\xed\xa0\x80", 4, 1},
+                   {"\xe2\x82", 2, 0},        {"\xf4\x90\x80\x80", 4, 0}, {"ok\x80", 3, 2}};
+        size_t wrong = 0;
+        char why[1024] = "";
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            comi_err e = {0};
+            int32_t *ids = NULL;
+            size_t n = 0;
+            char want[64];
+            snprintf(want, sizeof want, "offset %zu", bad[i].off);
+            comi_status st = tok_encode(&e, tok, bad[i].s, bad[i].len, false, false, false, &ids, &n);
+            if (st != COMI_ERR_INVALID_ARG || !strstr(e.msg, "invalid UTF-8") || !strstr(e.msg, want)) {
+                wrong++;
+                snprintf(why, sizeof why, "case %zu: status %d '%s'", i, (int)st, e.msg);
+            }
+            free(ids);
+        }
+        test_check("invalid_utf8_rejected", wrong == 0, "%s", why);
+        comi_err e = {0};
+        int32_t *ids = NULL;
+        size_t n = 0;
+        static const char nul[] = "a\0b \xf0\x9f\x99\x82";
+        bool ok = !tok_encode(&e, tok, nul, sizeof nul - 1, false, false, false, &ids, &n) && n >= 3;
+        char *txt = NULL;
+        size_t tl = 0;
+        ok = ok && !tok_decode(&e, tok, ids, n, false, &txt, &tl) && tl == sizeof nul - 1 && !memcmp(txt, nul, tl);
+        test_check("nul_and_emoji_roundtrip", ok, "%s", e.msg);
+        free(ids);
+        free(txt);
+        ids = NULL;
+        ok = !tok_encode(&e, tok, "", 0, true, true, false, &ids, &n) && n == 2 && ids[0] == 50256 && ids[1] == 50256;
+        test_check("empty_text_bos_eos", ok, "n %zu", n);
+        free(ids);
+        const int32_t badids[] = {15496, 50257};
+        txt = NULL;
+        comi_status st = tok_decode(&e, tok, badids, 2, false, &txt, NULL);
+        test_check("decode_id_out_of_range", st == COMI_ERR_INVALID_ARG && strstr(e.msg, "50257") && !txt, "status %d", (int)st);
+        const int32_t neg[] = {-1};
+        st = tok_decode(&e, tok, neg, 1, false, &txt, NULL);
+        test_check("decode_negative_id", st == COMI_ERR_INVALID_ARG && !txt, "status %d", (int)st);
+        tok_free(tok);
+    }
+
+    /* GGUF files with broken or missing tokenizer metadata */
+    char tmpl[] = "/tmp/comi-tokbad-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        test_fail("bad_gguf", "no temporary directory");
+        return;
+    }
+    static const char *const toks[] = {"a", "b", "ab"};
+    static const float scores[] = {0, 0};
+    struct {
+        const char *name, *model, *pre, *want;
+        bool bad_scores;
+        comi_status status;
+    } cases[] = {
+        {"gguf_no_tokenizer", NULL, NULL, "no tokenizer", false, COMI_ERR_FORMAT},
+        {"gguf_unsupported_model", "bert", NULL, "'bert' is not supported", false, COMI_ERR_UNSUPPORTED},
+        {"gguf_unknown_pre", "gpt2", "no-such-pre", "'no-such-pre' is not supported", false, COMI_ERR_UNSUPPORTED},
+        {"gguf_bad_scores", "llama", NULL, "tokenizer.ggml.scores", true, COMI_ERR_FORMAT},
+        {"gguf_none_model", "none", NULL, "no tokenizer", false, COMI_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/t%zu.gguf", dir, i);
+        comi_err e = {0};
+        gguf_writer *w = gguf_writer_new();
+        gguf_writer_set_str(&e, w, "general.architecture", "llama");
+        if (cases[i].model) {
+            gguf_writer_set_str(&e, w, "tokenizer.ggml.model", cases[i].model);
+            gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.tokens", toks, 3);
+            const char *merges[] = {"a b"};
+            gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.merges", merges, 1);
+        }
+        if (cases[i].pre) gguf_writer_set_str(&e, w, "tokenizer.ggml.pre", cases[i].pre);
+        if (cases[i].bad_scores) gguf_writer_set_arr(&e, w, "tokenizer.ggml.scores", GGUF_T_FLOAT32, scores, 2);
+        comi_status st = gguf_writer_write(&e, w, path);
+        gguf_writer_free(w);
+        comi_ctx *ctx = comi_ctx_new(NULL);
+        comi_tokenizer *t = NULL;
+        if (st) {
+            test_fail(cases[i].name, "cannot write fixture: %s", e.msg);
+        } else {
+            st = comi_tokenizer_load(ctx, path, &t);
+            test_check(cases[i].name, st == cases[i].status && strstr(comi_errmsg(ctx), cases[i].want) && !t,
+                       "status %d message '%s'", (int)st, comi_errmsg(ctx));
+        }
+        comi_tokenizer_free(t);
+        comi_ctx_free(ctx);
+        unlink(path);
+    }
+    /* a minimal valid gpt2 vocabulary: "ab" merges */
+    {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/ok.gguf", dir);
+        comi_err e = {0};
+        gguf_writer *w = gguf_writer_new();
+        gguf_writer_set_str(&e, w, "tokenizer.ggml.model", "gpt2");
+        gguf_writer_set_str(&e, w, "tokenizer.ggml.pre", "gpt-2");
+        gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.tokens", toks, 3);
+        const char *merges[] = {"a b", "nospace"};
+        gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.merges", merges, 2);
+        gguf_writer_write(&e, w, path);
+        gguf_writer_free(w);
+        comi_ctx *ctx = comi_ctx_new(NULL);
+        comi_tokenizer *t = NULL;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        comi_tokenize_params p = comi_tokenize_default_params();
+        bool ok = !comi_tokenizer_load(ctx, path, &t) && !comi_tokenize(ctx, t, "abba", 4, &p, &ids, &n) && n == 3 &&
+                  ids[0] == 2 && ids[1] == 1 && ids[2] == 0;
+        test_check("gguf_minimal_bpe", ok, "%s (n %zu)", comi_errmsg(ctx), n);
+        comi_free(ids);
+        comi_tokenizer_free(t);
+        comi_ctx_free(ctx);
+        unlink(path);
+    }
+    /* Hugging Face directories and files */
+    {
+        comi_ctx *ctx = comi_ctx_new(NULL);
+        comi_tokenizer *t = NULL;
+        comi_status st = comi_tokenizer_load(ctx, dir, &t);
+        test_check("hf_dir_without_tokenizer", st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "no tokenizer.json") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        FILE *f = fopen(path, "w");
+        fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}}}", f);
+        fclose(f);
+        st = comi_tokenizer_load(ctx, dir, &t);
+        test_check("hf_json_malformed", st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "line 1") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
+        f = fopen(path, "w");
+        fputs("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}", f);
+        fclose(f);
+        st = comi_tokenizer_load(ctx, dir, &t);
+        test_check("hf_json_unigram_unsupported", st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "Unigram") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
+        f = fopen(path, "w");
+        fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+              " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}", f);
+        fclose(f);
+        st = comi_tokenizer_load(ctx, dir, &t);
+        test_check("hf_json_unsupported_pre", st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "BertPreTokenizer") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
+        unlink(path);
+        st = comi_tokenizer_load(ctx, "/nonexistent/model.gguf", &t);
+        test_check("load_missing_path", st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "/nonexistent/model.gguf") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
+        comi_ctx_free(ctx);
+    }
+    rmdir(dir);
+}
+
+/* ---- normalizers and pre-tokenizers of a hand-written tokenizer.json ----- */
+
+static void test_hf_normalizers(void) {
+    char tmpl[] = "/tmp/comi-toknorm-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        test_fail("hf_normalizers", "no temporary directory");
+        return;
+    }
+    /* byte-level vocabulary: piece of byte b = GPT-2 character of b, id b */
+    json_t *vocab = json_object();
+    for (int b = 0; b < 256; b++) {
+        char buf[8] = {0};
+        uint32_t cp = tok_byte_to_cp((uint8_t)b);
+        if (cp < 0x80) buf[0] = (char)cp;
+        else {
+            buf[0] = (char)(0xC0 | (cp >> 6));
+            buf[1] = (char)(0x80 | (cp & 0x3F));
+        }
+        json_object_set_new(vocab, buf, json_integer(b));
+    }
+    json_object_set_new(vocab, "ab", json_integer(256));
+    json_t *root = json_pack("{s:{s:s, s:o, s:[s]}, s:{s:s, s:[{s:s}, {s:s}]}, s:{s:s, s:b, s:b}}", "model", "type",
+                             "BPE", "vocab", vocab, "merges", "a b", "normalizer", "type", "Sequence",
+                             "normalizers", "type", "NFC", "type", "Lowercase", "pre_tokenizer", "type",
+                             "ByteLevel", "add_prefix_space", 1, "use_regex", 1);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    json_dump_file(root, path, JSON_COMPACT);
+    json_decref(root);
+    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_tokenizer *t = NULL;
+    if (comi_tokenizer_load(ctx, path, &t)) {
+        test_fail("hf_normalizers", "load: %s", comi_errmsg(ctx));
+    } else {
+        /* "AB" -> lowercase "ab" -> prefix space " ab" -> [' ', 'ab'];
+         * "E\u0301" -> NFC "\u00c9" -> lowercase "\u00e9" -> ' ' C3 A9 */
+        char why[4096] = "";
+        const int32_t w1[] = {32, 256};
+        const int32_t w2[] = {32, 0xC3, 0xA9};
+        bool ok1 = encode_eq(t, "AB", false, w1, 2, why, sizeof why);
+        test_check("hf_lowercase_prefix_space_merge", ok1, "%s", why);
+        bool ok2 = encode_eq(t, "E\xcc\x81", false, w2, 3, why, sizeof why);
+        test_check("hf_nfc_lowercase", ok2, "%s", why);
+    }
+    comi_tokenizer_free(t);
+    comi_ctx_free(ctx);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ---- one tokenizer, several threads ---------------------------------- */
+
+typedef struct thread_job {
+    const comi_tokenizer *tok;
+    const golden_set *g;
+    size_t bad;
+} thread_job;
+
+static void *thread_main(void *arg) {
+    thread_job *j = arg;
+    for (int rep = 0; rep < 20; rep++)
+        for (size_t i = 0; i < j->g->n; i++) {
+            comi_err e = {0};
+            int32_t *ids = NULL;
+            size_t n = 0;
+            if (tok_encode(&e, j->tok, j->g->cases[i].text, j->g->cases[i].len, false, false, false, &ids, &n) ||
+                n != j->g->cases[i].n_ids || (n && memcmp(ids, j->g->cases[i].ids, n * sizeof *ids)))
+                j->bad++;
+            free(ids);
+        }
+    return NULL;
+}
+
+static void test_threads(const char *golden) {
+    golden_set g;
+    comi_tokenizer *tok = load_vocab(golden, "qwen2");
+    if (!tok || golden_load(golden, "qwen2", &g)) {
+        test_fail("threads_share_tokenizer", "cannot load qwen2");
+        tok_free(tok);
+        return;
+    }
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){tok, &g, 0};
+        pthread_create(&th[i], NULL, thread_main, &jobs[i]);
+    }
+    size_t bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += jobs[i].bad;
+    }
+    test_check("threads_share_tokenizer", bad == 0, "%zu mismatches across 4 threads", bad);
+    golden_free(&g);
+    tok_free(tok);
+}
+
 int main(void) {
     const char *dir = test_golden_dir();
     if (!dir) {
@@ -459,6 +816,10 @@ int main(void) {
         test_golden_vocabs(dir);
         test_golden_prompts(dir);
         test_hf_fixtures(dir);
+        test_specials(dir);
+        test_threads(dir);
     }
+    test_bad_inputs(dir);
+    test_hf_normalizers();
     return test_exit();
 }
