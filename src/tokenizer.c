@@ -472,6 +472,14 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
         }
         tok->byte_id[b] = id;
     }
+    /* SPM: may fragments be cut in front of U+2581 (see spm_encode)? */
+    tok->spm_ws_split = tok->kind == TOK_KIND_SPM;
+    for (int32_t id = 0; id < tok->n_vocab && tok->spm_ws_split; id++) {
+        const char *p = tok->pool + tok->piece_off[id];
+        size_t len = tok->piece_len[id], lead = 0;
+        while (lead + 3 <= len && !memcmp(p + lead, "\xe2\x96\x81", 3)) lead += 3;
+        if (lead < len && memmem(p + lead, len - lead, "\xe2\x96\x81", 3)) tok->spm_ws_split = false;
+    }
     /* Control-looking tokens (llama.cpp: auto-detect special tokens by text). */
     int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
     detect_special(tok, &tok->eot, k_eot_names);
@@ -1136,8 +1144,8 @@ static comi_status spm_try_bigram(comi_err *e, const comi_tokenizer *tok, scratc
     return heap_push(e, s, g);
 }
 
-static comi_status spm_encode(comi_err *e, const comi_tokenizer *tok, scratch *s, const char *text,
-                              size_t len, ivec *out) {
+static comi_status spm_segment(comi_err *e, const comi_tokenizer *tok, scratch *s, const char *text,
+                               size_t len, ivec *out) {
     if (len == 0) return COMI_OK;
     comi_status st = syms_reserve(e, s, len);
     if (st) return st;
@@ -1182,6 +1190,30 @@ static comi_status spm_encode(comi_err *e, const comi_tokenizer *tok, scratch *s
         }
     }
     return COMI_OK;
+}
+
+/* llama.cpp merges the whole fragment at once. When no piece has U+2581
+ * after another character (tok->spm_ws_split, checked at load), no merge
+ * can cross the boundary in front of a U+2581 that follows another
+ * character, so the segments between such boundaries are merged one at a
+ * time with the same result and a small, cache-friendly heap. */
+static comi_status spm_encode(comi_err *e, const comi_tokenizer *tok, scratch *s, const char *text,
+                              size_t len, ivec *out) {
+    if (!tok->spm_ws_split) return spm_segment(e, tok, s, text, len, out);
+    size_t start = 0, i = 0;
+    while (i + 3 <= len) {
+        const char *hit = memmem(text + i, len - i, "\xe2\x96\x81", 3);
+        if (!hit) break;
+        size_t at = (size_t)(hit - text);
+        bool after_space = at >= 3 && !memcmp(text + at - 3, "\xe2\x96\x81", 3);
+        if (at > start && !after_space) {
+            comi_status st = spm_segment(e, tok, s, text + start, at - start, out);
+            if (st) return st;
+            start = at;
+        }
+        i = at + 3;
+    }
+    return spm_segment(e, tok, s, text + start, len - start, out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1624,10 +1656,15 @@ comi_status tok_decode(comi_err *e, const comi_tokenizer *tok, const int32_t *id
                     j += (size_t)k;
                 }
             } else if (tok->dec_metaspace) {
-                bbuf tmp = {0};
-                if (!st) st = replace_all(e, p, pl, "\xe2\x96\x81", 3, " ", 1, &tmp);
-                if (!st) st = bbuf_add(e, &out, tmp.p, tmp.n);
-                free(tmp.p);
+                /* U+2581 -> ' ', everything else as is */
+                size_t j = 0;
+                while (j < pl && !st) {
+                    const char *hit = memmem(p + j, pl - j, "\xe2\x96\x81", 3);
+                    size_t upto = hit ? (size_t)(hit - p) : pl;
+                    st = bbuf_add(e, &out, p + j, upto - j);
+                    if (!st && hit) st = bbuf_add(e, &out, " ", 1);
+                    j = hit ? upto + 3 : pl;
+                }
             } else {
                 st = bbuf_add(e, &out, p, pl);
             }

@@ -88,6 +88,7 @@ struct comi_tokenizer {
     bool add_space_prefix; /* SPM: ' ' before text that starts the input or follows a special token */
     bool strip_space;      /* decode: drop one leading space of the first piece */
     bool dec_metaspace;    /* decode: U+2581 -> ' ' and <0xXX> -> byte (SPM style) */
+    bool spm_ws_split;     /* SPM: no piece has U+2581 after another character */
 
     tok_norm *norm;
     size_t n_norm;
