@@ -60,9 +60,12 @@ typedef struct loader {
     const char *path;
     float *vec_next; /* next free float in m->vectors */
     uint64_t bytes_by_type[COMI_TYPE_COUNT];
+    model_lookup_fn lookup; /* model_load_custom: tensors by Hugging Face name */
+    void *lookup_ud;
 } loader;
 
 static const comi_tensor *find_tensor(const loader *L, const char *name) {
+    if (L->lookup) return L->lookup(L->lookup_ud, name);
     if (L->m->gguf) return gguf_find_tensor(L->m->gguf, name);
     return st_find_tensor(L->m->st, name);
 }
@@ -473,6 +476,22 @@ comi_status comi_model_load(comi_ctx *ctx, const char *path, const comi_model_pa
     return COMI_OK;
 }
 
+comi_status model_load_custom(comi_err *e, const char *path, const hf_config *cfg,
+                              model_lookup_fn lookup, void *ud, comi_model **out) {
+    *out = NULL;
+    comi_model *m = calloc(1, sizeof *m);
+    if (!m) return comi_err_set(e, COMI_ERR_NOMEM, "%s: out of memory", path);
+    loader L = {.e = e, .m = m, .path = path, .lookup = lookup, .lookup_ud = ud};
+    comi_status st = hparams_hf(&L, cfg);
+    if (!st) st = load_tensors(&L);
+    if (st) {
+        comi_model_free(m);
+        return st;
+    }
+    *out = m;
+    return COMI_OK;
+}
+
 void comi_model_get_info(const comi_model *m, comi_model_info *o) {
     memset(o, 0, sizeof *o);
     o->arch = arch_name(m->arch);
@@ -531,11 +550,13 @@ comi_status comi_model_embed(comi_ctx *ctx, const comi_model *m, const int32_t *
 }
 
 int64_t comi_model_n_tensors(const comi_model *m) {
-    return m->gguf ? gguf_n_tensors(m->gguf) : st_n_tensors(m->st);
+    return m->gguf ? gguf_n_tensors(m->gguf) : m->st ? st_n_tensors(m->st) : 0;
 }
 
 bool comi_model_tensor_info(const comi_model *m, int64_t i, comi_tensor_info *out) {
-    const comi_tensor *t = m->gguf ? gguf_tensor_at(m->gguf, i) : st_tensor_at(m->st, i);
+    const comi_tensor *t = m->gguf ? gguf_tensor_at(m->gguf, i)
+                           : m->st ? st_tensor_at(m->st, i)
+                                   : NULL;
     if (i < 0 || i >= comi_model_n_tensors(m) || !t) return false;
     memset(out, 0, sizeof *out);
     out->name = t->name;

@@ -77,6 +77,19 @@ struct comi_model {
     comi_tokenizer *tok;
 };
 
+struct hf_config;
+/* Tensor lookup for model_load_custom: the tensor a Hugging Face model would
+ * call hf_name, or NULL when absent. */
+typedef const comi_tensor *(*model_lookup_fn)(void *ud, const char *hf_name);
+
+/* Builds a model in Hugging Face layout (hyper-parameters from cfg, q/k rows
+ * in HF order) whose tensors come from lookup — e.g. one component of a COMI
+ * checkpoint (pipeline). The tensors' storage is borrowed and must outlive
+ * the model; the model has no tokenizer and lists no tensors. path names the
+ * source in messages. No LoRA (call lora_load after). */
+comi_status model_load_custom(comi_err *e, const char *path, const struct hf_config *cfg,
+                              model_lookup_fn lookup, void *ud, comi_model **out);
+
 /* Loads the LoRA adapter at params->lora_path onto m (see comi.h). */
 comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *params);
 
