@@ -389,6 +389,17 @@ static comi_status place_tensors(reader *r, gguf_file *f, const uint64_t *offset
                            "%zu bytes of the data section (file size %zu)",
                            (long long)i, t->name, (unsigned long long)off, t->nbytes,
                            quant_type_name(t->type), avail, r->size);
+        /* the mapping is page-aligned, so file offsets give address
+         * alignment; consumers read F32/F64/I32/I64 data through typed
+         * pointers, which needs natural alignment (blocks are read with
+         * memcpy) */
+        size_t need = quant_block_elems(t->type) == 1 ? quant_block_bytes(t->type) : 1;
+        if ((start + off) % need != 0)
+            return rd_fail(r, COMI_ERR_FORMAT,
+                           "tensor %lld '%s': data at file offset %llu is not aligned to its %zu-byte "
+                           "%s elements (general.alignment %zu too small)",
+                           (long long)i, t->name, (unsigned long long)(start + off), need,
+                           quant_type_name(t->type), a);
         t->data = r->base + start + off;
     }
     return COMI_OK;

@@ -390,12 +390,132 @@ static void dq_bf16_row(const uint8_t *s, float *y, int64_t n) {
     }
 }
 
-void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n) {
-    const uint8_t *s = src;
+/* AVX2 block dequantizers for the common weight types: the same float
+ * operations in the same order as the scalar ones above (the build uses
+ * -std=c11, so no FMA contraction), hence bit-identical results. */
+#if defined(__AVX2__) && defined(__F16C__)
+/* y[0..32) = d * v for 32 signed bytes v */
+static inline void st32_i8(float *y, __m256i v, float d) {
+    __m256 dv = _mm256_set1_ps(d);
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), dv));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), dv));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), dv));
+    _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), dv));
+}
+
+/* y[0..16) = d * v for 16 signed bytes v */
+static inline void st16_i8(float *y, __m128i v, float d) {
+    __m256 dv = _mm256_set1_ps(d);
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv));
+    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))), dv));
+}
+
+/* y[0..32) = d * v - m for 32 unsigned bytes v */
+static inline void st32_u8_dm(float *y, __m256i v, float d, float m) {
+    __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_ps(y + 8 * k, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]))), mv));
+}
+
+static void dq_q8_0_simd(const uint8_t *b, float *y) {
+    st32_i8(y, _mm256_loadu_si256((const __m256i *)(b + 2)), ld_f16(b));
+}
+
+static void dq_q4_0_simd(const uint8_t *b, float *y) {
+    __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    st32_i8(y, _mm256_sub_epi8(v, _mm256_set1_epi8(8)), ld_f16(b));
+}
+
+static void dq_q5_0_simd(const uint8_t *b, float *y) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+    hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(16));
+    __m128i q = _mm_loadu_si128((const __m128i *)(b + 6));
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    st32_i8(y, _mm256_sub_epi8(_mm256_or_si256(v, hb), _mm256_set1_epi8(16)), ld_f16(b));
+}
+
+static void dq_q4_k_simd(const uint8_t *b, float *y) {
+    float d = ld_f16(b), dmin = ld_f16(b + 2);
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; j++, y += 64) {
+        uint8_t sc, m, sc2, m2;
+        scale_min_k4(2 * j, b + 4, &sc, &m);
+        scale_min_k4(2 * j + 1, b + 4, &sc2, &m2);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
+        st32_u8_dm(y, _mm256_and_si256(q, lo4), d * (float)sc, dmin * (float)m);
+        st32_u8_dm(y + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), d * (float)sc2,
+                   dmin * (float)m2);
+    }
+}
+
+static void dq_q6_k_simd(const uint8_t *b, float *y) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3), b32 = _mm256_set1_epi8(32);
+    const int8_t *sc = (const int8_t *)(b + 192);
+    float d = ld_f16(b + 208);
+    for (int c = 0; c < 2; c++, y += 128) {
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * c));
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(b + 64 * c));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(b + 64 * c + 32));
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, lo2), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), lo2), 4));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), lo2), 4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), lo2), 4));
+        for (int g = 0; g < 4; g++) {
+            __m256i v = _mm256_sub_epi8(q[g], b32);
+            int is = 8 * c + 2 * g;
+            st16_i8(y + 32 * g, _mm256_castsi256_si128(v), d * (float)sc[is]);
+            st16_i8(y + 32 * g + 16, _mm256_extracti128_si256(v, 1), d * (float)sc[is + 1]);
+        }
+    }
+}
+
+static void dq_bf16_simd(const uint8_t *s, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + 2 * i)));
+        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    dq_bf16_row(s + 2 * i, y + i, n - i);
+}
+#define QUANT_SIMD_DEQUANT 1
+#endif
+
+static void dequant_row(comi_type t, const uint8_t *s, float *dst, int64_t n, bool simd) {
     switch (t) {
     case COMI_TYPE_F32: memcpy(dst, s, (size_t)n * 4); return;
-    case COMI_TYPE_F16: dq_f16_row(s, dst, n); return;
-    case COMI_TYPE_BF16: dq_bf16_row(s, dst, n); return;
+    case COMI_TYPE_F16:
+        if (simd) {
+            dq_f16_row(s, dst, n);
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h;
+                memcpy(&h, s + 2 * i, 2);
+                dst[i] = quant_f16_to_f32_ref(h);
+            }
+        }
+        return;
+    case COMI_TYPE_BF16:
+#ifdef QUANT_SIMD_DEQUANT
+        if (simd) {
+            dq_bf16_simd(s, dst, n);
+            return;
+        }
+#endif
+        dq_bf16_row(s, dst, n);
+        return;
     case COMI_TYPE_F64:
         for (int64_t i = 0; i < n; i++) {
             double v;
@@ -430,10 +550,28 @@ void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n) {
     default: break;
     }
     dq_block_fn fn = dq_block(t);
+#ifdef QUANT_SIMD_DEQUANT
+    switch (simd ? t : COMI_TYPE_COUNT) {
+    case COMI_TYPE_Q8_0: fn = dq_q8_0_simd; break;
+    case COMI_TYPE_Q4_0: fn = dq_q4_0_simd; break;
+    case COMI_TYPE_Q5_0: fn = dq_q5_0_simd; break;
+    case COMI_TYPE_Q4_K: fn = dq_q4_k_simd; break;
+    case COMI_TYPE_Q6_K: fn = dq_q6_k_simd; break;
+    default: break;
+    }
+#endif
     int64_t qk = quant_block_elems(t);
     size_t bb = quant_block_bytes(t);
     if (!fn || qk <= 0) return; /* unreachable for types the loaders accept */
     for (int64_t i = 0; i < n / qk; i++) fn(s + (size_t)i * bb, dst + i * qk);
+}
+
+void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n) {
+    dequant_row(t, src, dst, n, true);
+}
+
+void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n) {
+    dequant_row(t, src, dst, n, false);
 }
 
 void quant_dequant_rows(comi_type t, const void *src, size_t row_stride, float *dst,

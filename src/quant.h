@@ -38,6 +38,9 @@ uint16_t quant_f32_to_f16_ref(float f);
  * multiple of the block size (guaranteed by quant_row_bytes at load). Any
  * type with a name above is accepted. src need not be aligned. */
 void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n);
+/* The portable scalar version; quant_dequant_row (AVX2 for F16, BF16, Q4_0,
+ * Q5_0, Q8_0, Q4_K, Q6_K) gives bit-identical results. */
+void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
 
 /* ---- forward-pass kernels -------------------------------------------------
  *

@@ -241,6 +241,7 @@ typedef struct spec {
     uint32_t t0_ndims;          /* n_dims of tensor a (+1) */
     uint64_t t0_ne0;            /* ne[0] of tensor a (+1) */
     uint64_t t0_ne1;            /* ne[1] of tensor a (+1) */
+    uint64_t t0_offset;         /* offset of tensor a (+1) */
     size_t truncate;            /* drop this many bytes at the end */
 } spec;
 
@@ -303,7 +304,7 @@ static buf build(const spec *s) {
     put_u64(&b, s->t0_ne0 ? s->t0_ne0 - 1 : 4);
     put_u64(&b, s->t0_ne1 ? s->t0_ne1 - 1 : 2);
     put_u32(&b, COMI_TYPE_F32);
-    put_u64(&b, 0);
+    put_u64(&b, s->t0_offset ? s->t0_offset - 1 : 0);
     put_str(&b, s->dup_tensor ? "a" : "b");
     put_u32(&b, 1);
     put_u64(&b, 32);
@@ -512,6 +513,29 @@ static void check_bad(void) {
         if (f) gguf_close(f);
         free(b.p);
     }
+    /* general.alignment 2 lets an F32 tensor sit at a 2 mod 4 address:
+     * exactly one of the offsets 0 and 2 must be refused, by name */
+    int refused = 0, accepted = 0;
+    char amsg[600] = "";
+    for (uint64_t off0 = 0; off0 <= 2; off0 += 2) {
+        spec s = {.align = 2, .t0_offset = off0 + 1};
+        buf b = build(&s);
+        comi_err e;
+        gguf_file *f = NULL;
+        comi_status st = open_bytes(&b, &e, &f);
+        if (st == COMI_ERR_FORMAT && strstr(e.msg, "'a': data at file offset") &&
+            strstr(e.msg, "4-byte F32")) {
+            refused++;
+            snprintf(amsg, sizeof amsg, "%s", e.msg);
+        } else if (st == COMI_OK) {
+            accepted++;
+        }
+        gguf_close(f);
+        free(b.p);
+    }
+    test_check("gguf_bad_f32_misaligned", refused == 1 && accepted == 1, "refused %d accepted %d: %s",
+               refused, accepted, amsg);
+
     comi_err e;
     gguf_file *f = NULL;
     test_check("gguf_missing_file",

@@ -276,6 +276,57 @@ static void check_dot(comi_type t, int64_t n, int n_rows) {
     free(y);
 }
 
+/* SIMD dequantization equals the scalar reference bit for bit. */
+static void check_dequant_simd(void) {
+    const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q8_0,
+                               COMI_TYPE_Q4_0, COMI_TYPE_Q5_0, COMI_TYPE_Q4_1, COMI_TYPE_Q5_1,
+                               COMI_TYPE_Q2_K, COMI_TYPE_Q3_K, COMI_TYPE_Q4_K, COMI_TYPE_Q5_K,
+                               COMI_TYPE_Q6_K, COMI_TYPE_Q8_K};
+    const int64_t n = 2048 + 256;
+    size_t rb = 0;
+    uint8_t *row = malloc(n * 4);
+    float *a = malloc(n * 4), *b = malloc(n * 4), *tile = malloc(3 * n * 4);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        comi_type t = types[k];
+        quant_row_bytes(t, n, &rb);
+        int bad = 0;
+        for (int rep = 0; rep < 8; rep++) {
+            random_row(t, row, n);
+            quant_dequant_row(t, row, a, n);
+            quant_dequant_row_ref(t, row, b, n);
+            if (memcmp(a, b, n * 4) != 0) bad++;
+        }
+        /* tiles: rows at a stride larger than a row */
+        uint8_t *w3 = malloc(3 * (rb + 64));
+        for (int r = 0; r < 3; r++) memcpy(w3 + r * (rb + 64), row, rb);
+        quant_dequant_rows(t, w3, rb + 64, tile, 3, n);
+        for (int r = 0; r < 3; r++)
+            if (memcmp(tile + r * n, a, n * 4) != 0) bad++;
+        free(w3);
+        char name[64];
+        snprintf(name, sizeof name, "quant_dequant_simd_eq_ref_%s", quant_type_name(t));
+        test_check(name, bad == 0, "%d rows differ", bad);
+    }
+    /* odd lengths for the per-element types (tails) */
+    for (int64_t m = 1; m < 40; m += 3) {
+        random_row(COMI_TYPE_BF16, row, m);
+        quant_dequant_row(COMI_TYPE_BF16, row, a, m);
+        quant_dequant_row_ref(COMI_TYPE_BF16, row, b, m);
+        random_row(COMI_TYPE_F16, row + 2 * m, m);
+        quant_dequant_row(COMI_TYPE_F16, row + 2 * m, a + m, m);
+        quant_dequant_row_ref(COMI_TYPE_F16, row + 2 * m, b + m, m);
+        if (memcmp(a, b, 2 * (size_t)m * 4) != 0) {
+            test_fail("quant_dequant_simd_tails", "length %lld differs", (long long)m);
+            break;
+        }
+        if (m + 3 >= 40) test_pass("quant_dequant_simd_tails");
+    }
+    free(row);
+    free(a);
+    free(b);
+    free(tile);
+}
+
 static void check_dots(void) {
     const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q8_0,
                                COMI_TYPE_Q4_0, COMI_TYPE_Q4_K, COMI_TYPE_Q5_K, COMI_TYPE_Q6_K,
@@ -406,6 +457,7 @@ int main(void) {
     check_sizes();
     check_half();
     check_dots();
+    check_dequant_simd();
     check_quantizers();
     const char *g = test_golden_dir();
     if (!g)

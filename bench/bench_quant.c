@@ -1,0 +1,117 @@
+/*
+ * bench_quant.c — single-thread throughput of the weight kernels in
+ * src/quant.c: the decode dot products (AVX2 and scalar reference) and the
+ * tile dequantization used for prefill.
+ *
+ * usage: bench_quant [--rows R] [--cols K] [--reps N]
+ *
+ * For each weight type: a random R x K matrix (default 2048 x 4096) is
+ * quantized once; then one row per kernel: milliseconds per R x K
+ * matrix-vector product (or per dequantization of the whole matrix), the
+ * weight bytes streamed per second, and the process's peak RSS.
+ */
+#include "quant.h"
+
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+static uint64_t rng_s = 88172645463325252ull;
+static float rnd(void) {
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return (float)(rng_s >> 40) / 16777216.0f - 0.5f;
+}
+
+int main(int argc, char **argv) {
+    int64_t rows = 2048, cols = 4096;
+    int reps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rows") && i + 1 < argc) rows = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--cols") && i + 1 < argc) cols = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_quant [--rows R] [--cols K] [--reps N]\n");
+            return 2;
+        }
+    }
+    if (rows < 1 || cols < 256 || cols % 256 || reps < 1) {
+        fprintf(stderr, "bench_quant: need rows >= 1, cols a multiple of 256, reps >= 1\n");
+        return 2;
+    }
+    const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16,
+                               COMI_TYPE_Q8_0, COMI_TYPE_Q4_0, COMI_TYPE_Q5_0,
+                               COMI_TYPE_Q4_K, COMI_TYPE_Q5_K, COMI_TYPE_Q6_K};
+    float *w = malloc((size_t)rows * (size_t)cols * sizeof(float)); /* (rows, cols) */
+    float *x = malloc((size_t)cols * sizeof(float));                   /* (cols,) */
+    float *y = malloc((size_t)rows * sizeof(float));                   /* (rows,) */
+    float *tile = malloc((size_t)rows * (size_t)cols * sizeof(float)); /* (rows, cols) */
+    uint8_t *q = malloc((size_t)rows * (size_t)cols * sizeof(float));
+    uint8_t *xq = malloc((size_t)cols * sizeof(float) + 4096);
+    if (!w || !x || !y || !tile || !q || !xq) {
+        fprintf(stderr, "bench_quant: out of memory\n");
+        return 1;
+    }
+    for (int64_t i = 0; i < rows * cols; i++) w[i] = rnd() * 0.05f;
+    for (int64_t i = 0; i < cols; i++) x[i] = rnd();
+    printf("%-5s %-14s %10s %10s %10s  (rows %lld, cols %lld, 1 thread)\n", "type", "kernel",
+           "ms", "GB/s", "RSS MiB", (long long)rows, (long long)cols);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        comi_type t = types[k];
+        size_t rb;
+        quant_row_bytes(t, cols, &rb);
+        if (quant_can_quantize(t)) {
+            for (int64_t r = 0; r < rows; r++)
+                quant_quantize_row(t, w + r * cols, q + (size_t)r * rb, cols);
+        } else {
+            /* no quantizer (Q5_K): random blocks with small f16 scales */
+            for (size_t i = 0; i < (size_t)rows * rb; i++) q[i] = (uint8_t)(rng_s = rng_s * 6364136223846793005ull + 1, rng_s >> 56);
+            size_t bb = quant_block_bytes(t);
+            for (size_t b = 0; b < (size_t)rows * rb / bb; b++) {
+                uint16_t h = quant_f32_to_f16(0.001f);
+                memcpy(q + b * bb, &h, 2);
+                memcpy(q + b * bb + 2, &h, 2);
+            }
+        }
+        double bytes = (double)rows * (double)rb;
+        for (int kernel = 0; kernel < 3; kernel++) {
+            double best = 1e30;
+            float sink = 0;
+            for (int rep = 0; rep < reps; rep++) {
+                double t0 = comi_now_ms();
+                if (kernel == 2) {
+                    quant_dequant_rows(t, q, rb, tile, rows, cols);
+                    sink += tile[rows * cols - 1];
+                } else {
+                    quant_vec_quantize(t, x, xq, cols);
+                    for (int64_t r = 0; r < rows; r++)
+                        y[r] = kernel == 0 ? quant_vec_dot(t, q + (size_t)r * rb, xq, cols)
+                                           : quant_vec_dot_ref(t, q + (size_t)r * rb, xq, cols);
+                    sink += y[rows - 1];
+                }
+                double ms = comi_now_ms() - t0;
+                if (ms < best) best = ms;
+            }
+            const char *kn[3] = {"matvec", "matvec_ref", "dequant_rows"};
+            printf("%-5s %-14s %10.3f %10.2f %10.0f%s\n", quant_type_name(t), kn[kernel], best,
+                   bytes / best / 1e6, peak_rss_mib(), sink == 12345.0f ? " " : "");
+        }
+    }
+    free(w);
+    free(x);
+    free(y);
+    free(tile);
+    free(q);
+    free(xq);
+    return 0;
+}
