@@ -95,7 +95,13 @@ void comi_free(void *ptr);
  * Relevance is cos(H_i, q); redundancy is the largest cosine to the other
  * units. The exact semantics are in DESIGN.md ("The merge, exactly").
  *
- * Results do not depend on the context's thread count. */
+ * Cost: O(n d) for relevance and the weighted sums, O(n m d) for the
+ * redundancy inside groups, O((n/m)^2 d) for the redundancy between the
+ * coarse representatives (OpenBLAS sgemm, on OpenBLAS's own threads; set
+ * OPENBLAS_NUM_THREADS to bound them). Extra memory beyond hidden: about
+ * 2 (n/m) d floats (representatives and memory vectors) plus 128 (n/m) floats.
+ * Results are bit-identical for any thread count of the context or of
+ * OpenBLAS. */
 
 typedef struct comi_merge_params {
     int64_t merge_size;     /* m >= 1: average tokens per memory vector (default 16) */
