@@ -365,6 +365,32 @@ static void test_switches(comi_ctx *ctx) {
     free(q);
 }
 
+/* Random shapes, weights and switches against the reference. */
+static void test_random_configs(comi_ctx *ctx) {
+    for (int t = 0; t < 120; t++) {
+        rng_state = 1000 + (uint64_t)t;
+        int64_t n = 1 + (int64_t)(rng_uniform() * 300), d = 1 + (int64_t)(rng_uniform() * 40);
+        comi_merge_params p = comi_merge_default_params();
+        p.merge_size = 1 + (int64_t)(rng_uniform() * 20);
+        p.alpha_select = (float)(rng_uniform() * 4 - 1);
+        p.beta_select = (float)(rng_uniform() * 4 - 1);
+        p.alpha_merge = (float)(rng_uniform() * 4 - 1);
+        p.beta_merge = (float)(rng_uniform() * 4 - 1);
+        int sw = (int)(rng_uniform() * 16);
+        p.coarse = sw & 1;
+        p.fine = (sw >> 1) & 1;
+        p.coarse_redundancy = (sw >> 2) & 1;
+        p.fine_redundancy = (sw >> 3) & 1;
+        float *h = random_matrix(n, d, 2000 + (uint64_t)t), *q = random_matrix(1, d, 3000 + (uint64_t)t);
+        char name[160];
+        snprintf(name, sizeof name, "random config %d (n=%lld d=%lld m=%lld switches=%d) vs reference",
+                 t, (long long)n, (long long)d, (long long)p.merge_size, sw);
+        check_against_ref(ctx, name, h, n, d, q, &p, 1e-5);
+        free(h);
+        free(q);
+    }
+}
+
 static void test_edges(comi_ctx *ctx) {
     struct {
         const char *what;
@@ -606,6 +632,7 @@ int main(void) {
     test_golden(ctx);
     test_switches(ctx);
     test_edges(ctx);
+    test_random_configs(ctx);
     test_threads();
     test_validation(ctx);
     comi_ctx_free(ctx);
