@@ -473,10 +473,10 @@ static void group_sum(merge_job *J, int64_t mem, int64_t s, int64_t k, int64_t c
     }
 }
 
-/* Fine redundancy of rows [r0, r1) of the group [s, s + k) against the
- * group's rows [c0, k): for every pair (row, col) with col > row, or every
- * col != row when upper is false, cos is folded into red[row] (and into
- * red[col] when upper). Rows go two at a time, columns four at a time
+/* Fine redundancy of the group [s, s + k), rows [r0, r1) (relative to s)
+ * against the group's other rows: for every pair (row, col) with col > row
+ * when upper (red[col] is updated too), or every col != row otherwise, the
+ * cosine is folded into the running max red[row]. Rows go two at a time, columns four at a time
  * through mig_dotf_2x4; the ragged edges repeat the last row/column and
  * ignore those results (every kernel slot rounds identically). Groups with
  * huge rows (whose float32 products could overflow) use mig_dot instead. */
