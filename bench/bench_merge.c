@@ -1,7 +1,9 @@
 /*
  * bench_merge.c — throughput and peak memory of the merge stage
  * (comi_merge, src/mig.c) on random hidden states, one row per
- * configuration: median and fastest wall time over the runs, tokens/s, and
+ * configuration: median and fastest wall time over the runs, the median
+ * process CPU time of a run (all threads; a load-independent view of the
+ * cost on a shared machine), tokens/s (from the median), and
  * the peak RSS of a process that held only that configuration (each runs in
  * a forked child, so ru_maxrss is its own).
  *
@@ -39,6 +41,12 @@ static void fill_random(float *a, int64_t n, int64_t d, uint64_t seed) {
         for (int64_t c = 0; c < d; c++) a[i * d + c] += 0.5f * a[(i / 64) * 64 * d + c];
 }
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -58,27 +66,29 @@ static int run_config(int64_t n, int64_t d, int64_t m, int runs, int threads) {
     comi_ctx *ctx = comi_ctx_new(&cp);
     comi_merge_params p = comi_merge_default_params();
     p.merge_size = m;
-    double t[64];
+    double t[64], cpu[64];
     int64_t n_memory = 0;
     for (int r = 0; r < runs; r++) {
         comi_merge_result res;
-        double t0 = now_s();
+        double t0 = now_s(), c0 = cpu_s();
         if (comi_merge(ctx, h, n, d, q, &p, &res) != COMI_OK) {
             fprintf(stderr, "bench_merge: %s\n", comi_errmsg(ctx));
             return 1;
         }
         t[r] = now_s() - t0;
+        cpu[r] = cpu_s() - c0;
         n_memory = res.n_memory;
         comi_merge_result_free(&res);
     }
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
+    qsort(cpu, (size_t)runs, sizeof cpu[0], cmp_double);
     double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double in_mb = (double)count * 4 / 1048576.0, rss_mb = (double)ru.ru_maxrss / 1024.0;
-    printf("%-22s %7d %5d %8.4f %8.4f %12.0f %9.1f %9.1f %6.2f %6lld\n",
-           "merge", (int)n, (int)d, med, t[0], (double)n / med, in_mb, rss_mb, rss_mb / in_mb,
-           (long long)n_memory);
+    printf("%-8s %7d %5d %3d %8.4f %8.4f %8.4f %10.0f %9.1f %10.1f %6.2f %6lld\n", "merge",
+           (int)n, (int)d, (int)m, med, t[0], cpu[runs / 2], (double)n / med, in_mb, rss_mb,
+           rss_mb / in_mb, (long long)n_memory);
     comi_ctx_free(ctx);
     free(h);
     free(q);
@@ -132,8 +142,8 @@ int main(int argc, char **argv) {
     int n_cfg = quick ? 1 : 3;
     printf("# merge_size 16, defaults otherwise; %d runs; threads %d (0 = all cores)\n", runs,
            threads);
-    printf("%-22s %7s %5s %8s %8s %12s %9s %9s %6s %6s\n", "bench", "n", "d", "median_s", "min_s",
-           "tokens/s", "input_MB", "peakRSS_MB", "RSS/in", "n_mem");
+    printf("%-8s %7s %5s %3s %8s %8s %8s %10s %9s %10s %6s %6s\n", "bench", "n", "d", "m",
+           "median_s", "min_s", "cpu_s", "tokens/s", "input_MB", "peakRSS_MB", "RSS/in", "n_mem");
     fflush(stdout);
     for (int c = n_cfg - 1; c >= 0; c--) {
         int64_t n = quick ? 2048 : cfg[c][0], d = cfg[c][1], m = cfg[c][2];

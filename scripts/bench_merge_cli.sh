@@ -21,7 +21,7 @@ echo "# comi merge on $N x $D float32 ($((bytes / 1048576)) MiB), merge size 16;
 # one untimed run so the input is in the page cache, as it is for every timed run
 "$BUILD/comi" merge --context "$DIR/context.f32" --query "$DIR/query.f32" --dim "$D" \
     --merge-size 16 --out "$DIR/mem.f32" --quiet
-printf '%-4s %9s %9s %11s %7s\n' run wall_s user_s peakRSS_MB RSS/in
+printf '%-4s %9s %9s %9s %11s %7s\n' run wall_s user_s sys_s peakRSS_MB RSS/in
 i=1
 while [ "$i" -le "$RUNS" ]; do
     /usr/bin/time -v "$BUILD/comi" merge --context "$DIR/context.f32" --query "$DIR/query.f32" \
@@ -29,8 +29,9 @@ while [ "$i" -le "$RUNS" ]; do
     awk -v run="$i" -v bytes="$bytes" '
         /Elapsed \(wall clock\)/ { n = split($NF, t, ":"); wall = (n == 3) ? t[1] * 3600 + t[2] * 60 + t[3] : t[1] * 60 + t[2] }
         /User time/ { user = $NF }
+        /System time/ { sys = $NF }
         /Maximum resident set size/ { rss = $NF }
-        END { printf "%-4d %9.3f %9.3f %11.1f %7.3f\n", run, wall, user, rss / 1024, rss * 1024 / bytes }' "$DIR/time.txt"
+        END { printf "%-4d %9.3f %9.3f %9.3f %11.1f %7.3f\n", run, wall, user, sys, rss / 1024, rss * 1024 / bytes }' "$DIR/time.txt"
     i=$((i + 1))
 done
 echo "# load after: $(uptime)"
