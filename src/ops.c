@@ -34,6 +34,16 @@ void ops_init(void) {
 
 /* ---- elementwise ------------------------------------------------------- */
 
+static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
@@ -44,40 +54,137 @@ void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
         for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
 }
 
+/* exp(x) by Cephes' expf recipe: x = n ln2 + r with |r| <= ln2/2, a degree-6
+ * polynomial for e^r, 2^n through the exponent bits. Relative error about
+ * 2 ulp; inputs are clamped to [-87.3, 88.7] (so exp(-inf) is ~1e-38, not
+ * 0). The scalar and AVX2 versions do the same operations, so an element's
+ * value does not depend on where it falls in a vector. */
+#define EXP_HI 88.3762626647949f
+#define EXP_LO -87.3365478515625f
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_C1 0.693359375f
+#define EXP_C2 -2.12194440e-4f
+#define EXP_P0 1.9875691500e-4f
+#define EXP_P1 1.3981999507e-3f
+#define EXP_P2 8.3334519073e-3f
+#define EXP_P3 4.1665795894e-2f
+#define EXP_P4 1.6666665459e-1f
+#define EXP_P5 5.0000001201e-1f
+
+float ops_exp_ref(float x) {
+    x = fminf(fmaxf(x, EXP_LO), EXP_HI);
+    float fx = nearbyintf(x * EXP_LOG2E);
+    float r = fmaf(fx, -EXP_C1, x);
+    r = fmaf(fx, -EXP_C2, r);
+    float y = EXP_P0;
+    y = fmaf(y, r, EXP_P1);
+    y = fmaf(y, r, EXP_P2);
+    y = fmaf(y, r, EXP_P3);
+    y = fmaf(y, r, EXP_P4);
+    y = fmaf(y, r, EXP_P5);
+    y = fmaf(y, r * r, r + 1.0f);
+    int32_t e = ((int32_t)fx + 127) << 23;
+    float p2;
+    memcpy(&p2, &e, 4);
+    return y * p2;
+}
+
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(fx, _mm256_set1_ps(-EXP_C1), x);
+    r = _mm256_fmadd_ps(fx, _mm256_set1_ps(-EXP_C2), r);
+    __m256 y = _mm256_set1_ps(EXP_P0);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P5));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+void ops_exp(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = ops_exp_ref(x[i]);
+}
+
+/* y[i] = exp(x[i] - m) for i < n; returns the sum in float32, accumulated
+ * in 8 lanes then reduced (a fixed order for a given n). */
+static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
+    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    float s = hsum256(acc);
+    for (; i < n; i++) s += (y[i] = ops_exp_ref(x[i] - m));
+    return s;
+}
+
 void ops_softmax(float *x, int64_t n) {
     if (n <= 0) return;
     float mx = x[0];
     for (int64_t i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += x[i];
-    }
-    float inv = (float)(1.0 / sum);
+    float inv = 1.0f / exp_shift_sum(x, x, mx, n);
     for (int64_t i = 0; i < n; i++) x[i] *= inv;
 }
 
 void ops_swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
     }
+    for (; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + ops_exp_ref(-g)) * up[i];
+    }
+}
+
+typedef struct rows_job {
+    float *y;
+    const float *x, *w;
+    int64_t d;
+    float eps;
+} rows_job;
+
+static void rmsnorm_chunk(void *arg, int64_t b, int64_t e, int worker) {
+    const rows_job *j = arg;
+    (void)worker;
+    for (int64_t i = b; i < e; i++) ops_rmsnorm(j->y + i * j->d, j->x + i * j->d, j->w, j->d, j->eps);
+}
+
+void ops_rmsnorm_rows(comi_pool *pool, float *y, const float *x, const float *w, int64_t n_rows,
+                      int64_t d, float eps) {
+    rows_job j = {.y = y, .x = x, .w = w, .d = d, .eps = eps};
+    pool_for(pool, n_rows, 16, rmsnorm_chunk, &j);
+}
+
+static void swiglu_chunk(void *arg, int64_t b, int64_t e, int worker) {
+    const rows_job *j = arg;
+    (void)worker;
+    ops_swiglu(j->y + b * j->d, j->x + b * j->d, (e - b) * j->d);
+}
+
+void ops_swiglu_rows(comi_pool *pool, float *gate, const float *up, int64_t n_rows, int64_t d) {
+    rows_job j = {.y = gate, .x = up, .d = d};
+    pool_for(pool, n_rows, 16, swiglu_chunk, &j);
 }
 
 float ops_dot_f32_ref(const float *a, const float *b, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
     return (float)s;
-}
-
-static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v);
-    __m128 hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
 }
 
 float ops_dot_f32(const float *a, const float *b, int64_t n) {
@@ -148,22 +255,38 @@ typedef struct mm_job {
     int64_t ldy;
     float *bufs;       /* gemm: n_workers x (OPS_TILE_ROWS x k) dequantized tiles */
     int64_t buf_elems;
+    int64_t *cached;   /* gemm: per worker, the row tile held in its buffer (-1: none) */
+    int64_t n_tb, tb_rows; /* gemm: token blocks per row tile and their height */
     const uint8_t *xq; /* dot: the n input rows in the weight's vec type */
     size_t xq_bytes;   /* bytes per converted row */
 } mm_job;
 
-static void mm_gemm_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
-    const mm_job *j = arg;
+/* One gemm task: weight rows [r0, r1) x token rows [t0, t1). Consecutive
+ * tasks of a worker often share the weight tile; it is dequantized once. */
+static void mm_gemm_task(const mm_job *j, int64_t task, int worker) {
+    int64_t rt = task / j->n_tb, tb = task % j->n_tb;
+    int64_t r0 = rt * OPS_TILE_ROWS, r1 = r0 + OPS_TILE_ROWS < j->w->ne[1] ? r0 + OPS_TILE_ROWS
+                                                                          : j->w->ne[1];
+    int64_t t0 = tb * j->tb_rows, t1 = t0 + j->tb_rows < j->n ? t0 + j->tb_rows : j->n;
+    if (t0 >= t1) return;
     const uint8_t *base = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
     const float *wt = (const float *)base; /* F32 weights are used in place */
     if (j->w->type != COMI_TYPE_F32) {
         float *buf = j->bufs + (size_t)worker * (size_t)j->buf_elems;
-        quant_dequant_rows(j->w->type, base, j->row_bytes, buf, r1 - r0, j->k);
+        if (j->cached[worker] != rt) {
+            quant_dequant_rows(j->w->type, base, j->row_bytes, buf, r1 - r0, j->k);
+            j->cached[worker] = rt;
+        }
         wt = buf;
     }
-    /* y[:, r0:r1] = x (n x k) * wt^T (k x (r1-r0)) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)(r1 - r0), (int)j->k,
-                1.0f, j->x, (int)j->k, wt, (int)j->k, 0.0f, j->y + r0, (int)j->ldy);
+    /* y[t0:t1, r0:r1] = x[t0:t1] (rows x k) * wt^T (k x (r1-r0)) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)(r1 - r0),
+                (int)j->k, 1.0f, j->x + t0 * j->k, (int)j->k, wt, (int)j->k, 0.0f,
+                j->y + t0 * j->ldy + r0, (int)j->ldy);
+}
+
+static void mm_gemm_chunk(void *arg, int64_t b, int64_t e, int worker) {
+    for (int64_t t = b; t < e; t++) mm_gemm_task(arg, t, worker);
 }
 
 static void mm_dot_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
@@ -183,13 +306,26 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
         return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: weight type %d unsupported in matmul",
                             w->name ? w->name : "weight", (int)w->type);
     if (n >= OPS_GEMM_MIN_ROWS) {
+        /* tasks: row tiles x token blocks. Narrow matrices (k/v projections)
+         * get their tokens split so every thread has work; the split depends
+         * only on the shape, never on the thread count. */
         int nt = pool_threads(pool);
+        int64_t n_rt = (w->ne[1] + OPS_TILE_ROWS - 1) / OPS_TILE_ROWS;
+        j.n_tb = 1;
+        while (n_rt * j.n_tb < 8 && n / (j.n_tb * 2) >= 64) j.n_tb *= 2;
+        j.tb_rows = (n + j.n_tb - 1) / j.n_tb;
         j.buf_elems = w->type == COMI_TYPE_F32 ? 1 : OPS_TILE_ROWS * j.k;
         j.bufs = comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float),
                                   "matmul tile");
-        if (!j.bufs) return e ? e->status : COMI_ERR_NOMEM;
-        pool_for(pool, w->ne[1], OPS_TILE_ROWS, mm_gemm_chunk, &j);
+        j.cached = j.bufs ? comi_alloc_array(e, (size_t)nt, sizeof(int64_t), "matmul tile") : NULL;
+        if (!j.cached) {
+            free(j.bufs);
+            return e ? e->status : COMI_ERR_NOMEM;
+        }
+        for (int i = 0; i < nt; i++) j.cached[i] = -1;
+        pool_for(pool, n_rt * j.n_tb, 1, mm_gemm_chunk, &j);
         free(j.bufs);
+        free(j.cached);
         return COMI_OK;
     }
     /* few rows: convert each input row once (Q8_0 / Q8_K for quantized
@@ -264,11 +400,7 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
                 if (srow[i] > mx) mx = srow[i];
             float m_new = mx > M[r] ? mx : M[r];
             float corr = expf(M[r] - m_new);
-            float sum = 0;
-            for (int64_t i = 0; i < c; i++) {
-                srow[i] = expf(srow[i] - m_new);
-                sum += srow[i];
-            }
+            float sum = exp_shift_sum(srow, srow, m_new, c);
             for (int64_t i = c; i < nk; i++) srow[i] = 0;
             L[r] = L[r] * corr + sum;
             M[r] = m_new;

@@ -29,11 +29,21 @@ void ops_init(void);
  * equal x. */
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 
+/* y (n) = exp(x), vectorised (about 2 ulp; inputs clamped to [-87.3, 88.7]);
+ * ops_exp_ref is the scalar version of the same arithmetic. */
+void ops_exp(float *y, const float *x, int64_t n);
+float ops_exp_ref(float x);
+
+/* ops_rmsnorm on each of n_rows rows of d values (row stride d). */
+void ops_rmsnorm_rows(comi_pool *pool, float *y, const float *x, const float *w, int64_t n_rows,
+                      int64_t d, float eps);
+
 /* In-place softmax over x (n). */
 void ops_softmax(float *x, int64_t n);
 
 /* gate (n) = silu(gate) * up, silu(g) = g / (1 + exp(-g)). */
 void ops_swiglu(float *gate, const float *up, int64_t n);
+void ops_swiglu_rows(comi_pool *pool, float *gate, const float *up, int64_t n_rows, int64_t d);
 
 /* Dot products with a scalar reference next to the AVX2 kernel. */
 float ops_dot_f32(const float *a, const float *b, int64_t n);
@@ -70,7 +80,7 @@ bool ops_weight_supported(const comi_tensor *w);
  * Q8_0 / Q8_K for quantized weights, as llama.cpp does, so those results
  * differ slightly from the BLAS path). Fails only on allocation failure. */
 #define OPS_GEMM_MIN_ROWS 4
-#define OPS_TILE_ROWS 64
+#define OPS_TILE_ROWS 256
 #define OPS_DOT_ROWS 32 /* output rows per chunk on the dot path */
 comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
                        int64_t n, float *y, int64_t ldy);

@@ -190,7 +190,7 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
         const model_layer *ly = &m->layers[l];
         float *kc = k_cache(s, l), *vc = v_cache(s, l);
         float *kn = kc + p0 * kvd, *vn = vc + p0 * kvd; /* (c x kv_dim) new rows */
-        for (int64_t i = 0; i < c; i++) ops_rmsnorm(s->xn + i * d, s->x + i * d, ly->attn_norm, d, m->norm_eps);
+        ops_rmsnorm_rows(pool, s->xn, s->x, ly->attn_norm, c, d, m->norm_eps);
         if ((st = ops_matmul(e, pool, &ly->wq, s->xn, c, s->q, m->q_dim)) ||
             (st = ops_matmul(e, pool, &ly->wk, s->xn, c, kn, kvd)) ||
             (st = ops_matmul(e, pool, &ly->wv, s->xn, c, vn, kvd)) ||
@@ -220,11 +220,11 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
             return st;
         for (int64_t i = 0; i < c * d; i++) s->x[i] += s->xn[i];
 
-        for (int64_t i = 0; i < c; i++) ops_rmsnorm(s->xn + i * d, s->x + i * d, ly->ffn_norm, d, m->norm_eps);
+        ops_rmsnorm_rows(pool, s->xn, s->x, ly->ffn_norm, c, d, m->norm_eps);
         if ((st = ops_matmul(e, pool, &ly->w_gate, s->xn, c, s->gate, m->n_ff)) ||
             (st = ops_matmul(e, pool, &ly->w_up, s->xn, c, s->up, m->n_ff)))
             return st;
-        ops_swiglu(s->gate, s->up, c * m->n_ff);
+        ops_swiglu_rows(pool, s->gate, s->up, c, m->n_ff);
         if ((st = ops_matmul(e, pool, &ly->w_down, s->gate, c, s->xn, d))) return st;
         for (int64_t i = 0; i < c * d; i++) s->x[i] += s->xn[i];
     }
@@ -282,7 +282,7 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
             memcpy(s->x, embd + b0 * d, (size_t)(c * d) * sizeof(float));
         }
         if ((st = run_layers(e, pool, s, p0, c, nl))) return st;
-        for (int64_t i = 0; i < c; i++) ops_rmsnorm(s->xn + i * d, s->x + i * d, m->output_norm, d, m->norm_eps);
+        ops_rmsnorm_rows(pool, s->xn, s->x, m->output_norm, c, d, m->norm_eps);
         if (params->hidden_out) memcpy(params->hidden_out + b0 * d, s->xn, (size_t)(c * d) * sizeof(float));
         if (!full) continue;
         /* logits of rows [lr0, c) of this micro-batch */

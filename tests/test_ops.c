@@ -64,6 +64,23 @@ static void test_elementwise(void) {
     err = max_rel_err(y, ref, n);
     test_check("swiglu", err < 1e-6, "max rel err %g", err);
 
+    {
+        int64_t ne = 4003;
+        float *xs = malloc((size_t)ne * sizeof *xs), *ys = malloc((size_t)ne * sizeof *ys);
+        double worst = 0;
+        int same = 1;
+        for (int64_t i = 0; i < ne; i++) xs[i] = -80.0f + 160.0f * (float)i / (float)(ne - 1);
+        ops_exp(ys, xs, ne);
+        for (int64_t i = 0; i < ne; i++) {
+            double r = exp((double)xs[i]), rel = fabs(ys[i] - r) / r;
+            if (rel > worst) worst = rel;
+            if (ys[i] != ops_exp_ref(xs[i])) same = 0;
+        }
+        test_check("exp_vs_double", worst < 5e-7, "max rel err %g", worst);
+        test_check("exp_simd_equals_scalar", same, "AVX2 and scalar exp differ");
+        free(xs);
+        free(ys);
+    }
     int ok = 1;
     for (int64_t len = 0; len < 80; len++) {
         double r = 0;
