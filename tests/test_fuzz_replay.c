@@ -10,6 +10,7 @@
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
 #include "fuzz/fuzz_safetensors.c"
+#include "fuzz/fuzz_tokenizer.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -23,6 +24,7 @@ static const fuzz_target targets[] = {
     {"gguf", fuzz_gguf},
     {"hfconfig", fuzz_hfconfig},
     {"safetensors", fuzz_safetensors},
+    {"tokenizer", fuzz_tokenizer},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1
