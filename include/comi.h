@@ -589,6 +589,8 @@ typedef struct comi_text_params {
     int32_t min_unit_words; /* clauses shorter than this merge with their neighbour */
     int32_t min_group_words; /* a group whose quota falls below this gets none */
     int32_t window_words;  /* group size when the text has no paragraphs or documents */
+    float bridge_weight;   /* relevance a titled group gains when a relevant group names
+                              its title (multi-hop questions); 0 = off */
 } comi_text_params;
 
 comi_text_params comi_text_default_params(void);

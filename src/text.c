@@ -46,6 +46,7 @@ comi_text_params comi_text_default_params(void) {
         .min_unit_words = 6,
         .min_group_words = 6,
         .window_words = 120,
+        .bridge_weight = 1.0f,
     };
     return p;
 }
@@ -419,6 +420,65 @@ static float unit_sim(const work_t *w, const unit_t *a, const unit_t *b) {
     return sp_dot(w->pool.e + a->v_off, a->v_len, w->pool.e + b->v_off, b->v_len);
 }
 
+/* Sorted unique non-stop terms of words [w0, w1) into out; returns count. */
+static size_t span_terms(const work_t *w, uint32_t w0, uint32_t w1, uint32_t *out) {
+    size_t n = 0;
+    for (uint32_t i = w0; i < w1; i++)
+        if (!(w->words.w[i].flags & TW_STOP)) out[n++] = w->words.w[i].term;
+    qsort(out, n, sizeof *out, cmp_u32);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || out[k - 1] != out[i]) out[k++] = out[i];
+    return k;
+}
+
+/* Raises the relevance of groups whose title terms all occur in the body
+ * of a relevant group: rel_h += bridge_weight * max_g rel_g (relative). */
+static bool bridge_scores(work_t *w, float max_g) {
+    size_t ng = w->n_groups;
+    uint32_t **terms = calloc(ng, sizeof *terms);
+    size_t *nterms = calloc(ng, sizeof *nterms);
+    float *add = calloc(ng, sizeof *add);
+    bool ok = terms && nterms && add;
+    for (size_t k = 0; ok && k < ng; k++) {
+        const group_t *g = &w->groups[k];
+        bool titled = g->u1 > g->u0 && w->units[g->u0].title;
+        uint32_t b0 = titled ? w->units[g->u0].w1 : g->w0;
+        terms[k] = malloc(((size_t)(g->w1 - b0) + 1) * sizeof **terms);
+        if (!terms[k]) ok = false;
+        else nterms[k] = span_terms(w, b0, g->w1, terms[k]);
+    }
+    uint32_t tt[17];
+    for (size_t h = 0; ok && h < ng; h++) {
+        const group_t *g = &w->groups[h];
+        if (!(g->u1 > g->u0 && w->units[g->u0].title)) continue;
+        const unit_t *t = &w->units[g->u0];
+        if (t->w1 - t->w0 > 16) continue;
+        size_t nt = span_terms(w, t->w0, t->w1, tt);
+        if (nt == 0) continue;
+        float best = 0;
+        for (size_t k = 0; k < ng; k++) {
+            if (k == h || w->groups[k].rel <= 0) continue;
+            size_t hit = 0;
+            for (size_t j = 0; j < nt; j++)
+                hit += bsearch(&tt[j], terms[k], nterms[k], sizeof *terms[k], cmp_u32) != NULL;
+            if (hit == nt) {
+                float r = w->groups[k].rel / max_g;
+                if (r > best) best = r;
+            }
+        }
+        add[h] = best;
+    }
+    if (ok)
+        for (size_t h = 0; h < ng; h++) w->groups[h].rel += w->prm->bridge_weight * add[h] * max_g;
+    for (size_t k = 0; terms && k < ng; k++) free(terms[k]);
+    free(terms);
+    free(nterms);
+    free(add);
+    if (!ok) comi_err_set(w->e, COMI_ERR_NOMEM, "bridges: out of memory");
+    return ok;
+}
+
 /* ------------------------------------------------------------- coarse */
 
 /* Shares budget B over groups in proportion to p, capped at each group's
@@ -643,6 +703,11 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         if (g->rel > max_g) max_g = g->rel;
         if (!tfidf_span(w, g->w0, g->w1, &g->v_off, &g->v_len)) return e->status;
     }
+    /* Bridges (multi-hop): a group whose title is named inside a relevant
+     * group is relevant through it ("the arena where X played" -> the
+     * arena's own document). */
+    if (prm->bridge_weight > 0 && max_g > 0 && !bridge_scores(w, max_g)) return e->status;
+
     /* Dense vectors (vectors encoder): mix cosine relevance in. */
     bool dense = w->enc && w->enc->kind == ENC_VECTORS;
     if (dense) {

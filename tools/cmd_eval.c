@@ -29,7 +29,7 @@ static const char *const eval_usage =
     "usage: comi eval --data F.jsonl [--task recall] [--ratio 4,8,16,32]\n"
     "                 [--methods comi,truncate,random,bm25,no-redundancy,no-coarse]\n"
     "                 [--limit N] [--shuffle] [--seed S] [--out-dir DIR] [--encoder SPEC]\n"
-    "                 [--threads T] [--no-documents] [--skip-bad] [--save-text]\n"
+    "                 [--threads T] [--no-documents] [--skip-bad] [--save-text] [--set K=V]\n"
     "\n"
     "Compresses every example's context with each method at each ratio (budget =\n"
     "floor(words of `input` / ratio), the same for every method) and scores it.\n"
@@ -48,7 +48,9 @@ static const char *const eval_usage =
     "  --threads T       examples in parallel (default 1)\n"
     "  --no-documents    compress `input` even when `documents` are given\n"
     "  --skip-bad        skip malformed lines (counted) instead of stopping\n"
-    "  --save-text       also store each compressed text in examples.jsonl\n";
+    "  --save-text       also store each compressed text in examples.jsonl\n"
+    "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
+    "                    min_unit_words, min_group_words, window_words, keep_titles\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -95,6 +97,7 @@ typedef struct {
 } task_def;
 
 struct eval_cfg {
+    comi_text_params base; /* knobs for the comi methods (--set) */
     const comi_encoder *encoder;
     bool use_documents;
     uint64_t seed;
@@ -116,7 +119,7 @@ static comi_status compress_one(const eval_cfg *cfg, comi_ctx *ctx, const comi_e
         uint64_t seed = cfg->seed * 1000003u + (uint64_t)x->line;
         return comi_compress_baseline(ctx, b, x->input, x->prompt, budget, seed, res);
     }
-    comi_text_params p = comi_text_default_params();
+    comi_text_params p = cfg->base;
     p.encoder = cfg->encoder;
     p.target_tokens = budget;
     if (m->id == M_NO_RED) p.redundancy = false;
@@ -545,6 +548,36 @@ static bool parse_methods(const char *s, const method_def **out, size_t *n) {
     return *n > 0;
 }
 
+/* --set KEY=VALUE: one comi_text_params knob. */
+static bool set_knob(comi_text_params *p, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    if (!eq) return cli_error("eval", "--set: '%s' is not KEY=VALUE", kv), false;
+    size_t kl = (size_t)(eq - kv);
+    char *end;
+    errno = 0;
+    double v = strtod(eq + 1, &end);
+    if (!eq[1] || *end || errno || !isfinite(v))
+        return cli_error("eval", "--set: '%s' is not a finite number", eq + 1), false;
+#define KNOB(name, expr)                                                                          \
+    if (kl == strlen(name) && !strncmp(kv, name, kl)) {                                         \
+        expr;                                                                                     \
+        return true;                                                                              \
+    }
+    KNOB("alpha", p->alpha = (float)v)
+    KNOB("beta", p->beta = (float)v)
+    KNOB("temperature", p->temperature = (float)v)
+    KNOB("context_weight", p->context_weight = (float)v)
+    KNOB("min_unit_words", p->min_unit_words = (int32_t)v)
+    KNOB("min_group_words", p->min_group_words = (int32_t)v)
+    KNOB("window_words", p->window_words = (int32_t)v)
+    KNOB("keep_titles", p->keep_titles = v != 0)
+    KNOB("bridge_weight", p->bridge_weight = (float)v)
+#undef KNOB
+    cli_error("eval", "--set: unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
+              "min_unit_words, min_group_words, window_words, keep_titles)", (int)kl, kv);
+    return false;
+}
+
 static uint64_t mix64(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -559,6 +592,7 @@ int cmd_eval(int argc, char **argv) {
     const char *encoder_spec = NULL;
     int64_t limit = -1, seed = 0, threads = 1;
     bool shuffle = false, skip_bad = false, save_text = false, use_docs = true;
+    comi_text_params base = comi_text_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -581,6 +615,9 @@ int cmd_eval(int argc, char **argv) {
             int64_t *dst = !strcmp(a, "--limit") ? &limit : !strcmp(a, "--seed") ? &seed : &threads;
             int64_t lo = !strcmp(a, "--threads") ? 1 : 0, hi = !strcmp(a, "--threads") ? 256 : INT64_MAX;
             if (!v || !cli_parse_i64(cmd, a, v, lo, hi, dst)) return 1;
+        } else if (!strcmp(a, "--set")) {
+            const char *v = cli_value(cmd, argc, argv, &i);
+            if (!v || !set_knob(&base, v)) return 1;
         } else if (!strcmp(a, "--shuffle")) {
             shuffle = true;
         } else if (!strcmp(a, "--skip-bad")) {
@@ -666,7 +703,7 @@ int cmd_eval(int argc, char **argv) {
     for (size_t e = 0; e < n_ex; e++)
         for (size_t mi = 0; mi < n_methods; mi++)
             for (size_t ri = 0; ri < n_ratios; ri++) cells[c++] = (cell){.ex = e, .mi = mi, .ri = ri};
-    eval_cfg cfg = {.encoder = enc, .use_documents = use_docs, .seed = (uint64_t)seed};
+    eval_cfg cfg = {.base = base, .encoder = enc, .use_documents = use_docs, .seed = (uint64_t)seed};
     runner r = {.task = task, .cfg = &cfg, .ex = ex, .n_ex = n_ex, .methods = methods,
                 .n_methods = n_methods, .ratios = ratios, .n_ratios = n_ratios, .cells = cells,
                 .n_cells = n_cells, .save_text = save_text, .tty = cli_stderr_is_tty()};
@@ -703,10 +740,10 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     snprintf(path, sizeof path, "%s/%s.svg", out_dir, task->metrics[0]);
-    const char *base = strrchr(data, '/');
+    const char *fname = strrchr(data, '/');
     char title[256];
     snprintf(title, sizeof title, "Answer %s vs compression — %s (%zu examples)",
-             task->metrics[0], base ? base + 1 : data, n_ex);
+             task->metrics[0], fname ? fname + 1 : data, n_ex);
     if (!write_svg(&r, a, title, path)) {
         cli_error(cmd, "cannot write '%s'", path);
         goto done;
