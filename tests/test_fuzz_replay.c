@@ -9,8 +9,10 @@
 #define FUZZ_REPLAY 1
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
+#include "fuzz/fuzz_quant.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_tokenizer.c"
+#include "fuzz/fuzz_st_index.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -23,8 +25,10 @@ typedef struct fuzz_target {
 static const fuzz_target targets[] = {
     {"gguf", fuzz_gguf},
     {"hfconfig", fuzz_hfconfig},
+    {"quant", fuzz_quant},
     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer},
+    {"st_index", fuzz_st_index},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1

@@ -21,6 +21,8 @@ int fuzz_safetensors(const uint8_t *data, size_t size);
 int fuzz_hfconfig(const uint8_t *data, size_t size);
 int fuzz_gguf(const uint8_t *data, size_t size);
 int fuzz_tokenizer(const uint8_t *data, size_t size);
+int fuzz_quant(const uint8_t *data, size_t size);
+int fuzz_st_index(const uint8_t *data, size_t size);
 
 /* An invariant that must hold after a successful parse: a violation is a
  * finding, so abort and let libFuzzer (or the replay test) report it. */

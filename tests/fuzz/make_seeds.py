@@ -144,9 +144,10 @@ def gval(t, v):
     return struct.pack(FMT[t], v)
 
 
-def gguf_file(kvs, tensors, version=3, align=32):
+def gguf_file(kvs, tensors, version=3, align=32, fill=None):
     """kvs: list of (key, type, value) — arrays as ("arr", elem_type, list);
-    tensors: list of (name, type name, ne list)."""
+    tensors: list of (name, type name, ne list); fill(i, n_bytes, type name)
+    gives tensor i's bytes (default: a byte ramp)."""
     out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
     for key, t, v in kvs:
         out += gstr(key) + struct.pack("<I", GT[t])
@@ -169,10 +170,55 @@ def gguf_file(kvs, tensors, version=3, align=32):
         off += (nbytes + align - 1) // align * align
     out += bytes((-len(out)) % align)
     data = bytearray(off)
-    for o, nb in datas:
-        for i in range(nb):
-            data[o + i] = (i * 7 + 3) % 256
+    for k, (o, nb) in enumerate(datas):
+        if fill:
+            data[o:o + nb] = fill(k, nb, tensors[k][1])
+        else:
+            for i in range(nb):
+                data[o + i] = (i * 7 + 3) % 256
     return out + bytes(data)
+
+
+def small_floats(k, nb, tn):
+    """Deterministic values in [-0.5, 0.5) as F32 or F16."""
+    size = 4 if tn == "F32" else 2
+    vals = [((i * 2654435761 + k * 40503) % 1000) / 1000.0 - 0.5 for i in range(nb // size)]
+    return struct.pack("<%d%s" % (len(vals), "f" if size == 4 else "e"), *vals)
+
+
+def tiny_model_gguf(arch, wtype="F32", embd=8, ff=16, vocab=8, layers=1, head=2, head_kv=1):
+    hd = embd // head
+    kvs = [("general.architecture", "str", arch), (arch + ".embedding_length", "u32", embd),
+           (arch + ".block_count", "u32", layers), (arch + ".feed_forward_length", "u32", ff),
+           (arch + ".attention.head_count", "u32", head),
+           (arch + ".attention.head_count_kv", "u32", head_kv),
+           (arch + ".attention.layer_norm_rms_epsilon", "f32", 1e-5),
+           (arch + ".rope.freq_base", "f32", 10000.0), (arch + ".context_length", "u32", 64),
+           ("tokenizer.ggml.bos_token_id", "u32", 1), ("tokenizer.ggml.eos_token_id", "u32", 2)]
+    t = [("token_embd.weight", wtype, [embd, vocab]), ("output_norm.weight", "F32", [embd])]
+    if arch == "llama":
+        t.append(("output.weight", wtype, [embd, vocab]))
+    for l in range(layers):
+        p = "blk.%d." % l
+        t += [(p + "attn_norm.weight", "F32", [embd]), (p + "attn_q.weight", wtype, [embd, embd]),
+              (p + "attn_k.weight", wtype, [embd, hd * head_kv]),
+              (p + "attn_v.weight", wtype, [embd, hd * head_kv]),
+              (p + "attn_output.weight", wtype, [embd, embd]),
+              (p + "ffn_norm.weight", "F32", [embd]), (p + "ffn_gate.weight", wtype, [embd, ff]),
+              (p + "ffn_up.weight", wtype, [embd, ff]), (p + "ffn_down.weight", wtype, [ff, embd])]
+        if arch == "qwen2":
+            t += [(p + "attn_q.bias", "F32", [embd]), (p + "attn_k.bias", "F32", [hd * head_kv]),
+                  (p + "attn_v.bias", "F32", [hd * head_kv])]
+        if arch == "qwen3":
+            t += [(p + "attn_q_norm.weight", "F32", [hd]), (p + "attn_k_norm.weight", "F32", [hd])]
+    return gguf_file(kvs, t, fill=small_floats)
+
+
+def seeds_model_gguf():
+    put("model_gguf", "llama_f32", tiny_model_gguf("llama"))
+    put("model_gguf", "llama_f16_2layers", tiny_model_gguf("llama", "F16", layers=2))
+    put("model_gguf", "qwen2_f32", tiny_model_gguf("qwen2"))
+    put("model_gguf", "qwen3_f16", tiny_model_gguf("qwen3", "F16", head=4, head_kv=2, embd=16))
 
 
 def seeds_gguf():
@@ -207,7 +253,35 @@ def seeds_gguf():
     put("gguf", "truncated", gguf_file(kvs, tensors)[:300])
 
 
+def seeds_st_index():
+    # The scratch directory holds a.safetensors (x, y) and b.safetensors (z).
+    good = {"metadata": {"total_size": 22}, "weight_map": {"x": "a.safetensors",
+                                                           "y": "a.safetensors",
+                                                           "z": "b.safetensors"}}
+    put("st_index", "good", json.dumps(good, indent=1))
+    put("st_index", "one_shard", json.dumps({"weight_map": {"x": "a.safetensors"}}))
+    put("st_index", "wrong_shard", json.dumps({"weight_map": {"x": "b.safetensors"}}))
+    put("st_index", "missing_shard", json.dumps({"weight_map": {"x": "c.safetensors"}}))
+    put("st_index", "escape", json.dumps({"weight_map": {"x": "../a.safetensors"}}))
+    put("st_index", "subdir", json.dumps({"weight_map": {"x": "./a.safetensors"}}))
+    put("st_index", "not_object", json.dumps({"weight_map": ["a.safetensors"]}))
+
+
+def seeds_quant():
+    # byte 0: comi_type number; then blocks of a byte ramp / special halves.
+    for name, (num, be, bb) in sorted(TT.items()):
+        put("quant", name, bytes([num]) + bytes((i * 37 + 11) % 256 for i in range(2 * bb)))
+    halves = [0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x7c01]
+    put("quant", "f16_specials", bytes([1]) + b"".join(struct.pack("<H", h) for h in halves))
+    floats = [0.0, -0.0, 65504.0, 65520.0, 1e-8, 5.96e-8, 2.98e-8, float("inf"), float("nan"),
+              6.1e-5, 6.09e-5, -1e30]
+    put("quant", "f32_specials", bytes([0]) + b"".join(struct.pack("<f", f) for f in floats))
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_hfconfig()
     seeds_gguf()
+    seeds_quant()
+    seeds_st_index()
+    seeds_model_gguf()
