@@ -9,6 +9,8 @@
 #define FUZZ_REPLAY 1
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
+#include "fuzz/fuzz_model_gguf.c"
+#include "fuzz/fuzz_model_hf.c"
 #include "fuzz/fuzz_quant.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_tokenizer.c"
@@ -25,6 +27,8 @@ typedef struct fuzz_target {
 static const fuzz_target targets[] = {
     {"gguf", fuzz_gguf},
     {"hfconfig", fuzz_hfconfig},
+    {"model_gguf", fuzz_model_gguf},
+    {"model_hf", fuzz_model_hf},
     {"quant", fuzz_quant},
     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer},

@@ -19,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
 int fuzz_hfconfig(const uint8_t *data, size_t size);
+int fuzz_model_gguf(const uint8_t *data, size_t size);
+int fuzz_model_hf(const uint8_t *data, size_t size);
 int fuzz_gguf(const uint8_t *data, size_t size);
 int fuzz_tokenizer(const uint8_t *data, size_t size);
 int fuzz_quant(const uint8_t *data, size_t size);

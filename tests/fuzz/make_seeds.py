@@ -214,6 +214,56 @@ def tiny_model_gguf(arch, wtype="F32", embd=8, ff=16, vocab=8, layers=1, head=2,
     return gguf_file(kvs, t, fill=small_floats)
 
 
+def tiny_model_hf(arch, embd=8, ff=16, vocab=8, layers=1, head=2, head_kv=1, dtype="F16"):
+    """u16 config length + config.json + model.safetensors (fuzz_model_hf input)."""
+    hd = embd // head
+    cfg = {"model_type": arch, "hidden_size": embd, "intermediate_size": ff,
+           "num_hidden_layers": layers, "num_attention_heads": head,
+           "num_key_value_heads": head_kv, "rms_norm_eps": 1e-6, "vocab_size": vocab,
+           "tie_word_embeddings": arch != "llama", "hidden_act": "silu"}
+    if arch == "qwen3":
+        cfg["head_dim"] = hd
+    t = [("model.embed_tokens.weight", dtype, [vocab, embd]), ("model.norm.weight", "F32", [embd])]
+    if arch == "llama":
+        t.append(("lm_head.weight", dtype, [vocab, embd]))
+    for l in range(layers):
+        p = "model.layers.%d." % l
+        t += [(p + "input_layernorm.weight", "F32", [embd]),
+              (p + "post_attention_layernorm.weight", "F32", [embd]),
+              (p + "self_attn.q_proj.weight", dtype, [embd, embd]),
+              (p + "self_attn.k_proj.weight", dtype, [hd * head_kv, embd]),
+              (p + "self_attn.v_proj.weight", dtype, [hd * head_kv, embd]),
+              (p + "self_attn.o_proj.weight", dtype, [embd, embd]),
+              (p + "mlp.gate_proj.weight", dtype, [ff, embd]),
+              (p + "mlp.up_proj.weight", dtype, [ff, embd]),
+              (p + "mlp.down_proj.weight", dtype, [embd, ff])]
+        if arch == "qwen2":
+            t += [(p + "self_attn.q_proj.bias", "F32", [embd]),
+                  (p + "self_attn.k_proj.bias", "F32", [hd * head_kv]),
+                  (p + "self_attn.v_proj.bias", "F32", [hd * head_kv])]
+        if arch == "qwen3":
+            t += [(p + "self_attn.q_norm.weight", "F32", [hd]),
+                  (p + "self_attn.k_norm.weight", "F32", [hd])]
+    hdr, off, data = {}, 0, b""
+    for k, (name, dt, shape) in enumerate(t):
+        n = ST_SIZE[dt]
+        for x in shape:
+            n *= x
+        hdr[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + n]}
+        data += small_floats(k, n, "F32" if dt == "F32" else "F16")
+        off += n
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * ((-(8 + len(h))) % 8)
+    c = json.dumps(cfg).encode()
+    return struct.pack("<H", len(c)) + c + struct.pack("<Q", len(h)) + h + data
+
+
+def seeds_model_hf():
+    put("model_hf", "llama_f16", tiny_model_hf("llama"))
+    put("model_hf", "qwen2_f16", tiny_model_hf("qwen2"))
+    put("model_hf", "qwen3_f32_2layers", tiny_model_hf("qwen3", layers=2, dtype="F32"))
+
+
 def seeds_model_gguf():
     put("model_gguf", "llama_f32", tiny_model_gguf("llama"))
     put("model_gguf", "llama_f16_2layers", tiny_model_gguf("llama", "F16", layers=2))
@@ -285,3 +335,4 @@ if __name__ == "__main__":
     seeds_quant()
     seeds_st_index()
     seeds_model_gguf()
+    seeds_model_hf()
