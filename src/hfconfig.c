@@ -106,8 +106,8 @@ static comi_status parse_rope_scaling(comi_err *e, const char *name, const json_
     rs->high_freq_factor = 4.0;
     if (!v) return COMI_OK;
     if (!json_is_object(v))
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: field 'rope_scaling' must be an object or null",
-                            name);
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: field 'rope_scaling' must be an object or null", name);
     const json_t *t = get_field(v, "rope_type");
     const char *tkey = "rope_scaling.rope_type";
     if (!t) {
@@ -122,7 +122,7 @@ static comi_status parse_rope_scaling(comi_err *e, const char *name, const json_
     static const struct {
         const char *s;
         hf_rope_kind k;
-    } kinds[] = {{"default", HF_ROPE_NONE},   {"linear", HF_ROPE_LINEAR},
+    } kinds[] = {{"default", HF_ROPE_NONE},    {"linear", HF_ROPE_LINEAR},
                  {"dynamic", HF_ROPE_DYNAMIC}, {"yarn", HF_ROPE_YARN},
                  {"llama3", HF_ROPE_LLAMA3},   {"longrope", HF_ROPE_LONGROPE},
                  {"su", HF_ROPE_LONGROPE}};
@@ -152,8 +152,8 @@ static comi_status parse_root(comi_err *e, const char *name, const json_t *root,
             return comi_err_set(e, COMI_ERR_FORMAT, "%s: field 'architectures' must be a list",
                                 name);
         if (json_array_size(arch) > 0 &&
-            (st = get_string(e, name, json_array_get(arch, 0), "architectures[0]",
-                             c->architecture, sizeof c->architecture)))
+            (st = get_string(e, name, json_array_get(arch, 0), "architectures[0]", c->architecture,
+                             sizeof c->architecture)))
             return st;
     }
     const json_t *dt = get_field(root, "torch_dtype");
@@ -178,8 +178,8 @@ static comi_status parse_root(comi_err *e, const char *name, const json_t *root,
         return st;
     c->head_dim = 0;
     if ((st = get_dim(e, name, root, "head_dim", false, &c->head_dim))) return st;
-    if ((st = get_dim(e, name, root, "max_position_embeddings", false,
-                      &c->max_position_embeddings)))
+    if ((st =
+             get_dim(e, name, root, "max_position_embeddings", false, &c->max_position_embeddings)))
         return st;
     if ((st = get_number(e, name, root, "rms_norm_eps", true, &c->rms_norm_eps))) return st;
 
@@ -212,8 +212,9 @@ static comi_status parse_root(comi_err *e, const char *name, const json_t *root,
     if (json_is_array(eos)) {
         size_t n = json_array_size(eos);
         if (n > HF_MAX_EOS)
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: field 'eos_token_id' lists %zu ids, max %d",
-                                name, n, HF_MAX_EOS);
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: field 'eos_token_id' lists %zu ids, max %d", name, n,
+                                HF_MAX_EOS);
         for (size_t i = 0; i < n; i++)
             if ((st = get_token_id(e, name, json_array_get(eos, i), "eos_token_id",
                                    &c->eos_token_ids[c->n_eos++])))
@@ -247,8 +248,8 @@ comi_status hf_config_parse(comi_err *e, const char *name, const char *json, siz
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)",
-                            name, jerr.text, jerr.line, jerr.column);
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)", name,
+                            jerr.text, jerr.line, jerr.column);
     comi_status st;
     if (!json_is_object(root))
         st = comi_err_set(e, COMI_ERR_FORMAT, "%s: not a JSON object", name);

@@ -42,18 +42,18 @@ typedef enum hf_rope_kind {
 
 typedef struct hf_rope_scaling {
     hf_rope_kind kind;
-    char type[32];      /* the type string as written ("" when none) */
-    double factor;      /* 1 when absent */
-    double low_freq_factor;  /* llama3: 1 when absent */
-    double high_freq_factor; /* llama3: 4 when absent */
+    char type[32];                            /* the type string as written ("" when none) */
+    double factor;                            /* 1 when absent */
+    double low_freq_factor;                   /* llama3: 1 when absent */
+    double high_freq_factor;                  /* llama3: 4 when absent */
     int64_t original_max_position_embeddings; /* 0 when absent */
 } hf_rope_scaling;
 
 typedef struct hf_config {
-    char model_type[32];    /* "llama", "qwen2", "qwen3", ... */
-    char architecture[64];  /* architectures[0], "" when absent */
-    char torch_dtype[16];   /* "float32", "bfloat16", ...; "" when absent */
-    char hidden_act[16];    /* "silu", ...; "" when absent */
+    char model_type[32];   /* "llama", "qwen2", "qwen3", ... */
+    char architecture[64]; /* architectures[0], "" when absent */
+    char torch_dtype[16];  /* "float32", "bfloat16", ...; "" when absent */
+    char hidden_act[16];   /* "silu", ...; "" when absent */
     int64_t hidden_size;
     int64_t intermediate_size;
     int64_t num_hidden_layers;
@@ -66,7 +66,7 @@ typedef struct hf_config {
     double rope_theta;
     bool tie_word_embeddings;
     bool attention_bias;
-    int64_t bos_token_id;            /* -1 when absent */
+    int64_t bos_token_id;              /* -1 when absent */
     int64_t eos_token_ids[HF_MAX_EOS]; /* the first n_eos ids */
     int32_t n_eos;
     hf_rope_scaling rope_scaling;

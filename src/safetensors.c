@@ -24,14 +24,11 @@ typedef struct st_dtype_info {
 } st_dtype_info;
 
 static const st_dtype_info st_dtypes[] = {
-    {"F64", 8, COMI_TYPE_F64},        {"F32", 4, COMI_TYPE_F32},
-    {"F16", 2, COMI_TYPE_F16},        {"BF16", 2, COMI_TYPE_BF16},
-    {"I64", 8, COMI_TYPE_I64},        {"I32", 4, COMI_TYPE_I32},
-    {"I16", 2, COMI_TYPE_I16},        {"I8", 1, COMI_TYPE_I8},
-    {"U64", 8, COMI_TYPE_COUNT},      {"U32", 4, COMI_TYPE_COUNT},
-    {"U16", 2, COMI_TYPE_COUNT},      {"U8", 1, COMI_TYPE_COUNT},
-    {"BOOL", 1, COMI_TYPE_COUNT},     {"F8_E4M3", 1, COMI_TYPE_COUNT},
-    {"F8_E5M2", 1, COMI_TYPE_COUNT},
+    {"F64", 8, COMI_TYPE_F64},    {"F32", 4, COMI_TYPE_F32},       {"F16", 2, COMI_TYPE_F16},
+    {"BF16", 2, COMI_TYPE_BF16},  {"I64", 8, COMI_TYPE_I64},       {"I32", 4, COMI_TYPE_I32},
+    {"I16", 2, COMI_TYPE_I16},    {"I8", 1, COMI_TYPE_I8},         {"U64", 8, COMI_TYPE_COUNT},
+    {"U32", 4, COMI_TYPE_COUNT},  {"U16", 2, COMI_TYPE_COUNT},     {"U8", 1, COMI_TYPE_COUNT},
+    {"BOOL", 1, COMI_TYPE_COUNT}, {"F8_E4M3", 1, COMI_TYPE_COUNT}, {"F8_E5M2", 1, COMI_TYPE_COUNT},
 };
 #define ST_N_DTYPES ((int32_t)(sizeof st_dtypes / sizeof st_dtypes[0]))
 
@@ -41,12 +38,12 @@ typedef struct st_shard {
 } st_shard;
 
 typedef struct st_entry {
-    comi_tensor t;   /* t.name is owned (malloc'ed) by the entry */
-    int32_t dtype;   /* index into st_dtypes */
-    int32_t shard;   /* index into st_model.shards */
-    uint64_t begin;  /* byte range [begin, end) inside the data section */
+    comi_tensor t;  /* t.name is owned (malloc'ed) by the entry */
+    int32_t dtype;  /* index into st_dtypes */
+    int32_t shard;  /* index into st_model.shards */
+    uint64_t begin; /* byte range [begin, end) inside the data section */
     uint64_t end;
-    void *owned;     /* aligned copy of misaligned data, else NULL */
+    void *owned; /* aligned copy of misaligned data, else NULL */
 } st_entry;
 
 typedef struct st_name_ref {
@@ -68,7 +65,8 @@ struct st_model {
 
 static uint64_t read_le64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -166,8 +164,8 @@ static int cmp_name_ref(const void *pa, const void *pb) {
 static comi_status parse_entry(comi_err *e, st_model *m, int32_t shard, const char *path,
                                const char *key, const json_t *val, uint64_t data_size) {
     if (!json_is_object(val))
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object",
-                            path, key);
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object", path,
+                            key);
     const json_t *jd = json_object_get(val, "dtype");
     const json_t *js = json_object_get(val, "shape");
     const json_t *jo = json_object_get(val, "data_offsets");
@@ -184,8 +182,8 @@ static comi_status parse_entry(comi_err *e, st_model *m, int32_t shard, const ch
     const char *dname = json_string_value(jd);
     int32_t dt = find_dtype(dname);
     if (dt < 0)
-        return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%.32s'",
-                            path, key, dname);
+        return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: tensor '%s': unknown dtype '%.32s'", path,
+                            key, dname);
 
     size_t rank = json_array_size(js);
     if (rank > COMI_MAX_DIMS)
@@ -204,8 +202,7 @@ static comi_status parse_entry(comi_err *e, st_model *m, int32_t shard, const ch
         ne[rank - 1 - i] = (int64_t)d;
         if (d > SIZE_MAX || !comi_mul_size(nelem, (size_t)d, &nelem))
             return comi_err_set(e, COMI_ERR_FORMAT,
-                                "%s: tensor '%s': element count of the shape overflows", path,
-                                key);
+                                "%s: tensor '%s': element count of the shape overflows", path, key);
     }
     size_t nbytes;
     if (!comi_mul_size(nelem, st_dtypes[dt].size, &nbytes))
@@ -216,8 +213,8 @@ static comi_status parse_entry(comi_err *e, st_model *m, int32_t shard, const ch
     if (json_array_size(jo) != 2 || !json_u64(json_array_get(jo, 0), &begin) ||
         !json_u64(json_array_get(jo, 1), &end))
         return comi_err_set(e, COMI_ERR_FORMAT,
-                            "%s: tensor '%s': data_offsets must be two non-negative integers",
-                            path, key);
+                            "%s: tensor '%s': data_offsets must be two non-negative integers", path,
+                            key);
     if (begin > end)
         return comi_err_set(e, COMI_ERR_FORMAT,
                             "%s: tensor '%s': data_offsets [%llu, %llu] are reversed", path, key,
@@ -296,8 +293,8 @@ static comi_status parse_shard(comi_err *e, st_model *m, int32_t shard, const ui
             const char *mk;
             json_t *mv;
             if (!json_is_object(val)) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: __metadata__ is not a JSON object",
-                                  path);
+                st =
+                    comi_err_set(e, COMI_ERR_FORMAT, "%s: __metadata__ is not a JSON object", path);
                 goto done;
             }
             json_object_foreach(val, mk, mv) {
@@ -424,8 +421,7 @@ comi_status st_open_file(comi_err *e, const char *path, st_model **out) {
     m->source = dup_str(e, path, "model name");
     if (!m->shards[0].path || !m->source) st = e ? e->status : COMI_ERR_NOMEM;
     if (st == COMI_OK) st = comi_mmap_open(e, path, &m->shards[0].map);
-    if (st == COMI_OK)
-        st = parse_shard(e, m, 0, m->shards[0].map.data, m->shards[0].map.size);
+    if (st == COMI_OK) st = parse_shard(e, m, 0, m->shards[0].map.data, m->shards[0].map.size);
     if (st == COMI_OK) st = build_index(e, m);
     if (st != COMI_OK) {
         st_close(m);
@@ -464,9 +460,8 @@ static comi_status open_index(comi_err *e, const char *dir, const char *index_pa
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!root)
-        return comi_err_set(e, COMI_ERR_FORMAT,
-                            "%s: not valid JSON: %s (line %d, column %d)", index_path, jerr.text,
-                            jerr.line, jerr.column);
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)",
+                            index_path, jerr.text, jerr.line, jerr.column);
     const char **names = NULL;
     st_model *m = NULL;
     const json_t *wm = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
@@ -509,7 +504,8 @@ static comi_status open_index(comi_err *e, const char *dir, const char *index_pa
     qsort(names, n_names, sizeof *names, cmp_cstr);
     size_t n_unique = 0;
     for (size_t i = 0; i < n_names; i++)
-        if (n_unique == 0 || strcmp(names[n_unique - 1], names[i]) != 0) names[n_unique++] = names[i];
+        if (n_unique == 0 || strcmp(names[n_unique - 1], names[i]) != 0)
+            names[n_unique++] = names[i];
     if (n_unique > INT32_MAX) {
         st = comi_err_set(e, COMI_ERR_LIMIT, "%s: too many shards", index_path);
         goto done;

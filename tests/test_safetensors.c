@@ -26,7 +26,8 @@ static void rm_tree(const char *dir) {
 }
 
 static void put_le64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* A safetensors image: header text, padded with spaces so that
@@ -35,7 +36,8 @@ static void put_le64(uint8_t *p, uint64_t v) {
 static uint8_t *build_st(const char *hdr, int pad_mod, const void *data, size_t data_len,
                          size_t *size) {
     size_t hl = strlen(hdr);
-    while ((8 + hl) % 8 != (size_t)pad_mod) hl++;
+    while ((8 + hl) % 8 != (size_t)pad_mod)
+        hl++;
     *size = 8 + hl + data_len;
     uint8_t *buf = calloc(1, *size);
     put_le64(buf, hl);
@@ -140,10 +142,10 @@ static int expected_tensors(const model_spec *s, expect_t *x) {
     n = add_exp(x, n, "model.norm.weight", COMI_TYPE_F32, 0, 64);
     if (s->lm_head) n = add_exp(x, n, "lm_head.weight", COMI_TYPE_F16, s->vocab, 64);
     for (int l = 0; l < 3; l++) {
-#define T(suffix, type, rows, cols)                                   \
-    do {                                                              \
-        snprintf(b, sizeof b, "model.layers.%d.%s", l, suffix);       \
-        n = add_exp(x, n, b, type, rows, cols);                       \
+#define T(suffix, type, rows, cols)                                                                \
+    do {                                                                                           \
+        snprintf(b, sizeof b, "model.layers.%d.%s", l, suffix);                                    \
+        n = add_exp(x, n, b, type, rows, cols);                                                    \
     } while (0)
         T("input_layernorm.weight", COMI_TYPE_F32, 0, 64);
         T("post_attention_layernorm.weight", COMI_TYPE_F32, 0, 64);
@@ -189,9 +191,12 @@ static void gguf_name(const char *hf, char *out, size_t cap) {
     int layer;
     char rest[96];
     out[0] = '\0';
-    if (strcmp(hf, "model.embed_tokens.weight") == 0) snprintf(out, cap, "token_embd.weight");
-    else if (strcmp(hf, "model.norm.weight") == 0) snprintf(out, cap, "output_norm.weight");
-    else if (strcmp(hf, "lm_head.weight") == 0) snprintf(out, cap, "output.weight");
+    if (strcmp(hf, "model.embed_tokens.weight") == 0)
+        snprintf(out, cap, "token_embd.weight");
+    else if (strcmp(hf, "model.norm.weight") == 0)
+        snprintf(out, cap, "output_norm.weight");
+    else if (strcmp(hf, "lm_head.weight") == 0)
+        snprintf(out, cap, "output.weight");
     else if (sscanf(hf, "model.layers.%d.%95s", &layer, rest) == 2)
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
             if (strcmp(rest, map[i][0]) == 0) snprintf(out, cap, "blk.%d.%s", layer, map[i][1]);
@@ -254,8 +259,7 @@ static void test_gguf_twin(const char *golden, const model_spec *s, const st_mod
                n_same, n_perm, (long long)st_n_tensors(m), (long long)gguf_n_tensors(g));
     if (strcmp(s->arch, "llama") == 0) {
         snprintf(name, sizeof name, "%s_gguf_twin_qk_permuted", s->name);
-        test_check(name, n_perm == 6, "%d q/k tensors matched the permutation, expected 6",
-                   n_perm);
+        test_check(name, n_perm == 6, "%d q/k tensors matched the permutation, expected 6", n_perm);
     }
     gguf_close(g);
 }
@@ -309,16 +313,17 @@ static void test_golden_model(const char *golden, const model_spec *s) {
         }
     }
     snprintf(name, sizeof name, "%s_order_lookup", s->name);
-    test_check(name, order_ok && st_tensor_at(m, -1) == NULL &&
-                         st_tensor_at(m, st_n_tensors(m)) == NULL &&
-                         st_find_tensor(m, "nope") == NULL && st_n_shards(m) == 1,
+    test_check(name,
+               order_ok && st_tensor_at(m, -1) == NULL &&
+                   st_tensor_at(m, st_n_tensors(m)) == NULL && st_find_tensor(m, "nope") == NULL &&
+                   st_n_shards(m) == 1,
                "listing/lookup mismatch");
 
     /* Norm weights of a random model are not all zero, F16 values finite. */
     const comi_tensor *norm = NULL;
     snprintf(name, sizeof name, "%s_get_weight", s->name);
-    test_check(name, st_get_weight(&e, m, "model.norm.weight", &norm) == COMI_OK && norm,
-               "%s", e.msg);
+    test_check(name, st_get_weight(&e, m, "model.norm.weight", &norm) == COMI_OK && norm, "%s",
+               e.msg);
 
     test_gguf_twin(golden, s, m);
 
@@ -357,10 +362,11 @@ static int write_shard(const st_model *m, int64_t lo, int64_t hi, const char *pa
     for (int64_t i = lo; i < hi; i++) {
         const comi_tensor *t = st_tensor_at(m, i);
         json_t *shape = json_array();
-        for (int d = t->n_dims - 1; d >= 0; d--) json_array_append_new(shape, json_integer(t->ne[d]));
-        json_t *ent = json_pack("{s:s, s:o, s:[I,I]}", "dtype", st_tensor_dtype(m, i), "shape",
-                                shape, "data_offsets", (json_int_t)off,
-                                (json_int_t)(off + t->nbytes));
+        for (int d = t->n_dims - 1; d >= 0; d--)
+            json_array_append_new(shape, json_integer(t->ne[d]));
+        json_t *ent =
+            json_pack("{s:s, s:o, s:[I,I]}", "dtype", st_tensor_dtype(m, i), "shape", shape,
+                      "data_offsets", (json_int_t)off, (json_int_t)(off + t->nbytes));
         json_object_set_new(h, t->name, ent);
         off += t->nbytes;
     }
@@ -395,8 +401,8 @@ static int write_index(const st_model *m, int64_t split, const char *path, const
     json_t *wm = json_object();
     for (int64_t i = 0; i < st_n_tensors(m); i++)
         json_object_set_new(wm, st_tensor_at(m, i)->name, json_string(i < split ? a : b));
-    json_t *root = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)0,
-                             "weight_map", wm);
+    json_t *root =
+        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)0, "weight_map", wm);
     int rc = json_dump_file(root, path, JSON_INDENT(1));
     json_decref(root);
     return rc;
@@ -624,9 +630,9 @@ static void test_good_corners(void) {
 
 /* ---- config.json -------------------------------------------------------- */
 
-#define CFG_BASE                                                                          \
-    "\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "        \
-    "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100, "         \
+#define CFG_BASE                                                                                   \
+    "\"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128, "                 \
+    "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 100, "                  \
     "\"rms_norm_eps\": 1e-6"
 
 static void test_config(void) {
@@ -636,8 +642,8 @@ static void test_config(void) {
     const char *j = "{" CFG_BASE ", \"head_dim\": null, \"eos_token_id\": [2, 7], "
                     "\"bos_token_id\": 1, \"rope_scaling\": {\"rope_type\": \"llama3\", "
                     "\"factor\": 8.0, \"original_max_position_embeddings\": 8192}}";
-    if (test_check("config_defaults", hf_config_parse(&e, "c", j, strlen(j), &c) == COMI_OK,
-                   "%s", e.msg)) {
+    if (test_check("config_defaults", hf_config_parse(&e, "c", j, strlen(j), &c) == COMI_OK, "%s",
+                   e.msg)) {
         test_check("config_default_values",
                    c.num_key_value_heads == 4 && c.head_dim == 16 && c.rope_theta == 10000.0 &&
                        !c.tie_word_embeddings && !c.attention_bias && c.bos_token_id == 1 &&
@@ -657,13 +663,13 @@ static void test_config(void) {
         "\"default\"}, \"eos_token_id\": 5}";
     test_check("config_rope_parameters",
                hf_config_parse(&e, "c", j, strlen(j), &c) == COMI_OK && c.rope_theta == 1e6 &&
-                   c.rope_scaling.kind == HF_ROPE_NONE && c.n_eos == 1 &&
-                   c.eos_token_ids[0] == 5,
+                   c.rope_scaling.kind == HF_ROPE_NONE && c.n_eos == 1 && c.eos_token_ids[0] == 5,
                "%s theta %g", e.msg, c.rope_theta);
 
     expect_bad_config("config_not_json", "{\"model_type\": ", "not valid JSON");
     expect_bad_config("config_not_object", "[]", "not a JSON object");
-    expect_bad_config("config_missing_model_type", "{\"hidden_size\": 4}", "'model_type' is missing");
+    expect_bad_config("config_missing_model_type", "{\"hidden_size\": 4}",
+                      "'model_type' is missing");
     expect_bad_config("config_missing_hidden",
                       "{\"model_type\": \"llama\", \"intermediate_size\": 8, "
                       "\"num_hidden_layers\": 1, \"num_attention_heads\": 1, \"vocab_size\": 4, "
@@ -680,8 +686,8 @@ static void test_config(void) {
                       "\"intermediate_size\": 8, \"num_hidden_layers\": 1, "
                       "\"num_attention_heads\": 1, \"vocab_size\": 4, \"rms_norm_eps\": 1e-6}",
                       "'hidden_size' must be an integer");
-    expect_bad_config("config_model_type_type",
-                      "{\"model_type\": 3, \"hidden_size\": 64}", "'model_type' must be a string");
+    expect_bad_config("config_model_type_type", "{\"model_type\": 3, \"hidden_size\": 64}",
+                      "'model_type' must be a string");
     expect_bad_config("config_zero_layers",
                       "{\"model_type\": \"llama\", \"hidden_size\": 4, \"intermediate_size\": 8, "
                       "\"num_hidden_layers\": 0, \"num_attention_heads\": 1, \"vocab_size\": 4, "
@@ -715,7 +721,8 @@ int main(void) {
         return test_exit();
     }
     if (golden) {
-        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) test_golden_model(golden, &specs[i]);
+        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+            test_golden_model(golden, &specs[i]);
         test_sharded(golden, tmp);
     } else {
         test_skip("golden_models", "golden data not found ($COMI_GOLDEN)");

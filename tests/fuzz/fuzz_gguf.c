@@ -66,7 +66,8 @@ int fuzz_gguf(const uint8_t *data, size_t size) {
     }
     FUZZ_CHECK(gguf_version(f) == 2 || gguf_version(f) == 3);
     FUZZ_CHECK(gguf_file_size(f) == size && gguf_data_offset(f) <= size);
-    for (int64_t i = 0; i < gguf_n_kv(f); i++) touch_kv(f, gguf_kv_at(f, i));
+    for (int64_t i = 0; i < gguf_n_kv(f); i++)
+        touch_kv(f, gguf_kv_at(f, i));
     FUZZ_CHECK(gguf_kv_at(f, gguf_n_kv(f)) == NULL);
     volatile uint8_t sink = 0;
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {

@@ -30,7 +30,7 @@ static void model_hf_cleanup(void) {
 int fuzz_model_hf(const uint8_t *data, size_t size) {
     if (size < 2) return 0;
     if (!model_hf_dir[0]) {
-        snprintf(model_hf_dir, sizeof model_hf_dir, "/tmp/comi-fuzz-hf-XXXXXX");
+        snprintf(model_hf_dir, sizeof model_hf_dir, "%s/comi-fuzz-hf-XXXXXX", fuzz_scratch_base());
         FUZZ_CHECK(mkdtemp(model_hf_dir) != NULL);
         atexit(model_hf_cleanup);
     }

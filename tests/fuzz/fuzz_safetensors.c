@@ -29,8 +29,8 @@ int fuzz_safetensors(const uint8_t *data, size_t size) {
         }
         size_t esize = n ? t->nbytes / n : 0;
         FUZZ_CHECK(n == 0 ? t->nbytes == 0
-                          : (t->nbytes % n == 0 && (esize == 1 || esize == 2 || esize == 4 ||
-                                                    esize == 8)));
+                          : (t->nbytes % n == 0 &&
+                             (esize == 1 || esize == 2 || esize == 4 || esize == 8)));
         if (t->nbytes) {
             const uint8_t *p = t->data;
             sink ^= p[0];

@@ -32,7 +32,8 @@ static void st_index_write_shard(const char *name, const char *hdr, size_t data_
     uint8_t buf[512] = {0};
     size_t hl = strlen(hdr);
     FUZZ_CHECK(8 + hl + data_len <= sizeof buf);
-    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     memcpy(buf + 8, hdr, hl);
     snprintf(path, sizeof path, "%s/%s", st_index_dir, name);
     comi_err e;
@@ -41,7 +42,7 @@ static void st_index_write_shard(const char *name, const char *hdr, size_t data_
 
 static void st_index_setup(void) {
     if (st_index_dir[0]) return;
-    snprintf(st_index_dir, sizeof st_index_dir, "/tmp/comi-fuzz-index-XXXXXX");
+    snprintf(st_index_dir, sizeof st_index_dir, "%s/comi-fuzz-index-XXXXXX", fuzz_scratch_base());
     FUZZ_CHECK(mkdtemp(st_index_dir) != NULL);
     atexit(st_index_cleanup);
     st_index_write_shard("a.safetensors",
