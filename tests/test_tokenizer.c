@@ -807,6 +807,78 @@ static void test_threads(const char *golden) {
     tok_free(tok);
 }
 
+/* ---- every tokenizer.ggml.pre this build knows compiles and runs -------- */
+
+static void test_pre_types(void) {
+    static const char *const names[] = {
+        "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+        "dbrx", "smaug-bpe", "chatglm-bpe", "glm4", "deepseek-llm", "deepseek-v3", "hunyuan-dense",
+        "deepseek-coder", "falcon", "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone",
+        "minerva-7b", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
+        "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion",
+        "granite-docling", "qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen", "kormo", "megrez", "stablelm2",
+        "hunyuan", "grok-2", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken", "gpt-4o", "llama4",
+        "minimax-m2", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder"};
+    char tmpl[] = "/tmp/comi-tokpre-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!dir) {
+        test_fail("pre_types_all", "no temporary directory");
+        return;
+    }
+    /* vocabulary: the 256 byte-level characters */
+    char *pieces[256];
+    for (int b = 0; b < 256; b++) {
+        pieces[b] = calloc(4, 1);
+        uint32_t cp = tok_byte_to_cp((uint8_t)b);
+        if (cp < 0x80) pieces[b][0] = (char)cp;
+        else {
+            pieces[b][0] = (char)(0xC0 | (cp >> 6));
+            pieces[b][1] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    static const char text[] = "Hello, World! It's 2024-11-25: 12345 apples;\n\n  caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd "
+                               "\xf0\x9f\x99\x82 ABCdef \xce\x91\xce\xb2 tab\there ";
+    size_t bad = 0;
+    char why[4096] = "";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/pre.gguf", dir);
+        comi_err e = {0};
+        gguf_writer *w = gguf_writer_new();
+        gguf_writer_set_str(&e, w, "tokenizer.ggml.model", "gpt2");
+        gguf_writer_set_str(&e, w, "tokenizer.ggml.pre", names[i]);
+        gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.tokens", (const char *const *)pieces, 256);
+        const char *merges[] = {"H e"};
+        gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.merges", merges, 1);
+        gguf_writer_write(&e, w, path);
+        gguf_writer_free(w);
+        comi_ctx *ctx = comi_ctx_new(NULL);
+        comi_tokenizer *t = NULL;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        char *back = NULL;
+        size_t bl = 0;
+        comi_tokenize_params p = comi_tokenize_default_params();
+        p.add_bos = 0;
+        bool ok = !comi_tokenizer_load(ctx, path, &t) && !comi_tokenize(ctx, t, text, sizeof text - 1, &p, &ids, &n) &&
+                  n == sizeof text - 1 && !comi_detokenize(ctx, t, ids, n, false, &back, &bl) &&
+                  bl == sizeof text - 1 && !memcmp(back, text, bl);
+        if (!ok) {
+            if (!bad) snprintf(why, sizeof why, "pre '%s': %s (n %zu)", names[i], comi_errmsg(ctx), n);
+            bad++;
+        }
+        comi_free(ids);
+        comi_free(back);
+        comi_tokenizer_free(t);
+        comi_ctx_free(ctx);
+        unlink(path);
+    }
+    for (int b = 0; b < 256; b++) free(pieces[b]);
+    rmdir(dir);
+    test_check("pre_types_all", bad == 0, "%zu of %zu pre-tokenizer names fail; first: %s", bad,
+               sizeof names / sizeof names[0], why);
+}
+
 int main(void) {
     const char *dir = test_golden_dir();
     if (!dir) {
@@ -821,5 +893,6 @@ int main(void) {
     }
     test_bad_inputs(dir);
     test_hf_normalizers();
+    test_pre_types();
     return test_exit();
 }
