@@ -16,6 +16,7 @@ int cmd_answer(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -33,6 +34,7 @@ static const command commands[] = {
     {"version", cmd_version, "print the library version"},
     {"answer", cmd_answer, "answer a question from a context (encoder -> merge -> decoder)"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
+    {"serve", cmd_serve, "run the HTTP service (compression API, metrics)"},
 };
 
 static void usage(FILE *out) {
