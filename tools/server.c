@@ -139,6 +139,7 @@ typedef struct server {
     const char *encoder_spec;
     comi_encoder *enc;
     bool access_log;
+    int64_t delay_ms; /* testing aid: workers sleep this long before each job */
     double t_boot;
     /* runtime */
     struct MHD_Daemon *daemon;
@@ -554,6 +555,10 @@ static void *worker_main(void *varg) {
         }
         j->state = JOB_RUNNING;
         pthread_mutex_unlock(&srv.mu);
+        if (srv.delay_ms > 0) {
+            struct timespec d = {(time_t)(srv.delay_ms / 1000), (long)(srv.delay_ms % 1000) * 1000000L};
+            nanosleep(&d, NULL);
+        }
 
         int code;
         char *body;
@@ -988,7 +993,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
             "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
-            "                  [--access-log]\n"
+            "                  [--access-log] [--delay-ms MS]\n"
             "\n"
             "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
             "in-flight requests finish and exits 0.\n"
@@ -1013,6 +1018,8 @@ static void usage(FILE *out) {
             "                     0 = none; late -> 504)\n"
             "  --queue N          jobs that may wait for a worker (default 64; full -> 503)\n"
             "  --access-log       one line per request on stderr\n"
+            "  --delay-ms MS      testing aid: each worker sleeps MS before every compression\n"
+            "                     (makes queueing, timeouts and shutdown observable)\n"
             "  --model PATH       not supported yet (the model pipeline does not exist)\n");
 }
 
@@ -1137,6 +1144,11 @@ int cmd_serve(int argc, char **argv) {
                 !cli_parse_i64(CMD, a, v, 0, (int64_t)1 << 40, &n))
                 return 1;
             srv.timeout_ms = n;
+        } else if (!strcmp(a, "--delay-ms")) {
+            if (!(v = cli_value(CMD, argc, argv, &i)) ||
+                !cli_parse_i64(CMD, a, v, 0, 600000, &n))
+                return 1;
+            srv.delay_ms = n;
         } else if (!strcmp(a, "--encoder")) {
             if (!(v = cli_value(CMD, argc, argv, &i))) return 1;
             srv.encoder_spec = v;

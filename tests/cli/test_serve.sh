@@ -1,0 +1,343 @@
+#!/bin/sh
+# tests/cli/test_serve.sh — `comi serve` over real HTTP on 127.0.0.1 (only
+# loopback, an ephemeral port the server picks): good requests, every class
+# of bad request, 40 concurrent requests, limits, queue-full, timeouts,
+# metrics, and graceful SIGTERM shutdown. Every server started here is
+# killed on exit; every curl has a time limit.
+. tests/cli/lib.sh
+
+PY=${PYTHON:-python3}
+[ -x /usr/bin/python3 ] && PY=${PYTHON:-/usr/bin/python3}
+SERVERS=""
+cleanup() {
+    for p in $SERVERS; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+if ! command -v curl >/dev/null 2>&1; then
+    skip serve "curl is not installed"
+    exit 0
+fi
+
+# start_server TAG ARGS... — starts comi serve on 127.0.0.1:0, sets SPID and
+# PORT (from the "listening on" line); returns 1 when it did not come up.
+start_server() {
+    tag=$1; shift
+    "$COMI" serve --host 127.0.0.1 --port 0 "$@" >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
+    SPID=$!
+    SERVERS="$SERVERS $SPID"
+    PORT=""
+    i=0
+    while [ $i -lt 100 ]; do
+        PORT=$(sed -n 's|^comi serve: listening on http://127\.0\.0\.1:\([0-9][0-9]*\) .*|\1|p' \
+            "$TMP/$tag.out")
+        [ -n "$PORT" ] && return 0
+        kill -0 "$SPID" 2>/dev/null || break
+        sleep 0.05
+        i=$((i + 1))
+    done
+    echo "server $tag did not start: $(head -c 300 "$TMP/$tag.err")"
+    return 1
+}
+
+# http NAME METHOD PATH [BODY-FILE] [CURL-ARGS...] — body in $TMP/NAME.body,
+# status code in $TMP/NAME.code, headers in $TMP/NAME.hdr. A body is sent
+# as $CT (default application/json).
+http() {
+    name=$1; method=$2; path=$3; shift 3
+    data=""
+    if [ $# -gt 0 ] && [ -f "$1" ]; then data=$1; shift; fi
+    if [ -n "$data" ]; then
+        curl -s --max-time 20 -X "$method" -H "Content-Type: ${CT:-application/json}" \
+            --data-binary "@$data" -D "$TMP/$name.hdr" -o "$TMP/$name.body" \
+            -w '%{http_code}' "$@" "http://127.0.0.1:$PORT$path" >"$TMP/$name.code" 2>/dev/null
+    else
+        curl -s --max-time 20 -X "$method" -D "$TMP/$name.hdr" -o "$TMP/$name.body" \
+            -w '%{http_code}' "$@" "http://127.0.0.1:$PORT$path" >"$TMP/$name.code" 2>/dev/null
+    fi
+}
+
+# expect NAME CODE PYEXPR — the status is CODE and PYEXPR (d = the parsed
+# JSON body, h = the headers, lower-cased) is true.
+expect() {
+    name=$1; want=$2; cond=$3
+    got=$(cat "$TMP/$name.code" 2>/dev/null)
+    if [ "$got" != "$want" ]; then
+        fail "$name" "status $got, expected $want; body: $(head -c 300 "$TMP/$name.body" 2>/dev/null)"
+        return
+    fi
+    if "$PY" - "$TMP/$name.body" "$TMP/$name.hdr" "$cond" <<'EOF'
+import json, sys
+body, hdr, cond = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    d = json.load(open(body, encoding="utf-8"))
+except ValueError as e:
+    print("body is not JSON: %s" % e); sys.exit(1)
+h = {}
+for line in open(hdr, encoding="latin-1"):
+    if ":" in line:
+        k, v = line.split(":", 1); h[k.strip().lower()] = v.strip()
+ok = eval(cond)
+if not ok: print("condition failed: %s; body: %s" % (cond, json.dumps(d)[:300]))
+sys.exit(0 if ok else 1)
+EOF
+    then pass "$name"; else fail "$name" "see the line above"; fi
+}
+
+# post NAME JSON-TEXT CODE PYEXPR — POST /v1/compress with the given body.
+post() {
+    printf '%s' "$2" >"$TMP/$1.req"
+    http "$1" POST /v1/compress "$TMP/$1.req"
+    expect "$1" "$3" "$4"
+}
+
+expect_fail serve_model_unsupported "not supported yet" "$COMI" serve --port 0 --model m.gguf
+expect_fail serve_no_port "missing --port" "$COMI" serve
+expect_fail serve_bad_port "--port" "$COMI" serve --port 70000
+expect_fail serve_bad_option "unknown option" "$COMI" serve --port 0 --bogus
+expect_fail serve_bad_encoder "--encoder" "$COMI" serve --port 0 --encoder vectors:/nonexistent/vec.txt
+"$COMI" serve --help >"$TMP/help" 2>&1
+if grep -q -- "--max-body" "$TMP/help" && grep -q "/v1/compress" "$TMP/help"; then
+    pass serve_help
+else fail serve_help "--help lacks the flags/endpoints"; fi
+
+start_server main --threads 2 --max-tokens 5000 || { fail serve_start "no server"; exit 1; }
+MAIN_PID=$SPID
+MAIN_PORT=$PORT
+
+expect_fail serve_port_in_use "cannot listen" "$COMI" serve --port "$PORT"
+
+# --- good requests -------------------------------------------------------
+VERSION=$("$COMI" version | sed 's/^comi //')
+http health GET /health
+expect health 200 "d['status'] == 'ok' and d['version'] == '$VERSION' and d['model'] is None and d['encoder'] == 'lexical' and d['workers'] == 2"
+http health_head HEAD /health -I
+[ "$(cat "$TMP/health_head.code")" = 200 ] && pass health_head || fail health_head "HEAD /health"
+
+CTX="alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi"
+post compress_ratio "{\"context\": \"$CTX\", \"question\": \"which letter is kappa?\", \"ratio\": 2}" 200 \
+  "set(d) >= {'compressed','original_tokens','compressed_tokens','ratio','ms'} and d['original_tokens'] == 16 and 1 <= d['compressed_tokens'] <= 8 and isinstance(d['compressed'], str) and len(d['compressed'].split()) == d['compressed_tokens'] and abs(d['ratio'] - 16 / d['compressed_tokens']) < 1e-9 and d['ms'] >= 0"
+post compress_target "{\"context\": \"$CTX\", \"question\": \"kappa\", \"target_tokens\": 3}" 200 \
+  "d['original_tokens'] == 16 and 1 <= d['compressed_tokens'] <= 3"
+post compress_documents "{\"documents\": [\"the cat sat on the mat\", \"paris is the capital of france\"], \"question\": \"what is the capital of france?\", \"ratio\": 2}" 200 \
+  "d['original_tokens'] == 12 and 1 <= d['compressed_tokens'] <= 6"
+post compress_default_ratio "{\"context\": \"$CTX\", \"question\": \"kappa\"}" 200 \
+  "d['original_tokens'] == 16 and d['compressed_tokens'] <= 16"
+post compress_encoder_lexical "{\"context\": \"$CTX\", \"question\": \"kappa\", \"ratio\": 4, \"encoder\": \"lexical\"}" 200 \
+  "d['compressed_tokens'] <= 4"
+post compress_unicode "{\"context\": \"caf\\u00e9 na\\u00efve \\u65e5\\u672c \\ud83d\\ude00 end\", \"question\": \"caf\\u00e9\", \"ratio\": 1}" 200 \
+  "d['original_tokens'] == 5 and d['compressed'].split() == ['café', 'naïve', '日本', '\U0001F600', 'end']"
+
+# Same output as the CLI (when the compress subcommand exists).
+if "$COMI" compress --help >/dev/null 2>&1; then
+    printf '%s' "$CTX" >"$TMP/ctx.txt"
+    "$COMI" compress --question "which letter is kappa?" --context-file "$TMP/ctx.txt" --ratio 2 \
+        >"$TMP/cli.out" 2>"$TMP/cli.err"
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2]).read().rstrip("\n"); sys.exit(0 if d["compressed"]==c else 1)' \
+        "$TMP/compress_ratio.body" "$TMP/cli.out"; then pass compress_same_as_cli
+    else fail compress_same_as_cli "server: $(head -c 200 "$TMP/compress_ratio.body") cli: $(head -c 200 "$TMP/cli.out")"; fi
+else
+    skip compress_same_as_cli "comi compress is not built yet"
+fi
+
+# NQ-20 example 1 at 8x (the benchmark's request).
+DATA=${COMI_DATA:-../shared/data}
+if [ -f "$DATA/nq20.jsonl" ]; then
+    head -n 1 "$DATA/nq20.jsonl" | "$PY" -c 'import json,sys; e=json.loads(sys.stdin.readline()); print(json.dumps({"context": e["input"], "question": e["prompt"], "ratio": 8}))' >"$TMP/nq.req"
+    WORDS=$(head -n 1 "$DATA/nq20.jsonl" | "$PY" -c 'import json,sys; print(len(json.loads(sys.stdin.readline())["input"].split()))')
+    http nq20 POST /v1/compress "$TMP/nq.req"
+    expect nq20 200 "d['original_tokens'] == $WORDS and 0 < d['compressed_tokens'] <= $WORDS // 8"
+else
+    skip nq20 "no $DATA/nq20.jsonl"
+fi
+
+# --- bad requests --------------------------------------------------------
+post bad_json "{\"context\": \"a b\",
+  \"question\": what}" 400 "'line 2' in d['error'] and 'column' in d['error']"
+post bad_trailing "{\"context\": \"a\", \"question\": \"q\"} x" 400 "'malformed JSON' in d['error']"
+post bad_empty_body "" 400 "'malformed JSON' in d['error']"
+post bad_not_object "[1, 2]" 400 "'must be a JSON object' in d['error']"
+post bad_context_type "{\"context\": 5, \"question\": \"q\"}" 400 "\"'context' must be a string, got an integer\" in d['error']"
+post bad_question_type "{\"context\": \"a b\", \"question\": [\"q\"]}" 400 "\"'question' must be a string, got an array\" in d['error']"
+post bad_docs_type "{\"documents\": \"a b\", \"question\": \"q\"}" 400 "\"'documents' must be a list\" in d['error']"
+post bad_doc_item "{\"documents\": [\"a b\", null], \"question\": \"q\"}" 400 "\"'documents'[1] must be a string, got null\" in d['error']"
+post bad_ratio_type "{\"context\": \"a b\", \"question\": \"q\", \"ratio\": \"8x\"}" 400 "\"'ratio' must be a number\" in d['error']"
+post bad_target_type "{\"context\": \"a b\", \"question\": \"q\", \"target_tokens\": 2.5}" 400 "\"'target_tokens' must be an integer, got a real number\" in d['error']"
+post bad_encoder_type "{\"context\": \"a b\", \"question\": \"q\", \"encoder\": 1}" 400 "\"'encoder' must be a string\" in d['error']"
+post bad_missing_context "{\"question\": \"q\"}" 400 "\"missing field 'context'\" in d['error']"
+post bad_missing_question "{\"context\": \"a b\"}" 400 "\"missing field 'question'\" in d['error']"
+post bad_both_inputs "{\"context\": \"a b\", \"documents\": [\"c\"], \"question\": \"q\"}" 400 "'not both' in d['error']"
+post bad_both_budgets "{\"context\": \"a b\", \"question\": \"q\", \"ratio\": 2, \"target_tokens\": 1}" 400 "'not both' in d['error']"
+post bad_unknown_field "{\"context\": \"a b\", \"question\": \"q\", \"ratoi\": 2}" 400 "\"unknown field 'ratoi'\" in d['error']"
+post bad_duplicate_key "{\"context\": \"a b\", \"context\": \"c\", \"question\": \"q\"}" 400 "'duplicate' in d['error']"
+post bad_nul "{\"context\": \"a\\u0000b\", \"question\": \"q\"}" 400 "'malformed JSON' in d['error']"
+post bad_surrogate "{\"context\": \"a \\ud800 b\", \"question\": \"q\"}" 400 "'malformed JSON' in d['error']"
+post bad_ratio_small "{\"context\": \"a b\", \"question\": \"q\", \"ratio\": 0.5}" 422 "\"'ratio' must be a finite number >= 1, got 0.5\" in d['error']"
+post bad_ratio_zero "{\"context\": \"a b\", \"question\": \"q\", \"ratio\": 0}" 422 "\"'ratio'\" in d['error']"
+post bad_target_zero "{\"context\": \"a b\", \"question\": \"q\", \"target_tokens\": 0}" 422 "\"'target_tokens' must be > 0, got 0\" in d['error']"
+post bad_target_negative "{\"context\": \"a b\", \"question\": \"q\", \"target_tokens\": -4}" 422 "'got -4' in d['error']"
+post bad_empty_context "{\"context\": \"  \\n \", \"question\": \"q\"}" 422 "\"'context' is empty\" in d['error']"
+post bad_empty_question "{\"context\": \"a b\", \"question\": \"\"}" 422 "\"'question' is empty\" in d['error']"
+post bad_empty_docs "{\"documents\": [], \"question\": \"q\"}" 422 "'empty list' in d['error']"
+post bad_encoder_other "{\"context\": \"a b\", \"question\": \"q\", \"encoder\": \"vectors:x.txt\"}" 422 "\"'vectors:x.txt'\" in d['error'] and \"'lexical'\" in d['error']"
+printf '{"context": "a \377\376 b", "question": "q"}' >"$TMP/bad_utf8.req"
+http bad_utf8 POST /v1/compress "$TMP/bad_utf8.req"
+expect bad_utf8 400 "'unable to decode byte 0xff' in d['error'] and 'column' in d['error']"
+"$PY" -c 'import json; print(json.dumps({"context": " ".join(["w"] * 6000), "question": "q"}))' >"$TMP/many.req"
+http bad_max_tokens POST /v1/compress "$TMP/many.req"
+expect bad_max_tokens 413 "'6000 words' in d['error'] and '--max-tokens 5000' in d['error']"
+
+http bad_method_compress GET /v1/compress
+expect bad_method_compress 405 "'GET not allowed on /v1/compress' in d['error'] and h.get('allow') == 'POST'"
+printf '{}' >"$TMP/empty.json"
+http bad_method_health POST /health "$TMP/empty.json"
+expect bad_method_health 405 "'not allowed on /health' in d['error'] and 'GET' in h.get('allow', '')"
+http bad_method_delete DELETE /v1/compress
+expect bad_method_delete 405 "'DELETE not allowed' in d['error']"
+http bad_path GET /v2/nothing
+expect bad_path 404 "'no such endpoint: GET /v2/nothing' in d['error']"
+http bad_path_post POST /v1/compress/extra "$TMP/empty.json"
+expect bad_path_post 404 "'no such endpoint' in d['error']"
+printf '{"context": "a b", "question": "q"}' >"$TMP/ok.req"
+CT='multipart/form-data; boundary=x' http bad_content_type POST /v1/compress "$TMP/ok.req"
+expect bad_content_type 415 "\"unsupported Content-Type 'multipart/form-data; boundary=x'\" in d['error']"
+CT='application/x-www-form-urlencoded' http ok_content_type_form POST /v1/compress "$TMP/ok.req"
+expect ok_content_type_form 200 "d['original_tokens'] == 2"
+CT='application/json; charset=utf-8' http ok_content_type_charset POST /v1/compress "$TMP/ok.req"
+expect ok_content_type_charset 200 "d['original_tokens'] == 2"
+CT='application/vnd.api+json' http ok_content_type_plus_json POST /v1/compress "$TMP/ok.req"
+expect ok_content_type_plus_json 200 "d['original_tokens'] == 2"
+
+http answer_no_model POST /v1/answer "$TMP/ok.req"
+expect answer_no_model 503 "d['error'] == 'no model loaded: start comi serve with --model'"
+
+# Oversized bodies: announced (Content-Length) and streamed (chunked).
+head -c 9000000 /dev/zero | tr '\0' 'a' >"$TMP/big.req"
+http big_body POST /v1/compress "$TMP/big.req"
+expect big_body 413 "'over this server' in d['error'] and '8388608' in d['error']"
+http big_body_chunked POST /v1/compress "$TMP/big.req" -H 'Transfer-Encoding: chunked'
+expect big_body_chunked 413 "'--max-body' in d['error']"
+
+# Half a request, then the client goes away: the server must not care.
+printf 'POST /v1/compress HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"con' >"$TMP/half.req"
+curl -s --max-time 2 "telnet://127.0.0.1:$PORT" <"$TMP/half.req" >/dev/null 2>&1
+printf 'GARBAGE\r\n\r\n' >"$TMP/garbage.req"
+curl -s --max-time 2 "telnet://127.0.0.1:$PORT" <"$TMP/garbage.req" >/dev/null 2>&1
+
+# --- 40 concurrent requests ----------------------------------------------
+printf '{"context": "%s", "question": "which letter is kappa?", "ratio": 2}' "$CTX" >"$TMP/conc.req"
+pids=""
+i=1
+while [ $i -le 40 ]; do
+    curl -s --max-time 30 -H 'Content-Type: application/json' --data-binary "@$TMP/conc.req" \
+        -o "$TMP/conc$i.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
+        >"$TMP/conc$i.code" 2>/dev/null &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+wait $pids
+ok=0
+i=1
+while [ $i -le 40 ]; do
+    if [ "$(cat "$TMP/conc$i.code")" = 200 ] && cmp -s "$TMP/conc$i.body" "$TMP/compress_ratio.body" 2>/dev/null; then
+        ok=$((ok + 1))
+    elif [ "$(cat "$TMP/conc$i.code")" = 200 ] && "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a["compressed"]==b["compressed"] and a["compressed_tokens"]==b["compressed_tokens"] else 1)' "$TMP/conc$i.body" "$TMP/compress_ratio.body"; then
+        ok=$((ok + 1))
+    fi
+    i=$((i + 1))
+done
+[ $ok -eq 40 ] && pass concurrent_40 || fail concurrent_40 "$ok of 40 answered 200 with the single-request result"
+
+# --- after the abuse -----------------------------------------------------
+http health_after GET /health
+expect health_after 200 "d['status'] == 'ok' and d['in_flight'] == 1 and d['queue_depth'] == 0"
+kill -0 "$MAIN_PID" 2>/dev/null && pass server_alive || fail server_alive "the server died"
+
+curl -s --max-time 10 -o "$TMP/metrics.txt" "http://127.0.0.1:$PORT/metrics"
+if "$PY" - "$TMP/metrics.txt" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+vals = {}
+for line in text.splitlines():
+    if line.startswith("#") or not line.strip(): continue
+    m = re.match(r'^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$', line)
+    if not m: print("bad line: %r" % line); sys.exit(1)
+    vals[m.group(1)] = float(m.group(2))
+ok200 = vals.get('comi_http_requests_total{endpoint="/v1/compress",code="200"}', 0)
+checks = [
+    ok200 >= 48,
+    vals.get('comi_http_requests_total{endpoint="/v1/compress",code="400"}', 0) >= 15,
+    vals.get('comi_http_requests_total{endpoint="/v1/compress",code="413"}', 0) >= 3,
+    vals.get('comi_http_requests_total{endpoint="/v1/answer",code="503"}', 0) == 1,
+    vals.get('comi_http_requests_total{endpoint="other",code="404"}', 0) >= 2,
+    vals.get('comi_request_duration_seconds_bucket{endpoint="/v1/compress",le="+Inf"}', -1)
+        == vals.get('comi_request_duration_seconds_count{endpoint="/v1/compress"}', -2),
+    vals.get('comi_tokens_in_total', 0) >= 16 * 40,
+    0 < vals.get('comi_tokens_out_total', 0) < vals.get('comi_tokens_in_total', 0),
+    vals.get('comi_queue_depth', -1) == 0,
+    vals.get('comi_workers{state="total"}', 0) == 2,
+    '# TYPE comi_request_duration_seconds histogram' in text,
+]
+if not all(checks): print("metrics checks %s failed" % [i for i, c in enumerate(checks) if not c]); sys.exit(1)
+EOF
+then pass metrics; else fail metrics "see the line above"; fi
+
+# --- queue full, timeouts, graceful shutdown (--delay-ms makes them visible)
+kill -TERM "$MAIN_PID"
+i=0; while kill -0 "$MAIN_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait "$MAIN_PID" 2>/dev/null
+mrc=$?
+if kill -0 "$MAIN_PID" 2>/dev/null; then fail sigterm_idle "still running 5 s after SIGTERM"
+elif [ "$mrc" -ne 0 ]; then fail sigterm_idle "exit status $mrc: $(tail -c 300 "$TMP/main.err")"
+elif grep -q "stopped" "$TMP/main.err"; then pass sigterm_idle
+else fail sigterm_idle "no 'stopped' line: $(head -c 300 "$TMP/main.err")"; fi
+
+start_server slow --threads 1 --queue 1 --delay-ms 600 --timeout-ms 5000 || { fail slow_start "no server"; exit 1; }
+SLOW_PID=$SPID
+for n in 1 2 3; do
+    curl -s --max-time 20 -H 'Content-Type: application/json' --data-binary "@$TMP/ok.req" \
+        -D "$TMP/q$n.hdr" -o "$TMP/q$n.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
+        >"$TMP/q$n.code" 2>/dev/null &
+    eval "qp$n=\$!"
+    sleep 0.15
+done
+wait $qp1 $qp2 $qp3
+codes="$(cat "$TMP/q1.code") $(cat "$TMP/q2.code") $(cat "$TMP/q3.code")"
+if [ "$codes" = "200 200 503" ] && grep -qi '^retry-after: 1' "$TMP/q3.hdr" && grep -q 'busy' "$TMP/q3.body"; then
+    pass queue_full_503
+else fail queue_full_503 "codes $codes (want 200 200 503 + Retry-After): $(head -c 200 "$TMP/q3.body")"; fi
+
+# SIGTERM with a request in flight: it still gets its answer, then exit 0.
+curl -s --max-time 20 -H 'Content-Type: application/json' --data-binary "@$TMP/ok.req" \
+    -o "$TMP/inflight.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
+    >"$TMP/inflight.code" 2>/dev/null &
+cpid=$!
+sleep 0.2
+kill -TERM "$SLOW_PID"
+wait $cpid
+i=0; while kill -0 "$SLOW_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait "$SLOW_PID" 2>/dev/null
+src=$?
+if [ "$(cat "$TMP/inflight.code")" = 200 ] && grep -q '"original_tokens":2' "$TMP/inflight.body" && [ "$src" -eq 0 ]; then
+    pass sigterm_finishes_in_flight
+else fail sigterm_finishes_in_flight "code $(cat "$TMP/inflight.code"), exit $src, body $(head -c 200 "$TMP/inflight.body")"; fi
+if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
+    fail sigterm_closed "still answering after shutdown"
+else pass sigterm_closed; fi
+
+start_server late --threads 1 --delay-ms 800 --timeout-ms 200 || { fail late_start "no server"; exit 1; }
+LATE_PID=$SPID
+http timeout POST /v1/compress "$TMP/ok.req"
+expect timeout 504 "'timed out after' in d['error'] and '--timeout-ms 200' in d['error']"
+http health_after_timeout GET /health
+expect health_after_timeout 200 "d['status'] == 'ok'"
+kill -INT "$LATE_PID"
+wait "$LATE_PID" 2>/dev/null
+lrc=$?
+[ $lrc -eq 0 ] && pass sigint_exit_0 || fail sigint_exit_0 "exit status $lrc"
+if grep -l -E "Sanitizer|runtime error" "$TMP"/*.err >/dev/null 2>&1; then
+    fail serve_sanitizers "$(grep -h -E -m 3 "Sanitizer|runtime error" "$TMP"/*.err | head -c 400)"
+else pass serve_sanitizers; fi
+exit 0
