@@ -1,0 +1,296 @@
+"""comi — context compression by Marginal Information Gain, from Python.
+
+A ctypes binding over libcomi.so (no third-party packages). The library is
+loaded from $COMI_LIBRARY or from build/libcomi.so of the checkout this
+package lives in.
+
+    >>> import comi
+    >>> short = comi.compress(long_text, "who founded the IB?", ratio=8)
+    >>> res = comi.compress_ex(long_text, "who founded the IB?", target_tokens=200)
+    >>> res.text, res.original_tokens, res.compressed_tokens, res.ratio, res.ms
+
+Text mode keeps the words/phrases/sentences of the context that carry the
+most Marginal Information Gain for the question and returns plain text; the
+output is the same as `comi compress` prints for the same arguments.
+
+Every call is thread-safe: each thread gets its own library context, and a
+loaded Encoder is immutable and shared. Errors from the library raise
+ComiError carrying the library's message.
+
+Not available yet: the model pipeline (soft compression and answering,
+`Model.answer`) — the C library has no pipeline API in this version, so
+Model.answer raises NotSupportedError.
+"""
+
+import ctypes
+import os
+import threading
+
+from . import _lib
+from ._lib import library_path
+from .adapters import CompressedDocument, ComiCompressor
+
+__all__ = [
+    "ComiError",
+    "NotSupportedError",
+    "CompressResult",
+    "Encoder",
+    "Model",
+    "compress",
+    "compress_ex",
+    "compress_documents",
+    "compress_documents_ex",
+    "version",
+    "library_path",
+    "ComiCompressor",
+    "CompressedDocument",
+]
+
+
+class ComiError(Exception):
+    """A failure reported by libcomi.
+
+    Attributes: status (the comi_status code, int), status_name (e.g.
+    "invalid argument") and message (the library's message naming the
+    field/value at fault)."""
+
+    def __init__(self, status, message):
+        self.status = int(status)
+        self.status_name = _lib.STATUS_NAMES.get(self.status, "unknown status")
+        self.message = message
+        super().__init__("%s: %s" % (self.status_name, message) if message else self.status_name)
+
+
+class NotSupportedError(ComiError, NotImplementedError):
+    """A feature this version of comi does not have yet (e.g. Model.answer)."""
+
+    def __init__(self, message):
+        super().__init__(4, message)  # COMI_ERR_UNSUPPORTED
+
+
+class CompressResult:
+    """The outcome of compress_ex / compress_documents_ex.
+
+    text: the compressed text; original_tokens / compressed_tokens: token
+    counts (whitespace words for the lexical encoder); ratio:
+    original_tokens / max(compressed_tokens, 1); ms: library wall time."""
+
+    __slots__ = ("text", "original_tokens", "compressed_tokens", "ratio", "ms")
+
+    def __init__(self, text, original_tokens, compressed_tokens, ratio, ms):
+        self.text = text
+        self.original_tokens = original_tokens
+        self.compressed_tokens = compressed_tokens
+        self.ratio = ratio
+        self.ms = ms
+
+    def __repr__(self):
+        return ("CompressResult(original_tokens=%d, compressed_tokens=%d, ratio=%.3f, "
+                "ms=%.3f, text=%r)" % (self.original_tokens, self.compressed_tokens, self.ratio,
+                                       self.ms, self.text[:60] + ("..." if len(self.text) > 60
+                                                                  else "")))
+
+    def __str__(self):
+        return self.text
+
+
+def version():
+    """The library version, "MAJOR.MINOR.PATCH"."""
+    return _lib.lib().comi_version().decode("ascii")
+
+
+def _c_string(value, name):
+    if not isinstance(value, str):
+        raise TypeError("%s must be a str, got %s" % (name, type(value).__name__))
+    if "\0" in value:
+        raise ValueError("%s contains a NUL character" % name)
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as e:  # lone surrogates
+        raise ValueError("%s is not valid Unicode text: %s" % (name, e)) from e
+
+
+class Encoder:
+    """A loaded text encoder: "lexical" (built in, no model), "vectors:FILE"
+    (GloVe text or word2vec binary word vectors), or a model path (.gguf file
+    or Hugging Face directory). Immutable once loaded and safe to share
+    across threads; pass it as `encoder=` to the compress functions. Free it
+    with close() or a `with` block (or let it be collected)."""
+
+    def __init__(self, spec):
+        spec_b = _c_string(spec, "encoder spec")
+        self.spec = spec
+        self._handle = None
+        self._lib = _lib.lib()
+        c = _lib.ctx()
+        out = ctypes.c_void_p()
+        st = self._lib.comi_encoder_load(c.handle, spec_b, ctypes.byref(out))
+        if st != _lib.COMI_OK:
+            raise ComiError(st, c.errmsg())
+        self._handle = out.value
+
+    @property
+    def handle(self):
+        """The comi_encoder pointer (int); ValueError once closed."""
+        if self._handle is None:
+            raise ValueError("encoder %r is closed" % self.spec)
+        return self._handle
+
+    def close(self):
+        """Frees the encoder (idempotent). Results already returned stay valid."""
+        h, self._handle = self._handle, None
+        if h:
+            self._lib.comi_encoder_free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self.close()
+
+    def __repr__(self):
+        return "Encoder(%r%s)" % (self.spec, "" if self._handle else ", closed")
+
+
+_encoder_cache = {}
+_encoder_cache_lock = threading.Lock()
+
+
+def _resolve_encoder(encoder):
+    """None -> the built-in lexical encoder (NULL); a str -> an Encoder
+    loaded once per spec and kept; an Encoder -> itself."""
+    if encoder is None:
+        return None
+    if isinstance(encoder, Encoder):
+        return encoder
+    if isinstance(encoder, str):
+        if encoder == "lexical":
+            return None
+        with _encoder_cache_lock:
+            enc = _encoder_cache.get(encoder)
+            if enc is None:
+                enc = _encoder_cache[encoder] = Encoder(encoder)
+            return enc
+    raise TypeError("encoder must be None, a spec string or an Encoder, got %s"
+                    % type(encoder).__name__)
+
+
+def _params(ratio, target_tokens, encoder):
+    if ratio is not None and target_tokens is not None:
+        raise ValueError("give either ratio or target_tokens, not both")
+    p = _lib.lib().comi_text_default_params()
+    if ratio is not None:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+            raise TypeError("ratio must be a number, got %s" % type(ratio).__name__)
+        p.ratio = float(ratio)
+        p.target_tokens = 0
+    if target_tokens is not None:
+        if isinstance(target_tokens, bool) or not isinstance(target_tokens, int):
+            raise TypeError("target_tokens must be an int, got %s" % type(target_tokens).__name__)
+        if target_tokens <= 0:
+            # 0 would mean "use the ratio" to the library; refuse it here
+            raise ValueError("target_tokens must be > 0, got %d" % target_tokens)
+        if target_tokens >= 2 ** 63:
+            raise ValueError("target_tokens %d is too large" % target_tokens)
+        p.target_tokens = target_tokens
+    enc = _resolve_encoder(encoder)
+    p.encoder = enc.handle if enc is not None else None
+    return p, enc
+
+
+def _finish(lib, c, st, res):
+    try:
+        if st != _lib.COMI_OK:
+            raise ComiError(st, c.errmsg())
+        raw = ctypes.string_at(res.text) if res.text else b""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ComiError(7, "the compressed text is not valid UTF-8: %s" % e) from e
+        return CompressResult(text, res.original_tokens, res.compressed_tokens, res.ratio, res.ms)
+    finally:
+        lib.comi_text_result_free(ctypes.byref(res))
+
+
+def compress_ex(context, question, ratio=None, target_tokens=None, encoder=None):
+    """Compresses one context for a question; returns a CompressResult.
+
+    context: the text (documents may be separated by blank lines);
+    question: what the compressed text must still answer; ratio: keep at
+    most original_tokens / ratio tokens (>= 1); target_tokens: keep at most
+    this many (> 0; give one of ratio / target_tokens, or neither for the
+    library's default ratio); encoder: None or "lexical" (built in), another
+    spec string (loaded once and cached), or an Encoder.
+    Raises ComiError (library failure), TypeError / ValueError (arguments)."""
+    ctx_b = _c_string(context, "context")
+    q_b = _c_string(question, "question")
+    p, enc = _params(ratio, target_tokens, encoder)
+    lib = _lib.lib()
+    c = _lib.ctx()
+    res = _lib.TextResult()
+    st = lib.comi_compress_text(c.handle, ctx_b, q_b, ctypes.byref(p), ctypes.byref(res))
+    del enc  # kept alive across the call
+    return _finish(lib, c, st, res)
+
+
+def compress(context, question, ratio=None, target_tokens=None, encoder=None):
+    """Compresses one context for a question and returns the compressed text
+    (a str, the same as `comi compress` prints). Arguments as compress_ex."""
+    return compress_ex(context, question, ratio, target_tokens, encoder).text
+
+
+def compress_documents_ex(documents, question, ratio=None, target_tokens=None, encoder=None):
+    """Compresses a list of documents (str each) jointly for a question: the
+    budget is shared, so documents with little Marginal Information Gain give
+    up most of theirs. Returns a CompressResult; arguments as compress_ex."""
+    if isinstance(documents, (str, bytes)):
+        raise TypeError("documents must be a list of str, not a single %s"
+                        % type(documents).__name__)
+    docs_b = [_c_string(d, "documents[%d]" % i) for i, d in enumerate(documents)]
+    q_b = _c_string(question, "question")
+    p, enc = _params(ratio, target_tokens, encoder)
+    lib = _lib.lib()
+    c = _lib.ctx()
+    arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
+    res = _lib.TextResult()
+    st = lib.comi_compress_documents(c.handle, arr, len(docs_b), q_b, ctypes.byref(p),
+                                     ctypes.byref(res))
+    del enc
+    return _finish(lib, c, st, res)
+
+
+def compress_documents(documents, question, ratio=None, target_tokens=None, encoder=None):
+    """compress_documents_ex(...).text: the jointly compressed text."""
+    return compress_documents_ex(documents, question, ratio, target_tokens, encoder).text
+
+
+class Model:
+    """A language model for the soft COMI pipeline (encoder -> MIG merge ->
+    decoder) and for answering questions.
+
+    NOT AVAILABLE YET: libcomi has no pipeline API in this version, so
+    answer() raises NotSupportedError. Use comi.compress() (text mode) and
+    give the compressed text to any LLM instead."""
+
+    def __init__(self, path):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError("path must be a str or os.PathLike, got %s" % type(path).__name__)
+        self.path = os.fspath(path)
+
+    def answer(self, context, question, **options):
+        """Would answer `question` from `context` compressed into memory
+        vectors. Raises NotSupportedError: the model pipeline is not
+        implemented in this version of comi."""
+        raise NotSupportedError(
+            "Model.answer is not supported yet: this version of libcomi has no model pipeline "
+            "(model %r not loaded); use comi.compress() and an LLM of your choice" % self.path)
+
+    def close(self):
+        """Nothing to free (no model is loaded in this version)."""
+
+    def __repr__(self):
+        return "Model(%r)" % self.path

@@ -1,0 +1,143 @@
+"""Loading libcomi.so and declaring its C interface for ctypes.
+
+The library is found, in order, at $COMI_LIBRARY, or at build/libcomi.so of
+the checkout this package sits in (python/comi/ -> ../../build/). The
+structures below mirror include/comi.h field for field; keep them in sync.
+"""
+
+import ctypes
+import os
+import threading
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_DEFAULT_PATH = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libcomi.so"))
+
+COMI_OK = 0
+STATUS_NAMES = {
+    0: "ok",
+    1: "invalid argument",
+    2: "i/o error",
+    3: "malformed input",
+    4: "unsupported",
+    5: "out of memory",
+    6: "limit exceeded",
+    7: "internal error",
+}
+
+
+class TextParams(ctypes.Structure):
+    """comi_text_params (include/comi.h)."""
+
+    _fields_ = [
+        ("ratio", ctypes.c_double),
+        ("target_tokens", ctypes.c_int64),
+        ("encoder", ctypes.c_void_p),
+        ("keep_titles", ctypes.c_bool),
+        ("coarse", ctypes.c_bool),
+        ("redundancy", ctypes.c_bool),
+        ("alpha", ctypes.c_float),
+        ("beta", ctypes.c_float),
+    ]
+
+
+class TextResult(ctypes.Structure):
+    """comi_text_result (include/comi.h); `text` is freed by the library."""
+
+    _fields_ = [
+        ("text", ctypes.c_void_p),
+        ("original_tokens", ctypes.c_int64),
+        ("compressed_tokens", ctypes.c_int64),
+        ("ratio", ctypes.c_double),
+        ("ms", ctypes.c_double),
+    ]
+
+
+def library_path():
+    """The path libcomi.so is (or would be) loaded from."""
+    return os.environ.get("COMI_LIBRARY") or _DEFAULT_PATH
+
+
+def _declare(lib):
+    c = ctypes
+    lib.comi_version.restype = c.c_char_p
+    lib.comi_version.argtypes = []
+    lib.comi_ctx_new.restype = c.c_void_p
+    lib.comi_ctx_new.argtypes = [c.c_void_p]
+    lib.comi_ctx_free.restype = None
+    lib.comi_ctx_free.argtypes = [c.c_void_p]
+    lib.comi_errmsg.restype = c.c_char_p
+    lib.comi_errmsg.argtypes = [c.c_void_p]
+    lib.comi_status_str.restype = c.c_char_p
+    lib.comi_status_str.argtypes = [c.c_int]
+    lib.comi_encoder_load.restype = c.c_int
+    lib.comi_encoder_load.argtypes = [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]
+    lib.comi_encoder_free.restype = None
+    lib.comi_encoder_free.argtypes = [c.c_void_p]
+    lib.comi_text_default_params.restype = TextParams
+    lib.comi_text_default_params.argtypes = []
+    lib.comi_compress_text.restype = c.c_int
+    lib.comi_compress_text.argtypes = [
+        c.c_void_p, c.c_char_p, c.c_char_p, c.POINTER(TextParams), c.POINTER(TextResult)]
+    lib.comi_compress_documents.restype = c.c_int
+    lib.comi_compress_documents.argtypes = [
+        c.c_void_p, c.POINTER(c.c_char_p), c.c_size_t, c.c_char_p, c.POINTER(TextParams),
+        c.POINTER(TextResult)]
+    lib.comi_text_result_free.restype = None
+    lib.comi_text_result_free.argtypes = [c.POINTER(TextResult)]
+
+
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def lib():
+    """The loaded library (loaded on first use). Raises ImportError naming
+    the path tried when it cannot be loaded."""
+    global _lib
+    if _lib is None:
+        with _lib_lock:
+            if _lib is None:
+                path = library_path()
+                try:
+                    loaded = ctypes.CDLL(path)
+                except OSError as e:
+                    raise ImportError(
+                        "cannot load libcomi from %r (%s); run `make` in the checkout or set "
+                        "COMI_LIBRARY to the path of libcomi.so" % (path, e)) from e
+                try:
+                    _declare(loaded)
+                except AttributeError as e:
+                    raise ImportError("%r is not a compatible libcomi: %s" % (path, e)) from e
+                _lib = loaded
+    return _lib
+
+
+class _Ctx:
+    """One comi_ctx (per-thread state); freed with the object."""
+
+    def __init__(self):
+        self._lib = lib()
+        # NULL: the library's defaults, which stay right if comi_ctx_params grows.
+        self.handle = self._lib.comi_ctx_new(None)
+        if not self.handle:
+            raise MemoryError("comi_ctx_new failed")
+
+    def errmsg(self):
+        return self._lib.comi_errmsg(self.handle).decode("utf-8", "replace")
+
+    def __del__(self):
+        h, self.handle = getattr(self, "handle", None), None
+        if h:
+            self._lib.comi_ctx_free(h)
+
+
+_local = threading.local()
+
+
+def ctx():
+    """This thread's comi_ctx (a context is not thread-safe, so each thread
+    gets its own, created on first use)."""
+    c = getattr(_local, "ctx", None)
+    if c is None:
+        c = _local.ctx = _Ctx()
+    return c

@@ -1,0 +1,299 @@
+"""Tests of the comi Python package (ctypes over libcomi.so). Run by
+tests/cli/test_python.sh through python/tests/run.py; COMI_CLI names the
+comi binary for the same-as-the-CLI checks."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+import comi
+
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CLI = os.environ.get("COMI_CLI") or os.path.join(REPO, "build", "comi")
+DATA = os.environ.get("COMI_DATA") or os.path.join(REPO, "..", "shared", "data")
+
+CTX = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi")
+
+
+def cli_has_compress():
+    try:
+        return subprocess.run([CLI, "compress", "--help"], capture_output=True,
+                              timeout=20).returncode == 0
+    except OSError:
+        return False
+
+
+def nq20_first():
+    path = os.path.join(DATA, "nq20.jsonl")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.loads(f.readline())
+
+
+class TestBasics(unittest.TestCase):
+    def test_version_matches_cli(self):
+        out = subprocess.run([CLI, "version"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(out.stdout.strip(), "comi " + comi.version())
+        self.assertRegex(comi.version(), r"^\d+\.\d+\.\d+$")
+
+    def test_library_path(self):
+        self.assertTrue(os.path.exists(comi.library_path()), comi.library_path())
+
+    def test_bad_library_path_is_a_clear_import_error(self):
+        env = dict(os.environ, COMI_LIBRARY="/nonexistent/libcomi.so")
+        code = "import comi\ntry:\n    comi.version()\nexcept ImportError as e:\n    print(e)\n"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60,
+                             cwd=os.path.join(REPO, "python"))
+        self.assertIn("/nonexistent/libcomi.so", out.stdout)
+        self.assertIn("COMI_LIBRARY", out.stdout)
+
+    def test_text_params_layout_matches_header(self):
+        """The ctypes structures must list the C fields in order."""
+        header = os.path.join(REPO, "include", "comi.h")
+        if not os.path.exists(header):
+            self.skipTest("no include/comi.h beside the package")
+        src = open(header, encoding="utf-8").read()
+        for cname, pyname in (("comi_text_params", "TextParams"),
+                              ("comi_text_result", "TextResult")):
+            body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (cname, cname), src, re.S)
+            self.assertIsNotNone(body, cname)
+            text = re.sub(r"/\*.*?\*/", "", body.group(1), flags=re.S)
+            fields = re.findall(r"\**(\w+)\s*;", text)
+            py = [f[0] for f in getattr(comi._lib, pyname)._fields_]
+            self.assertEqual(fields, py, cname)
+
+
+class TestCompress(unittest.TestCase):
+    def test_ratio(self):
+        res = comi.compress_ex(CTX, "which letter is kappa?", ratio=2)
+        self.assertIsInstance(res, comi.CompressResult)
+        self.assertEqual(res.original_tokens, 16)
+        self.assertGreaterEqual(res.compressed_tokens, 1)
+        self.assertLessEqual(res.compressed_tokens, 8)
+        self.assertEqual(len(res.text.split()), res.compressed_tokens)
+        self.assertAlmostEqual(res.ratio, 16 / res.compressed_tokens)
+        self.assertGreaterEqual(res.ms, 0)
+        for w in res.text.split():
+            self.assertIn(w, CTX.split())
+        self.assertEqual(comi.compress(CTX, "which letter is kappa?", ratio=2), res.text)
+
+    def test_target_tokens(self):
+        res = comi.compress_ex(CTX, "kappa", target_tokens=3)
+        self.assertEqual(res.original_tokens, 16)
+        self.assertLessEqual(res.compressed_tokens, 3)
+        self.assertGreaterEqual(res.compressed_tokens, 1)
+
+    def test_documents(self):
+        docs = ["the cat sat on the mat", "paris is the capital of france"]
+        res = comi.compress_documents_ex(docs, "what is the capital of france?", ratio=2)
+        self.assertEqual(res.original_tokens, 12)
+        self.assertLessEqual(res.compressed_tokens, 6)
+        self.assertEqual(comi.compress_documents(docs, "what is the capital of france?",
+                                                 ratio=2), res.text)
+
+    def test_unicode_round_trip(self):
+        ctx = "café naïve 日本 \U0001F600 end"
+        res = comi.compress_ex(ctx, "café", ratio=1)
+        self.assertEqual(res.original_tokens, 5)
+        for w in res.text.split():
+            self.assertIn(w, ctx.split())
+
+    def test_nq20_at_8x(self):
+        ex = nq20_first()
+        if ex is None:
+            self.skipTest("no nq20.jsonl in %s" % DATA)
+        res = comi.compress_ex(ex["input"], ex["prompt"], ratio=8)
+        n = len(ex["input"].split())
+        self.assertEqual(res.original_tokens, n)
+        self.assertGreater(res.compressed_tokens, 0)
+        self.assertLessEqual(res.compressed_tokens, n // 8)
+
+    def test_same_output_as_cli(self):
+        if not cli_has_compress():
+            self.skipTest("comi compress is not built yet")
+        ex = nq20_first()
+        cases = [(CTX, "which letter is kappa?", ["--ratio", "2"], dict(ratio=2))]
+        if ex is not None:
+            cases.append((ex["input"], ex["prompt"], ["--ratio", "8"], dict(ratio=8)))
+            cases.append((ex["input"], ex["prompt"], ["--target-tokens", "100"],
+                          dict(target_tokens=100)))
+        for ctx, q, flags, kw in cases:
+            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False,
+                                             encoding="utf-8") as f:
+                f.write(ctx)
+            try:
+                out = subprocess.run([CLI, "compress", "--question", q, "--context-file",
+                                      f.name] + flags, capture_output=True, text=True,
+                                     timeout=60)
+            finally:
+                os.unlink(f.name)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(comi.compress(ctx, q, **kw), out.stdout.rstrip("\n"), flags)
+
+    def test_threads_agree(self):
+        want = comi.compress(CTX, "kappa", ratio=2)
+        got, errors = [], []
+
+        def work():
+            try:
+                for _ in range(20):
+                    got.append(comi.compress(CTX, "kappa", ratio=2))
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        ts = [threading.Thread(target=work) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(got), 160)
+        self.assertEqual(set(got), {want})
+
+
+class TestErrors(unittest.TestCase):
+    def test_ratio_below_one_is_a_comi_error(self):
+        with self.assertRaises(comi.ComiError) as cm:
+            comi.compress(CTX, "q", ratio=0.5)
+        self.assertEqual(cm.exception.status, 1)
+        self.assertEqual(cm.exception.status_name, "invalid argument")
+        self.assertTrue(cm.exception.message)
+        self.assertIn(cm.exception.message, str(cm.exception))
+
+    def test_both_budgets(self):
+        with self.assertRaisesRegex(ValueError, "not both"):
+            comi.compress(CTX, "q", ratio=2, target_tokens=3)
+
+    def test_target_tokens_nonpositive(self):
+        with self.assertRaisesRegex(ValueError, "> 0"):
+            comi.compress(CTX, "q", target_tokens=0)
+
+    def test_types(self):
+        with self.assertRaisesRegex(TypeError, "context must be a str"):
+            comi.compress(b"bytes", "q")
+        with self.assertRaisesRegex(TypeError, "question must be a str"):
+            comi.compress(CTX, None)
+        with self.assertRaisesRegex(TypeError, "ratio must be a number"):
+            comi.compress(CTX, "q", ratio="8")
+        with self.assertRaisesRegex(TypeError, "target_tokens must be an int"):
+            comi.compress(CTX, "q", target_tokens=2.0)
+        with self.assertRaisesRegex(TypeError, "list of str"):
+            comi.compress_documents("one string", "q")
+        with self.assertRaisesRegex(TypeError, r"documents\[1\] must be a str"):
+            comi.compress_documents(["a", 5], "q")
+        with self.assertRaisesRegex(TypeError, "encoder must be"):
+            comi.compress(CTX, "q", encoder=3)
+
+    def test_nul_and_surrogates(self):
+        with self.assertRaisesRegex(ValueError, "NUL"):
+            comi.compress("a\0b", "q")
+        with self.assertRaisesRegex(ValueError, "not valid Unicode"):
+            comi.compress("a \ud800 b", "q")
+
+    def test_bad_encoder_spec(self):
+        with self.assertRaises(comi.ComiError) as cm:
+            comi.Encoder("vectors:/nonexistent/vectors.txt")
+        self.assertIn("/nonexistent/vectors.txt", str(cm.exception))
+        with self.assertRaises(comi.ComiError):
+            comi.compress(CTX, "q", encoder="vectors:/nonexistent/vectors.txt")
+
+
+class TestEncoder(unittest.TestCase):
+    def test_lexical_encoder_object(self):
+        with comi.Encoder("lexical") as enc:
+            self.assertEqual(enc.spec, "lexical")
+            a = comi.compress(CTX, "kappa", ratio=4, encoder=enc)
+            b = comi.compress(CTX, "kappa", ratio=4, encoder="lexical")
+            c = comi.compress(CTX, "kappa", ratio=4)
+            self.assertEqual(a, b)
+            self.assertEqual(a, c)
+        with self.assertRaisesRegex(ValueError, "closed"):
+            comi.compress(CTX, "kappa", encoder=enc)
+        enc.close()  # idempotent
+
+
+class TestModel(unittest.TestCase):
+    def test_answer_not_supported_yet(self):
+        m = comi.Model("/models/some.gguf")
+        with self.assertRaises(NotImplementedError) as cm:
+            m.answer(CTX, "kappa?")
+        self.assertIsInstance(cm.exception, comi.ComiError)
+        self.assertIsInstance(cm.exception, comi.NotSupportedError)
+        self.assertIn("not supported yet", str(cm.exception))
+
+
+class Doc:  # LangChain-shaped
+    def __init__(self, page_content, metadata):
+        self.page_content = page_content
+        self.metadata = metadata
+
+
+class Node:  # LlamaIndex-shaped
+    def __init__(self, text, id_):
+        self.text = text
+        self.id_ = id_
+
+
+class Scored:  # LlamaIndex NodeWithScore-shaped
+    def __init__(self, node, score):
+        self.node = node
+        self.score = score
+
+
+class TestAdapter(unittest.TestCase):
+    docs = ["the cat sat on the mat all day long",
+            "paris is the capital and largest city of france"]
+    q = "what is the capital of france?"
+
+    def test_joint_strings(self):
+        out = comi.ComiCompressor(ratio=2).compress_documents(self.docs, self.q)
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0].page_content, comi.compress_documents(self.docs, self.q, ratio=2))
+        self.assertEqual(out[0].text, out[0].page_content)
+        self.assertEqual(out[0].metadata["original_tokens"], 18)
+        self.assertEqual(out[0].metadata["n_documents"], 2)
+
+    def test_joint_objects(self):
+        docs = [Doc(self.docs[0], {"id": 1}), Node(self.docs[1], "n2")]
+        out = comi.ComiCompressor(target_tokens=4).compress_documents(docs, self.q)
+        self.assertEqual(out[0].page_content,
+                         comi.compress_documents(self.docs, self.q, target_tokens=4))
+
+    def test_per_document_keeps_types_and_metadata(self):
+        docs = [Doc(self.docs[0], {"id": 1}), Doc(self.docs[1], {"id": 2})]
+        out = comi.ComiCompressor(ratio=2, joint=False).compress_documents(docs, self.q)
+        self.assertTrue(all(isinstance(d, Doc) for d in out))
+        for d in out:
+            src = docs[d.metadata["id"] - 1]
+            self.assertEqual(d.page_content, comi.compress(src.page_content, self.q, ratio=2))
+        self.assertEqual(docs[0].page_content, self.docs[0])  # inputs untouched
+        strs = comi.ComiCompressor(ratio=2, joint=False).compress_documents(self.docs, self.q)
+        self.assertTrue(all(isinstance(s, str) for s in strs))
+
+    def test_llamaindex_shapes(self):
+        nodes = [Scored(Node(t, i), 0.5) for i, t in enumerate(self.docs)]
+        comp = comi.ComiCompressor(ratio=2, joint=False)
+        out = comp.postprocess_nodes(nodes, query_str=self.q)
+        self.assertTrue(all(isinstance(n, Scored) and isinstance(n.node, Node) for n in out))
+        for n in out:
+            self.assertEqual(n.node.text, comi.compress(self.docs[n.node.id_], self.q, ratio=2))
+        self.assertEqual(nodes[0].node.text, self.docs[0])
+
+    def test_bad_documents(self):
+        comp = comi.ComiCompressor(ratio=2)
+        self.assertEqual(comp.compress_documents([], self.q), [])
+        with self.assertRaisesRegex(TypeError, r"documents\[1\]"):
+            comp.compress_documents(["ok", object()], self.q)
+        with self.assertRaises(TypeError):
+            comp.compress_documents("a string", self.q)
+
+
+if __name__ == "__main__":
+    unittest.main()
