@@ -91,35 +91,35 @@ typedef struct job {
     struct MHD_Connection *conn; /* suspended while the job is pending */
     /* inputs (immutable once queued): strings point into root */
     json_t *root;
-    const char *context;     /* or NULL when docs are given */
-    const char **docs;       /* n_docs strings, owned (the array only) */
+    const char *context; /* or NULL when docs are given */
+    const char **docs;   /* n_docs strings, owned (the array only) */
     size_t n_docs;
     const char *question;
     comi_text_params params;
-    double t_queued;  /* ms, monotonic */
-    double deadline;  /* ms, monotonic; 0: none */
+    double t_queued; /* ms, monotonic */
+    double deadline; /* ms, monotonic; 0: none */
     /* srv.mu */
     job_state state;
     int refs;
-    bool responded;          /* code/body hold the answer; conn resumed or about to be */
-    struct job *next;        /* queue link */
+    bool responded;                  /* code/body hold the answer; conn resumed or about to be */
+    struct job *next;                /* queue link */
     struct job *act_prev, *act_next; /* pending jobs, for the watchdog */
     int code;
-    char *body;              /* JSON text, malloc'ed */
+    char *body; /* JSON text, malloc'ed */
     int64_t tokens_in, tokens_out;
 } job;
 
 typedef struct request {
     endpoint ep;
     bool method_ok;
-    double t_start;        /* ms, monotonic */
-    int early_code;        /* an error decided from the headers alone (0: none) */
+    double t_start; /* ms, monotonic */
+    int early_code; /* an error decided from the headers alone (0: none) */
     char early_msg[256];
-    char *body;            /* the upload, max_body bytes at most */
+    char *body; /* the upload, max_body bytes at most */
     size_t len, cap;
-    bool too_large;        /* the upload passed --max-body and is being discarded */
+    bool too_large; /* the upload passed --max-body and is being discarded */
     job *job;
-    int code;              /* the status code answered (0: none yet) */
+    int code; /* the status code answered (0: none yet) */
     int64_t tokens_in, tokens_out;
 } request;
 
@@ -151,7 +151,7 @@ typedef struct server {
     job *q_head, *q_tail;
     int q_len;
     int idle_workers;
-    job *active; /* pending (not yet responded) jobs */
+    job *active;   /* pending (not yet responded) jobs */
     int in_flight; /* requests between the first handler call and completion */
     bool draining;
     bool stop;
@@ -182,8 +182,10 @@ static void job_unref_locked(job *j) {
 }
 
 static void active_remove_locked(job *j) {
-    if (j->act_prev) j->act_prev->act_next = j->act_next;
-    else if (srv.active == j) srv.active = j->act_next;
+    if (j->act_prev)
+        j->act_prev->act_next = j->act_next;
+    else if (srv.active == j)
+        srv.active = j->act_next;
     if (j->act_next) j->act_next->act_prev = j->act_prev;
     j->act_prev = j->act_next = NULL;
 }
@@ -210,8 +212,10 @@ static char *error_json(const char *msg) {
         }
     }
     char *text = NULL;
-    if (o && s && json_object_set_new(o, "error", s) == 0) text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    else json_decref(s);
+    if (o && s && json_object_set_new(o, "error", s) == 0)
+        text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    else
+        json_decref(s);
     json_decref(o);
     return text;
 }
@@ -234,9 +238,8 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, request *req, int 
     MHD_add_response_header(resp, "Content-Type", "application/json");
     if (code == 503) MHD_add_response_header(resp, "Retry-After", "1");
     if (code == 405)
-        MHD_add_response_header(resp, "Allow",
-                                req->ep == EP_HEALTH || req->ep == EP_METRICS ? "GET, HEAD"
-                                                                              : "POST");
+        MHD_add_response_header(
+            resp, "Allow", req->ep == EP_HEALTH || req->ep == EP_METRICS ? "GET, HEAD" : "POST");
     if (close) MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)code, resp);
     MHD_destroy_response(resp);
@@ -263,14 +266,22 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, request *req, int
 
 static const char *json_type_name(const json_t *v) {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    case JSON_NULL:
+        return "null";
     }
     return "an unknown value";
 }
@@ -281,8 +292,7 @@ static int64_t count_words(const char *s) {
     int64_t n = 0;
     bool in_word = false;
     for (; *s; s++) {
-        bool sp = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' ||
-                  *s == '\v';
+        bool sp = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v';
         if (!sp && !in_word) n++;
         in_word = !sp;
     }
@@ -305,13 +315,14 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
                  json_type_name(root));
         return 400;
     }
-    static const char *const known[] = {"context", "documents", "question",
+    static const char *const known[] = {"context", "documents",     "question",
                                         "ratio",   "target_tokens", "encoder"};
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
         bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= !strcmp(key, known[i]);
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            ok |= !strcmp(key, known[i]);
         if (!ok) {
             snprintf(err, errsz,
                      "unknown field '%.100s' (known: context, documents, question, ratio, "
@@ -332,7 +343,8 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
         return 400;
     }
     if (!ctx && !docs) {
-        snprintf(err, errsz, "missing field 'context' (a string) or 'documents' (a list of strings)");
+        snprintf(err, errsz,
+                 "missing field 'context' (a string) or 'documents' (a list of strings)");
         return 400;
     }
     int64_t words = 0;
@@ -454,7 +466,8 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
 static bool content_type_ok(const char *ct) {
     if (!ct) return true;
     size_t n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
     static const char *const ok[] = {"application/json", "text/plain",
                                      "application/x-www-form-urlencoded"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
@@ -471,10 +484,14 @@ static int status_to_http(comi_status st) {
     switch (st) {
     case COMI_ERR_INVALID_ARG:
     case COMI_ERR_FORMAT:
-    case COMI_ERR_UNSUPPORTED: return 422;
-    case COMI_ERR_LIMIT: return 413;
-    case COMI_ERR_NOMEM: return 503;
-    default: return 500;
+    case COMI_ERR_UNSUPPORTED:
+        return 422;
+    case COMI_ERR_LIMIT:
+        return 413;
+    case COMI_ERR_NOMEM:
+        return 503;
+    default:
+        return 500;
     }
 }
 
@@ -483,10 +500,9 @@ static int status_to_http(comi_status st) {
 static void run_job(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout) {
     comi_text_result res;
     memset(&res, 0, sizeof res);
-    comi_status st =
-        j->context ? comi_compress_text(ctx, j->context, j->question, &j->params, &res)
-                   : comi_compress_documents(ctx, j->docs, j->n_docs, j->question, &j->params,
-                                             &res);
+    comi_status st = j->context ? comi_compress_text(ctx, j->context, j->question, &j->params, &res)
+                                : comi_compress_documents(ctx, j->docs, j->n_docs, j->question,
+                                                          &j->params, &res);
     *tin = *tout = 0;
     if (st != COMI_OK) {
         char msg[700];
@@ -542,7 +558,8 @@ static void *worker_main(void *varg) {
     pthread_mutex_lock(&srv.mu);
     for (;;) {
         srv.idle_workers++;
-        while (!srv.stop && !srv.q_head) pthread_cond_wait(&srv.work, &srv.mu);
+        while (!srv.stop && !srv.q_head)
+            pthread_cond_wait(&srv.work, &srv.mu);
         srv.idle_workers--;
         job *j = srv.q_head;
         if (!j) break; /* stop, and nothing left */
@@ -556,7 +573,8 @@ static void *worker_main(void *varg) {
         j->state = JOB_RUNNING;
         pthread_mutex_unlock(&srv.mu);
         if (srv.delay_ms > 0) {
-            struct timespec d = {(time_t)(srv.delay_ms / 1000), (long)(srv.delay_ms % 1000) * 1000000L};
+            struct timespec d = {(time_t)(srv.delay_ms / 1000),
+                                 (long)(srv.delay_ms % 1000) * 1000000L};
             nanosleep(&d, NULL);
         }
 
@@ -613,7 +631,8 @@ static void expire_jobs(bool all) {
                 code = 504;
                 snprintf(msg, sizeof msg, "request timed out after %lld ms (%s; --timeout-ms %lld)",
                          (long long)(now - j->t_queued),
-                         j->state == JOB_QUEUED ? "still waiting in the queue" : "still compressing",
+                         j->state == JOB_QUEUED ? "still waiting in the queue"
+                                                : "still compressing",
                          (long long)srv.timeout_ms);
                 srv.m.timeouts++;
             }
@@ -624,7 +643,8 @@ static void expire_jobs(bool all) {
             conns[n++] = j->conn;
         }
         pthread_mutex_unlock(&srv.mu);
-        for (size_t i = 0; i < n; i++) MHD_resume_connection(conns[i]);
+        for (size_t i = 0; i < n; i++)
+            MHD_resume_connection(conns[i]);
         if (n < sizeof conns / sizeof conns[0]) break;
     }
 }
@@ -638,13 +658,13 @@ static char *health_json(void) {
     int q_len = srv.q_len, in_flight = srv.in_flight;
     bool draining = srv.draining;
     pthread_mutex_unlock(&srv.mu);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:n, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I}}", "status",
-        draining ? "draining" : "ok", "version", comi_version(), "encoder", srv.encoder_spec,
-        "model", "workers", srv.n_workers, "queue_depth", q_len, "queue_capacity",
-        srv.queue_cap, "in_flight", in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3,
-        "limits", "max_body", (json_int_t)srv.max_body, "max_tokens",
-        (json_int_t)srv.max_tokens, "timeout_ms", (json_int_t)srv.timeout_ms);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I}}",
+                          "status", draining ? "draining" : "ok", "version", comi_version(),
+                          "encoder", srv.encoder_spec, "model", "workers", srv.n_workers,
+                          "queue_depth", q_len, "queue_capacity", srv.queue_cap, "in_flight",
+                          in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3, "limits",
+                          "max_body", (json_int_t)srv.max_body, "max_tokens",
+                          (json_int_t)srv.max_tokens, "timeout_ms", (json_int_t)srv.timeout_ms);
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return text;
@@ -660,14 +680,17 @@ static char *metrics_text(size_t *len) {
     int q_len = srv.q_len, in_flight = srv.in_flight, idle = srv.idle_workers;
     pthread_mutex_unlock(&srv.mu);
 
-    fprintf(f, "# HELP comi_build_info The comi version and the loaded encoder.\n"
-               "# TYPE comi_build_info gauge\n"
-               "comi_build_info{version=\"%s\",encoder=\"",
+    fprintf(f,
+            "# HELP comi_build_info The comi version and the loaded encoder.\n"
+            "# TYPE comi_build_info gauge\n"
+            "comi_build_info{version=\"%s\",encoder=\"",
             comi_version());
     for (const char *s = srv.encoder_spec; *s; s++) {
         if (*s == '\\' || *s == '"') fputc('\\', f);
-        if (*s == '\n') fputs("\\n", f);
-        else fputc(*s, f);
+        if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
     }
     fprintf(f, "\"} 1\n");
     fprintf(f, "# HELP comi_http_requests_total HTTP requests answered, by endpoint and status "
@@ -676,8 +699,10 @@ static char *metrics_text(size_t *len) {
         for (size_t c = 0; c <= N_CODES; c++) {
             if (!m.requests[e][c]) continue;
             char code[16];
-            if (c < N_CODES) snprintf(code, sizeof code, "%d", status_codes[c]);
-            else snprintf(code, sizeof code, "other");
+            if (c < N_CODES)
+                snprintf(code, sizeof code, "%d", status_codes[c]);
+            else
+                snprintf(code, sizeof code, "other");
             fprintf(f, "comi_http_requests_total{endpoint=\"%s\",code=\"%s\"} %llu\n",
                     endpoint_path[e], code, (unsigned long long)m.requests[e][c]);
         }
@@ -686,21 +711,25 @@ static char *metrics_text(size_t *len) {
     for (int e = 0; e < EP_COUNT; e++)
         fprintf(f, "comi_http_aborted_total{endpoint=\"%s\"} %llu\n", endpoint_path[e],
                 (unsigned long long)m.aborted[e]);
-    fprintf(f, "# HELP comi_http_errors_total Error responses by class (client: 4xx, server: "
-               "5xx).\n# TYPE comi_http_errors_total counter\n"
-               "comi_http_errors_total{class=\"client\"} %llu\n"
-               "comi_http_errors_total{class=\"server\"} %llu\n",
+    fprintf(f,
+            "# HELP comi_http_errors_total Error responses by class (client: 4xx, server: "
+            "5xx).\n# TYPE comi_http_errors_total counter\n"
+            "comi_http_errors_total{class=\"client\"} %llu\n"
+            "comi_http_errors_total{class=\"server\"} %llu\n",
             (unsigned long long)m.client_errors, (unsigned long long)m.server_errors);
-    fprintf(f, "# HELP comi_compress_failures_total Compressions the library refused or "
-               "failed.\n# TYPE comi_compress_failures_total counter\n"
-               "comi_compress_failures_total %llu\n",
+    fprintf(f,
+            "# HELP comi_compress_failures_total Compressions the library refused or "
+            "failed.\n# TYPE comi_compress_failures_total counter\n"
+            "comi_compress_failures_total %llu\n",
             (unsigned long long)m.compress_failures);
-    fprintf(f, "# HELP comi_rejected_queue_full_total Requests answered 503 because the queue "
-               "was full.\n# TYPE comi_rejected_queue_full_total counter\n"
-               "comi_rejected_queue_full_total %llu\n",
+    fprintf(f,
+            "# HELP comi_rejected_queue_full_total Requests answered 503 because the queue "
+            "was full.\n# TYPE comi_rejected_queue_full_total counter\n"
+            "comi_rejected_queue_full_total %llu\n",
             (unsigned long long)m.rejected_queue_full);
-    fprintf(f, "# HELP comi_timeouts_total Requests answered 504 after --timeout-ms.\n"
-               "# TYPE comi_timeouts_total counter\ncomi_timeouts_total %llu\n",
+    fprintf(f,
+            "# HELP comi_timeouts_total Requests answered 504 after --timeout-ms.\n"
+            "# TYPE comi_timeouts_total counter\ncomi_timeouts_total %llu\n",
             (unsigned long long)m.timeouts);
     fprintf(f, "# HELP comi_request_duration_seconds Time from the request's headers to its "
                "response being sent.\n# TYPE comi_request_duration_seconds histogram\n");
@@ -719,18 +748,20 @@ static char *metrics_text(size_t *len) {
                 endpoint_path[e], (unsigned long long)m.latency_count[e], endpoint_path[e],
                 m.latency_sum[e], endpoint_path[e], (unsigned long long)m.latency_count[e]);
     }
-    fprintf(f, "# HELP comi_tokens_in_total Tokens of the contexts compressed.\n"
-               "# TYPE comi_tokens_in_total counter\ncomi_tokens_in_total %llu\n"
-               "# HELP comi_tokens_out_total Tokens of the compressed texts returned.\n"
-               "# TYPE comi_tokens_out_total counter\ncomi_tokens_out_total %llu\n",
+    fprintf(f,
+            "# HELP comi_tokens_in_total Tokens of the contexts compressed.\n"
+            "# TYPE comi_tokens_in_total counter\ncomi_tokens_in_total %llu\n"
+            "# HELP comi_tokens_out_total Tokens of the compressed texts returned.\n"
+            "# TYPE comi_tokens_out_total counter\ncomi_tokens_out_total %llu\n",
             (unsigned long long)m.tokens_in, (unsigned long long)m.tokens_out);
-    fprintf(f, "# HELP comi_queue_depth Jobs waiting for a worker.\n# TYPE comi_queue_depth "
-               "gauge\ncomi_queue_depth %d\n"
-               "# HELP comi_in_flight_requests Requests received and not yet answered.\n"
-               "# TYPE comi_in_flight_requests gauge\ncomi_in_flight_requests %d\n"
-               "# HELP comi_workers Worker threads, and how many are idle.\n"
-               "# TYPE comi_workers gauge\ncomi_workers{state=\"total\"} %d\n"
-               "comi_workers{state=\"idle\"} %d\n",
+    fprintf(f,
+            "# HELP comi_queue_depth Jobs waiting for a worker.\n# TYPE comi_queue_depth "
+            "gauge\ncomi_queue_depth %d\n"
+            "# HELP comi_in_flight_requests Requests received and not yet answered.\n"
+            "# TYPE comi_in_flight_requests gauge\ncomi_in_flight_requests %d\n"
+            "# HELP comi_workers Worker threads, and how many are idle.\n"
+            "# TYPE comi_workers gauge\ncomi_workers{state=\"total\"} %d\n"
+            "comi_workers{state=\"idle\"} %d\n",
             q_len, in_flight, srv.n_workers, idle);
     if (fclose(f) != 0) {
         free(buf);
@@ -759,10 +790,16 @@ static enum MHD_Result on_headers(struct MHD_Connection *conn, request *req, con
     bool post = !strcmp(method, "POST");
     switch (req->ep) {
     case EP_HEALTH:
-    case EP_METRICS: req->method_ok = get; break;
+    case EP_METRICS:
+        req->method_ok = get;
+        break;
     case EP_COMPRESS:
-    case EP_ANSWER: req->method_ok = post; break;
-    default: req->method_ok = true; break;
+    case EP_ANSWER:
+        req->method_ok = post;
+        break;
+    default:
+        req->method_ok = true;
+        break;
     }
     if (req->ep == EP_OTHER) {
         req->early_code = 404;
@@ -779,8 +816,7 @@ static enum MHD_Result on_headers(struct MHD_Connection *conn, request *req, con
         if (!content_type_ok(ct)) {
             req->early_code = 415;
             snprintf(req->early_msg, sizeof req->early_msg,
-                     "unsupported Content-Type '%.100s': send the request as application/json",
-                     ct);
+                     "unsupported Content-Type '%.100s': send the request as application/json", ct);
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
@@ -810,7 +846,8 @@ static void on_upload(request *req, const char *data, size_t size) {
     }
     if (req->len + size + 1 > req->cap) {
         size_t cap = req->cap ? req->cap : 4096;
-        while (cap < req->len + size + 1) cap *= 2;
+        while (cap < req->len + size + 1)
+            cap *= 2;
         if (cap > srv.max_body + 1) cap = srv.max_body + 1;
         char *b = realloc(req->body, cap);
         if (!b) { /* answered 503 at the end of the upload */
@@ -833,7 +870,8 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
         return send_error(conn, req, 413, "request body is over this server's --max-body %zu",
                           srv.max_body);
     switch (req->ep) {
-    case EP_HEALTH: return send_json(conn, req, 200, health_json(), srv.draining);
+    case EP_HEALTH:
+        return send_json(conn, req, 200, health_json(), srv.draining);
     case EP_METRICS: {
         size_t len = 0;
         char *text = metrics_text(&len);
@@ -852,8 +890,10 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
     }
     case EP_ANSWER:
         return send_error(conn, req, 503, "no model loaded: start comi serve with --model");
-    case EP_COMPRESS: break;
-    default: return send_error(conn, req, 500, "internal error: unrouted request");
+    case EP_COMPRESS:
+        break;
+    default:
+        return send_error(conn, req, 500, "internal error: unrouted request");
     }
     if (srv.draining) return send_error(conn, req, 503, "the server is shutting down");
 
@@ -883,14 +923,16 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
         free(j->docs);
         free(j);
         return send_error(conn, req, 503,
-                          "the server is busy: %d jobs queued (--queue %d); retry later",
-                          srv.q_len, srv.queue_cap);
+                          "the server is busy: %d jobs queued (--queue %d); retry later", srv.q_len,
+                          srv.queue_cap);
     }
     /* Suspend before the job becomes visible, so a fast worker can never
      * resume a connection that is not suspended yet. */
     MHD_suspend_connection(conn);
-    if (srv.q_tail) srv.q_tail->next = j;
-    else srv.q_head = j;
+    if (srv.q_tail)
+        srv.q_tail->next = j;
+    else
+        srv.q_head = j;
     srv.q_tail = j;
     srv.q_len++;
     j->act_next = srv.active;
@@ -903,9 +945,8 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)cls;
     (void)version;
     request *req = *con_cls;
@@ -967,10 +1008,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         m->aborted[req->ep]++;
     } else {
         m->requests[req->ep][code_index(req->code)]++;
-        if (req->code >= 500) m->server_errors++;
-        else if (req->code >= 400) m->client_errors++;
+        if (req->code >= 500)
+            m->server_errors++;
+        else if (req->code >= 400)
+            m->client_errors++;
         size_t b = 0;
-        while (b < N_BUCKETS && secs > latency_le[b]) b++;
+        while (b < N_BUCKETS && secs > latency_le[b])
+            b++;
         m->latency_bucket[req->ep][b]++;
         m->latency_sum[req->ep] += secs;
         m->latency_count[req->ep]++;
@@ -990,37 +1034,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* ------------------------------------------------------------------------ */
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
-            "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
-            "                  [--access-log] [--delay-ms MS]\n"
-            "\n"
-            "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
-            "in-flight requests finish and exits 0.\n"
-            "\n"
-            "  GET  /health        status, version, encoder, limits (JSON)\n"
-            "  GET  /metrics       Prometheus text: requests by endpoint and code, errors,\n"
-            "                      latency histogram, tokens in/out, queue depth\n"
-            "  POST /v1/compress   {\"context\": str | \"documents\": [str], \"question\": str,\n"
-            "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
-            "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
-            "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
-            "  POST /v1/answer     503: no model pipeline in this build yet\n"
-            "\n"
-            "options:\n"
-            "  --host ADDR        address to listen on (default 127.0.0.1; numeric or a name)\n"
-            "  --port P           TCP port; 0 picks a free one (printed on stdout)\n"
-            "  --threads N        compression worker threads (default: number of cores)\n"
-            "  --encoder SPEC     lexical (default), vectors:FILE, or a model path\n"
-            "  --max-body BYTES   largest request body (default 8388608; larger -> 413)\n"
-            "  --max-tokens N     largest context in tokens (default 262144; larger -> 413)\n"
-            "  --timeout-ms MS    per-request time limit from queueing (default 30000;\n"
-            "                     0 = none; late -> 504)\n"
-            "  --queue N          jobs that may wait for a worker (default 64; full -> 503)\n"
-            "  --access-log       one line per request on stderr\n"
-            "  --delay-ms MS      testing aid: each worker sleeps MS before every compression\n"
-            "                     (makes queueing, timeouts and shutdown observable)\n"
-            "  --model PATH       not supported yet (the model pipeline does not exist)\n");
+    fprintf(
+        out,
+        "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
+        "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
+        "                  [--access-log] [--delay-ms MS]\n"
+        "\n"
+        "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
+        "in-flight requests finish and exits 0.\n"
+        "\n"
+        "  GET  /health        status, version, encoder, limits (JSON)\n"
+        "  GET  /metrics       Prometheus text: requests by endpoint and code, errors,\n"
+        "                      latency histogram, tokens in/out, queue depth\n"
+        "  POST /v1/compress   {\"context\": str | \"documents\": [str], \"question\": str,\n"
+        "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
+        "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
+        "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
+        "  POST /v1/answer     503: no model pipeline in this build yet\n"
+        "\n"
+        "options:\n"
+        "  --host ADDR        address to listen on (default 127.0.0.1; numeric or a name)\n"
+        "  --port P           TCP port; 0 picks a free one (printed on stdout)\n"
+        "  --threads N        compression worker threads (default: number of cores)\n"
+        "  --encoder SPEC     lexical (default), vectors:FILE, or a model path\n"
+        "  --max-body BYTES   largest request body (default 8388608; larger -> 413)\n"
+        "  --max-tokens N     largest context in tokens (default 262144; larger -> 413)\n"
+        "  --timeout-ms MS    per-request time limit from queueing (default 30000;\n"
+        "                     0 = none; late -> 504)\n"
+        "  --queue N          jobs that may wait for a worker (default 64; full -> 503)\n"
+        "  --access-log       one line per request on stderr\n"
+        "  --delay-ms MS      testing aid: each worker sleeps MS before every compression\n"
+        "                     (makes queueing, timeouts and shutdown observable)\n"
+        "  --model PATH       not supported yet (the model pipeline does not exist)\n");
 }
 
 /* A listening TCP socket on host:port; -1 with a message printed. */
@@ -1056,7 +1101,8 @@ static int open_listener(const char *host, int port, int *bound_port) {
     socklen_t sl = sizeof ss;
     *bound_port = port;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (ss.ss_family == AF_INET)
+            *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         else if (ss.ss_family == AF_INET6)
             *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
@@ -1075,10 +1121,12 @@ static void teardown(int n_started) {
     srv.stop = true;
     pthread_cond_broadcast(&srv.work);
     pthread_mutex_unlock(&srv.mu);
-    for (int i = 0; i < n_started; i++) pthread_join(srv.workers[i], NULL);
+    for (int i = 0; i < n_started; i++)
+        pthread_join(srv.workers[i], NULL);
     if (srv.daemon) MHD_stop_daemon(srv.daemon);
     srv.daemon = NULL;
-    for (int i = 0; srv.ctxs && i < srv.n_workers; i++) comi_ctx_free(srv.ctxs[i]);
+    for (int i = 0; srv.ctxs && i < srv.n_workers; i++)
+        comi_ctx_free(srv.ctxs[i]);
     free(srv.ctxs);
     free(srv.workers);
     comi_encoder_free(srv.enc);
@@ -1116,8 +1164,7 @@ int cmd_serve(int argc, char **argv) {
             if (!(v = cli_value(CMD, argc, argv, &i))) return 1;
             srv.host = v;
         } else if (!strcmp(a, "--port")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, 65535, &n))
+            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 65535, &n))
                 return 1;
             srv.port = (int)n;
         } else if (!strcmp(a, "--threads")) {
@@ -1125,8 +1172,7 @@ int cmd_serve(int argc, char **argv) {
                 return 1;
             srv.n_workers = (int)n;
         } else if (!strcmp(a, "--queue")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, 1000000, &n))
+            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 1000000, &n))
                 return 1;
             srv.queue_cap = (int)n;
         } else if (!strcmp(a, "--max-body")) {
@@ -1145,8 +1191,7 @@ int cmd_serve(int argc, char **argv) {
                 return 1;
             srv.timeout_ms = n;
         } else if (!strcmp(a, "--delay-ms")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, 600000, &n))
+            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 600000, &n))
                 return 1;
             srv.delay_ms = n;
         } else if (!strcmp(a, "--encoder")) {
@@ -1228,18 +1273,17 @@ int cmd_serve(int argc, char **argv) {
         }
     }
     srv.daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)30, MHD_OPTION_END);
     if (!srv.daemon) {
         close(lfd);
         teardown(srv.n_workers);
-        return cli_error(CMD, "cannot start the HTTP daemon on %s port %d", srv.host,
-                         bound_port);
+        return cli_error(CMD, "cannot start the HTTP daemon on %s port %d", srv.host, bound_port);
     }
-    printf("comi serve: listening on http://%s:%d (encoder %s, %d workers, queue %d)\n",
-           srv.host, bound_port, srv.encoder_spec, srv.n_workers, srv.queue_cap);
+    printf("comi serve: listening on http://%s:%d (encoder %s, %d workers, queue %d)\n", srv.host,
+           bound_port, srv.encoder_spec, srv.n_workers, srv.queue_cap);
     fflush(stdout);
 
     /* Wait for a signal; between waits, answer requests past their deadline. */
@@ -1267,7 +1311,8 @@ int cmd_serve(int argc, char **argv) {
     if (in_flight_now() > 0) { /* past the deadline: answer what is left */
         expire_jobs(true);
         double end = now_ms() + 1000;
-        while (in_flight_now() > 0 && now_ms() < end) nanosleep(&tick, NULL);
+        while (in_flight_now() > 0 && now_ms() < end)
+            nanosleep(&tick, NULL);
     }
     teardown(srv.n_workers);
     fprintf(stderr, "comi serve: stopped\n");
