@@ -1282,8 +1282,10 @@ int cmd_serve(int argc, char **argv) {
         teardown(srv.n_workers);
         return cli_error(CMD, "cannot start the HTTP daemon on %s port %d", srv.host, bound_port);
     }
-    printf("comi serve: listening on http://%s:%d (encoder %s, %d workers, queue %d)\n", srv.host,
-           bound_port, srv.encoder_spec, srv.n_workers, srv.queue_cap);
+    bool v6 = strchr(srv.host, ':') != NULL; /* a literal IPv6 address needs brackets */
+    printf("comi serve: listening on http://%s%s%s:%d (encoder %s, %d workers, queue %d)\n",
+           v6 ? "[" : "", srv.host, v6 ? "]" : "", bound_port, srv.encoder_spec, srv.n_workers,
+           srv.queue_cap);
     fflush(stdout);
 
     /* Wait for a signal; between waits, answer requests past their deadline. */
