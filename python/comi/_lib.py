@@ -2,7 +2,11 @@
 
 The library is found, in order, at $COMI_LIBRARY, or at build/libcomi.so of
 the checkout this package sits in (python/comi/ -> ../../build/). The
-structures below mirror include/comi.h field for field; keep them in sync.
+structures below mirror the leading fields of include/comi.h's structures
+(tests check the order). Each ends in a reserved tail larger than any
+fields the library may add later: the library fills the structures itself
+(comi_text_default_params, comi_compress_*), so fields this binding does not
+name keep their library defaults instead of being overrun.
 """
 
 import ctypes
@@ -37,6 +41,7 @@ class TextParams(ctypes.Structure):
         ("redundancy", ctypes.c_bool),
         ("alpha", ctypes.c_float),
         ("beta", ctypes.c_float),
+        ("_reserved", ctypes.c_uint8 * 256),  # later fields, left at their defaults
     ]
 
 
@@ -49,6 +54,7 @@ class TextResult(ctypes.Structure):
         ("compressed_tokens", ctypes.c_int64),
         ("ratio", ctypes.c_double),
         ("ms", ctypes.c_double),
+        ("_reserved", ctypes.c_uint8 * 256),  # later fields
     ]
 
 
