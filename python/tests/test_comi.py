@@ -135,7 +135,7 @@ class TestCompress(unittest.TestCase):
             finally:
                 os.unlink(f.name)
             self.assertEqual(out.returncode, 0, out.stderr)
-            self.assertEqual(comi.compress(ctx, q, **kw), out.stdout.rstrip("\n"), flags)
+            self.assertEqual(comi.compress(ctx, q, **kw) + "\n", out.stdout, flags)
 
     def test_threads_agree(self):
         want = comi.compress(CTX, "kappa", ratio=2)

@@ -135,7 +135,7 @@ if "$COMI" compress --help >/dev/null 2>&1; then
     printf '%s' "$CTX" >"$TMP/ctx.txt"
     "$COMI" compress --question "which letter is kappa?" --context-file "$TMP/ctx.txt" --ratio 2 \
         >"$TMP/cli.out" 2>"$TMP/cli.err"
-    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2]).read().rstrip("\n"); sys.exit(0 if d["compressed"]==c else 1)' \
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2], encoding="utf-8").read(); sys.exit(0 if d["compressed"] + "\n" == c else 1)' \
         "$TMP/compress_ratio.body" "$TMP/cli.out"; then pass compress_same_as_cli
     else fail compress_same_as_cli "server: $(head -c 200 "$TMP/compress_ratio.body") cli: $(head -c 200 "$TMP/cli.out")"; fi
 else
