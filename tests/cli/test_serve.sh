@@ -226,6 +226,42 @@ curl -s --max-time 2 "telnet://127.0.0.1:$PORT" <"$TMP/half.req" >/dev/null 2>&1
 printf 'GARBAGE\r\n\r\n' >"$TMP/garbage.req"
 curl -s --max-time 2 "telnet://127.0.0.1:$PORT" <"$TMP/garbage.req" >/dev/null 2>&1
 
+# Mutated requests (random byte edits of valid bodies): each must get a JSON
+# answer, 200 or a 4xx with an "error", and the server must stay up.
+if "$PY" - "$PORT" <<'EOF'
+import json, random, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+rng = random.Random(1234)
+seeds = [b'{"context": "alpha beta gamma delta", "question": "which?", "ratio": 2}',
+         b'{"documents": ["one two", "three four"], "question": "q", "target_tokens": 1}',
+         '{"context": "caf\\u00e9 \\u65e5\\u672c", "question": "\\u00e9?"}'.encode()]
+bad = 0
+for i in range(300):
+    b = bytearray(rng.choice(seeds))
+    for _ in range(rng.randint(1, 4)):
+        op, pos = rng.randint(0, 2), rng.randrange(len(b) + 1)
+        if op == 0 and pos < len(b): del b[pos]
+        elif op == 1: b[pos:pos] = bytes([rng.randrange(256)])
+        elif pos < len(b): b[pos] = rng.choice(b'{}[]",:0-.e\\u \xff\x00')
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/compress" % port, data=bytes(b),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            code, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read()
+    try:
+        d = json.loads(body)
+        ok = (code == 200 and "compressed" in d) or (code in (400, 413, 422) and d.get("error"))
+    except ValueError:
+        ok = False
+    if not ok:
+        bad += 1
+        if bad < 4: print("mutant %d: %r -> %d %r" % (i, bytes(b)[:80], code, body[:120]))
+sys.exit(1 if bad else 0)
+EOF
+then pass mutated_requests; else fail mutated_requests "see the lines above"; fi
+
 # --- 40 concurrent requests ----------------------------------------------
 printf '{"context": "%s", "question": "which letter is kappa?", "ratio": 2}' "$CTX" >"$TMP/conc.req"
 pids=""
@@ -269,6 +305,7 @@ ok200 = vals.get('comi_http_requests_total{endpoint="/v1/compress",code="200"}',
 checks = [
     ok200 >= 48,
     vals.get('comi_http_requests_total{endpoint="/v1/compress",code="400"}', 0) >= 15,
+    vals.get('comi_http_requests_total{endpoint="/v1/compress",code="500"}', 0) == 0,
     vals.get('comi_http_requests_total{endpoint="/v1/compress",code="413"}', 0) >= 3,
     vals.get('comi_http_requests_total{endpoint="/v1/answer",code="503"}', 0) == 1,
     vals.get('comi_http_requests_total{endpoint="other",code="404"}', 0) >= 2,
