@@ -83,8 +83,9 @@ typedef struct metrics {
 /* ------------------------------------------------------------------------ */
 
 typedef enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_FINISHED } job_state;
+typedef enum job_kind { JOB_COMPRESS, JOB_ANSWER } job_kind;
 
-/* One compression. Owned jointly by its request and the queue/worker
+/* One compression or answer. Owned jointly by its request and the queue/worker
  * (refs); freed by whichever lets go last. Fields below `srv.mu` are read
  * and written only with srv.mu held. */
 typedef struct job {
@@ -95,9 +96,11 @@ typedef struct job {
     const char **docs;   /* n_docs strings, owned (the array only) */
     size_t n_docs;
     const char *question;
-    comi_text_params params;
-    double t_queued; /* ms, monotonic */
-    double deadline; /* ms, monotonic; 0: none */
+    job_kind kind;
+    comi_text_params params;    /* JOB_COMPRESS */
+    comi_answer_params aparams; /* JOB_ANSWER */
+    double t_queued;            /* ms, monotonic */
+    double deadline;            /* ms, monotonic; 0: none */
     /* srv.mu */
     job_state state;
     int refs;
@@ -138,6 +141,12 @@ typedef struct server {
     int64_t timeout_ms;
     const char *encoder_spec;
     comi_encoder *enc;
+    const char *model_path;      /* --model: NULL when /v1/answer is off */
+    const char *checkpoint_path; /* --checkpoint: NULL for the training-free pipeline */
+    comi_pipeline *pl;           /* shared by the workers, immutable */
+    comi_pipeline_info pl_info;
+    int64_t max_new_tokens; /* the largest max_new_tokens a request may ask for */
+    int ctx_threads;        /* kernel threads of each worker's comi_ctx */
     bool access_log;
     int64_t delay_ms; /* testing aid: workers sleep this long before each job */
     double t_boot;
@@ -299,9 +308,32 @@ static int64_t count_words(const char *s) {
     return n;
 }
 
-/* Parses and checks a /v1/compress body into j (inputs only). Returns 0 on
- * success, else the HTTP status with the message in err. */
-static int parse_compress(const char *body, size_t len, job *j, char *err, size_t errsz) {
+/* An optional integer field in [lo, hi]: 0 when absent or valid (*out
+ * set when present), else the HTTP status with the message in err. */
+static int get_int_field(json_t *root, const char *name, int64_t lo, int64_t hi, bool *present,
+                         int64_t *out, char *err, size_t errsz) {
+    json_t *v = json_object_get(root, name);
+    *present = v != NULL;
+    if (!v) return 0;
+    if (!json_is_integer(v)) {
+        snprintf(err, errsz, "'%s' must be an integer, got %s", name, json_type_name(v));
+        return 400;
+    }
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        snprintf(err, errsz, "'%s' must be in [%lld, %lld], got %lld", name, (long long)lo,
+                 (long long)hi, (long long)x);
+        return 422;
+    }
+    *out = (int64_t)x;
+    return 0;
+}
+
+/* The fields every POST endpoint shares: the JSON object itself, no fields
+ * beyond `known`, "context" | "documents", and "question". An empty context
+ * is refused only when `need_context`. Returns 0 or the HTTP status. */
+static int parse_common(const char *body, size_t len, job *j, const char *const *known,
+                        size_t n_known, bool need_context, char *err, size_t errsz) {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -315,29 +347,24 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
                  json_type_name(root));
         return 400;
     }
-    static const char *const known[] = {"context", "documents",     "question",
-                                        "ratio",   "target_tokens", "encoder"};
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
         bool ok = false;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        for (size_t i = 0; i < n_known; i++)
             ok |= !strcmp(key, known[i]);
         if (!ok) {
-            snprintf(err, errsz,
-                     "unknown field '%.100s' (known: context, documents, question, ratio, "
-                     "target_tokens, encoder)",
-                     key);
+            char list[256] = "";
+            for (size_t i = 0; i < n_known; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         known[i]);
+            snprintf(err, errsz, "unknown field '%.100s' (known: %s)", key, list);
             return 400;
         }
     }
     json_t *ctx = json_object_get(root, "context");
     json_t *docs = json_object_get(root, "documents");
     json_t *q = json_object_get(root, "question");
-    json_t *ratio = json_object_get(root, "ratio");
-    json_t *target = json_object_get(root, "target_tokens");
-    json_t *enc = json_object_get(root, "encoder");
-
     if (ctx && docs) {
         snprintf(err, errsz, "give either 'context' or 'documents', not both");
         return 400;
@@ -355,7 +382,7 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
         }
         j->context = json_string_value(ctx);
         words = count_words(j->context);
-        if (words == 0) {
+        if (words == 0 && need_context) {
             snprintf(err, errsz, "'context' is empty");
             return 422;
         }
@@ -366,11 +393,11 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
             return 400;
         }
         size_t n = json_array_size(docs);
-        if (n == 0) {
+        if (n == 0 && need_context) {
             snprintf(err, errsz, "'documents' is an empty list");
             return 422;
         }
-        j->docs = calloc(n, sizeof *j->docs);
+        j->docs = calloc(n ? n : 1, sizeof *j->docs);
         if (!j->docs) {
             snprintf(err, errsz, "out of memory for %zu documents", n);
             return 503;
@@ -386,7 +413,7 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
             words += count_words(j->docs[i]);
         }
         j->n_docs = n;
-        if (words == 0) {
+        if (words == 0 && need_context) {
             snprintf(err, errsz, "'documents' holds only empty strings");
             return 422;
         }
@@ -404,6 +431,25 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
         snprintf(err, errsz, "'question' is empty");
         return 422;
     }
+    if (srv.max_tokens > 0 && words > srv.max_tokens) {
+        snprintf(err, errsz, "the context has %lld words, over this server's --max-tokens %lld",
+                 (long long)words, (long long)srv.max_tokens);
+        return 413;
+    }
+    return 0;
+}
+
+/* Parses and checks a /v1/compress body into j (inputs only). Returns 0 on
+ * success, else the HTTP status with the message in err. */
+static int parse_compress(const char *body, size_t len, job *j, char *err, size_t errsz) {
+    static const char *const known[] = {"context", "documents",     "question",
+                                        "ratio",   "target_tokens", "encoder"};
+    int code = parse_common(body, len, j, known, sizeof known / sizeof known[0], true, err, errsz);
+    if (code) return code;
+    json_t *ratio = json_object_get(j->root, "ratio");
+    json_t *target = json_object_get(j->root, "target_tokens");
+    json_t *enc = json_object_get(j->root, "encoder");
+    j->kind = JOB_COMPRESS;
     j->params = comi_text_default_params();
     j->params.encoder = srv.enc;
     if (ratio && target) {
@@ -452,11 +498,36 @@ static int parse_compress(const char *body, size_t len, job *j, char *err, size_
             return 422;
         }
     }
-    if (srv.max_tokens > 0 && words > srv.max_tokens) {
-        snprintf(err, errsz, "the context has %lld words, over this server's --max-tokens %lld",
-                 (long long)words, (long long)srv.max_tokens);
-        return 413;
-    }
+    return 0;
+}
+
+/* Parses and checks a /v1/answer body (the model pipeline's knobs start
+ * from the loaded pipeline's defaults). Returns 0 or the HTTP status. */
+static int parse_answer(const char *body, size_t len, job *j, char *err, size_t errsz) {
+    static const char *const known[] = {"context",     "documents",      "question",
+                                        "merge_size",  "max_new_tokens", "encoder_layers",
+                                        "segment_size"};
+    int code = parse_common(body, len, j, known, sizeof known / sizeof known[0], false, err, errsz);
+    if (code) return code;
+    j->kind = JOB_ANSWER;
+    j->aparams = comi_pipeline_answer_params(srv.pl);
+    j->aparams.keep_logits = false;
+    bool has;
+    int64_t v;
+    if ((code = get_int_field(j->root, "merge_size", 1, 1 << 20, &has, &v, err, errsz)))
+        return code;
+    if (has) j->aparams.merge.merge_size = v;
+    if ((code =
+             get_int_field(j->root, "max_new_tokens", 1, srv.max_new_tokens, &has, &v, err, errsz)))
+        return code;
+    if (has) j->aparams.max_new_tokens = (int32_t)v;
+    if ((code = get_int_field(j->root, "encoder_layers", 1, srv.pl_info.encoder_n_layer, &has, &v,
+                              err, errsz)))
+        return code;
+    if (has) j->aparams.encoder_layers = (int32_t)v;
+    if ((code = get_int_field(j->root, "segment_size", 1, INT32_MAX, &has, &v, err, errsz)))
+        return code;
+    if (has) j->aparams.segment_size = v;
     return 0;
 }
 
@@ -497,7 +568,8 @@ static int status_to_http(comi_status st) {
 
 /* Runs one job on ctx; fills code/body/tokens (outside srv.mu: the job's
  * outputs are not shared until `responded` is set). */
-static void run_job(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout) {
+static void run_compress(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin,
+                         int64_t *tout) {
     comi_text_result res;
     memset(&res, 0, sizeof res);
     comi_status st = j->context ? comi_compress_text(ctx, j->context, j->question, &j->params, &res)
@@ -545,6 +617,103 @@ static void run_job(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin,
     }
     json_decref(o);
     comi_text_result_free(&res);
+}
+
+/* A copy of n bytes with every invalid UTF-8 sequence replaced by U+FFFD:
+ * generated ids may end inside a character. NULL when out of memory. */
+static char *utf8_lossy(const char *s, size_t n) {
+    size_t cap;
+    if (!__builtin_mul_overflow(n, (size_t)3, &cap) && cap < SIZE_MAX)
+        cap += 1;
+    else
+        return NULL;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    size_t o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (u[i + k] & 0xC0) == 0x80;
+        if (ok && len > 1) { /* overlong forms, surrogates, > U+10FFFF */
+            unsigned cp = len == 2 ? (c & 0x1Fu) << 6 | (u[i + 1] & 0x3Fu)
+                          : len == 3
+                              ? (c & 0x0Fu) << 12 | (u[i + 1] & 0x3Fu) << 6 | (u[i + 2] & 0x3Fu)
+                              : (c & 0x07u) << 18 | (u[i + 1] & 0x3Fu) << 12 |
+                                    (u[i + 2] & 0x3Fu) << 6 | (u[i + 3] & 0x3Fu);
+            ok = (len == 2 && cp >= 0x80) ||
+                 (len == 3 && cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ||
+                 (len == 4 && cp >= 0x10000 && cp <= 0x10FFFF);
+        }
+        if (ok && c != 0) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += 1;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static void run_answer(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout) {
+    comi_answer_result res;
+    memset(&res, 0, sizeof res);
+    comi_status st =
+        j->context ? comi_pipeline_answer(ctx, srv.pl, j->context, j->question, &j->aparams, &res)
+                   : comi_pipeline_answer_documents(ctx, srv.pl, j->docs, j->n_docs, j->question,
+                                                    &j->aparams, &res);
+    *tin = *tout = 0;
+    if (st != COMI_OK) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "answering failed (%s): %s", comi_status_str(st),
+                 comi_errmsg(ctx));
+        *code = status_to_http(st);
+        *body = error_json(msg);
+        comi_answer_result_free(&res);
+        return;
+    }
+    char *text = res.text ? utf8_lossy(res.text, strlen(res.text)) : strdup("");
+    json_t *o = json_object();
+    json_t *ids = json_array();
+    for (int32_t i = 0; ids && i < res.n_ids; i++)
+        json_array_append_new(ids, json_integer(res.ids[i]));
+    if (text && o && ids) {
+        json_object_set_new(o, "answer", json_string(text));
+        json_object_set_new(o, "ids", ids);
+        ids = NULL;
+        json_object_set_new(o, "context_tokens", json_integer(res.n_context_tokens));
+        json_object_set_new(o, "question_tokens", json_integer(res.n_question_tokens));
+        json_object_set_new(o, "memory_vectors", json_integer(res.n_memory));
+        json_object_set_new(o, "segments", json_integer(res.n_segments));
+        json_object_set_new(o, "encoder_layers", json_integer(res.encoder_layers));
+        json_object_set_new(o, "merge_size", json_integer(j->aparams.merge.merge_size));
+        json_object_set_new(o, "ms", json_real(res.ms_total));
+        json_object_set_new(o, "queue_ms", json_real(now_ms() - j->t_queued - res.ms_total));
+        *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        *code = 200;
+        *tin = res.n_context_tokens;
+        *tout = res.n_ids;
+    } else {
+        *code = 503;
+        *body = error_json("out of memory building the answer");
+    }
+    json_decref(ids);
+    json_decref(o);
+    free(text);
+    comi_answer_result_free(&res);
+}
+
+static void run_job(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout) {
+    if (j->kind == JOB_ANSWER)
+        run_answer(ctx, j, code, body, tin, tout);
+    else
+        run_compress(ctx, j, code, body, tin, tout);
 }
 
 typedef struct worker_arg {
@@ -658,9 +827,12 @@ static char *health_json(void) {
     int q_len = srv.q_len, in_flight = srv.in_flight;
     bool draining = srv.draining;
     pthread_mutex_unlock(&srv.mu);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I}}",
+    json_t *model =
+        srv.pl ? json_string(srv.pl_info.description ? srv.pl_info.description : srv.model_path)
+               : json_null();
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I}}",
                           "status", draining ? "draining" : "ok", "version", comi_version(),
-                          "encoder", srv.encoder_spec, "model", "workers", srv.n_workers,
+                          "encoder", srv.encoder_spec, "model", model, "workers", srv.n_workers,
                           "queue_depth", q_len, "queue_capacity", srv.queue_cap, "in_flight",
                           in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3, "limits",
                           "max_body", (json_int_t)srv.max_body, "max_tokens",
@@ -889,7 +1061,9 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
         return r;
     }
     case EP_ANSWER:
-        return send_error(conn, req, 503, "no model loaded: start comi serve with --model");
+        if (!srv.pl)
+            return send_error(conn, req, 503, "no model loaded: start comi serve with --model");
+        break;
     case EP_COMPRESS:
         break;
     default:
@@ -900,7 +1074,9 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
     job *j = calloc(1, sizeof *j);
     if (!j) return send_error(conn, req, 503, "out of memory for a job");
     char err[700];
-    int code = parse_compress(req->body ? req->body : "", req->len, j, err, sizeof err);
+    int code = req->ep == EP_ANSWER
+                   ? parse_answer(req->body ? req->body : "", req->len, j, err, sizeof err)
+                   : parse_compress(req->body ? req->body : "", req->len, j, err, sizeof err);
     free(req->body); /* jansson copied what it needs */
     req->body = NULL;
     if (code) {
@@ -1038,7 +1214,8 @@ static void usage(FILE *out) {
         out,
         "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
         "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
-        "                  [--access-log] [--delay-ms MS]\n"
+        "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
+        "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
         "\n"
         "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
         "in-flight requests finish and exits 0.\n"
@@ -1050,7 +1227,11 @@ static void usage(FILE *out) {
         "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
         "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
         "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
-        "  POST /v1/answer     503: no model pipeline in this build yet\n"
+        "  POST /v1/answer     {\"context\" | \"documents\", \"question\", \"merge_size\": int,\n"
+        "                       \"max_new_tokens\": int, \"encoder_layers\": int,\n"
+        "                       \"segment_size\": int} -> {\"answer\", \"ids\", "
+        "\"context_tokens\",\n"
+        "                      \"memory_vectors\", \"ms\", ...}; 503 without --model\n"
         "\n"
         "options:\n"
         "  --host ADDR        address to listen on (default 127.0.0.1; numeric or a name)\n"
@@ -1063,9 +1244,13 @@ static void usage(FILE *out) {
         "                     0 = none; late -> 504)\n"
         "  --queue N          jobs that may wait for a worker (default 64; full -> 503)\n"
         "  --access-log       one line per request on stderr\n"
-        "  --delay-ms MS      testing aid: each worker sleeps MS before every compression\n"
+        "  --delay-ms MS      testing aid: each worker sleeps MS before every job\n"
         "                     (makes queueing, timeouts and shutdown observable)\n"
-        "  --model PATH       not supported yet (the model pipeline does not exist)\n");
+        "  --model PATH       base model (.gguf or HF directory) for /v1/answer: the soft\n"
+        "                     COMI pipeline (encoder -> MIG merge -> decoder)\n"
+        "  --checkpoint DIR   a COMI checkpoint on top of --model (default: training-free)\n"
+        "  --max-new-tokens N largest max_new_tokens a request may ask (default 256)\n"
+        "  --ctx-threads N    kernel threads per worker (default 1; raise for large models)\n");
 }
 
 /* A listening TCP socket on host:port; -1 with a message printed. */
@@ -1130,6 +1315,7 @@ static void teardown(int n_started) {
     free(srv.ctxs);
     free(srv.workers);
     comi_encoder_free(srv.enc);
+    comi_pipeline_free(srv.pl);
     pthread_mutex_destroy(&srv.mu);
     pthread_cond_destroy(&srv.work);
 }
@@ -1151,7 +1337,8 @@ int cmd_serve(int argc, char **argv) {
     srv.max_tokens = 262144;
     srv.timeout_ms = 30000;
     srv.encoder_spec = "lexical";
-    const char *model = NULL;
+    srv.max_new_tokens = 256;
+    srv.ctx_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int64_t n;
@@ -1198,16 +1385,23 @@ int cmd_serve(int argc, char **argv) {
             if (!(v = cli_value(CMD, argc, argv, &i))) return 1;
             srv.encoder_spec = v;
         } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 1;
+            if (!(srv.model_path = cli_value(CMD, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--checkpoint")) {
+            if (!(srv.checkpoint_path = cli_value(CMD, argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--max-new-tokens")) {
+            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 1, 65536, &n))
+                return 1;
+            srv.max_new_tokens = n;
+        } else if (!strcmp(a, "--ctx-threads")) {
+            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 1, 256, &n))
+                return 1;
+            srv.ctx_threads = (int)n;
         } else {
             return cli_error(CMD, "unknown option '%s' (comi serve --help lists them)", a);
         }
     }
-    if (model)
-        return cli_error(CMD,
-                         "--model '%s': not supported yet: this build has no model pipeline "
-                         "(/v1/answer answers 503); serve text compression without --model",
-                         model);
+    if (srv.checkpoint_path && !srv.model_path)
+        return cli_error(CMD, "--checkpoint needs --model (the checkpoint's base model)");
     if (srv.port < 0) return cli_error(CMD, "missing --port P (0 picks a free port)");
     if (srv.n_workers <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1240,6 +1434,21 @@ int cmd_serve(int argc, char **argv) {
         teardown(0);
         return 1;
     }
+    if (srv.model_path) {
+        comi_pipeline_load_params lp = comi_pipeline_load_default_params();
+        lp.model = srv.model_path;
+        lp.checkpoint = srv.checkpoint_path;
+        st = comi_pipeline_load(load_ctx, &lp, &srv.pl);
+        if (st != COMI_OK) {
+            cli_error(CMD, "--model '%s'%s%s: %s", srv.model_path,
+                      srv.checkpoint_path ? " --checkpoint " : "",
+                      srv.checkpoint_path ? srv.checkpoint_path : "", comi_errmsg(load_ctx));
+            comi_ctx_free(load_ctx);
+            teardown(0);
+            return 1;
+        }
+        comi_pipeline_get_info(srv.pl, &srv.pl_info);
+    }
     comi_ctx_free(load_ctx);
 
     srv.ctxs = calloc((size_t)srv.n_workers, sizeof *srv.ctxs);
@@ -1248,9 +1457,10 @@ int cmd_serve(int argc, char **argv) {
         teardown(0);
         return cli_error(CMD, "out of memory for %d workers", srv.n_workers);
     }
-    /* Each request runs single-threaded; parallelism is across requests. */
+    /* By default each request runs single-threaded and parallelism is
+     * across requests; --ctx-threads gives model kernels more. */
     comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = 1;
+    cp.n_threads = srv.ctx_threads;
     for (int i = 0; i < srv.n_workers; i++)
         if (!(srv.ctxs[i] = comi_ctx_new(&cp))) {
             teardown(0);
@@ -1283,9 +1493,9 @@ int cmd_serve(int argc, char **argv) {
         return cli_error(CMD, "cannot start the HTTP daemon on %s port %d", srv.host, bound_port);
     }
     bool v6 = strchr(srv.host, ':') != NULL; /* a literal IPv6 address needs brackets */
-    printf("comi serve: listening on http://%s%s%s:%d (encoder %s, %d workers, queue %d)\n",
+    printf("comi serve: listening on http://%s%s%s:%d (encoder %s, %d workers, queue %d%s%s)\n",
            v6 ? "[" : "", srv.host, v6 ? "]" : "", bound_port, srv.encoder_spec, srv.n_workers,
-           srv.queue_cap);
+           srv.queue_cap, srv.pl ? ", model " : "", srv.pl ? srv.model_path : "");
     fflush(stdout);
 
     /* Wait for a signal; between waits, answer requests past their deadline. */

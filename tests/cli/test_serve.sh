@@ -93,7 +93,8 @@ post() {
     expect "$1" "$3" "$4"
 }
 
-expect_fail serve_model_unsupported "not supported yet" "$COMI" serve --port 0 --model m.gguf
+expect_fail serve_model_missing "--model '/nonexistent/m.gguf'" "$COMI" serve --port 0 --model /nonexistent/m.gguf
+expect_fail serve_checkpoint_needs_model "--checkpoint needs --model" "$COMI" serve --port 0 --checkpoint /tmp
 expect_fail serve_no_port "missing --port" "$COMI" serve
 expect_fail serve_bad_port "--port" "$COMI" serve --port 70000
 expect_fail serve_bad_option "unknown option" "$COMI" serve --port 0 --bogus
@@ -363,6 +364,67 @@ else fail sigterm_finishes_in_flight "code $(cat "$TMP/inflight.code"), exit $sr
 if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
     fail sigterm_closed "still answering after shutdown"
 else pass sigterm_closed; fi
+
+# --- /v1/answer with a model (the tiny random-weight golden model) -------
+MODEL=$GOLDEN/forward/models/tiny-llama-spm.gguf
+if [ -f "$MODEL" ]; then
+    start_server model --threads 2 --model "$MODEL" || { fail model_start "no server"; exit 1; }
+    MODEL_PID=$SPID
+    http model_health GET /health
+    expect model_health 200 "'tiny-llama-spm' in d['model'] and d['status'] == 'ok'"
+    printf '%s' '{"context": "The Eiffel Tower is in Paris. It was finished in 1889.", "question": "When was the tower finished?"}' >"$TMP/ans.req"
+    http answer POST /v1/answer "$TMP/ans.req"
+    expect answer 200 "isinstance(d['answer'], str) and 1 <= len(d['ids']) <= 20 and all(isinstance(i, int) and 0 <= i < 32000 for i in d['ids']) and d['context_tokens'] > 5 and d['question_tokens'] > 0 and d['memory_vectors'] >= 1 and d['encoder_layers'] == 3 and d['merge_size'] == 16 and d['ms'] > 0"
+    http answer_again POST /v1/answer "$TMP/ans.req"
+    if cmp -s "$TMP/answer.body" "$TMP/answer_again.body" || "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a["ids"]==b["ids"] and a["answer"]==b["answer"] else 1)' "$TMP/answer.body" "$TMP/answer_again.body"; then
+        pass answer_deterministic
+    else fail answer_deterministic "two identical requests gave different answers"; fi
+    if "$COMI" answer --help >/dev/null 2>&1; then
+        "$COMI" answer --model "$MODEL" --context "The Eiffel Tower is in Paris. It was finished in 1889." \
+            --question "When was the tower finished?" --print-ids >"$TMP/cli_answer.out" 2>"$TMP/cli_answer.err"
+        if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); lines=open(sys.argv[2]).read().split("\n"); sys.exit(0 if " ".join(map(str, d["ids"])) in lines else 1)' "$TMP/answer.body" "$TMP/cli_answer.out"; then
+            pass answer_same_ids_as_cli
+        else fail answer_same_ids_as_cli "server $(head -c 200 "$TMP/answer.body"); cli $(head -c 200 "$TMP/cli_answer.out") $(head -c 200 "$TMP/cli_answer.err")"; fi
+    else
+        skip answer_same_ids_as_cli "comi answer is not built yet"
+    fi
+    post_answer() {
+        printf '%s' "$2" >"$TMP/$1.req"
+        http "$1" POST /v1/answer "$TMP/$1.req"
+        expect "$1" "$3" "$4"
+    }
+    post_answer answer_documents '{"documents": ["The Eiffel Tower is in Paris.", "It was finished in 1889."], "question": "When?", "max_new_tokens": 4, "merge_size": 2}' 200 \
+        "1 <= len(d['ids']) <= 4 and d['merge_size'] == 2 and d['memory_vectors'] >= 2"
+    post_answer answer_empty_context '{"context": "", "question": "What is it?", "max_new_tokens": 3}' 200 \
+        "d['context_tokens'] == 0 and d['memory_vectors'] == 0 and len(d['ids']) <= 3"
+    post_answer answer_bad_merge_size '{"context": "a b", "question": "q", "merge_size": 0}' 422 "\"'merge_size' must be in [1,\" in d['error']"
+    post_answer answer_bad_max_new '{"context": "a b", "question": "q", "max_new_tokens": 3000}' 422 "\"'max_new_tokens' must be in [1, 256], got 3000\" in d['error']"
+    post_answer answer_bad_layers '{"context": "a b", "question": "q", "encoder_layers": 9}' 422 "\"'encoder_layers' must be in [1, 3]\" in d['error']"
+    post_answer answer_bad_type '{"context": "a b", "question": "q", "merge_size": "16"}' 400 "\"'merge_size' must be an integer, got a string\" in d['error']"
+    post_answer answer_unknown_field '{"context": "a b", "question": "q", "ratio": 4}' 400 "\"unknown field 'ratio'\" in d['error']"
+    post_answer answer_empty_question '{"context": "a b", "question": " "}' 422 "\"'question' is empty\" in d['error']"
+    post_answer answer_bad_json '{"context": "a b", "question": }' 400 "'line 1, column' in d['error']"
+    pids=""
+    for n in 1 2 3 4 5 6 7 8; do
+        curl -s --max-time 60 -H 'Content-Type: application/json' --data-binary "@$TMP/ans.req" \
+            -o "$TMP/ac$n.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/answer" >"$TMP/ac$n.code" 2>/dev/null &
+        pids="$pids $!"
+    done
+    wait $pids
+    ok=0
+    for n in 1 2 3 4 5 6 7 8; do
+        if [ "$(cat "$TMP/ac$n.code")" = 200 ] && "$PY" -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a["ids"]==b["ids"] else 1)' "$TMP/ac$n.body" "$TMP/answer.body"; then
+            ok=$((ok + 1))
+        fi
+    done
+    [ $ok -eq 8 ] && pass answer_concurrent_8 || fail answer_concurrent_8 "$ok of 8 gave the single-request ids"
+    kill -TERM "$MODEL_PID"
+    wait "$MODEL_PID" 2>/dev/null
+    arc=$?
+    [ $arc -eq 0 ] && pass model_server_exit_0 || fail model_server_exit_0 "exit status $arc"
+else
+    skip answer "no golden model $MODEL"
+fi
 
 start_server late --threads 1 --delay-ms 800 --timeout-ms 200 || { fail late_start "no server"; exit 1; }
 LATE_PID=$SPID
