@@ -17,9 +17,8 @@ Every call is thread-safe: each thread gets its own library context, and a
 loaded Encoder is immutable and shared. Errors from the library raise
 ComiError carrying the library's message.
 
-Not available yet: the model pipeline (soft compression and answering,
-`Model.answer`) — the C library has no pipeline API in this version, so
-Model.answer raises NotSupportedError.
+The soft pipeline (the paper's system: encoder -> MIG merge -> decoder) is
+comi.Model(path).answer(context, question).
 """
 
 import ctypes
@@ -36,6 +35,7 @@ __all__ = [
     "CompressResult",
     "Encoder",
     "Model",
+    "AnswerResult",
     "compress",
     "compress_ex",
     "compress_documents",
@@ -62,10 +62,16 @@ class ComiError(Exception):
 
 
 class NotSupportedError(ComiError, NotImplementedError):
-    """A feature this version of comi does not have yet (e.g. Model.answer)."""
+    """A feature this build of comi does not have (COMI_ERR_UNSUPPORTED)."""
 
     def __init__(self, message):
         super().__init__(4, message)  # COMI_ERR_UNSUPPORTED
+
+
+def _error(status, message):
+    """The exception for a library status: NotSupportedError for
+    COMI_ERR_UNSUPPORTED, else ComiError."""
+    return NotSupportedError(message) if status == 4 else ComiError(status, message)
 
 
 class CompressResult:
@@ -126,7 +132,7 @@ class Encoder:
         out = ctypes.c_void_p()
         st = self._lib.comi_encoder_load(c.handle, spec_b, ctypes.byref(out))
         if st != _lib.COMI_OK:
-            raise ComiError(st, c.errmsg())
+            raise _error(st, c.errmsg())
         self._handle = out.value
 
     @property
@@ -205,7 +211,7 @@ def _params(ratio, target_tokens, encoder):
 def _finish(lib, c, st, res):
     try:
         if st != _lib.COMI_OK:
-            raise ComiError(st, c.errmsg())
+            raise _error(st, c.errmsg())
         raw = ctypes.string_at(res.text) if res.text else b""
         try:
             text = raw.decode("utf-8")
@@ -268,29 +274,167 @@ def compress_documents(documents, question, ratio=None, target_tokens=None, enco
     return compress_documents_ex(documents, question, ratio, target_tokens, encoder).text
 
 
+class AnswerResult:
+    """The outcome of Model.answer_ex.
+
+    text: the answer (special tokens stripped; bytes that do not form UTF-8
+    are replaced by U+FFFD); ids: the generated token ids; context_tokens /
+    question_tokens: tokens read; memory_vectors: merged memory vectors over
+    all segments; segments; encoder_layers: the depth used; ms: total
+    library time; ms_stages: dict of tokenize / encode / merge / fuse /
+    prefill / generate milliseconds."""
+
+    __slots__ = ("text", "ids", "context_tokens", "question_tokens", "memory_vectors",
+                 "segments", "encoder_layers", "ms", "ms_stages")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw[k])
+
+    def __repr__(self):
+        return "AnswerResult(text=%r, ids=%r, context_tokens=%d, memory_vectors=%d, ms=%.1f)" % (
+            self.text, self.ids, self.context_tokens, self.memory_vectors, self.ms)
+
+    def __str__(self):
+        return self.text
+
+
 class Model:
-    """A language model for the soft COMI pipeline (encoder -> MIG merge ->
-    decoder) and for answering questions.
+    """The soft COMI pipeline over a language model: the encoder (the first
+    K layers) reads [context segment ; question], the MIG merge turns each
+    segment into ~n/merge_size memory vectors, and the decoder answers
+    greedily from [memory vectors ; question embeddings].
 
-    NOT AVAILABLE YET: libcomi has no pipeline API in this version, so
-    answer() raises NotSupportedError. Use comi.compress() (text mode) and
-    give the compressed text to any LLM instead."""
+    path: the base model (.gguf file or Hugging Face directory), used
+    training-free when `checkpoint` is None; checkpoint: a COMI checkpoint
+    directory (or the prefix `comi convert` wrote) on top of it; tokenizer:
+    another tokenizer (.gguf, HF directory, tokenizer.json); lora_alpha:
+    decoder LoRA alpha when the checkpoint does not say.
 
-    def __init__(self, path):
+    Loading happens here (weights are memory-mapped); a Model is immutable
+    and may be shared by threads. Free it with close() or a `with` block.
+    Raises ComiError naming the file at fault."""
+
+    def __init__(self, path, checkpoint=None, tokenizer=None, lora_alpha=None):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError("path must be a str or os.PathLike, got %s" % type(path).__name__)
         self.path = os.fspath(path)
+        self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
+        self._handle = None
+        self._lib = _lib.lib()
+        lp = self._lib.comi_pipeline_load_default_params()
+        # keep the encoded strings alive for the call
+        model_b = _c_string(self.path, "path")
+        ckpt_b = _c_string(self.checkpoint, "checkpoint") if self.checkpoint else None
+        tok_b = _c_string(os.fspath(tokenizer), "tokenizer") if tokenizer is not None else None
+        lp.model, lp.checkpoint, lp.tokenizer = model_b, ckpt_b, tok_b
+        if lora_alpha is not None:
+            lp.lora_alpha = float(lora_alpha)
+        c = _lib.ctx()
+        out = ctypes.c_void_p()
+        st = self._lib.comi_pipeline_load(c.handle, ctypes.byref(lp), ctypes.byref(out))
+        if st != _lib.COMI_OK:
+            raise _error(st, c.errmsg())
+        self._handle = out.value
+        info = _lib.PipelineInfo()
+        self._lib.comi_pipeline_get_info(self._handle, ctypes.byref(info))
+        self.info = {
+            "description": (info.description or b"").decode("utf-8", "replace"),
+            "encoder_layers": info.encoder_layers,
+            "encoder_n_layer": info.encoder_n_layer,
+            "d_encoder": info.d_encoder,
+            "d_decoder": info.d_decoder,
+            "fusion_layers": info.fusion_layers,
+            "alignment": bool(info.alignment),
+            "decoder_lora": bool(info.decoder_lora),
+            "shared_model": bool(info.shared_model),
+        }
+
+    @property
+    def handle(self):
+        """The comi_pipeline pointer (int); ValueError once closed."""
+        if self._handle is None:
+            raise ValueError("model %r is closed" % self.path)
+        return self._handle
+
+    def answer_ex(self, context, question, merge_size=None, max_new_tokens=None,
+                  encoder_layers=None, segment_size=None, repetition_penalty=None):
+        """Answers `question` from `context` (a str, or a list of str
+        passages joined with newlines). Knobs left None keep the pipeline's
+        defaults (merge_size 16, max_new_tokens 20, a checkpoint's trained
+        encoder depth and alpha/beta). Returns an AnswerResult."""
+        q_b = _c_string(question, "question")
+        p = self._lib.comi_pipeline_answer_params(self.handle)
+        p.keep_logits = False
+        for name, value, lo in (("merge_size", merge_size, 1),
+                                ("max_new_tokens", max_new_tokens, 1),
+                                ("encoder_layers", encoder_layers, 1),
+                                ("segment_size", segment_size, 1)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
+            if value < lo or value >= 2 ** 31:
+                raise ValueError("%s must be in [%d, 2**31), got %d" % (name, lo, value))
+            if name == "merge_size":
+                p.merge.merge_size = value
+            else:
+                setattr(p, name, value)
+        if repetition_penalty is not None:
+            p.repetition_penalty = float(repetition_penalty)
+        c = _lib.ctx()
+        res = _lib.AnswerResult()
+        if isinstance(context, str):
+            st = self._lib.comi_pipeline_answer(c.handle, self.handle,
+                                                _c_string(context, "context"), q_b,
+                                                ctypes.byref(p), ctypes.byref(res))
+        else:
+            if isinstance(context, bytes):
+                raise TypeError("context must be a str or a list of str, not bytes")
+            docs_b = [_c_string(d, "context[%d]" % i) for i, d in enumerate(context)]
+            arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
+            st = self._lib.comi_pipeline_answer_documents(c.handle, self.handle, arr,
+                                                          len(docs_b), q_b, ctypes.byref(p),
+                                                          ctypes.byref(res))
+        try:
+            if st != _lib.COMI_OK:
+                raise _error(st, c.errmsg())
+            raw = ctypes.string_at(res.text) if res.text else b""
+            return AnswerResult(
+                text=raw.decode("utf-8", "replace"),
+                ids=[res.ids[i] for i in range(res.n_ids)],
+                context_tokens=res.n_context_tokens,
+                question_tokens=res.n_question_tokens,
+                memory_vectors=res.n_memory,
+                segments=res.n_segments,
+                encoder_layers=res.encoder_layers,
+                ms=res.ms_total,
+                ms_stages={"tokenize": res.ms_tokenize, "encode": res.ms_encode,
+                           "merge": res.ms_merge, "fuse": res.ms_fuse,
+                           "prefill": res.ms_prefill, "generate": res.ms_generate})
+        finally:
+            self._lib.comi_answer_result_free(ctypes.byref(res))
 
     def answer(self, context, question, **options):
-        """Would answer `question` from `context` compressed into memory
-        vectors. Raises NotSupportedError: the model pipeline is not
-        implemented in this version of comi."""
-        raise NotSupportedError(
-            "Model.answer is not supported yet: this version of libcomi has no model pipeline "
-            "(model %r not loaded); use comi.compress() and an LLM of your choice" % self.path)
+        """answer_ex(...).text: the answer as a str."""
+        return self.answer_ex(context, question, **options).text
 
     def close(self):
-        """Nothing to free (no model is loaded in this version)."""
+        """Frees the weights (idempotent)."""
+        h, self._handle = self._handle, None
+        if h:
+            self._lib.comi_pipeline_free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self.close()
 
     def __repr__(self):
-        return "Model(%r)" % self.path
+        return "Model(%r%s%s)" % (self.path, ", checkpoint=%r" % self.checkpoint
+                                  if self.checkpoint else "", "" if self._handle else ", closed")

@@ -112,6 +112,7 @@ def lib():
                         "COMI_LIBRARY to the path of libcomi.so" % (path, e)) from e
                 try:
                     _declare(loaded)
+                    _declare_pipeline(loaded)
                 except AttributeError as e:
                     raise ImportError("%r is not a compatible libcomi: %s" % (path, e)) from e
                 _lib = loaded
@@ -147,3 +148,121 @@ def ctx():
     if c is None:
         c = _local.ctx = _Ctx()
     return c
+
+
+# ---- the soft pipeline ----------------------------------------------------
+
+class MergeParams(ctypes.Structure):
+    """comi_merge_params (include/comi.h); nested in AnswerParams, so it has
+    no reserved tail and must match the C layout exactly."""
+
+    _fields_ = [
+        ("merge_size", ctypes.c_int64),
+        ("alpha_select", ctypes.c_float),
+        ("beta_select", ctypes.c_float),
+        ("alpha_merge", ctypes.c_float),
+        ("beta_merge", ctypes.c_float),
+        ("coarse", ctypes.c_bool),
+        ("fine", ctypes.c_bool),
+        ("coarse_redundancy", ctypes.c_bool),
+        ("fine_redundancy", ctypes.c_bool),
+    ]
+
+
+class PipelineLoadParams(ctypes.Structure):
+    """comi_pipeline_load_params (include/comi.h)."""
+
+    _fields_ = [
+        ("model", ctypes.c_char_p),
+        ("checkpoint", ctypes.c_char_p),
+        ("tokenizer", ctypes.c_char_p),
+        ("lora_alpha", ctypes.c_float),
+        ("_reserved", ctypes.c_uint8 * 256),
+    ]
+
+
+class PipelineInfo(ctypes.Structure):
+    """comi_pipeline_info (include/comi.h)."""
+
+    _fields_ = [
+        ("description", ctypes.c_char_p),
+        ("encoder_layers", ctypes.c_int32),
+        ("encoder_n_layer", ctypes.c_int32),
+        ("d_encoder", ctypes.c_int32),
+        ("d_decoder", ctypes.c_int32),
+        ("fusion_layers", ctypes.c_int32),
+        ("alignment", ctypes.c_bool),
+        ("decoder_lora", ctypes.c_bool),
+        ("shared_model", ctypes.c_bool),
+        ("_reserved", ctypes.c_uint8 * 256),
+    ]
+
+
+class AnswerParams(ctypes.Structure):
+    """comi_answer_params (include/comi.h)."""
+
+    _fields_ = [
+        ("encoder_layers", ctypes.c_int32),
+        ("segment_size", ctypes.c_int64),
+        ("merge", MergeParams),
+        ("max_new_tokens", ctypes.c_int32),
+        ("repetition_penalty", ctypes.c_float),
+        ("penalty_per_occurrence", ctypes.c_bool),
+        ("max_bytes", ctypes.c_uint64),
+        ("keep_logits", ctypes.c_bool),
+        ("_reserved", ctypes.c_uint8 * 256),
+    ]
+
+
+class AnswerResult(ctypes.Structure):
+    """comi_answer_result (include/comi.h); freed by comi_answer_result_free."""
+
+    _fields_ = [
+        ("text", ctypes.c_void_p),
+        ("ids", ctypes.POINTER(ctypes.c_int32)),
+        ("n_ids", ctypes.c_int32),
+        ("empty_context", ctypes.c_bool),
+        ("n_context_tokens", ctypes.c_int64),
+        ("n_question_tokens", ctypes.c_int64),
+        ("n_segments", ctypes.c_int64),
+        ("encoder_layers", ctypes.c_int32),
+        ("d_model", ctypes.c_int64),
+        ("n_memory", ctypes.c_int64),
+        ("memory", ctypes.POINTER(ctypes.c_float)),
+        ("n_groups", ctypes.c_int64),
+        ("group_sizes", ctypes.POINTER(ctypes.c_int32)),
+        ("n_vocab", ctypes.c_int64),
+        ("logits", ctypes.POINTER(ctypes.c_float)),
+        ("ms_tokenize", ctypes.c_double),
+        ("ms_encode", ctypes.c_double),
+        ("ms_merge", ctypes.c_double),
+        ("ms_fuse", ctypes.c_double),
+        ("ms_prefill", ctypes.c_double),
+        ("ms_generate", ctypes.c_double),
+        ("ms_total", ctypes.c_double),
+        ("_reserved", ctypes.c_uint8 * 256),
+    ]
+
+
+def _declare_pipeline(lib):
+    c = ctypes
+    lib.comi_pipeline_load_default_params.restype = PipelineLoadParams
+    lib.comi_pipeline_load_default_params.argtypes = []
+    lib.comi_pipeline_load.restype = c.c_int
+    lib.comi_pipeline_load.argtypes = [c.c_void_p, c.POINTER(PipelineLoadParams),
+                                       c.POINTER(c.c_void_p)]
+    lib.comi_pipeline_free.restype = None
+    lib.comi_pipeline_free.argtypes = [c.c_void_p]
+    lib.comi_pipeline_get_info.restype = None
+    lib.comi_pipeline_get_info.argtypes = [c.c_void_p, c.POINTER(PipelineInfo)]
+    lib.comi_pipeline_answer_params.restype = AnswerParams
+    lib.comi_pipeline_answer_params.argtypes = [c.c_void_p]
+    lib.comi_pipeline_answer.restype = c.c_int
+    lib.comi_pipeline_answer.argtypes = [c.c_void_p, c.c_void_p, c.c_char_p, c.c_char_p,
+                                         c.POINTER(AnswerParams), c.POINTER(AnswerResult)]
+    lib.comi_pipeline_answer_documents.restype = c.c_int
+    lib.comi_pipeline_answer_documents.argtypes = [
+        c.c_void_p, c.c_void_p, c.POINTER(c.c_char_p), c.c_size_t, c.c_char_p,
+        c.POINTER(AnswerParams), c.POINTER(AnswerResult)]
+    lib.comi_answer_result_free.restype = None
+    lib.comi_answer_result_free.argtypes = [c.POINTER(AnswerResult)]

@@ -4,6 +4,7 @@ why), which tests/run.sh counts. Exit status 1 when anything failed."""
 
 import os
 import sys
+import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -17,7 +18,7 @@ class HarnessResult(unittest.TestResult):
 
     @staticmethod
     def _why(err):
-        lines = unittest.TestResult()._exc_info_to_string(err, None).strip().splitlines()
+        lines = "".join(traceback.format_exception(*err)).strip().splitlines()
         return " | ".join(l.strip() for l in lines[-3:])[:400]
 
     def addSuccess(self, test):
