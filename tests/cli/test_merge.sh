@@ -81,6 +81,19 @@ else
     skip "merge threads" "golden data not found at $M"
 fi
 
+# the README's bundled example runs and writes 16 memory vectors of 16 floats
+if "$COMI" merge --context examples/merge/context.f32 --query examples/merge/query.f32 --dim 16 \
+    --merge-size 4 --out "$TMP/ex.f32" --group-sizes-out "$TMP/ex.i32" >"$TMP/out" 2>"$TMP/err" &&
+    [ "$(wc -c <"$TMP/ex.f32")" -eq 1024 ] && [ "$(wc -c <"$TMP/ex.i32")" -eq 64 ] &&
+    python3 -c "
+import array, sys
+s = array.array('i'); s.frombytes(open('$TMP/ex.i32', 'rb').read())
+sys.exit(0 if sum(s) == 64 and min(s) >= 0 else 1)"; then
+    pass "merge bundled example (64 x 16, m = 4)"
+else
+    fail "merge bundled example" "$(cat "$TMP/out" "$TMP/err" | head -c 300)"
+fi
+
 # the summary line and a hand-checkable result: 4 tokens, m = 2, coarse off,
 # fine off -> memory = the means of rows (0,1) and (2,3)
 python3 -c "
