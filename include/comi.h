@@ -454,6 +454,8 @@ typedef struct comi_pipeline_info {
 } comi_pipeline_info;
 
 void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *out);
+/* The pipeline's tokenizer (owned by it), or NULL when it has none. */
+const comi_tokenizer *comi_pipeline_tokenizer(const comi_pipeline *pl);
 
 typedef struct comi_answer_params {
     int32_t encoder_layers;   /* K >= 1; 0: the pipeline's default (8 for a base model,
@@ -519,6 +521,17 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
                                      const int32_t *question_ids, int64_t n_question,
                                      const comi_answer_params *params, comi_answer_result *out);
 void comi_answer_result_free(comi_answer_result *res);
+
+/* Baselines without compression: the decoder reads [the first
+ * max_context_tokens context tokens (all when < 0) ; question tokens] as
+ * plain tokens (no BOS), then decodes as above — "full context" and
+ * "truncation" in evaluations. n_memory reports the context tokens kept;
+ * memory and group_sizes stay NULL. */
+comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
+                                        const char *context, const char *question,
+                                        int64_t max_context_tokens,
+                                        const comi_answer_params *params,
+                                        comi_answer_result *out);
 
 /* ---- the stages, one by one ---- */
 

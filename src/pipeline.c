@@ -152,6 +152,10 @@ comi_status comi_pipeline_load(comi_ctx *ctx, const comi_pipeline_load_params *p
     return COMI_OK;
 }
 
+const comi_tokenizer *comi_pipeline_tokenizer(const comi_pipeline *pl) {
+    return pl ? pl->tok : NULL;
+}
+
 void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *o) {
     memset(o, 0, sizeof *o);
     o->description = pl->desc;
@@ -402,6 +406,58 @@ static void trim_space(char *s) {
     s[n - b] = '\0';
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t left) {
+    unsigned c = p[0];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || n > left) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t i = 1; i < n; i++) cp = (cp << 6) | (p[i] & 0x3F);
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* The answer as valid UTF-8: generation can stop inside a character (or a
+ * random model can emit byte pieces that never form one); each invalid byte
+ * becomes U+FFFD. Returns a new string (free) or NULL on allocation failure. */
+static char *utf8_clean(const char *s) {
+    size_t n = strlen(s), o = 0;
+    char *out = malloc(3 * n + 1);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        if (k) {
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Detokenizes the answer ids into clean text: special tokens dropped,
+ * valid UTF-8, surrounding whitespace trimmed. */
+static comi_status answer_text(comi_ctx *ctx, const comi_tokenizer *tok, const int32_t *ids,
+                               int32_t n, char **out) {
+    char *raw = NULL;
+    comi_status st = comi_detokenize(ctx, tok, ids, (size_t)n, true, &raw, NULL);
+    if (st) return st;
+    *out = utf8_clean(raw);
+    comi_free(raw);
+    if (!*out) return comi_err_set(&ctx->err, COMI_ERR_NOMEM, "answer: out of memory");
+    trim_space(*out);
+    return COMI_OK;
+}
+
 static uint64_t physical_bytes(void) {
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGE_SIZE);
     if (pages <= 0 || psz <= 0) return UINT64_MAX;
@@ -555,11 +611,8 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     ds = NULL;
     if (pl->tok) {
         double t0 = comi_now_ms();
-        if ((st = comi_detokenize(ctx, pl->tok, out->ids, (size_t)out->n_ids, true, &out->text,
-                                  NULL)))
-            goto fail;
+        if ((st = answer_text(ctx, pl->tok, out->ids, out->n_ids, &out->text))) goto fail;
         out->ms_tokenize += comi_now_ms() - t0;
-        trim_space(out->text);
     }
     free(fused);
     free(query);
@@ -649,5 +702,86 @@ comi_status comi_pipeline_answer_documents(comi_ctx *ctx, const comi_pipeline *p
     joined[off] = '\0';
     comi_status st = comi_pipeline_answer(ctx, pl, joined, question, params, out);
     free(joined);
+    return st;
+}
+
+comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
+                                        const char *context, const char *question,
+                                        int64_t max_context_tokens,
+                                        const comi_answer_params *params,
+                                        comi_answer_result *out) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    comi_answer_params def = comi_pipeline_answer_params(pl);
+    if (!params) params = &def;
+    if (out) memset(out, 0, sizeof *out);
+    if (!pl || !out || !question)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "answer: NULL argument");
+    if (!pl->tok)
+        return comi_err_set(e, COMI_ERR_UNSUPPORTED, "answer: the model has no tokenizer");
+    if (all_space(question))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "answer: the question is empty");
+    int32_t k = 0;
+    comi_status st = check_params(e, pl, params, &k);
+    if (st) return st;
+    double t0 = comi_now_ms();
+    int32_t *cids = NULL, *qids = NULL, *all = NULL;
+    size_t nc = 0, nq = 0;
+    comi_session *ds = NULL;
+    if (context && !all_space(context)) st = tokenize_plain(ctx, pl->tok, context, &cids, &nc);
+    if (!st) st = tokenize_plain(ctx, pl->tok, question, &qids, &nq);
+    if (!st && nq == 0)
+        st = comi_err_set(e, COMI_ERR_INVALID_ARG, "answer: the question has no tokens");
+    if (st) goto done;
+    out->ms_tokenize = comi_now_ms() - t0;
+    int64_t keep = max_context_tokens < 0 || (size_t)max_context_tokens > nc
+                       ? (int64_t)nc
+                       : max_context_tokens;
+    const int32_t max_new = params->max_new_tokens;
+    const int64_t n_in = keep + (int64_t)nq;
+    uint64_t need = comi_model_session_bytes(pl->dec, n_in + max_new + 1);
+    uint64_t limit = params->max_bytes ? params->max_bytes : physical_bytes();
+    if (need > limit) {
+        st = comi_err_set(e, COMI_ERR_LIMIT,
+                          "%lld context tokens need %.1f MiB of decoder cache, more than the "
+                          "limit of %.1f MiB",
+                          (long long)keep, need / 1048576.0, limit / 1048576.0);
+        goto done;
+    }
+    out->empty_context = keep == 0;
+    out->n_context_tokens = (int64_t)nc;
+    out->n_question_tokens = (int64_t)nq;
+    out->n_memory = keep;
+    out->encoder_layers = k;
+    out->d_model = pl->dec->n_embd;
+    out->n_vocab = pl->dec->n_vocab;
+    if (!(all = comi_alloc_array(e, (size_t)n_in, sizeof(int32_t), "decoder ids")) ||
+        !(out->ids = comi_alloc_array(e, (size_t)(max_new > 0 ? max_new : 1), sizeof(int32_t),
+                                      "answer ids")) ||
+        (params->keep_logits &&
+         !(out->logits = comi_alloc_array(e, (size_t)pl->dec->n_vocab, sizeof(float), "logits")))) {
+        st = e->status;
+        goto done;
+    }
+    if (keep) memcpy(all, cids, (size_t)keep * sizeof(int32_t));
+    memcpy(all + keep, qids, nq * sizeof(int32_t));
+    comi_generate_params gen = comi_generate_default_params();
+    gen.max_new_tokens = max_new;
+    gen.repetition_penalty = params->repetition_penalty;
+    if ((st = comi_session_new(ctx, pl->dec, n_in + (max_new > 0 ? max_new : 1), &ds))) goto done;
+    /* the ids as one prompt: [context ; question], no memory rows */
+    if ((st = decode_on(ctx, pl, ds, NULL, 0, all, n_in, &gen, params->penalty_per_occurrence,
+                        out->logits, out->ids, &out->n_ids, &out->ms_prefill, &out->ms_generate)))
+        goto done;
+    double t1 = comi_now_ms();
+    if ((st = answer_text(ctx, pl->tok, out->ids, out->n_ids, &out->text))) goto done;
+    out->ms_tokenize += comi_now_ms() - t1;
+    out->ms_total = comi_now_ms() - t0;
+done:
+    comi_session_free(ds);
+    comi_free(cids);
+    comi_free(qids);
+    free(all);
+    if (st) comi_answer_result_free(out);
     return st;
 }

@@ -585,7 +585,11 @@ static uint64_t mix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+int cmd_eval_qa(int argc, char **argv); /* --task qa: tools/cmd_eval_qa.c */
+
 int cmd_eval(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--task") && !strcmp(argv[i + 1], "qa")) return cmd_eval_qa(argc, argv);
     const char *cmd = "eval";
     const char *data = NULL, *task_name = "recall", *out_dir = "eval-out";
     const char *ratios_s = "4,8,16,32", *methods_s = "comi,truncate,random,bm25,no-redundancy,no-coarse";
