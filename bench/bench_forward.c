@@ -7,7 +7,9 @@
  * For each prompt length P: a fresh session evaluates P pseudo-random token
  * ids (logits of the last position only, as llama-bench's pp test does),
  * then greedily generates N tokens one at a time (tg). One row per P:
- * seconds and tokens/s of both phases and the process's peak RSS so far
+ * wall seconds and tokens/s of both phases, their CPU seconds (all threads),
+ * tokens per CPU-second x threads (what the wall rate would be with the
+ * threads' cores to ourselves), and the process's peak RSS so far
  * (getrusage ru_maxrss).
  */
 #include "comi.h"
@@ -21,6 +23,14 @@
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the whole process (every thread): on a shared machine the
+ * wall time depends on the other jobs, this does much less. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -66,8 +76,9 @@ int main(int argc, char **argv) {
            "threads %d\n",
            path, in.arch, in.weight_type, in.n_embd, in.n_layer, in.n_vocab,
            (double)in.weight_bytes / 1048576.0, t_load, threads);
-    printf("%-8s %-8s %6s %10s %12s %6s %10s %12s %12s\n", "arch", "type", "prompt", "prefill_s",
-           "prefill_tps", "gen", "gen_s", "gen_tps", "peak_rss_mib");
+    printf("%-6s %-6s %6s %9s %9s %9s %10s %4s %7s %7s %7s %9s %8s\n", "arch", "type", "prompt",
+           "pp_s", "pp_tps", "pp_cpu_s", "pp_tps_cpu", "gen", "tg_s", "tg_tps", "tg_cpu_s",
+           "tg_tps_cpu", "rss_mib");
     const char *p = prompts;
     while (*p) {
         char *end;
@@ -92,27 +103,30 @@ int main(int argc, char **argv) {
         ep.logits_out = logits;
         ep.n_logits = logits ? n : 0;
         t0 = now_s();
+        double c0 = cpu_s();
         if (comi_session_eval(ctx, s, ids, NULL, n, &ep)) {
             fprintf(stderr, "bench_forward: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        double t_pp = now_s() - t0;
+        double t_pp = now_s() - t0, c_pp = cpu_s() - c0;
         int32_t *gen = malloc((size_t)(n_gen > 0 ? n_gen : 1) * sizeof *gen);
         int32_t n_out = 0;
         comi_generate_params gp = comi_generate_default_params();
         gp.max_new_tokens = n_gen;
         gp.stop_at_eos = false;
         t0 = now_s();
+        c0 = cpu_s();
         if (n_gen > 0 && comi_generate(ctx, s, &gp, gen, &n_out)) {
             fprintf(stderr, "bench_forward: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        double t_tg = now_s() - t0;
+        double t_tg = now_s() - t0, c_tg = cpu_s() - c0;
         /* generate evaluates every id but the last: n_out - 1 decode steps */
         int32_t steps = n_out > 1 ? n_out - 1 : 0;
-        printf("%-8s %-8s %6ld %10.3f %12.2f %6d %10.3f %12.2f %12.1f\n", in.arch, in.weight_type,
-               n, t_pp, (double)n / t_pp, steps, t_tg, steps ? (double)steps / t_tg : 0.0,
-               peak_rss_mib());
+        printf("%-6s %-6s %6ld %9.3f %9.2f %9.3f %10.2f %4d %7.3f %7.2f %7.3f %9.2f %8.1f\n",
+               in.arch, in.weight_type, n, t_pp, (double)n / t_pp, c_pp,
+               (double)n * threads / c_pp, steps, t_tg, steps ? (double)steps / t_tg : 0.0, c_tg,
+               steps && c_tg > 0 ? (double)steps * threads / c_tg : 0.0, peak_rss_mib());
         fflush(stdout);
         comi_session_free(s);
         free(gen);
