@@ -264,6 +264,30 @@ static void test_threads(void) {
         comi_ctx_free(ctx);
     }
     test_check("threads_1_2_3_bit_identical", ok, "results differ between thread counts");
+    /* the decode path of a quantized model (Q8_K activations, dot kernels) */
+    int32_t gen[3][8];
+    const int32_t qids[5] = {1, 284, 498, 466, 99};
+    ok = 1;
+    for (int t = 0; t < 3 && ok; t++) {
+        comi_ctx *ctx = ctx_threads(t + 1);
+        comi_model *m = NULL;
+        comi_session *s = NULL;
+        int32_t n_out = 0;
+        comi_generate_params gp = comi_generate_default_params();
+        gp.max_new_tokens = 8;
+        gp.stop_at_eos = false;
+        ok = !comi_model_load(ctx, pathf("%s/forward/models/quant-llama.Q4_K.gguf", golden), NULL,
+                              &m) &&
+             !comi_session_new(ctx, m, 5 + 8, &s) &&
+             !comi_session_eval(ctx, s, qids, NULL, 5, NULL) &&
+             !comi_generate(ctx, s, &gp, gen[t], &n_out) && n_out == 8;
+        if (!ok) printf("# %s\n", comi_errmsg(ctx));
+        if (ok && t > 0) ok = !memcmp(gen[0], gen[t], sizeof gen[0]);
+        comi_session_free(s);
+        comi_model_free(m);
+        comi_ctx_free(ctx);
+    }
+    test_check("threads_1_2_3_generate_q4k_identical", ok, "generated ids differ");
     for (int t = 0; t < 3; t++) {
         free(res_h[t]);
         free(res_l[t]);
