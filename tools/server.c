@@ -295,17 +295,11 @@ static const char *json_type_name(const json_t *v) {
     return "an unknown value";
 }
 
-/* Whitespace-separated words: the lexical encoder's token count, and the
- * cheap upper-bound check for --max-tokens before any work is queued. */
+/* Whitespace-separated words (ASCII and Unicode spaces): the lexical
+ * encoder's token count, used to refuse an oversize context (--max-tokens)
+ * before any work is queued and to spot empty fields. */
 static int64_t count_words(const char *s) {
-    int64_t n = 0;
-    bool in_word = false;
-    for (; *s; s++) {
-        bool sp = *s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f' || *s == '\v';
-        if (!sp && !in_word) n++;
-        in_word = !sp;
-    }
-    return n;
+    return comi_text_count_tokens(s);
 }
 
 /* An optional integer field in [lo, hi]: 0 when absent or valid (*out

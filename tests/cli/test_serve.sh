@@ -181,6 +181,8 @@ post bad_target_zero "{\"context\": \"a b\", \"question\": \"q\", \"target_token
 post bad_target_negative "{\"context\": \"a b\", \"question\": \"q\", \"target_tokens\": -4}" 422 "'got -4' in d['error']"
 post bad_empty_context "{\"context\": \"  \\n \", \"question\": \"q\"}" 422 "\"'context' is empty\" in d['error']"
 post bad_empty_question "{\"context\": \"a b\", \"question\": \"\"}" 422 "\"'question' is empty\" in d['error']"
+post bad_unicode_space_question "{\"context\": \"a b\", \"question\": \"\\u3000\\u00a0\"}" 422 "\"'question' is empty\" in d['error']"
+post unicode_spaces "{\"context\": \"a\\u3000b\\u2003c d\", \"question\": \"b\", \"ratio\": 1}" 200 "d['original_tokens'] == 4"
 post bad_empty_docs "{\"documents\": [], \"question\": \"q\"}" 422 "'empty list' in d['error']"
 post bad_encoder_other "{\"context\": \"a b\", \"question\": \"q\", \"encoder\": \"vectors:x.txt\"}" 422 "\"'vectors:x.txt'\" in d['error'] and \"'lexical'\" in d['error']"
 printf '{"context": "a \377\376 b", "question": "q"}' >"$TMP/bad_utf8.req"
