@@ -38,7 +38,8 @@ static void fill_random(float *a, int64_t n, int64_t d, uint64_t seed) {
         a[i] = (float)((double)(s >> 40) * (2.0 / 16777216.0) - 1.0);
     }
     for (int64_t i = 0; i < n; i++)
-        for (int64_t c = 0; c < d; c++) a[i * d + c] += 0.5f * a[(i / 64) * 64 * d + c];
+        for (int64_t c = 0; c < d; c++)
+            a[i * d + c] += 0.5f * a[(i / 64) * 64 * d + c];
 }
 
 static double cpu_s(void) {
@@ -86,9 +87,9 @@ static int run_config(int64_t n, int64_t d, int64_t m, int runs, int threads) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double in_mb = (double)count * 4 / 1048576.0, rss_mb = (double)ru.ru_maxrss / 1024.0;
-    printf("%-8s %7d %5d %3d %8.4f %8.4f %8.4f %10.0f %9.1f %10.1f %6.2f %6lld\n", "merge",
-           (int)n, (int)d, (int)m, med, t[0], cpu[runs / 2], (double)n / med, in_mb, rss_mb,
-           rss_mb / in_mb, (long long)n_memory);
+    printf("%-8s %7d %5d %3d %8.4f %8.4f %8.4f %10.0f %9.1f %10.1f %6.2f %6lld\n", "merge", (int)n,
+           (int)d, (int)m, med, t[0], cpu[runs / 2], (double)n / med, in_mb, rss_mb, rss_mb / in_mb,
+           (long long)n_memory);
     comi_ctx_free(ctx);
     free(h);
     free(q);
@@ -127,13 +128,17 @@ static int write_input(const char *ns, const char *ds, const char *dir) {
 int main(int argc, char **argv) {
     int runs = 5, threads = 0, quick = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc) runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
         else if (!strcmp(argv[i], "--write") && i + 3 < argc)
             return write_input(argv[i + 1], argv[i + 2], argv[i + 3]);
         else {
-            fprintf(stderr, "usage: bench_merge [--runs R] [--threads T] [--quick] | --write N D DIR\n");
+            fprintf(stderr,
+                    "usage: bench_merge [--runs R] [--threads T] [--quick] | --write N D DIR\n");
             return 2;
         }
     }

@@ -56,8 +56,7 @@
 
 /* The fixed reduction of the 8 lanes: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
 static double reduce8(const double acc[8]) {
-    double v0 = acc[0] + acc[4], v1 = acc[1] + acc[5], v2 = acc[2] + acc[6],
-           v3 = acc[3] + acc[7];
+    double v0 = acc[0] + acc[4], v1 = acc[1] + acc[5], v2 = acc[2] + acc[6], v3 = acc[3] + acc[7];
     return (v0 + v2) + (v1 + v3);
 }
 
@@ -70,9 +69,11 @@ double mig_dot_ref(const float *x, const float *y, int64_t d) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t d8 = d - d % 8;
     for (int64_t i = 0; i < d8; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)y[i + l];
+        for (int l = 0; l < 8; l++)
+            acc[l] += (double)x[i + l] * (double)y[i + l];
     double s = reduce8(acc);
-    for (int64_t i = d8; i < d; i++) s += (double)x[i] * (double)y[i];
+    for (int64_t i = d8; i < d; i++)
+        s += (double)x[i] * (double)y[i];
     return s;
 }
 
@@ -80,14 +81,17 @@ float mig_dotf_ref(const float *x, const float *y, int64_t d) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t d8 = d - d % 8;
     for (int64_t i = 0; i < d8; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+        for (int l = 0; l < 8; l++)
+            acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
     float s = reduce8f(acc);
-    for (int64_t i = d8; i < d; i++) s = fmaf(x[i], y[i], s);
+    for (int64_t i = d8; i < d; i++)
+        s = fmaf(x[i], y[i], s);
     return s;
 }
 
 void mig_axpy_ref(double *acc, double w, const float *x, int64_t d) {
-    for (int64_t c = 0; c < d; c++) acc[c] = fma(w, (double)x[c], acc[c]);
+    for (int64_t c = 0; c < d; c++)
+        acc[c] = fma(w, (double)x[c], acc[c]);
 }
 
 #if MIG_AVX2
@@ -97,15 +101,16 @@ static inline __m256d load4(const float *p) {
 
 /* Lanes 0-3 in lo, 4-7 in hi; same reduction as reduce8. */
 static inline double reduce_lohi(__m256d lo, __m256d hi) {
-    __m256d v = _mm256_add_pd(lo, hi);                                          /* v0..v3 */
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1)); /* v0+v2, v1+v3 */
+    __m256d v = _mm256_add_pd(lo, hi); /* v0..v3 */
+    __m128d h =
+        _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1)); /* v0+v2, v1+v3 */
     return _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
 }
 
 /* Same reduction as reduce8f. */
 static inline float reduce_ps(__m256 a) {
     __m128 v = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); /* v0..v3 */
-    __m128 h = _mm_add_ps(v, _mm_movehl_ps(v, v));                                  /* v0+v2, v1+v3 */
+    __m128 h = _mm_add_ps(v, _mm_movehl_ps(v, v)); /* v0+v2, v1+v3 */
     return _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps(h, h, 1));
 }
 
@@ -117,7 +122,8 @@ double mig_dot(const float *x, const float *y, int64_t d) {
         hi = _mm256_fmadd_pd(load4(x + i + 4), load4(y + i + 4), hi);
     }
     double s = reduce_lohi(lo, hi);
-    for (int64_t i = d8; i < d; i++) s += (double)x[i] * (double)y[i];
+    for (int64_t i = d8; i < d; i++)
+        s += (double)x[i] * (double)y[i];
     return s;
 }
 
@@ -164,7 +170,8 @@ void mig_dotf_2x4(const float *const x[2], const float *const y[4], int64_t d, f
                   reduce_ps(a10), reduce_ps(a11), reduce_ps(a12), reduce_ps(a13)};
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 4; c++) {
-            for (int64_t i = d8; i < d; i++) s[r * 4 + c] = fmaf(x[r][i], y[c][i], s[r * 4 + c]);
+            for (int64_t i = d8; i < d; i++)
+                s[r * 4 + c] = fmaf(x[r][i], y[c][i], s[r * 4 + c]);
             out[r * 4 + c] = s[r * 4 + c];
         }
 }
@@ -174,7 +181,8 @@ void mig_axpy(double *acc, double w, const float *x, int64_t d) {
     int64_t d4 = d - d % 4;
     for (int64_t c = 0; c < d4; c += 4)
         _mm256_storeu_pd(acc + c, _mm256_fmadd_pd(wv, load4(x + c), _mm256_loadu_pd(acc + c)));
-    for (int64_t c = d4; c < d; c++) acc[c] = fma(w, (double)x[c], acc[c]);
+    for (int64_t c = d4; c < d; c++)
+        acc[c] = fma(w, (double)x[c], acc[c]);
 }
 #else
 double mig_dot(const float *x, const float *y, int64_t d) {
@@ -188,7 +196,8 @@ void mig_dot2(const float *x, const float *y0, const float *y1, int64_t d, doubl
 
 void mig_dotf_2x4(const float *const x[2], const float *const y[4], int64_t d, float out[8]) {
     for (int r = 0; r < 2; r++)
-        for (int c = 0; c < 4; c++) out[r * 4 + c] = mig_dotf_ref(x[r], y[c], d);
+        for (int c = 0; c < 4; c++)
+            out[r * 4 + c] = mig_dotf_ref(x[r], y[c], d);
 }
 
 void mig_axpy(double *acc, double w, const float *x, int64_t d) {
@@ -239,16 +248,16 @@ void comi_merge_result_free(comi_merge_result *res) {
 
 /* Shared, read-only inputs and per-token scratch of one merge call. */
 typedef struct {
-    const float *h;  /* (n, d) hidden states */
-    const float *q;  /* (d,) query */
+    const float *h; /* (n, d) hidden states */
+    const float *q; /* (d,) query */
     int64_t n, d;
-    double q_den;    /* max(||q||, eps) */
-    double *den;     /* (n,) max(||H_i||, eps); NaN marks a row with a non-finite value */
-    double *rel;     /* (n,) cos(H_i, q) */
-    double *red;     /* (n,) fine redundancy */
-    double *w;       /* (n,) fine weights */
-    double *acc;     /* (n_threads, MIG_SUM_BLOCK) per-worker accumulators */
-    float *memory;   /* (n_memory, d) output */
+    double q_den;  /* max(||q||, eps) */
+    double *den;   /* (n,) max(||H_i||, eps); NaN marks a row with a non-finite value */
+    double *rel;   /* (n,) cos(H_i, q) */
+    double *red;   /* (n,) fine redundancy */
+    double *w;     /* (n,) fine weights */
+    double *acc;   /* (n_threads, MIG_SUM_BLOCK) per-worker accumulators */
+    float *memory; /* (n_memory, d) output */
     const int64_t *mem_start, *mem_len; /* (n_memory,) spans */
     double a_m, b_m;
     bool fine, fine_red;
@@ -290,7 +299,8 @@ static void normalise_reps(void *arg, int64_t b, int64_t e, int worker) {
         const float *src = J->h + J->rep[g] * J->d;
         float *dst = J->reps + g * J->d;
         double den = J->den[J->rep[g]];
-        for (int64_t c = 0; c < J->d; c++) dst[c] = (float)((double)src[c] / den);
+        for (int64_t c = 0; c < J->d; c++)
+            dst[c] = (float)((double)src[c] / den);
     }
 }
 
@@ -306,8 +316,8 @@ static comi_status coarse_redundancy(comi_ctx *ctx, merge_job *J, int64_t G, dou
                             (long long)G, (long long)d);
     int64_t blk = MIG_GRAM_BLOCK < G ? MIG_GRAM_BLOCK : G;
     J->reps = comi_alloc_array(e, (size_t)G * (size_t)d, sizeof(float), "merge representatives");
-    float *cos_blk = comi_alloc_array(e, (size_t)blk * (size_t)G, sizeof(float),
-                                      "merge representative cosines");
+    float *cos_blk =
+        comi_alloc_array(e, (size_t)blk * (size_t)G, sizeof(float), "merge representative cosines");
     if (!J->reps || !cos_blk) {
         free(J->reps);
         J->reps = NULL;
@@ -315,7 +325,8 @@ static comi_status coarse_redundancy(comi_ctx *ctx, merge_job *J, int64_t G, dou
         return e->status;
     }
     pool_for(comi_ctx_pool(ctx), G, 16, normalise_reps, J);
-    for (int64_t g = 0; g < G; g++) red[g] = -INFINITY;
+    for (int64_t g = 0; g < G; g++)
+        red[g] = -INFINITY;
     for (int64_t b = 0; b < G; b += blk) {
         int64_t rows = G - b < blk ? G - b : blk, cols = G - b;
         /* cos_blk (rows x cols): reps[b + i] . reps[b + j] */
@@ -357,7 +368,8 @@ static comi_status sizes_from_scores(comi_err *e, const double *score, int64_t G
     frac_rank *fr = comi_alloc_array(e, (size_t)G, sizeof *fr, "merge quotas");
     if (!fr) return e->status;
     double mx = -INFINITY, sum = 0;
-    for (int64_t g = 0; g < G; g++) mx = fmax(mx, -score[g]);
+    for (int64_t g = 0; g < G; g++)
+        mx = fmax(mx, -score[g]);
     for (int64_t g = 0; g < G; g++) {
         fr[g].frac = exp(-score[g] - mx);
         sum += fr[g].frac;
@@ -379,7 +391,8 @@ static comi_status sizes_from_scores(comi_err *e, const double *score, int64_t G
                             (long long)G, (long long)total, (long long)n);
     }
     qsort(fr, (size_t)G, sizeof *fr, cmp_frac);
-    for (int64_t r = 0; r < rem; r++) sizes[fr[r].g]++;
+    for (int64_t r = 0; r < rem; r++)
+        sizes[fr[r].g]++;
     free(fr);
     return COMI_OK;
 }
@@ -452,7 +465,8 @@ static void group_weights(merge_job *J, int64_t s, int64_t k) {
         J->w[j] = exp(J->w[j] - mx);
         sum += J->w[j];
     }
-    for (int64_t j = s; j < s + k; j++) J->w[j] /= sum;
+    for (int64_t j = s; j < s + k; j++)
+        J->w[j] /= sum;
 }
 
 /* Memory columns [c0, c1) of memory row `mem` spanning tokens [s, s+k), in
@@ -467,9 +481,11 @@ static void group_sum(merge_job *J, int64_t mem, int64_t s, int64_t k, int64_t c
         for (int64_t j = s; j < s + k; j++)
             mig_axpy(acc, J->fine ? J->w[j] : 1.0, J->h + j * J->d + cb, w);
         if (J->fine)
-            for (int64_t c = 0; c < w; c++) out[cb + c] = (float)acc[c];
+            for (int64_t c = 0; c < w; c++)
+                out[cb + c] = (float)acc[c];
         else
-            for (int64_t c = 0; c < w; c++) out[cb + c] = (float)(acc[c] / (double)k);
+            for (int64_t c = 0; c < w; c++)
+                out[cb + c] = (float)(acc[c] / (double)k);
     }
 }
 
@@ -483,20 +499,24 @@ static void group_sum(merge_job *J, int64_t mem, int64_t s, int64_t k, int64_t c
 static void fold_pair_cos(merge_job *J, int64_t s, int64_t k, int64_t r0, int64_t r1, bool upper) {
     const int64_t d = J->d;
     bool wide = false; /* a float32 dot product could overflow: use the double kernel */
-    for (int64_t t = s; t < s + k; t++) wide |= J->den[t] > MIG_F32_DOT_MAX_NORM;
+    for (int64_t t = s; t < s + k; t++)
+        wide |= J->den[t] > MIG_F32_DOT_MAX_NORM;
     for (int64_t i = r0; i < r1; i += 2) {
         int64_t rows[2] = {i, i + 1 < r1 ? i + 1 : i};
         const float *x[2] = {J->h + (s + rows[0]) * d, J->h + (s + rows[1]) * d};
         for (int64_t j = upper ? i + 1 : 0; j < k; j += 4) {
             const float *y[4];
-            for (int c = 0; c < 4; c++) y[c] = J->h + (s + (j + c < k ? j + c : k - 1)) * d;
+            for (int c = 0; c < 4; c++)
+                y[c] = J->h + (s + (j + c < k ? j + c : k - 1)) * d;
             double o[8];
             if (wide) {
-                for (int t = 0; t < 8; t++) o[t] = mig_dot(x[t / 4], y[t % 4], d);
+                for (int t = 0; t < 8; t++)
+                    o[t] = mig_dot(x[t / 4], y[t % 4], d);
             } else {
                 float of[8];
                 mig_dotf_2x4(x, y, d, of);
-                for (int t = 0; t < 8; t++) o[t] = of[t];
+                for (int t = 0; t < 8; t++)
+                    o[t] = of[t];
             }
             for (int r = 0; r < (rows[1] != rows[0] ? 2 : 1); r++) {
                 int64_t a = s + rows[r];
@@ -522,10 +542,12 @@ static void small_groups(void *arg, int64_t b, int64_t e, int worker) {
         if (k > MIG_SMALL_GROUP) continue;
         if (J->fine) {
             bool pairs = k > 1 && J->fine_red;
-            for (int64_t j = s; j < s + k; j++) J->red[j] = pairs ? -INFINITY : 0;
+            for (int64_t j = s; j < s + k; j++)
+                J->red[j] = pairs ? -INFINITY : 0;
             if (pairs) {
                 fold_pair_cos(J, s, k, 0, k, true);
-                for (int64_t j = s; j < s + k; j++) J->red[j] = fmax(J->red[j], 0.0);
+                for (int64_t j = s; j < s + k; j++)
+                    J->red[j] = fmax(J->red[j], 0.0);
             }
             group_weights(J, s, k);
         }
@@ -538,9 +560,11 @@ static void big_group_red(void *arg, int64_t b, int64_t e, int worker) {
     (void)worker;
     merge_job *J = arg;
     int64_t s = J->big_start, k = J->big_len;
-    for (int64_t i = s + b; i < s + e; i++) J->red[i] = -INFINITY;
+    for (int64_t i = s + b; i < s + e; i++)
+        J->red[i] = -INFINITY;
     fold_pair_cos(J, s, k, b, e, false);
-    for (int64_t i = s + b; i < s + e; i++) J->red[i] = fmax(J->red[i], 0.0);
+    for (int64_t i = s + b; i < s + e; i++)
+        J->red[i] = fmax(J->red[i], 0.0);
 }
 
 /* Long group, split by column blocks of the memory row. */
@@ -548,7 +572,8 @@ static void big_group_sum(void *arg, int64_t b, int64_t e, int worker) {
     merge_job *J = arg;
     double *acc = J->acc + (int64_t)worker * MIG_SUM_BLOCK;
     for (int64_t blk = b; blk < e; blk++) {
-        int64_t c0 = blk * MIG_COL_BLOCK, c1 = c0 + MIG_COL_BLOCK < J->d ? c0 + MIG_COL_BLOCK : J->d;
+        int64_t c0 = blk * MIG_COL_BLOCK,
+                c1 = c0 + MIG_COL_BLOCK < J->d ? c0 + MIG_COL_BLOCK : J->d;
         group_sum(J, J->big_mem, J->big_start, J->big_len, c0, c1, acc);
     }
 }
@@ -567,7 +592,8 @@ static void fine_stage(comi_pool *pool, merge_job *J, int64_t n_memory) {
             if (J->fine_red)
                 pool_for(pool, k, 4, big_group_red, J);
             else
-                for (int64_t j = s; j < s + k; j++) J->red[j] = 0;
+                for (int64_t j = s; j < s + k; j++)
+                    J->red[j] = 0;
             group_weights(J, s, k);
         }
         pool_for(pool, (J->d + MIG_COL_BLOCK - 1) / MIG_COL_BLOCK, 1, big_group_sum, J);
@@ -583,8 +609,8 @@ static comi_status check_args(comi_err *e, const float *hidden, int64_t n, int64
     if (!hidden) return comi_err_set(e, COMI_ERR_INVALID_ARG, "merge: hidden states are NULL");
     if (!query) return comi_err_set(e, COMI_ERR_INVALID_ARG, "merge: query is NULL");
     if (n < 1 || n > INT32_MAX)
-        return comi_err_set(e, COMI_ERR_INVALID_ARG,
-                            "merge: n_tokens = %lld, must be in [1, %d]", (long long)n, INT32_MAX);
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "merge: n_tokens = %lld, must be in [1, %d]",
+                            (long long)n, INT32_MAX);
     if (d < 1)
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "merge: d_model = %lld, must be >= 1",
                             (long long)d);
@@ -621,9 +647,9 @@ static comi_status alloc_result(comi_err *e, comi_merge_result *res) {
     res->score = comi_calloc_array(e, n, sizeof(float), "merge token scores");
     res->weight = comi_calloc_array(e, n, sizeof(float), "merge token scores");
     res->memory_index = comi_calloc_array(e, n, sizeof(int64_t), "merge token scores");
-    bool ok = res->group_sizes && res->group_rep && res->group_relevance &&
-              res->group_redundancy && res->group_score && res->relevance && res->redundancy &&
-              res->score && res->weight && res->memory_index;
+    bool ok = res->group_sizes && res->group_rep && res->group_relevance && res->group_redundancy &&
+              res->group_score && res->relevance && res->redundancy && res->score && res->weight &&
+              res->memory_index;
     return ok ? COMI_OK : e->status;
 }
 
@@ -643,8 +669,13 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
     int64_t n = n_tokens, d = d_model, m = p->merge_size;
     comi_merge_result res = {.n_tokens = n, .d_model = d};
     res.n_groups = p->coarse ? n / m + (n % m != 0) : uniform_group_count(n, m);
-    merge_job J = {.h = hidden, .q = query, .n = n, .d = d, .a_m = p->alpha_merge,
-                   .b_m = p->beta_merge, .fine = p->fine,
+    merge_job J = {.h = hidden,
+                   .q = query,
+                   .n = n,
+                   .d = d,
+                   .a_m = p->alpha_merge,
+                   .b_m = p->beta_merge,
+                   .fine = p->fine,
                    .fine_red = p->fine && p->fine_redundancy};
     comi_pool *pool = comi_ctx_pool(ctx);
     if (!pool) return e->status;
@@ -693,11 +724,12 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
     }
 
     /* layout: non-empty groups as consecutive spans from token 0 */
-    for (int64_t g = 0; g < res.n_groups; g++) res.n_memory += res.group_sizes[g] > 0;
+    for (int64_t g = 0; g < res.n_groups; g++)
+        res.n_memory += res.group_sizes[g] > 0;
     res.memory_start = comi_alloc_array(e, (size_t)res.n_memory, sizeof(int64_t), "merge spans");
     res.memory_len = comi_alloc_array(e, (size_t)res.n_memory, sizeof(int64_t), "merge spans");
-    res.memory = comi_alloc_array(e, (size_t)res.n_memory * (size_t)d, sizeof(float),
-                                  "merge memory");
+    res.memory =
+        comi_alloc_array(e, (size_t)res.n_memory * (size_t)d, sizeof(float), "merge memory");
     if (!res.memory_start || !res.memory_len || !res.memory) {
         st = e->status;
         goto fail;
@@ -708,7 +740,8 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
         if (k == 0) continue;
         res.memory_start[mem] = pos;
         res.memory_len[mem] = k;
-        for (int64_t i = pos; i < pos + k; i++) res.memory_index[i] = mem;
+        for (int64_t i = pos; i < pos + k; i++)
+            res.memory_index[i] = mem;
         pos += k;
         mem++;
     }

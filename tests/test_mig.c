@@ -31,7 +31,8 @@ static float rng_normal(void) {
 static float *random_matrix(int64_t rows, int64_t cols, uint64_t seed) {
     rng_state = seed;
     float *a = malloc((size_t)(rows * cols) * sizeof *a + 1);
-    for (int64_t i = 0; i < rows * cols; i++) a[i] = rng_normal();
+    for (int64_t i = 0; i < rows * cols; i++)
+        a[i] = rng_normal();
     return a;
 }
 
@@ -56,7 +57,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
                          int64_t *n_memory) {
     int64_t m = p->merge_size, G;
     double *rel = malloc((size_t)n * sizeof *rel);
-    for (int64_t i = 0; i < n; i++) rel[i] = ref_cos(h + i * d, q, d);
+    for (int64_t i = 0; i < n; i++)
+        rel[i] = ref_cos(h + i * d, q, d);
     if (p->coarse) {
         G = (n + m - 1) / m;
         if (G <= 1) {
@@ -64,7 +66,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
             sizes[0] = (int32_t)n;
         } else {
             int64_t *rep = malloc((size_t)G * sizeof *rep);
-            double *score = malloc((size_t)G * sizeof *score), *quota = malloc((size_t)G * sizeof *quota);
+            double *score = malloc((size_t)G * sizeof *score),
+                   *quota = malloc((size_t)G * sizeof *quota);
             for (int64_t g = 0; g < G; g++) {
                 rep[g] = g * m;
                 for (int64_t i = g * m; i < (g + 1) * m && i < n; i++)
@@ -79,7 +82,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
                 score[g] = p->alpha_select * rel[rep[g]] - p->beta_select * red;
                 mx = fmax(mx, -score[g]);
             }
-            for (int64_t g = 0; g < G; g++) sum += exp(-score[g] - mx);
+            for (int64_t g = 0; g < G; g++)
+                sum += exp(-score[g] - mx);
             int64_t total = 0;
             for (int64_t g = 0; g < G; g++) {
                 quota[g] = (double)n * exp(-score[g] - mx) / sum;
@@ -105,7 +109,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
         G = (int64_t)fl;
         if (x - fl > 0.5 || (x - fl == 0.5 && G % 2 == 1)) G++;
         if (G < 1) G = 1;
-        for (int64_t g = 0; g < G; g++) sizes[g] = (int32_t)(n / G + (g < n % G ? 1 : 0));
+        for (int64_t g = 0; g < G; g++)
+            sizes[g] = (int32_t)(n / G + (g < n % G ? 1 : 0));
     }
     int64_t pos = 0, mem = 0;
     for (int64_t g = 0; g < G; g++) {
@@ -120,7 +125,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
             w[j] = p->alpha_merge * rel[pos + j] - p->beta_merge * red;
             mx = fmax(mx, w[j]);
         }
-        for (int64_t j = 0; j < k; j++) sum += (w[j] = exp(w[j] - mx));
+        for (int64_t j = 0; j < k; j++)
+            sum += (w[j] = exp(w[j] - mx));
         for (int64_t c = 0; c < d; c++) {
             double acc = 0;
             for (int64_t j = 0; j < k; j++)
@@ -137,8 +143,8 @@ static int64_t ref_merge(const float *h, int64_t n, int64_t d, const float *q,
 }
 
 /* Checks comi_merge against ref_merge: same sizes, memory within tol. */
-static void check_against_ref(comi_ctx *ctx, const char *name, const float *h, int64_t n,
-                              int64_t d, const float *q, const comi_merge_params *p, double tol) {
+static void check_against_ref(comi_ctx *ctx, const char *name, const float *h, int64_t n, int64_t d,
+                              const float *q, const comi_merge_params *p, double tol) {
     int32_t *sizes = calloc((size_t)(n / p->merge_size + 2), sizeof *sizes);
     float *memory = malloc((size_t)(n * d) * sizeof *memory);
     int64_t n_mem = 0;
@@ -155,7 +161,8 @@ static void check_against_ref(comi_ctx *ctx, const char *name, const float *h, i
         for (int64_t g = 0; g < G && bad < 0; g++)
             if (r.group_sizes[g] != sizes[g]) bad = g;
         double err = 0;
-        for (int64_t i = 0; i < n_mem * d; i++) err = fmax(err, fabs(r.memory[i] - memory[i]));
+        for (int64_t i = 0; i < n_mem * d; i++)
+            err = fmax(err, fabs(r.memory[i] - memory[i]));
         if (bad >= 0)
             test_fail(name, "group %lld has %d tokens, reference %d", (long long)bad,
                       r.group_sizes[bad], sizes[bad]);
@@ -178,7 +185,8 @@ static void test_kernels(void) {
     for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
         int64_t d = dims[t];
         float *a = random_matrix(6, d, 100 + (uint64_t)t);
-        for (int64_t i = 0; i < d; i += 7) a[i] *= 1e3f; /* mixed magnitudes */
+        for (int64_t i = 0; i < d; i += 7)
+            a[i] *= 1e3f; /* mixed magnitudes */
         const float *x[2] = {a, a + 5 * d};
         const float *y[4] = {a + d, a + 2 * d, a + 3 * d, a + 4 * d};
         float of[8];
@@ -214,11 +222,11 @@ static void test_kernels(void) {
     test_check("kernel dot products symmetric bitwise", bad_sym == 0, "%d mismatches", bad_sym);
     test_check("kernel mig_dotf_ref within 1e-5 of the double dot (relative to |x||y|)",
                worst_f <= 1e-5, "error %g", worst_f);
-    test_check("kernel mig_axpy == mig_axpy_ref bitwise", bad_axpy == 0, "%d mismatches",
-               bad_axpy);
+    test_check("kernel mig_axpy == mig_axpy_ref bitwise", bad_axpy == 0, "%d mismatches", bad_axpy);
     float x3[3] = {1, 2, 3}, y3[3] = {4, -5, 6};
-    test_check("kernel mig_dot value", mig_dot(x3, y3, 3) == 12.0 && mig_dotf_ref(x3, y3, 3) == 12.0f,
-               "got %g", mig_dot(x3, y3, 3));
+    test_check("kernel mig_dot value",
+               mig_dot(x3, y3, 3) == 12.0 && mig_dotf_ref(x3, y3, 3) == 12.0f, "got %g",
+               mig_dot(x3, y3, 3));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -240,7 +248,8 @@ static void *load_golden(const char *dir, const char *file, size_t want) {
 static void test_golden(comi_ctx *ctx) {
     const char *dir = test_golden_dir();
     if (!dir) {
-        test_skip("golden mig (60 cases)", "golden data not found ($COMI_GOLDEN or ../shared/golden)");
+        test_skip("golden mig (60 cases)",
+                  "golden data not found ($COMI_GOLDEN or ../shared/golden)");
         return;
     }
     char path[1024];
@@ -344,7 +353,8 @@ static void test_switches(comi_ctx *ctx) {
     const int64_t n = 203, d = 24, m = 8; /* n not a multiple of m */
     float *h = random_matrix(n, d, 7), *q = random_matrix(1, d, 8);
     for (int64_t c = 0; c < d; c++) /* a few near-duplicates so redundancy matters */
-        for (int64_t i = 40; i < 48; i++) h[i * d + c] = h[40 * d + c] + 0.05f * h[i * d + c];
+        for (int64_t i = 40; i < 48; i++)
+            h[i * d + c] = h[40 * d + c] + 0.05f * h[i * d + c];
     for (int combo = 0; combo < 16; combo++) {
         comi_merge_params p = comi_merge_default_params();
         p.merge_size = m;
@@ -357,8 +367,9 @@ static void test_switches(comi_ctx *ctx) {
         p.coarse_redundancy = (combo >> 2) & 1;
         p.fine_redundancy = (combo >> 3) & 1;
         char name[128];
-        snprintf(name, sizeof name, "switches coarse=%d fine=%d coarse_red=%d fine_red=%d vs reference",
-                 p.coarse, p.fine, p.coarse_redundancy, p.fine_redundancy);
+        snprintf(name, sizeof name,
+                 "switches coarse=%d fine=%d coarse_red=%d fine_red=%d vs reference", p.coarse,
+                 p.fine, p.coarse_redundancy, p.fine_redundancy);
         check_against_ref(ctx, name, h, n, d, q, &p, 1e-5);
     }
     free(h);
@@ -381,10 +392,12 @@ static void test_random_configs(comi_ctx *ctx) {
         p.fine = (sw >> 1) & 1;
         p.coarse_redundancy = (sw >> 2) & 1;
         p.fine_redundancy = (sw >> 3) & 1;
-        float *h = random_matrix(n, d, 2000 + (uint64_t)t), *q = random_matrix(1, d, 3000 + (uint64_t)t);
+        float *h = random_matrix(n, d, 2000 + (uint64_t)t),
+              *q = random_matrix(1, d, 3000 + (uint64_t)t);
         char name[160];
-        snprintf(name, sizeof name, "random config %d (n=%lld d=%lld m=%lld switches=%d) vs reference",
-                 t, (long long)n, (long long)d, (long long)p.merge_size, sw);
+        snprintf(name, sizeof name,
+                 "random config %d (n=%lld d=%lld m=%lld switches=%d) vs reference", t,
+                 (long long)n, (long long)d, (long long)p.merge_size, sw);
         check_against_ref(ctx, name, h, n, d, q, &p, 1e-5);
         free(h);
         free(q);
@@ -396,9 +409,15 @@ static void test_edges(comi_ctx *ctx) {
         const char *what;
         int64_t n, d, m;
     } shapes[] = {
-        {"n=1", 1, 16, 4},         {"n<m", 5, 16, 8},          {"m=1", 37, 16, 1},
-        {"d=1", 50, 1, 4},         {"n%m!=0", 101, 12, 16},    {"m>n coarse G=1", 16, 8, 64},
-        {"n=2 m=1", 2, 5, 1},      {"long groups", 700, 9, 600}, {"d%8!=0 big d", 64, 1001, 4},
+        {"n=1", 1, 16, 4},
+        {"n<m", 5, 16, 8},
+        {"m=1", 37, 16, 1},
+        {"d=1", 50, 1, 4},
+        {"n%m!=0", 101, 12, 16},
+        {"m>n coarse G=1", 16, 8, 64},
+        {"n=2 m=1", 2, 5, 1},
+        {"long groups", 700, 9, 600},
+        {"d%8!=0 big d", 64, 1001, 4},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         float *h = random_matrix(shapes[s].n, shapes[s].d, 20 + s),
@@ -422,9 +441,10 @@ static void test_edges(comi_ctx *ctx) {
         float h[4] = {0.5f, -1.25f, 3.0f, 7.0f}, q[4] = {1, 0, 0, 0};
         comi_merge_result r;
         comi_status st = comi_merge(ctx, h, 1, 4, q, NULL, &r);
-        test_check("edge n=1 memory is the token", st == COMI_OK && r.n_memory == 1 &&
-                   r.n_groups == 1 && r.group_sizes[0] == 1 && memcmp(r.memory, h, sizeof h) == 0 &&
-                   r.weight[0] == 1.0f && r.redundancy[0] == 0.0f,
+        test_check("edge n=1 memory is the token",
+                   st == COMI_OK && r.n_memory == 1 && r.n_groups == 1 && r.group_sizes[0] == 1 &&
+                       memcmp(r.memory, h, sizeof h) == 0 && r.weight[0] == 1.0f &&
+                       r.redundancy[0] == 0.0f,
                    "status %d n_memory %lld", (int)st, (long long)r.n_memory);
         comi_merge_result_free(&r);
     }
@@ -432,7 +452,8 @@ static void test_edges(comi_ctx *ctx) {
     {
         int64_t n = 40, d = 6;
         float *h = malloc((size_t)(n * d) * sizeof *h), q[6] = {1, 2, 3, 4, 5, 6};
-        for (int64_t i = 0; i < n * d; i++) h[i] = (float)(i % d) - 2.5f;
+        for (int64_t i = 0; i < n * d; i++)
+            h[i] = (float)(i % d) - 2.5f;
         comi_merge_params p = comi_merge_default_params();
         p.merge_size = 8;
         comi_merge_result r;
@@ -442,10 +463,12 @@ static void test_edges(comi_ctx *ctx) {
         for (int64_t i = 0; st == COMI_OK && i < r.n_memory * d; i++)
             err = fmax(err, fabs(r.memory[i] - h[i % d]));
         for (int64_t i = 0; st == COMI_OK && i < n; i++)
-            if (r.memory_len[r.memory_index[i]] > 1) red_err = fmax(red_err, fabs(r.redundancy[i] - 1));
-        for (int64_t g = 0; st == COMI_OK && g < r.n_groups; g++) total += r.group_sizes[g];
-        test_check("edge all rows equal", st == COMI_OK && err <= 1e-6 && red_err <= 1e-6 &&
-                   total == n && r.n_groups == 5,
+            if (r.memory_len[r.memory_index[i]] > 1)
+                red_err = fmax(red_err, fabs(r.redundancy[i] - 1));
+        for (int64_t g = 0; st == COMI_OK && g < r.n_groups; g++)
+            total += r.group_sizes[g];
+        test_check("edge all rows equal",
+                   st == COMI_OK && err <= 1e-6 && red_err <= 1e-6 && total == n && r.n_groups == 5,
                    "status %d memory err %g redundancy err %g", (int)st, err, red_err);
         comi_merge_result_free(&r);
         check_against_ref(ctx, "edge all rows equal vs reference", h, n, d, q, &p, 1e-6);
@@ -455,14 +478,17 @@ static void test_edges(comi_ctx *ctx) {
     {
         int64_t n = 24, d = 8;
         float *h = random_matrix(n, d, 99), q0[8] = {0}, *q = random_matrix(1, d, 98);
-        for (int64_t i = 0; i < n; i += 3) memset(h + i * d, 0, (size_t)d * sizeof *h);
+        for (int64_t i = 0; i < n; i += 3)
+            memset(h + i * d, 0, (size_t)d * sizeof *h);
         comi_merge_params p = comi_merge_default_params();
         p.merge_size = 4;
         comi_merge_result r;
         comi_status st = comi_merge(ctx, h, n, d, q0, &p, &r);
         int finite = st == COMI_OK;
-        for (int64_t i = 0; finite && i < r.n_memory * d; i++) finite = isfinite(r.memory[i]);
-        for (int64_t i = 0; finite && i < n; i++) finite = r.relevance[i] == 0.0f;
+        for (int64_t i = 0; finite && i < r.n_memory * d; i++)
+            finite = isfinite(r.memory[i]);
+        for (int64_t i = 0; finite && i < n; i++)
+            finite = r.relevance[i] == 0.0f;
         test_check("edge zero query and zero rows stay finite", finite, "status %d: %s", (int)st,
                    comi_errmsg(ctx));
         comi_merge_result_free(&r);
@@ -477,7 +503,8 @@ static void test_edges(comi_ctx *ctx) {
     {
         int64_t n = 40, d = 12;
         float *h = random_matrix(n, d, 77), *q = random_matrix(1, d, 78);
-        for (int64_t i = 0; i < n * d; i++) h[i] *= (i / d) % 3 == 0 ? 1e30f : 1.0f;
+        for (int64_t i = 0; i < n * d; i++)
+            h[i] *= (i / d) % 3 == 0 ? 1e30f : 1.0f;
         comi_merge_params p = comi_merge_default_params();
         p.merge_size = 4;
         check_against_ref(ctx, "edge rows of norm 1e30 vs reference", h, n, d, q, &p, 1e-5 * 1e30);
@@ -485,7 +512,8 @@ static void test_edges(comi_ctx *ctx) {
         comi_status st = comi_merge(ctx, h, n, d, q, &p, &r);
         int finite = st == COMI_OK;
         for (int64_t i = 0; finite && i < n; i++)
-            finite = isfinite(r.redundancy[i]) && r.redundancy[i] <= 1.0f + 1e-6f && isfinite(r.weight[i]);
+            finite = isfinite(r.redundancy[i]) && r.redundancy[i] <= 1.0f + 1e-6f &&
+                     isfinite(r.weight[i]);
         test_check("edge rows of norm 1e30 give finite redundancy and weights", finite, "status %d",
                    (int)st);
         comi_merge_result_free(&r);
@@ -523,8 +551,8 @@ static void test_edges(comi_ctx *ctx) {
             int64_t rp = r.group_rep[g];
             ok = rp >= g * 4 && rp < g * 4 + 4 && r.group_relevance[g] == r.relevance[rp];
         }
-        test_check("result spans, weights and representatives are consistent", ok,
-                   "status %d (%s)", (int)st, comi_errmsg(ctx));
+        test_check("result spans, weights and representatives are consistent", ok, "status %d (%s)",
+                   (int)st, comi_errmsg(ctx));
         test_check("coarse stage can produce empty groups", ok && zeros > 0, "%d empty groups",
                    zeros);
         comi_merge_result_free(&r);
@@ -551,7 +579,8 @@ static void test_threads(void) {
     } cfg[] = {{1500, 96, 4, true}, {2000, 40, 700, false}, {1200, 33, 500, true}};
     static const int threads[] = {1, 2, 3, 7};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-        float *h = random_matrix(cfg[c].n, cfg[c].d, 300 + c), *q = random_matrix(1, cfg[c].d, 400 + c);
+        float *h = random_matrix(cfg[c].n, cfg[c].d, 300 + c),
+              *q = random_matrix(1, cfg[c].d, 400 + c);
         comi_merge_params p = comi_merge_default_params();
         p.merge_size = cfg[c].m;
         p.coarse = cfg[c].coarse;
@@ -562,8 +591,10 @@ static void test_threads(void) {
             cp.n_threads = threads[t];
             comi_ctx *ctx = comi_ctx_new(&cp);
             comi_merge_result r;
-            if (comi_merge(ctx, h, cfg[c].n, cfg[c].d, q, &p, &r) != COMI_OK) ok = 0;
-            else if (t == 0) base = r;
+            if (comi_merge(ctx, h, cfg[c].n, cfg[c].d, q, &p, &r) != COMI_OK)
+                ok = 0;
+            else if (t == 0)
+                base = r;
             else {
                 ok = ok && same_result(&base, &r);
                 comi_merge_result_free(&r);
@@ -571,7 +602,8 @@ static void test_threads(void) {
             comi_ctx_free(ctx);
         }
         char name[128];
-        snprintf(name, sizeof name, "threads 1/2/3/7 bit-identical (n=%lld d=%lld m=%lld coarse=%d)",
+        snprintf(name, sizeof name,
+                 "threads 1/2/3/7 bit-identical (n=%lld d=%lld m=%lld coarse=%d)",
                  (long long)cfg[c].n, (long long)cfg[c].d, (long long)cfg[c].m, cfg[c].coarse);
         test_check(name, ok, "results differ between thread counts");
         comi_merge_result_free(&base);
@@ -616,8 +648,9 @@ static void test_validation(comi_ctx *ctx) {
     q[3] = -INFINITY;
     expect_invalid(ctx, "invalid Inf in query", h, 2, 4, q, &p, "query[3]");
     q[3] = 1;
-    test_check("valid after errors", comi_merge(ctx, h, 2, 4, q, &p, &r) == COMI_OK &&
-               comi_errmsg(ctx)[0] == '\0', "%s", comi_errmsg(ctx));
+    test_check("valid after errors",
+               comi_merge(ctx, h, 2, 4, q, &p, &r) == COMI_OK && comi_errmsg(ctx)[0] == '\0', "%s",
+               comi_errmsg(ctx));
     comi_merge_result_free(&r);
     comi_merge_result_free(&r); /* zeroed: a second free is a no-op */
     comi_merge_result_free(NULL);

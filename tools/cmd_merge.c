@@ -22,45 +22,45 @@ static const char *const CMD = "merge";
 
 static void merge_usage(FILE *out) {
     fprintf(out,
-        "usage: comi merge --context C.f32 --query Q.f32 --dim D --merge-size M --out MEM.f32\n"
-        "                  [--group-sizes-out S.i32] [--alpha-select A] [--beta-select B]\n"
-        "                  [--alpha-merge A] [--beta-merge B] [--no-coarse] [--no-fine]\n"
-        "                  [--no-coarse-redundancy] [--no-fine-redundancy] [--threads T]\n"
-        "\n"
-        "Merges the hidden states of one context segment into at most ceil(n / M) memory\n"
-        "vectors with COMI's coarse-to-fine Marginal Information Gain (MIG):\n"
-        "  coarse: the context is cut into groups of M tokens; a group whose most relevant\n"
-        "          token is relevant to the query and not redundant with the other groups\n"
-        "          gets a smaller reallocated group (less compression), and vice versa;\n"
-        "  fine:   each group becomes one vector, the softmax(MIG)-weighted average of its\n"
-        "          tokens' hidden states.\n"
-        "\n"
-        "Files are raw little-endian float32/int32, row-major, no header.\n"
-        "  --context C.f32          hidden states, n x D float32; n = file size / (4 D)\n"
-        "  --query Q.f32            query vector, D float32\n"
-        "  --dim D                  hidden size D (>= 1)\n"
-        "  --merge-size M           compression rate: tokens per memory vector (>= 1)\n"
-        "  --out MEM.f32            writes the memory vectors, n_memory x D float32\n"
-        "  --group-sizes-out S.i32  writes the group sizes, n_groups int32: with the coarse\n"
-        "                           stage, the reallocated sizes of the ceil(n / M) groups,\n"
-        "                           zeros included (empty groups give no memory vector);\n"
-        "                           with --no-coarse, the uniform sizes used\n"
-        "  --alpha-select A         weight of relevance in the coarse MIG (default 1)\n"
-        "  --beta-select B          weight of redundancy in the coarse MIG (default 1)\n"
-        "  --alpha-merge A          weight of relevance in the fine MIG (default 1)\n"
-        "  --beta-merge B           weight of redundancy in the fine MIG (default 1)\n"
-        "  --no-coarse              no reallocation: round(n / M) groups of equal size\n"
-        "  --no-fine                memory vector = plain mean of its group\n"
-        "  --no-coarse-redundancy   coarse MIG = alpha-select * relevance only\n"
-        "  --no-fine-redundancy     fine MIG = alpha-merge * relevance only\n"
-        "  --threads T              worker threads (default: all cores)\n"
-        "  --quiet                  no summary line on stdout\n"
-        "  -h, --help               this text\n"
-        "\n"
-        "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"
-        "Exit status: 0 success; 1 bad input (missing/unreadable file, wrong file size,\n"
-        "NaN/Inf values, out-of-range value) or failure, with one line on stderr; 2 bad\n"
-        "usage (unknown option, missing required option).\n");
+            "usage: comi merge --context C.f32 --query Q.f32 --dim D --merge-size M --out MEM.f32\n"
+            "                  [--group-sizes-out S.i32] [--alpha-select A] [--beta-select B]\n"
+            "                  [--alpha-merge A] [--beta-merge B] [--no-coarse] [--no-fine]\n"
+            "                  [--no-coarse-redundancy] [--no-fine-redundancy] [--threads T]\n"
+            "\n"
+            "Merges the hidden states of one context segment into at most ceil(n / M) memory\n"
+            "vectors with COMI's coarse-to-fine Marginal Information Gain (MIG):\n"
+            "  coarse: the context is cut into groups of M tokens; a group whose most relevant\n"
+            "          token is relevant to the query and not redundant with the other groups\n"
+            "          gets a smaller reallocated group (less compression), and vice versa;\n"
+            "  fine:   each group becomes one vector, the softmax(MIG)-weighted average of its\n"
+            "          tokens' hidden states.\n"
+            "\n"
+            "Files are raw little-endian float32/int32, row-major, no header.\n"
+            "  --context C.f32          hidden states, n x D float32; n = file size / (4 D)\n"
+            "  --query Q.f32            query vector, D float32\n"
+            "  --dim D                  hidden size D (>= 1)\n"
+            "  --merge-size M           compression rate: tokens per memory vector (>= 1)\n"
+            "  --out MEM.f32            writes the memory vectors, n_memory x D float32\n"
+            "  --group-sizes-out S.i32  writes the group sizes, n_groups int32: with the coarse\n"
+            "                           stage, the reallocated sizes of the ceil(n / M) groups,\n"
+            "                           zeros included (empty groups give no memory vector);\n"
+            "                           with --no-coarse, the uniform sizes used\n"
+            "  --alpha-select A         weight of relevance in the coarse MIG (default 1)\n"
+            "  --beta-select B          weight of redundancy in the coarse MIG (default 1)\n"
+            "  --alpha-merge A          weight of relevance in the fine MIG (default 1)\n"
+            "  --beta-merge B           weight of redundancy in the fine MIG (default 1)\n"
+            "  --no-coarse              no reallocation: round(n / M) groups of equal size\n"
+            "  --no-fine                memory vector = plain mean of its group\n"
+            "  --no-coarse-redundancy   coarse MIG = alpha-select * relevance only\n"
+            "  --no-fine-redundancy     fine MIG = alpha-merge * relevance only\n"
+            "  --threads T              worker threads (default: all cores)\n"
+            "  --quiet                  no summary line on stdout\n"
+            "  -h, --help               this text\n"
+            "\n"
+            "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"
+            "Exit status: 0 success; 1 bad input (missing/unreadable file, wrong file size,\n"
+            "NaN/Inf values, out-of-range value) or failure, with one line on stderr; 2 bad\n"
+            "usage (unknown option, missing required option).\n");
 }
 
 /* A read-only view of a whole float32 file: mmapped (no copy). */
@@ -145,7 +145,7 @@ int cmd_merge(int argc, char **argv) {
                    !strcmp(a, "--alpha-merge") || !strcmp(a, "--beta-merge")) {
             if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &x)) return 1;
             if (!isfinite((float)x)) return cli_error(CMD, "%s: %s overflows float32", a, v);
-            float *dst = !strcmp(a, "--alpha-select") ? &p.alpha_select
+            float *dst = !strcmp(a, "--alpha-select")  ? &p.alpha_select
                          : !strcmp(a, "--beta-select") ? &p.beta_select
                          : !strcmp(a, "--alpha-merge") ? &p.alpha_merge
                                                        : &p.beta_merge;
@@ -215,8 +215,8 @@ int cmd_merge(int argc, char **argv) {
         if (!quiet)
             printf("merged %lld tokens x %lld into %lld memory vectors (%lld groups, merge size "
                    "%lld)\n",
-                   (long long)n, (long long)dim, (long long)res.n_memory,
-                   (long long)res.n_groups, (long long)merge_size);
+                   (long long)n, (long long)dim, (long long)res.n_memory, (long long)res.n_groups,
+                   (long long)merge_size);
         rc = 0;
     }
     comi_merge_result_free(&res);
