@@ -533,6 +533,20 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
                                         const comi_answer_params *params,
                                         comi_answer_result *out);
 
+/* Converts a COMI checkpoint (directory with model.safetensors) plus its
+ * base model into GGUF files the runtime maps directly (layout in README
+ * "COMI checkpoints"): PREFIX.encoder.gguf, PREFIX.decoder.gguf (LoRA merged
+ * into q/k/v/o), PREFIX.fusion.gguf when the checkpoint has a fusion block,
+ * and PREFIX.comi.gguf (alpha/beta, layer counts, alignment layer). type:
+ * "F32", "F16" (NULL: F16), "Q8_0" or "Q4_K" for the weight matrices (rows
+ * whose length the block size does not divide fall back to Q8_0, then F16);
+ * norms and biases stay F32. lora_alpha as in comi_pipeline_load_params.
+ * summary (may be NULL) receives one line on what was written. Load the
+ * result with comi_pipeline_load(checkpoint = PREFIX, model = base). */
+comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint, const char *base,
+                                    const char *out_prefix, const char *type, float lora_alpha,
+                                    char *summary, size_t summary_len);
+
 /* ---- the stages, one by one ---- */
 
 /* Encoder: runs [context_ids ; question_ids] (n = n_context + n_question,

@@ -28,6 +28,7 @@
  */
 #include "pipeline.h"
 
+#include "gguf.h"
 #include "hfconfig.h"
 #include "model.h"
 #include "quant.h"
@@ -360,10 +361,351 @@ static comi_status load_st(ckpt *c, comi_err *e, comi_ctx *ctx, comi_pipeline *p
     return COMI_OK;
 }
 
+static comi_status load_gguf_ckpt(comi_err *e, comi_ctx *ctx, comi_pipeline *pl,
+                                  const char *prefix, const char *base_path);
+static bool file_exists(const char *p);
+
 comi_status ckpt_load(comi_err *e, comi_ctx *ctx, comi_pipeline *pl, const char *ckpt_path,
                       const char *base_path, float lora_alpha) {
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s.comi.gguf", ckpt_path);
+    if (file_exists(meta)) return load_gguf_ckpt(e, ctx, pl, ckpt_path, base_path);
     ckpt c = {.e = e};
     comi_status st = load_st(&c, e, ctx, pl, ckpt_path, base_path, lora_alpha);
     free(c.used);
+    return st;
+}
+
+/* ---- converted checkpoints (GGUF) -------------------------------------- */
+
+/* Layout written by comi_checkpoint_convert and read back below:
+ *   PREFIX.encoder.gguf  the encoder (its own layer count), llama.cpp names
+ *   PREFIX.decoder.gguf  the decoder, LoRA merged into q/k/v/o
+ *   PREFIX.fusion.gguf   the fusion block(s), when the checkpoint has them
+ *   PREFIX.comi.gguf     comi.format_version = 1, comi.encoder_layers,
+ *                        comi.fusion_layers, comi.alpha_select, comi.beta_select,
+ *                        comi.alpha_merge, comi.beta_merge (f32),
+ *                        comi.source (string); tensors comi.alignment.weight
+ *                        (ne = d_enc x d_dec, F32) and comi.alignment.bias
+ * Model files carry the usual <arch>.* hyper-parameters and, when the base
+ * model is a GGUF file, its tokenizer.* metadata; llama q/k rows are in
+ * GGUF order (permuted from Hugging Face's, as convert_hf_to_gguf does). */
+
+static bool file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static comi_status load_gguf_ckpt(comi_err *e, comi_ctx *ctx, comi_pipeline *pl,
+                                  const char *prefix, const char *base_path) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s.comi.gguf", prefix);
+    gguf_file *meta = NULL;
+    comi_status st = gguf_open(e, p, &meta);
+    if (st) return st;
+    int64_t ver = 0, kl = 0, fl = 0;
+    float w[4];
+    static const char *const wn[4] = {"comi.alpha_select", "comi.beta_select", "comi.alpha_merge",
+                                      "comi.beta_merge"};
+    if (!gguf_get_i64(meta, "comi.format_version", &ver) || ver != 1 ||
+        !gguf_get_i64(meta, "comi.encoder_layers", &kl) ||
+        !gguf_get_i64(meta, "comi.fusion_layers", &fl))
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s: not a comi convert file (comi.format_version 1, comi.encoder_layers, "
+                          "comi.fusion_layers)",
+                          p);
+    for (int i = 0; !st && i < 4; i++)
+        if (!gguf_get_f32(meta, wn[i], &w[i]))
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: missing metadata '%s'", p, wn[i]);
+    const char *names[3] = {"encoder", "decoder", "fusion"};
+    comi_model *m[3] = {NULL, NULL, NULL};
+    for (int i = 0; !st && i < (fl > 0 ? 3 : 2); i++) {
+        char mp[4200];
+        snprintf(mp, sizeof mp, "%s.%s.gguf", prefix, names[i]);
+        if (!(st = comi_model_load(ctx, mp, NULL, &m[i]))) pl->owned[pl->n_owned++] = m[i];
+    }
+    if (!st && (m[0]->n_layer != kl || (m[2] && m[2]->n_layer != fl)))
+        st = comi_err_set(e, COMI_ERR_FORMAT, "%s: layer counts disagree with %s.*.gguf", p, prefix);
+    hf_config base;
+    if (!st) st = base_config(e, ctx, base_path, &base);
+    if (!st && (base.hidden_size != m[1]->n_embd || base.vocab_size != m[1]->n_vocab))
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s.decoder.gguf: hidden size %lld / vocabulary %lld, the base model %s "
+                          "has %lld / %lld",
+                          prefix, (long long)m[1]->n_embd, (long long)m[1]->n_vocab, base_path,
+                          (long long)base.hidden_size, (long long)base.vocab_size);
+    const comi_tensor *aw = st ? NULL : gguf_find_tensor(meta, "comi.alignment.weight");
+    const comi_tensor *ab = st ? NULL : gguf_find_tensor(meta, "comi.alignment.bias");
+    if (!st && aw && ab) {
+        int64_t de = m[0]->n_embd, dd = m[1]->n_embd;
+        if (aw->type != COMI_TYPE_F32 || ab->type != COMI_TYPE_F32 || aw->ne[0] != de ||
+            aw->ne[1] != dd || ab->ne[0] != dd) {
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: comi.alignment tensors have the wrong shape "
+                                                  "or type",
+                              p);
+        } else {
+            pl->align_w = comi_alloc_array(e, (size_t)dd, (size_t)de * sizeof(float), "alignment");
+            pl->align_b = comi_alloc_array(e, (size_t)dd, sizeof(float), "alignment bias");
+            if (!pl->align_w || !pl->align_b) st = e->status;
+            else {
+                memcpy(pl->align_w, aw->data, (size_t)(dd * de) * sizeof(float));
+                memcpy(pl->align_b, ab->data, (size_t)dd * sizeof(float));
+            }
+        }
+    }
+    gguf_str src = {0};
+    if (!st) gguf_get_str(meta, "comi.source", &src);
+    if (!st) {
+        pl->enc = m[0];
+        pl->dec = m[1];
+        pl->fusion = m[2];
+        pl->enc_layers_default = (int32_t)kl;
+        pl->merge_default.alpha_select = w[0];
+        pl->merge_default.beta_select = w[1];
+        pl->merge_default.alpha_merge = w[2];
+        pl->merge_default.beta_merge = w[3];
+        comi_model_info mi;
+        comi_model_get_info(m[1], &mi);
+        snprintf(pl->desc, sizeof pl->desc,
+                 "converted COMI checkpoint %s (%s, from %.*s): encoder %lld layers, decoder %d "
+                 "layers (LoRA merged), fusion %lld layer(s); alpha/beta select %g/%g merge %g/%g",
+                 prefix, mi.weight_type ? mi.weight_type : "?", (int)(src.len > 200 ? 200 : src.len),
+                 src.ptr ? src.ptr : "", (long long)kl, (int)mi.n_layer, (long long)fl, (double)w[0],
+                 (double)w[1], (double)w[2], (double)w[3]);
+    }
+    gguf_close(meta);
+    return st;
+}
+
+typedef struct mat_fill {
+    const comi_tensor *w;  /* source matrix, ne = (in, out), HF row order */
+    const model_lora *lo;  /* NULL or an adapter to merge */
+    int64_t perm_hd;       /* > 0: write rows in GGUF q/k order for this head dim */
+    comi_type out;
+} mat_fill;
+
+/* The HF row whose data lands in GGUF row j of a permuted q/k matrix (the
+ * inverse of convert_hf_to_gguf's pairing of rotate-half halves). */
+static int64_t perm_src(int64_t j, int64_t hd) {
+    int64_t h = j / hd, i = j % hd;
+    return h * hd + (i % 2 == 0 ? i / 2 : i / 2 + hd / 2);
+}
+
+static comi_status fill_rows(comi_err *e, void *user, void *dst, int64_t r0, int64_t r1) {
+    const mat_fill *f = user;
+    const int64_t in = f->w->ne[0];
+    size_t srb, drb;
+    quant_row_bytes(f->w->type, in, &srb);
+    quant_row_bytes(f->out, in, &drb);
+    float *row = comi_alloc_array(e, (size_t)in, sizeof(float), "convert row"); /* (in) */
+    if (!row) return e->status;
+    for (int64_t j = r0; j < r1; j++) {
+        int64_t s = f->perm_hd > 0 ? perm_src(j, f->perm_hd) : j;
+        quant_dequant_row(f->w->type, (const uint8_t *)f->w->data + (size_t)s * srb, row, in);
+        if (f->lo && f->lo->a.data) {
+            /* row += B[s] . A, with B (out x r, scale folded in), A (r x in) */
+            const int64_t r = f->lo->a.ne[1];
+            const float *A = f->lo->a.data, *B = (const float *)f->lo->b.data + s * r;
+            for (int64_t k = 0; k < r; k++)
+                for (int64_t i = 0; i < in; i++) row[i] += B[k] * A[k * in + i];
+        }
+        if (!quant_quantize_row(f->out, row, (uint8_t *)dst + (size_t)(j - r0) * drb, in)) {
+            free(row);
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "convert: cannot quantize to %s",
+                                quant_type_name(f->out));
+        }
+    }
+    free(row);
+    return COMI_OK;
+}
+
+typedef struct conv {
+    comi_err *e;
+    gguf_writer *w;
+    mat_fill *fills; /* owned until the file is written */
+    size_t n_fills, cap_fills;
+    float **bufs;    /* permuted vector copies, owned likewise */
+    size_t n_bufs;
+    comi_type type;
+    int64_t n_fallback;
+} conv;
+
+static comi_status add_matrix(conv *c, const char *name, const comi_tensor *t,
+                              const model_lora *lo, int64_t perm_hd) {
+    comi_type out = c->type;
+    int64_t in = t->ne[0];
+    if (in % quant_block_elems(out) != 0) {
+        out = in % 32 == 0 ? COMI_TYPE_Q8_0 : COMI_TYPE_F16;
+        c->n_fallback++;
+    }
+    if (c->n_fills == c->cap_fills) return comi_err_set(c->e, COMI_ERR_INTERNAL, "convert: fills");
+    mat_fill *f = &c->fills[c->n_fills++];
+    *f = (mat_fill){.w = t, .lo = lo, .perm_hd = perm_hd, .out = out};
+    int64_t ne[2] = {t->ne[0], t->ne[1]};
+    return gguf_writer_add_tensor_fill(c->e, c->w, name, out, 2, ne, fill_rows, f);
+}
+
+static comi_status add_vector(conv *c, const char *name, const float *v, int64_t n,
+                              int64_t perm_hd) {
+    if (!v) return COMI_OK;
+    float *buf = NULL;
+    if (perm_hd > 0) {
+        buf = comi_alloc_array(c->e, (size_t)n, sizeof(float), "convert vector");
+        if (!buf) return c->e->status;
+        for (int64_t j = 0; j < n; j++) buf[j] = v[perm_src(j, perm_hd)];
+        c->bufs[c->n_bufs++] = buf;
+        v = buf;
+    }
+    int64_t ne[1] = {n};
+    return gguf_writer_add_tensor(c->e, c->w, name, COMI_TYPE_F32, 1, ne, v,
+                                  (size_t)n * sizeof(float), true);
+}
+
+/* Writes one model as a GGUF file (llama.cpp names and metadata). */
+static comi_status write_model(comi_err *e, const comi_model *m, const char *path, comi_type type,
+                               const gguf_file *tok_src, int64_t *n_fallback) {
+    comi_model_info mi;
+    comi_model_get_info(m, &mi);
+    conv c = {.e = e, .w = gguf_writer_new(), .type = type};
+    c.cap_fills = (size_t)(3 + 7 * m->n_layer);
+    c.fills = calloc(c.cap_fills, sizeof *c.fills);
+    c.bufs = calloc((size_t)(3 * m->n_layer + 1), sizeof *c.bufs);
+    if (!c.w || !c.fills || !c.bufs) {
+        gguf_writer_free(c.w);
+        free(c.fills);
+        free(c.bufs);
+        return comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+    }
+    const char *a = mi.arch;
+    char k[128];
+    comi_status st = gguf_writer_set_str(e, c.w, "general.architecture", a);
+    if (!st) st = gguf_writer_set_str(e, c.w, "general.name", "comi convert");
+#define U32(key, v) \
+    if (!st) st = (snprintf(k, sizeof k, "%s." key, a), gguf_writer_set_u32(e, c.w, k, (uint32_t)(v)))
+#define F32(key, v) \
+    if (!st) st = (snprintf(k, sizeof k, "%s." key, a), gguf_writer_set_f32(e, c.w, k, (v)))
+    U32("embedding_length", m->n_embd);
+    U32("block_count", m->n_layer);
+    U32("feed_forward_length", m->n_ff);
+    U32("attention.head_count", m->n_head);
+    U32("attention.head_count_kv", m->n_head_kv);
+    U32("attention.key_length", m->head_dim);
+    U32("attention.value_length", m->head_dim);
+    U32("rope.dimension_count", m->head_dim);
+    if (m->n_ctx_train > 0) U32("context_length", m->n_ctx_train);
+    F32("rope.freq_base", m->rope_theta);
+    F32("attention.layer_norm_rms_epsilon", m->norm_eps);
+#undef U32
+#undef F32
+    for (int64_t i = 0; !st && tok_src && i < gguf_n_kv(tok_src); i++) {
+        const gguf_kv *kv = gguf_kv_at(tok_src, i);
+        if (!strncmp(kv->key, "tokenizer.", 10)) st = gguf_writer_copy_kv(e, c.w, kv);
+    }
+    if (!st && m->bos_id >= 0)
+        st = gguf_writer_set_u32(e, c.w, "tokenizer.ggml.bos_token_id", (uint32_t)m->bos_id);
+    if (!st && m->n_eos > 0)
+        st = gguf_writer_set_u32(e, c.w, "tokenizer.ggml.eos_token_id", (uint32_t)m->eos_ids[0]);
+    /* HF order -> GGUF order for llama's q/k rows */
+    const int64_t hd = m->arch == MODEL_ARCH_LLAMA && !m->from_gguf ? m->head_dim : 0;
+    if (!st) st = add_matrix(&c, "token_embd.weight", &m->tok_embd, NULL, 0);
+    if (!st) st = add_vector(&c, "output_norm.weight", m->output_norm, m->n_embd, 0);
+    if (!st && !m->tied) st = add_matrix(&c, "output.weight", &m->output, NULL, 0);
+    for (int64_t l = 0; !st && l < m->n_layer; l++) {
+        const model_layer *ly = &m->layers[l];
+        char n[96];
+#define N(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
+        if ((st = add_vector(&c, N("attn_norm.weight"), ly->attn_norm, m->n_embd, 0)) ||
+            (st = add_matrix(&c, N("attn_q.weight"), &ly->wq, &ly->lora[LORA_Q], hd)) ||
+            (st = add_matrix(&c, N("attn_k.weight"), &ly->wk, &ly->lora[LORA_K], hd)) ||
+            (st = add_matrix(&c, N("attn_v.weight"), &ly->wv, &ly->lora[LORA_V], 0)) ||
+            (st = add_matrix(&c, N("attn_output.weight"), &ly->wo, &ly->lora[LORA_O], 0)) ||
+            (st = add_vector(&c, N("attn_q.bias"), ly->bq, m->q_dim, hd)) ||
+            (st = add_vector(&c, N("attn_k.bias"), ly->bk, m->kv_dim, hd)) ||
+            (st = add_vector(&c, N("attn_v.bias"), ly->bv, m->kv_dim, 0)) ||
+            (st = add_vector(&c, N("attn_q_norm.weight"), ly->q_norm, m->head_dim, 0)) ||
+            (st = add_vector(&c, N("attn_k_norm.weight"), ly->k_norm, m->head_dim, 0)) ||
+            (st = add_vector(&c, N("ffn_norm.weight"), ly->ffn_norm, m->n_embd, 0)) ||
+            (st = add_matrix(&c, N("ffn_gate.weight"), &ly->w_gate, NULL, 0)) ||
+            (st = add_matrix(&c, N("ffn_up.weight"), &ly->w_up, NULL, 0)) ||
+            (st = add_matrix(&c, N("ffn_down.weight"), &ly->w_down, NULL, 0)))
+            break;
+#undef N
+    }
+    if (!st) st = gguf_writer_write(e, c.w, path);
+    gguf_writer_free(c.w);
+    for (size_t i = 0; i < c.n_bufs; i++) free(c.bufs[i]);
+    free(c.bufs);
+    free(c.fills);
+    *n_fallback += c.n_fallback;
+    return st;
+}
+
+comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint, const char *base,
+                                    const char *out_prefix, const char *type, float lora_alpha,
+                                    char *summary, size_t summary_len) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    if (!checkpoint || !base || !out_prefix)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "convert: checkpoint, base and output needed");
+    comi_type t = COMI_TYPE_F16;
+    if (type && (!quant_type_from_name(type, &t) ||
+                 (t != COMI_TYPE_F32 && t != COMI_TYPE_F16 && t != COMI_TYPE_Q8_0 &&
+                  t != COMI_TYPE_Q4_K)))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                            "convert: type '%s' is not one of F32, F16, Q8_0, Q4_K", type);
+    comi_pipeline *pl = calloc(1, sizeof *pl);
+    if (!pl) return comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+    pl->merge_default = comi_merge_default_params();
+    comi_status st = ckpt_load(e, ctx, pl, checkpoint, base, lora_alpha);
+    gguf_file *tok_src = NULL;
+    struct stat sb;
+    if (!st && stat(base, &sb) == 0 && S_ISREG(sb.st_mode)) st = gguf_open(e, base, &tok_src);
+    int64_t n_fb = 0;
+    char p[4200];
+    const comi_model *ms[3] = {pl->enc, pl->dec, pl->fusion};
+    const char *names[3] = {"encoder", "decoder", "fusion"};
+    for (int i = 0; !st && i < 3; i++) {
+        if (!ms[i]) continue;
+        snprintf(p, sizeof p, "%s.%s.gguf", out_prefix, names[i]);
+        st = write_model(e, ms[i], p, t, tok_src, &n_fb);
+    }
+    if (!st) {
+        gguf_writer *w = gguf_writer_new();
+        if (!w) st = comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+        static const char *const wn[4] = {"comi.alpha_select", "comi.beta_select",
+                                          "comi.alpha_merge", "comi.beta_merge"};
+        const float wv[4] = {pl->merge_default.alpha_select, pl->merge_default.beta_select,
+                             pl->merge_default.alpha_merge, pl->merge_default.beta_merge};
+        if (!st) st = gguf_writer_set_str(e, w, "general.architecture", "comi");
+        if (!st) st = gguf_writer_set_u32(e, w, "comi.format_version", 1);
+        if (!st) st = gguf_writer_set_u32(e, w, "comi.encoder_layers", (uint32_t)pl->enc->n_layer);
+        if (!st)
+            st = gguf_writer_set_u32(e, w, "comi.fusion_layers",
+                                     pl->fusion ? (uint32_t)pl->fusion->n_layer : 0);
+        for (int i = 0; !st && i < 4; i++) st = gguf_writer_set_f32(e, w, wn[i], wv[i]);
+        if (!st) st = gguf_writer_set_str(e, w, "comi.source", checkpoint);
+        int64_t de = pl->enc->n_embd, dd = pl->dec->n_embd;
+        if (!st && pl->align_w)
+            st = gguf_writer_add_tensor(e, w, "comi.alignment.weight", COMI_TYPE_F32, 2,
+                                        (int64_t[]){de, dd}, pl->align_w,
+                                        (size_t)(de * dd) * sizeof(float), true);
+        if (!st && pl->align_b)
+            st = gguf_writer_add_tensor(e, w, "comi.alignment.bias", COMI_TYPE_F32, 1,
+                                        (int64_t[]){dd}, pl->align_b, (size_t)dd * sizeof(float),
+                                        true);
+        snprintf(p, sizeof p, "%s.comi.gguf", out_prefix);
+        if (!st) st = gguf_writer_write(e, w, p);
+        gguf_writer_free(w);
+    }
+    if (!st && summary)
+        snprintf(summary, summary_len,
+                 "wrote %s.{encoder,decoder%s,comi}.gguf: %s matrices (%lld fell back to Q8_0/F16 "
+                 "for their row length), encoder %lld layers, decoder %lld layers%s, fusion %lld",
+                 out_prefix, pl->fusion ? ",fusion" : "", quant_type_name(t), (long long)n_fb,
+                 (long long)pl->enc->n_layer, (long long)pl->dec->n_layer,
+                 pl->decoder_lora ? " (LoRA merged)" : "",
+                 pl->fusion ? (long long)pl->fusion->n_layer : 0LL);
+    gguf_close(tok_src);
+    comi_pipeline_free(pl);
     return st;
 }

@@ -452,7 +452,68 @@ static void run_model(const char *mname) {
     comi_model_free(mb);
     pc = NULL;
 
-    /* 4. bad checkpoints */
+    /* 4. comi convert: the GGUF files answer like the checkpoint they came from */
+    char d5[512], pre[512];
+    snprintf(d5, sizeof d5, "%s/%s-conv", tmpdir, mname);
+    o = (build_opts){.enc_layers = 2, .fusion = true, .enc_norm_scale = 1.25f};
+    lp.checkpoint = d5;
+    pc = NULL;
+    snprintf(name, sizeof name, "%s convert: checkpoint with LoRA + fusion loads", mname);
+    if (test_check(name, build(base, d5, &o, NULL, NULL) && !comi_pipeline_load(ctx, &lp, &pc),
+                   "%s", comi_errmsg(ctx))) {
+        ap = params_for(pc);
+        comi_answer_result r0;
+        s1 = comi_pipeline_answer_ids(ctx, pc, cids, 40, qids, 6, &ap, &r0);
+        static const char *const types[] = {"F32", "F16", "Q8_0", "Q4_K"};
+        static const double tol[] = {1e-9, 1e-4, 3e-2, 3e-2};
+        for (int ti = 0; !s1 && ti < 4; ti++) {
+            char summary[512];
+            snprintf(pre, sizeof pre, "%s/%s-%s", tmpdir, mname, types[ti]);
+            snprintf(name, sizeof name, "%s convert to %s", mname, types[ti]);
+            comi_status st = comi_checkpoint_convert(ctx, d5, base, pre, types[ti], LORA_ALPHA,
+                                                     summary, sizeof summary);
+            if (!test_check(name, !st, "%s", comi_errmsg(ctx))) continue;
+            printf("# %s\n", summary);
+            comi_pipeline *pg = NULL;
+            comi_pipeline_load_params lg = lp;
+            lg.checkpoint = pre;
+            lg.lora_alpha = 0;
+            snprintf(name, sizeof name, "%s converted %s answers like the checkpoint", mname,
+                     types[ti]);
+            if (!test_check(name, !comi_pipeline_load(ctx, &lg, &pg), "%s", comi_errmsg(ctx)))
+                continue;
+            comi_pipeline_info gi;
+            comi_pipeline_get_info(pg, &gi);
+            comi_answer_params apg = params_for(pg);
+            st = comi_pipeline_answer_ids(ctx, pg, cids, 40, qids, 6, &apg, &rc);
+            if (test_check(name, !st && gi.fusion_layers == 1 && gi.encoder_layers == 2 &&
+                                     apg.merge.alpha_merge == 2.0f,
+                           "%s (fusion %d, layers %d)", comi_errmsg(ctx), gi.fusion_layers,
+                           gi.encoder_layers)) {
+                double e1 = test_nmse(rc.memory, r0.memory, (size_t)(r0.n_memory * r0.d_model));
+                double e2 = test_nmse(rc.logits, r0.logits, (size_t)r0.n_vocab);
+                printf("# %s %s: memory nmse %.3g, logits nmse %.3g\n", mname, types[ti], e1, e2);
+                test_check(name, rc.n_memory == r0.n_memory && e1 <= tol[ti] && e2 <= tol[ti],
+                           "memory nmse %g logits nmse %g > %g", e1, e2, tol[ti]);
+                comi_answer_result_free(&rc);
+            }
+            if (ti == 3) {
+                snprintf(name, sizeof name, "%s Q4_K rows of 64 fall back and say so", mname);
+                test_check(name, strstr(summary, "fell back") && !strstr(summary, "(0 fell"),
+                           "%s", summary);
+            }
+            comi_pipeline_free(pg);
+        }
+        if (!s1) comi_answer_result_free(&r0);
+        snprintf(name, sizeof name, "%s convert rejects an unknown type", mname);
+        test_check(name, comi_checkpoint_convert(ctx, d5, base, pre, "Q2_K", 0, NULL, 0) ==
+                             COMI_ERR_INVALID_ARG,
+                   "%s", comi_errmsg(ctx));
+    }
+    comi_pipeline_free(pc);
+    pc = NULL;
+
+    /* 5. bad checkpoints */
     struct {
         const char *what;
         build_opts o;

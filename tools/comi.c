@@ -13,6 +13,7 @@ int cmd_merge(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_answer(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
@@ -32,6 +33,7 @@ static const command commands[] = {
     {"compress", cmd_compress, "compress a context for a question (text mode)"},
     {"eval", cmd_eval, "evaluate compression on a COMI JSONL data set"},
     {"version", cmd_version, "print the library version"},
+    {"convert", cmd_convert, "convert a COMI checkpoint to GGUF files (LoRA merged, quantized)"},
     {"answer", cmd_answer, "answer a question from a context (encoder -> merge -> decoder)"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
     {"serve", cmd_serve, "run the HTTP service (compression API, metrics)"},

@@ -104,3 +104,13 @@ if "$COMI" answer --model "$model" --context "Paris is in France." --question "W
 else
     fail answer_default_layers_clamped "$(head -c 300 "$TMP/err")"
 fi
+
+# comi convert: usage and bad input (conversion itself: tests/test_checkpoint.c)
+if "$COMI" convert --help >"$TMP/help" 2>&1 && grep -q "usage: comi convert" "$TMP/help"; then
+    pass convert_help
+else
+    fail convert_help "no usage text"
+fi
+expect_fail convert_no_out "missing required option --out" "$COMI" convert --checkpoint x --model y
+expect_fail convert_missing_ckpt "checkpoint not found" "$COMI" convert --checkpoint "$TMP/none" --model "$model" --out "$TMP/p"
+expect_fail answer_missing_ckpt "checkpoint not found" "$COMI" answer --checkpoint "$TMP/none" --model "$model" --context a --question b
