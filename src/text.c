@@ -70,12 +70,26 @@ comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **ou
             return st;
         }
     } else {
-        free(enc);
-        return comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                            "encoder '%s': transformer encoders are not supported yet (the "
-                            "model runtime is not in this build); use 'lexical' or "
-                            "'vectors:FILE'",
-                            spec);
+        /* A transformer: its first layers (at most 8, the soft pipeline's
+         * default encoder depth) give contextual unit vectors. */
+        enc->kind = ENC_MODEL;
+        comi_status st = comi_model_load(ctx, spec, NULL, &enc->model);
+        if (st != COMI_OK) {
+            char msg[sizeof e->msg];
+            memcpy(msg, e->msg, sizeof msg);
+            free(enc);
+            return comi_err_set(e, st, "encoder '%s' (not 'lexical', 'vectors:FILE' or a "
+                                "loadable model): %.400s", spec, msg);
+        }
+        if (!comi_model_tokenizer(enc->model)) {
+            comi_model_free(enc->model);
+            free(enc);
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "encoder '%s': the model has no tokenizer",
+                                spec);
+        }
+        comi_model_info info;
+        comi_model_get_info(enc->model, &info);
+        enc->model_layers = info.n_layer < 8 ? info.n_layer : 8;
     }
     *out = enc;
     return COMI_OK;
@@ -84,6 +98,7 @@ comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **ou
 void comi_encoder_free(comi_encoder *enc) {
     if (!enc) return;
     vec_free(enc->vec);
+    comi_model_free(enc->model);
     free(enc);
 }
 
@@ -154,6 +169,7 @@ typedef struct {
 } group_t;
 
 typedef struct {
+    comi_ctx *ctx;
     comi_err *e;
     const comi_text_params *prm;
     const comi_encoder *enc;
@@ -177,6 +193,7 @@ typedef struct {
     uint32_t *tf;       /* (n_terms,) scratch counts, kept zeroed */
     uint32_t *touched;  /* scratch list of terms touched in tf */
     float *sent_rel;    /* (n_sents,) */
+    int32_t dense_dim;  /* dimension of unit dense vectors (0: none) */
     uint32_t n_sents;
 } work_t;
 
@@ -408,15 +425,80 @@ static bool dense_span(work_t *w, const text_words *ws, uint32_t w0, uint32_t w1
     return true;
 }
 
+static void normalize_vec(float *v, int32_t d) {
+    double ss = 0;
+    for (int32_t j = 0; j < d; j++) ss += (double)v[j] * v[j];
+    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+    for (int32_t j = 0; j < d; j++) v[j] *= inv;
+}
+
+/* Unit and question vectors from the transformer encoder. */
+static comi_status model_vectors(work_t *w, const char *question) {
+    int32_t d = w->dense_dim;
+    size_t nu = w->n_units;
+    char **texts = calloc(nu ? nu : 1, sizeof *texts);
+    float *uv = NULL;
+    w->qdense = calloc((size_t)d, sizeof *w->qdense);
+    comi_status st = COMI_OK;
+    size_t bytes;
+    if (!texts || !w->qdense || !comi_mul3_size(nu ? nu : 1, (size_t)d, sizeof(float), &bytes) ||
+        !(uv = malloc(bytes))) {
+        st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+        goto out;
+    }
+    for (size_t u = 0; u < nu && st == COMI_OK; u++) {
+        size_t len = 1;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++)
+            len += w->words.w[i].end - w->words.w[i].start + 1;
+        texts[u] = malloc(len);
+        if (!texts[u]) {
+            st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+            break;
+        }
+        size_t k = 0;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++) {
+            const text_word *x = &w->words.w[i];
+            if (k) texts[u][k++] = ' ';
+            memcpy(texts[u] + k, w->srcs[x->src] + x->start, x->end - x->start);
+            k += x->end - x->start;
+        }
+        texts[u][k] = '\0';
+    }
+    if (st == COMI_OK)
+        st = tm_encode(w->ctx, w->enc, (const char *const *)texts, nu, question, uv, w->qdense);
+    if (st == COMI_OK) {
+        normalize_vec(w->qdense, d);
+        for (size_t u = 0; u < nu && st == COMI_OK; u++) {
+            w->units[u].dense = malloc((size_t)d * sizeof(float));
+            if (!w->units[u].dense) {
+                st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+                break;
+            }
+            memcpy(w->units[u].dense, uv + u * (size_t)d, (size_t)d * sizeof(float));
+            normalize_vec(w->units[u].dense, d);
+        }
+    }
+out:
+    if (texts)
+        for (size_t u = 0; u < nu; u++) free(texts[u]);
+    free(texts);
+    free(uv);
+    return st;
+}
+
 static float dense_dot(const float *a, const float *b, int32_t d) {
     float s = 0;
     for (int32_t j = 0; j < d; j++) s += a[j] * b[j];
     return s;
 }
 
+static int32_t enc_dim(const comi_encoder *enc) {
+    return enc->kind == ENC_MODEL ? tm_dim(enc) : vec_dim(enc->vec);
+}
+
 /* Redundancy between units a and b: cosine of their vectors. */
 static float unit_sim(const work_t *w, const unit_t *a, const unit_t *b) {
-    if (a->dense && b->dense) return dense_dot(a->dense, b->dense, vec_dim(w->enc->vec));
+    if (a->dense && b->dense) return dense_dot(a->dense, b->dense, w->dense_dim);
     return sp_dot(w->pool.e + a->v_off, a->v_len, w->pool.e + b->v_off, b->v_len);
 }
 
@@ -708,14 +790,20 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
      * arena's own document). */
     if (prm->bridge_weight > 0 && max_g > 0 && !bridge_scores(w, max_g)) return e->status;
 
-    /* Dense vectors (vectors encoder): mix cosine relevance in. */
-    bool dense = w->enc && w->enc->kind == ENC_VECTORS;
+    /* Dense vectors (vectors or model encoder): mix cosine relevance in. */
+    bool dense = w->enc && w->enc->kind != ENC_LEXICAL;
     if (dense) {
-        if (!dense_span(w, &w->qwords, 0, (uint32_t)w->qwords.n, &w->qdense)) return e->status;
-        int32_t d = vec_dim(w->enc->vec);
-        for (size_t u = 0; u < w->n_units; u++) {
-            unit_t *x = &w->units[u];
-            if (!dense_span(w, &w->words, x->w0, x->w1, &x->dense)) return e->status;
+        int32_t d = enc_dim(w->enc);
+        w->dense_dim = d;
+        if (w->enc->kind == ENC_VECTORS) {
+            if (!dense_span(w, &w->qwords, 0, (uint32_t)w->qwords.n, &w->qdense))
+                return e->status;
+            for (size_t u = 0; u < w->n_units; u++) {
+                unit_t *x = &w->units[u];
+                if (!dense_span(w, &w->words, x->w0, x->w1, &x->dense)) return e->status;
+            }
+        } else if ((st = model_vectors(w, question)) != COMI_OK) {
+            return st;
         }
         for (size_t u = 0; u < w->n_units; u++) {
             float c = dense_dot(w->units[u].dense, w->qdense, d);
@@ -912,6 +1000,7 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
                             (unsigned)UINT16_MAX);
     work_t w;
     memset(&w, 0, sizeof w);
+    w.ctx = ctx;
     w.e = e;
     w.prm = params;
     w.enc = params->encoder;

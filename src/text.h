@@ -111,10 +111,19 @@ int32_t vec_dim(const vec_table *t);
 const float *vec_lookup(const vec_table *t, const char *word, size_t len);
 
 /* Encoder kinds behind the public comi_encoder. */
-typedef enum { ENC_LEXICAL = 0, ENC_VECTORS = 1 } enc_kind;
+typedef enum { ENC_LEXICAL = 0, ENC_VECTORS = 1, ENC_MODEL = 2 } enc_kind;
 struct comi_encoder {
     enc_kind kind;
-    vec_table *vec; /* ENC_VECTORS */
+    vec_table *vec;       /* ENC_VECTORS */
+    comi_model *model;    /* ENC_MODEL, owned */
+    int32_t model_layers; /* ENC_MODEL: layers run (the soft pipeline's encoder_layers) */
 };
+
+/* Transformer encoder (src/textmodel.c). */
+int32_t tm_dim(const comi_encoder *enc);
+/* uv (n_units x dim): mean hidden state of each unit's tokens; q (dim,): mean
+ * state of the question's tokens, segments encoded as [units ; question]. */
+comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const *texts,
+                      size_t n_units, const char *question, float *uv, float *q);
 
 #endif /* COMI_TEXT_H */

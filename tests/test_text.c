@@ -244,8 +244,8 @@ static void basic_tests(void) {
     test_check("err_no_documents", st == COMI_ERR_INVALID_ARG, "%d", st);
     comi_encoder *enc = NULL;
     st = comi_encoder_load(ctx, "/no/such/model.gguf", &enc);
-    test_check("encoder_model_unsupported",
-               st == COMI_ERR_UNSUPPORTED && enc == NULL && strstr(comi_errmsg(ctx), "not supported"),
+    test_check("encoder_unknown_or_missing_model",
+               st != COMI_OK && enc == NULL && strstr(comi_errmsg(ctx), "/no/such/model.gguf"),
                "%d '%s'", st, comi_errmsg(ctx));
     st = comi_encoder_load(ctx, "lexical", &enc);
     test_check("encoder_lexical", st == COMI_OK && enc, "%d", st);
@@ -346,6 +346,54 @@ static void vector_tests(void) {
     check_vec_error("vectors_empty_file", "", 0, "empty");
 }
 
+/* The transformer encoder on a small random-weight model from the golden
+ * set: the vectors are meaningless, but budget, order, determinism and the
+ * segmenting of a context longer than one segment are checked. */
+static void model_tests(void) {
+    const char *g = test_golden_dir();
+    if (!g) {
+        test_skip("model_encoder", "golden data not found ($COMI_GOLDEN)");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/forward/models/tiny-llama-spm.gguf", g);
+    comi_encoder *enc = NULL;
+    comi_status st = comi_encoder_load(ctx, path, &enc);
+    if (!test_check("model_encoder_load", st == COMI_OK, "%d '%s'", st, comi_errmsg(ctx))) return;
+    size_t len = 0;
+    char *text = test_read_file("examples/panama-canal.txt", &len);
+    if (!text) {
+        test_fail("model_encoder_example", "examples/panama-canal.txt not readable");
+        comi_encoder_free(enc);
+        return;
+    }
+    /* four copies: well past one segment of the tiny model */
+    size_t n4 = 4 * len + 8;
+    char *big = malloc(n4);
+    snprintf(big, n4, "%s\n\n%s\n\n%s\n\n%s", text, text, text, text);
+    comi_text_params p = comi_text_default_params();
+    p.encoder = enc;
+    p.ratio = 6;
+    comi_text_result a, b;
+    st = comi_compress_text(ctx, big, "Who took over as chief engineer?", &p, &a);
+    int64_t budget = comi_text_count_tokens(big) / 6;
+    int ok = st == COMI_OK;
+    test_check("model_encoder_budget", ok && a.compressed_tokens == budget &&
+                                           comi_text_count_tokens(a.text) == budget,
+               "%d '%s' %lld vs %lld", st, comi_errmsg(ctx), ok ? (long long)a.compressed_tokens : -1LL,
+               (long long)budget);
+    if (ok) {
+        test_check("model_encoder_order", subsequence(a.text, big), "not a subsequence");
+        st = comi_compress_text(ctx, big, "Who took over as chief engineer?", &p, &b);
+        test_check("model_encoder_deterministic", st == COMI_OK && !strcmp(a.text, b.text), "differs");
+        comi_text_result_free(&b);
+        comi_text_result_free(&a);
+    }
+    free(big);
+    free(text);
+    comi_encoder_free(enc);
+}
+
 static void data_tests(void) {
     const char *dir = test_data_dir();
     if (!dir) {
@@ -403,6 +451,7 @@ int main(void) {
     basic_tests();
     property_tests();
     vector_tests();
+    model_tests();
     data_tests();
     comi_ctx_free(ctx);
     return test_exit();

@@ -44,7 +44,7 @@ static const char *const eval_usage =
     "  --shuffle --seed S  shuffle the examples first (seed also drives `random`)\n"
     "  --out-dir DIR     writes DIR/examples.jsonl (per example; resumable),\n"
     "                    DIR/metrics.json and DIR/recall.svg (default eval-out)\n"
-    "  --encoder SPEC    encoder for the comi methods (lexical | vectors:FILE)\n"
+    "  --encoder SPEC    encoder for the comi methods (lexical | vectors:FILE | MODEL)\n"
     "  --threads T       examples in parallel (default 1)\n"
     "  --no-documents    compress `input` even when `documents` are given\n"
     "  --skip-bad        skip malformed lines (counted) instead of stopping\n"

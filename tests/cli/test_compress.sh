@@ -45,7 +45,7 @@ expect_fail err_target_zero "target-tokens" "$COMI" compress --context "some wor
 printf 'bad \377 utf8\n' >"$TMP/bad.txt"
 expect_fail err_invalid_utf8 "invalid UTF-8 at byte 4" "$COMI" compress --context-file "$TMP/bad.txt" --question q
 expect_fail err_missing_file "cannot open" "$COMI" compress --context-file "$TMP/none.txt" --question q
-expect_fail err_unknown_encoder "not supported yet" "$COMI" compress --context x --question q --encoder /no/model.gguf
+expect_fail err_unknown_encoder "not 'lexical', 'vectors:FILE' or a loadable model" "$COMI" compress --context x --question q --encoder /no/model.gguf
 printf 'a 1 2\nb 1\n' >"$TMP/vec.txt"
 expect_fail err_bad_vectors "line 2: 1 values, expected 2" "$COMI" compress --context x --question q --encoder "vectors:$TMP/vec.txt"
 expect_fail err_two_sources "exactly one" "$COMI" compress --context x --context-file "$EX" --question q
