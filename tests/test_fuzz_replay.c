@@ -9,12 +9,15 @@
 #define FUZZ_REPLAY 1
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
+#include "fuzz/fuzz_jsonl.c"
 #include "fuzz/fuzz_model_gguf.c"
 #include "fuzz/fuzz_model_hf.c"
 #include "fuzz/fuzz_quant.c"
 #include "fuzz/fuzz_safetensors.c"
 #include "fuzz/fuzz_tokenizer.c"
 #include "fuzz/fuzz_st_index.c"
+#include "fuzz/fuzz_text.c"
+#include "fuzz/fuzz_tokenizer_json.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -27,12 +30,15 @@ typedef struct fuzz_target {
 static const fuzz_target targets[] = {
     {"gguf", fuzz_gguf},
     {"hfconfig", fuzz_hfconfig},
+    {"jsonl", fuzz_jsonl},
     {"model_gguf", fuzz_model_gguf},
     {"model_hf", fuzz_model_hf},
     {"quant", fuzz_quant},
     {"safetensors", fuzz_safetensors},
     {"tokenizer", fuzz_tokenizer},
     {"st_index", fuzz_st_index},
+    {"text", fuzz_text},
+    {"tokenizer_json", fuzz_tokenizer_json},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1

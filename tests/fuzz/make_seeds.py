@@ -264,6 +264,103 @@ def seeds_model_hf():
     put("model_hf", "qwen3_f32_2layers", tiny_model_hf("qwen3", layers=2, dtype="F32"))
 
 
+def gpt2_byte_chars():
+    """GPT-2's byte -> printable character table (byte-level BPE)."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + \
+        list(range(0xAE, 0x100))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def seeds_tokenizer_json():
+    bc = gpt2_byte_chars()
+    vocab = {bc[b]: b for b in range(256)}
+    G = bc[ord(" ")]
+    for i, p in enumerate(["ab", G + "t", G + "th", G + "the", "12"]):
+        vocab[p] = 256 + i
+    added = [{"id": 261, "content": "<|endoftext|>", "special": True, "lstrip": False,
+              "rstrip": False, "normalized": False, "single_word": False}]
+    bytelevel = {"version": "1.0", "added_tokens": added,
+                 "normalizer": {"type": "Sequence",
+                                "normalizers": [{"type": "NFC"}, {"type": "Lowercase"}]},
+                 "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True,
+                                   "trim_offsets": True, "use_regex": True},
+                 "decoder": {"type": "ByteLevel"},
+                 "model": {"type": "BPE", "vocab": vocab,
+                           "merges": ["a b", G + " t", [G + "t", "h"], [G + "th", "e"], "1 2"]}}
+    put("tokenizer_json", "bytelevel_bpe", json.dumps(bytelevel, ensure_ascii=False))
+    split = dict(bytelevel)
+    split["normalizer"] = None
+    split["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
+         "behavior": "Isolated", "invert": False},
+        {"type": "Digits", "individual_digits": True},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False,
+         "use_regex": False}]}
+    put("tokenizer_json", "split_digits_bpe", json.dumps(split, ensure_ascii=False))
+    M = "\u2581"
+    v = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        v["<0x%02X>" % b] = 3 + b
+    for i, p in enumerate([M, M + "t", "h", "t", M + "th", "e", M + "the"]):
+        v[p] = 259 + i
+    spm = {"version": "1.0",
+           "added_tokens": [{"id": 0, "content": "<unk>", "special": True},
+                            {"id": 1, "content": "<s>", "special": True},
+                            {"id": 2, "content": "</s>", "special": True}],
+           "normalizer": {"type": "Sequence", "normalizers": [
+               {"type": "Prepend", "prepend": M},
+               {"type": "Replace", "pattern": {"String": " "}, "content": M}]},
+           "pre_tokenizer": None,
+           "decoder": {"type": "Sequence", "decoders": [
+               {"type": "Replace", "pattern": {"String": M}, "content": " "},
+               {"type": "ByteFallback"}, {"type": "Fuse"},
+               {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+           "post_processor": {"type": "TemplateProcessing",
+                              "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                         {"Sequence": {"id": "A", "type_id": 0}}]},
+           "model": {"type": "BPE", "vocab": v, "merges": [M + " t", M + "t h", M + "th e"],
+                     "byte_fallback": True, "fuse_unk": True, "unk_token": "<unk>"}}
+    put("tokenizer_json", "byte_fallback_bpe", json.dumps(spm, ensure_ascii=False))
+    put("tokenizer_json", "not_bpe", json.dumps({"model": {"type": "WordPiece", "vocab": {}}}))
+    put("tokenizer_json", "truncated", json.dumps(bytelevel)[:200])
+
+
+def seeds_jsonl():
+    ex = [{"id": "q1", "input": "Document [1](Title: Paris) Paris is the capital of France.\n\n"
+                                "Document [2](Title: Berlin) Berlin is the capital of Germany.",
+           "prompt": "What is the capital of France?", "answer": ["Paris"],
+           "documents": ["Paris is the capital of France.", "Berlin is the capital of Germany."]},
+          {"id": 7, "input": "The Eiffel Tower was completed in 1889.", "prompt": "When?",
+           "answer": "1889"},
+          {"input": "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u4e2d\u6587.",
+           "prompt": "Which words?", "answer": ["the caf\u00e9", "An  r\u00e9sum\u00e9!"]}]
+    put("jsonl", "good", "\n".join(json.dumps(e) for e in ex) + "\n\n")
+    put("jsonl", "bad_line", json.dumps(ex[1]) + "\n{\"input\": 3}\n" + json.dumps(ex[0]) + "\n")
+    put("jsonl", "missing_answer", json.dumps({"input": "x", "prompt": "y"}) + "\n")
+    put("jsonl", "not_json", "{\"input\": \"x\", \n")
+    put("jsonl", "invalid_utf8", b'{"input": "\xff\xfe", "prompt": "q", "answer": "a"}\n')
+
+
+def seeds_text():
+    ctx = ("Paris is the capital and most populous city of France. It is located on the Seine. "
+           "\n\nBerlin is the capital of Germany; it has about 3.7 million inhabitants. "
+           "The city is known for its museums, its nightlife and its history.\n\n"
+           "Madrid, the capital of Spain, lies in the centre of the Iberian peninsula.")
+    q = "What is the capital of France?"
+    put("text", "plain_ratio4", bytes([3, 0x07]) + (ctx + "\0" + q).encode())
+    put("text", "documents_ratio2", bytes([1, 0x0f]) + ("\0".join(ctx.split("\n\n")) + "\0" + q).encode())
+    put("text", "no_question", bytes([7, 0x02]) + ctx.encode())
+    put("text", "unicode", bytes([2, 0x05]) + ("Caf\u00e9 \u4e2d\u6587 \u00a0 na\u00efve\u2003word "
+                                               "\U0001F600 end.\0caf\u00e9?").encode())
+
+
 def seeds_model_gguf():
     put("model_gguf", "llama_f32", tiny_model_gguf("llama"))
     put("model_gguf", "llama_f16_2layers", tiny_model_gguf("llama", "F16", layers=2))
@@ -336,3 +433,6 @@ if __name__ == "__main__":
     seeds_st_index()
     seeds_model_gguf()
     seeds_model_hf()
+    seeds_tokenizer_json()
+    seeds_jsonl()
+    seeds_text()
