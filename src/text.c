@@ -130,6 +130,12 @@ static bool sp_push(comi_err *e, sp_pool *p, uint32_t term, float w) {
     return true;
 }
 
+/* Entries of a vector at off; NULL when the pool is still empty (no text
+ * had any term), since NULL + 0 is undefined behaviour. */
+static const sp_entry *sp_vec(const sp_pool *p, size_t off) {
+    return p->e ? p->e + off : NULL;
+}
+
 static float sp_dot(const sp_entry *a, size_t na, const sp_entry *b, size_t nb) {
     float s = 0;
     size_t i = 0, j = 0;
@@ -499,7 +505,7 @@ static int32_t enc_dim(const comi_encoder *enc) {
 /* Redundancy between units a and b: cosine of their vectors. */
 static float unit_sim(const work_t *w, const unit_t *a, const unit_t *b) {
     if (a->dense && b->dense) return dense_dot(a->dense, b->dense, w->dense_dim);
-    return sp_dot(w->pool.e + a->v_off, a->v_len, w->pool.e + b->v_off, b->v_len);
+    return sp_dot(sp_vec(&w->pool, a->v_off), a->v_len, sp_vec(&w->pool, b->v_off), b->v_len);
 }
 
 /* Sorted unique non-stop terms of words [w0, w1) into out; returns count. */
@@ -832,8 +838,8 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
             size_t lo = k > 64 ? k - 64 : 0, hi = k + 65 < ng ? k + 65 : ng;
             for (size_t h = lo; h < hi; h++) {
                 if (h == k) continue;
-                float c = sp_dot(w->pool.e + g->v_off, g->v_len, w->pool.e + w->groups[h].v_off,
-                                 w->groups[h].v_len);
+                float c = sp_dot(sp_vec(&w->pool, g->v_off), g->v_len,
+                                 sp_vec(&w->pool, w->groups[h].v_off), w->groups[h].v_len);
                 if (c > red) red = c;
             }
         }
