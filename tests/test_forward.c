@@ -6,6 +6,7 @@
  * F32 golden logits), thread-count independence, KV-cache generation versus
  * recomputation, embedding input versus id input, and bad input. */
 #include "comi.h"
+#include "gguf.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -435,6 +436,79 @@ static void test_bad_files(comi_ctx *ctx) {
     printf("# vocab-only load message: %s\n", comi_errmsg(ctx));
 }
 
+/* Rewrites a tiny GGUF with one change and checks the load error names it:
+ * drop_tensor / shrink_tensor (ne[1] - 1 rows, last row dropped) / a
+ * metadata key removed or a string replaced. */
+typedef struct mutation {
+    const char *name;
+    const char *drop_tensor;
+    const char *shrink_tensor;
+    const char *drop_key;
+    const char *set_key, *set_val;
+    const char *expect; /* substring of the error message */
+} mutation;
+
+static void test_mutations(comi_ctx *ctx) {
+    static const mutation muts[] = {
+        {"load_missing_tensor_named", "blk.1.ffn_up.weight", NULL, NULL, NULL, NULL,
+         "missing tensor 'blk.1.ffn_up.weight'"},
+        {"load_wrong_shape_named", NULL, "blk.0.attn_k.weight", NULL, NULL, NULL,
+         "'blk.0.attn_k.weight' has shape"},
+        {"load_missing_qk_norm_named", "blk.2.attn_k_norm.weight", NULL, NULL, NULL, NULL,
+         "attn_k_norm"},
+        {"load_missing_block_count", NULL, NULL, "qwen3.block_count", NULL, NULL, "block_count"},
+        {"load_unsupported_arch", NULL, NULL, NULL, "general.architecture", "gpt2", "gpt2"},
+    };
+    comi_err e;
+    comi_err_clear(&e);
+    gguf_file *f = NULL;
+    if (gguf_open(&e, pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &f)) {
+        test_fail("load_mutations", "%s", e.msg);
+        return;
+    }
+    char tmp[] = "/tmp/comi_test_mut_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0) close(fd);
+    for (size_t k = 0; k < sizeof muts / sizeof muts[0]; k++) {
+        const mutation *mu = &muts[k];
+        gguf_writer *w = gguf_writer_new();
+        comi_status st = COMI_OK;
+        for (int64_t i = 0; i < gguf_n_kv(f) && !st; i++) {
+            const gguf_kv *kv = gguf_kv_at(f, i);
+            if (mu->drop_key && !strcmp(kv->key, mu->drop_key)) continue;
+            if (mu->set_key && !strcmp(kv->key, mu->set_key))
+                st = gguf_writer_set_str(&e, w, kv->key, mu->set_val);
+            else
+                st = gguf_writer_copy_kv(&e, w, kv);
+        }
+        for (int64_t i = 0; i < gguf_n_tensors(f) && !st; i++) {
+            const comi_tensor *t = gguf_tensor_at(f, i);
+            if (mu->drop_tensor && !strcmp(t->name, mu->drop_tensor)) continue;
+            int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+            size_t nb = t->nbytes;
+            if (mu->shrink_tensor && !strcmp(t->name, mu->shrink_tensor)) {
+                nb -= nb / (size_t)ne[1];
+                ne[1] -= 1;
+            }
+            st = gguf_writer_add_tensor(&e, w, t->name, t->type, t->n_dims, ne, t->data, nb, true);
+        }
+        if (!st) st = gguf_writer_write(&e, w, tmp);
+        gguf_writer_free(w);
+        if (st) {
+            test_fail(mu->name, "writing the mutated file: %s", e.msg);
+            continue;
+        }
+        comi_model *m = NULL;
+        st = comi_model_load(ctx, tmp, NULL, &m);
+        printf("# %s: %s\n", mu->name, comi_errmsg(ctx));
+        test_check(mu->name, st != COMI_OK && m == NULL && strstr(comi_errmsg(ctx), mu->expect),
+                   "status %d: '%s' does not mention '%s'", st, comi_errmsg(ctx), mu->expect);
+        comi_model_free(m);
+    }
+    remove(tmp);
+    gguf_close(f);
+}
+
 int main(void) {
     golden = test_golden_dir();
     if (!golden) {
@@ -451,6 +525,7 @@ int main(void) {
     test_threads();
     test_cache(ctx);
     test_bad_files(ctx);
+    test_mutations(ctx);
     comi_ctx_free(ctx);
     return test_exit();
 }
