@@ -62,36 +62,31 @@ int64_t comi_text_count_tokens(const char *text) {
 /* ------------------------------------------------------------ stopwords */
 
 /* A compact English stopword list (function words only: content words such
- * as numbers or "first" stay searchable). Sorted for bsearch. */
+ * as numbers or "first" stay searchable), sorted, with the index of the
+ * first word of each initial letter (stop_start['z' - 'a' + 1] = count) so a
+ * lookup compares a handful of words. */
 static const char *const stopwords[] = {
-    "a",     "about", "above",  "after", "again", "against", "all",   "also",   "am",
-    "an",    "and",   "any",    "are",   "as",    "at",      "be",    "been",   "before",
-    "being", "below", "between", "both", "but",   "by",      "can",   "could",  "did",
-    "do",    "does",  "doing",  "down",  "during", "each",   "for",   "from",   "further",
-    "had",   "has",   "have",   "having", "he",   "her",     "here",  "hers",   "herself",
-    "him",   "himself", "his",  "how",   "i",     "if",      "in",    "into",   "is",
-    "it",    "its",   "itself", "just",  "me",    "more",    "most",  "my",     "myself",
-    "no",    "nor",   "not",    "now",   "of",    "off",     "on",    "once",   "only",
-    "or",    "other", "our",    "ours",  "out",   "over",    "own",   "same",   "she",
-    "should", "so",   "some",   "such",  "than",  "that",    "the",   "their",  "theirs",
-    "them",  "then",  "there",  "these", "they",  "this",    "those", "through", "to",
-    "too",   "under", "until",  "up",    "very",  "was",     "we",    "were",   "what",
-    "when",  "where", "which",  "while", "who",   "whom",    "whose", "why",    "will",
-    "with",  "would", "you",    "your",  "yours"};
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+    "any", "are", "as", "at", "be", "been", "before", "being", "below", "between", "both",
+    "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "for",
+    "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself",
+    "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+    "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on",
+    "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she",
+    "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "whose", "why", "will", "with", "would", "you", "your", "yours"};
+static const uint8_t stop_start[27] = {
+    0, 15, 24, 26, 32, 33, 36, 36, 49, 57, 58, 58, 58, 63, 67, 79, 79, 79, 79, 85, 100, 103, 104, 119, 119, 122, 122};
 
 bool lex_is_stopword(const char *s, size_t len) {
-    char buf[16];
     if (len == 0) return true;
-    if (len >= sizeof buf) return false;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    const char *key = buf;
-    return bsearch(&key, stopwords, sizeof stopwords / sizeof stopwords[0], sizeof stopwords[0],
-                   cmp_str) != NULL;
+    if (len > 7 || s[0] < 'a' || s[0] > 'z') return false;
+    int c = s[0] - 'a';
+    for (int i = stop_start[c]; i < stop_start[c + 1]; i++)
+        if (strlen(stopwords[i]) == len && !memcmp(stopwords[i], s, len)) return true;
+    return false;
 }
 
 /* --------------------------------------------------------------- terms */

@@ -130,27 +130,6 @@ static bool sp_push(comi_err *e, sp_pool *p, uint32_t term, float w) {
     return true;
 }
 
-/* Entries of a vector at off; NULL when the pool is still empty (no text
- * had any term), since NULL + 0 is undefined behaviour. */
-static const sp_entry *sp_vec(const sp_pool *p, size_t off) {
-    return p->e ? p->e + off : NULL;
-}
-
-static float sp_dot(const sp_entry *a, size_t na, const sp_entry *b, size_t nb) {
-    float s = 0;
-    size_t i = 0, j = 0;
-    while (i < na && j < nb) {
-        if (a[i].term < b[j].term) i++;
-        else if (a[i].term > b[j].term) j++;
-        else s += a[i++].w * b[j++].w;
-    }
-    return s;
-}
-
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
 
 /* ---------------------------------------------------------- work state */
 
@@ -200,6 +179,7 @@ typedef struct {
     uint32_t *touched;  /* scratch list of terms touched in tf */
     float *sent_rel;    /* (n_sents,) */
     int32_t dense_dim;  /* dimension of unit dense vectors (0: none) */
+    float *acc;         /* (n_terms,) scatter buffer for sparse dots, kept zeroed */
     uint32_t n_sents;
 } work_t;
 
@@ -221,6 +201,7 @@ static void work_free(work_t *w) {
     free(w->tf);
     free(w->touched);
     free(w->sent_rel);
+    free(w->acc);
 }
 
 static bool push_unit(work_t *w, unit_t u) {
@@ -378,7 +359,8 @@ static float bm25_span(work_t *w, uint32_t w0, uint32_t w1, float avglen, uint32
 }
 
 /* TF-IDF vector of words [w0, w1) (non-stop, non-query terms), unit
- * length, appended to the pool. */
+ * length, appended to the pool (entries in first-occurrence order; dot
+ * products scatter one vector into w->acc). */
 static bool tfidf_span(work_t *w, uint32_t w0, uint32_t w1, size_t *off, size_t *len) {
     const text_word *tw = w->words.w;
     size_t nt = 0;
@@ -388,7 +370,6 @@ static bool tfidf_span(work_t *w, uint32_t w0, uint32_t w1, size_t *off, size_t 
         if (w->in_q[t]) continue; /* shared question terms are not redundancy */
         if (w->tf[t]++ == 0) w->touched[nt++] = t;
     }
-    qsort(w->touched, nt, sizeof *w->touched, cmp_u32);
     *off = w->pool.n;
     double ss = 0;
     for (size_t j = 0; j < nt; j++) {
@@ -498,73 +479,96 @@ static float dense_dot(const float *a, const float *b, int32_t d) {
     return s;
 }
 
+/* Sparse dot products: scatter one vector into acc, gather others against
+ * it, clear it again (O(entries), no sorting). */
+static void sp_scatter(work_t *w, size_t off, size_t len, bool set) {
+    for (size_t j = off; j < off + len; j++) w->acc[w->pool.e[j].term] = set ? w->pool.e[j].w : 0;
+}
+
+static float sp_gather(const work_t *w, size_t off, size_t len) {
+    float s = 0;
+    for (size_t j = off; j < off + len; j++) s += w->acc[w->pool.e[j].term] * w->pool.e[j].w;
+    return s;
+}
+
+/* Redundancy of unit a against units list[0..n): the largest cosine. */
+static float unit_red(work_t *w, const unit_t *a, const uint32_t *list, size_t n);
+
 static int32_t enc_dim(const comi_encoder *enc) {
     return enc->kind == ENC_MODEL ? tm_dim(enc) : vec_dim(enc->vec);
 }
 
-/* Redundancy between units a and b: cosine of their vectors. */
-static float unit_sim(const work_t *w, const unit_t *a, const unit_t *b) {
-    if (a->dense && b->dense) return dense_dot(a->dense, b->dense, w->dense_dim);
-    return sp_dot(sp_vec(&w->pool, a->v_off), a->v_len, sp_vec(&w->pool, b->v_off), b->v_len);
-}
-
-/* Sorted unique non-stop terms of words [w0, w1) into out; returns count. */
-static size_t span_terms(const work_t *w, uint32_t w0, uint32_t w1, uint32_t *out) {
-    size_t n = 0;
-    for (uint32_t i = w0; i < w1; i++)
-        if (!(w->words.w[i].flags & TW_STOP)) out[n++] = w->words.w[i].term;
-    qsort(out, n, sizeof *out, cmp_u32);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || out[k - 1] != out[i]) out[k++] = out[i];
-    return k;
+static float unit_red(work_t *w, const unit_t *a, const uint32_t *list, size_t n) {
+    float r = 0;
+    if (a->dense) {
+        for (size_t j = 0; j < n; j++) {
+            float c = dense_dot(a->dense, w->units[list[j]].dense, w->dense_dim);
+            if (c > r) r = c;
+        }
+        return r;
+    }
+    sp_scatter(w, a->v_off, a->v_len, true);
+    for (size_t j = 0; j < n; j++) {
+        const unit_t *b = &w->units[list[j]];
+        float c = sp_gather(w, b->v_off, b->v_len);
+        if (c > r) r = c;
+    }
+    sp_scatter(w, a->v_off, a->v_len, false);
+    return r;
 }
 
 /* Raises the relevance of groups whose title terms all occur in the body
- * of a relevant group: rel_h += bridge_weight * max_g rel_g (relative). */
+ * of a relevant group: rel_h += bridge_weight * max_g rel_g (relative).
+ * Body terms of each group are stamped in w->tf (restored to zero). */
 static bool bridge_scores(work_t *w, float max_g) {
     size_t ng = w->n_groups;
-    uint32_t **terms = calloc(ng, sizeof *terms);
-    size_t *nterms = calloc(ng, sizeof *nterms);
-    float *add = calloc(ng, sizeof *add);
-    bool ok = terms && nterms && add;
-    for (size_t k = 0; ok && k < ng; k++) {
-        const group_t *g = &w->groups[k];
-        bool titled = g->u1 > g->u0 && w->units[g->u0].title;
-        uint32_t b0 = titled ? w->units[g->u0].w1 : g->w0;
-        terms[k] = malloc(((size_t)(g->w1 - b0) + 1) * sizeof **terms);
-        if (!terms[k]) ok = false;
-        else nterms[k] = span_terms(w, b0, g->w1, terms[k]);
+    float *add = calloc(ng ? ng : 1, sizeof *add);
+    uint32_t *tt = malloc((ng ? ng : 1) * 17 * sizeof *tt); /* (ng, 17) title terms */
+    uint8_t *ntt = calloc(ng ? ng : 1, 1);
+    if (!add || !tt || !ntt) {
+        free(add);
+        free(tt);
+        free(ntt);
+        comi_err_set(w->e, COMI_ERR_NOMEM, "bridges: out of memory");
+        return false;
     }
-    uint32_t tt[17];
-    for (size_t h = 0; ok && h < ng; h++) {
+    size_t n_titled = 0;
+    for (size_t h = 0; h < ng; h++) {
         const group_t *g = &w->groups[h];
         if (!(g->u1 > g->u0 && w->units[g->u0].title)) continue;
         const unit_t *t = &w->units[g->u0];
         if (t->w1 - t->w0 > 16) continue;
-        size_t nt = span_terms(w, t->w0, t->w1, tt);
-        if (nt == 0) continue;
-        float best = 0;
-        for (size_t k = 0; k < ng; k++) {
-            if (k == h || w->groups[k].rel <= 0) continue;
-            size_t hit = 0;
-            for (size_t j = 0; j < nt; j++)
-                hit += bsearch(&tt[j], terms[k], nterms[k], sizeof *terms[k], cmp_u32) != NULL;
-            if (hit == nt) {
-                float r = w->groups[k].rel / max_g;
-                if (r > best) best = r;
-            }
+        for (uint32_t i = t->w0; i < t->w1; i++) {
+            if (w->words.w[i].flags & TW_STOP) continue;
+            uint32_t term = w->words.w[i].term;
+            bool dup = false;
+            for (size_t j = 0; j < ntt[h]; j++) dup |= tt[h * 17 + j] == term;
+            if (!dup) tt[h * 17 + ntt[h]++] = term;
         }
-        add[h] = best;
+        n_titled += ntt[h] > 0;
     }
-    if (ok)
-        for (size_t h = 0; h < ng; h++) w->groups[h].rel += w->prm->bridge_weight * add[h] * max_g;
-    for (size_t k = 0; terms && k < ng; k++) free(terms[k]);
-    free(terms);
-    free(nterms);
+    for (size_t k = 0; n_titled && k < ng; k++) {
+        const group_t *g = &w->groups[k];
+        if (g->rel <= 0) continue;
+        bool titled = g->u1 > g->u0 && w->units[g->u0].title;
+        uint32_t b0 = titled ? w->units[g->u0].w1 : g->w0;
+        for (uint32_t i = b0; i < g->w1; i++)
+            if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 1;
+        float r = g->rel / max_g;
+        for (size_t h = 0; h < ng; h++) {
+            if (h == k || ntt[h] == 0 || r <= add[h]) continue;
+            size_t hit = 0;
+            for (size_t j = 0; j < ntt[h]; j++) hit += w->tf[tt[h * 17 + j]];
+            if (hit == ntt[h]) add[h] = r;
+        }
+        for (uint32_t i = b0; i < g->w1; i++)
+            if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 0;
+    }
+    for (size_t h = 0; h < ng; h++) w->groups[h].rel += w->prm->bridge_weight * add[h] * max_g;
     free(add);
-    if (!ok) comi_err_set(w->e, COMI_ERR_NOMEM, "bridges: out of memory");
-    return ok;
+    free(tt);
+    free(ntt);
+    return true;
 }
 
 /* ------------------------------------------------------------- coarse */
@@ -720,7 +724,9 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
     w->touched = comi_alloc_array(e, nw + w->qwords.n + 1, sizeof *w->touched, "terms");
     w->qterms = comi_alloc_array(e, w->qwords.n + 1, sizeof *w->qterms, "query terms");
     w->sent_rel = comi_calloc_array(e, w->n_sents + 1, sizeof *w->sent_rel, "sentences");
-    if (!w->df || !w->idf || !w->in_q || !w->tf || !w->touched || !w->qterms || !w->sent_rel)
+    w->acc = comi_calloc_array(e, nt ? nt : 1, sizeof *w->acc, "scatter buffer");
+    if (!w->df || !w->idf || !w->in_q || !w->tf || !w->touched || !w->qterms || !w->sent_rel ||
+        !w->acc)
         return e->status;
 
     /* Document frequencies over units; IDF as in BM25 (always positive). */
@@ -836,12 +842,13 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         if (prm->redundancy) {
             /* Against at most 64 neighbours on each side keeps this linear. */
             size_t lo = k > 64 ? k - 64 : 0, hi = k + 65 < ng ? k + 65 : ng;
+            sp_scatter(w, g->v_off, g->v_len, true);
             for (size_t h = lo; h < hi; h++) {
                 if (h == k) continue;
-                float c = sp_dot(sp_vec(&w->pool, g->v_off), g->v_len,
-                                 sp_vec(&w->pool, w->groups[h].v_off), w->groups[h].v_len);
+                float c = sp_gather(w, w->groups[h].v_off, w->groups[h].v_len);
                 if (c > red) red = c;
             }
+            sp_scatter(w, g->v_off, g->v_len, false);
         }
         g->red = red;
         g->score = prm->alpha * (max_g > 0 ? g->rel / max_g : 0) - prm->beta * red;
@@ -899,15 +906,10 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
             }
         }
         /* Redundancy of this group's units against what is kept. */
-        for (uint32_t u = g->u0; u < g->u1; u++) {
-            float r = 0;
-            if (prm->redundancy)
-                for (size_t j = 0; j < n_kept_units; j++) {
-                    float c = unit_sim(w, &w->units[u], &w->units[kept_list[j]]);
-                    if (c > r) r = c;
-                }
-            ured[u] = r;
-        }
+        for (uint32_t u = g->u0; u < g->u1; u++)
+            ured[u] = prm->redundancy && n_kept_units
+                          ? unit_red(w, &w->units[u], kept_list, n_kept_units)
+                          : 0;
         while (left > 0) {
             int64_t best = -1, best_any = -1;
             float bg = -FLT_MAX, bga = -FLT_MAX;
@@ -940,7 +942,8 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
             if (prm->redundancy)
                 for (uint32_t u = g->u0; u < g->u1; u++) {
                     if (ukept[u]) continue;
-                    float c = unit_sim(w, &w->units[u], x);
+                    uint32_t one = (uint32_t)pick;
+                    float c = unit_red(w, &w->units[u], &one, 1);
                     if (c > ured[u]) ured[u] = c;
                 }
         }
