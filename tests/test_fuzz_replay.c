@@ -18,6 +18,7 @@
 #include "fuzz/fuzz_st_index.c"
 #include "fuzz/fuzz_text.c"
 #include "fuzz/fuzz_tokenizer_json.c"
+#include "fuzz/fuzz_request.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -39,6 +40,7 @@ static const fuzz_target targets[] = {
     {"st_index", fuzz_st_index},
     {"text", fuzz_text},
     {"tokenizer_json", fuzz_tokenizer_json},
+    {"request", fuzz_request},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1

@@ -28,6 +28,7 @@ int fuzz_st_index(const uint8_t *data, size_t size);
 int fuzz_jsonl(const uint8_t *data, size_t size);
 int fuzz_text(const uint8_t *data, size_t size);
 int fuzz_tokenizer_json(const uint8_t *data, size_t size);
+int fuzz_request(const uint8_t *data, size_t size);
 
 /* A directory for per-process scratch files: /dev/shm (tmpfs) when it is
  * usable, because rewriting a file on ext4 flushes it on close (auto_da_alloc)

@@ -1,0 +1,81 @@
+/*
+ * fuzz_request.c — libFuzzer target for the HTTP service's request path
+ * (tools/server.c): the input is a POST /v1/compress body. Parsing must
+ * give 0 or an error status with a message; an accepted request is run
+ * through the lexical compressor exactly as a worker runs it, and the
+ * response body must be valid JSON with the documented fields. The server
+ * source is included whole so its static functions are reachable.
+ */
+#include "fuzz.h"
+
+#include "../../tools/cli.c"
+#include "../../tools/server.c"
+
+int fuzz_request(const uint8_t *data, size_t size) {
+    static comi_ctx *ctx;
+    if (!ctx) {
+        comi_ctx_params cp = comi_ctx_default_params();
+        cp.n_threads = 1;
+        ctx = comi_ctx_new(&cp);
+        FUZZ_CHECK(ctx != NULL);
+    }
+    srv.encoder_spec = "lexical";
+    srv.enc = NULL;
+    srv.max_tokens = 4096;
+
+    job j;
+    memset(&j, 0, sizeof j);
+    char err[700] = "";
+    int code = parse_compress((const char *)data, size, &j, err, sizeof err);
+    if (code != 0) {
+        FUZZ_CHECK(code == 400 || code == 413 || code == 422 || code == 503);
+        FUZZ_CHECK(err[0] != '\0');
+        char *body = error_json(err); /* err may quote bytes that are not UTF-8 */
+        FUZZ_CHECK(body != NULL);
+        free(body);
+    } else {
+        FUZZ_CHECK(j.question && count_words(j.question) > 0);
+        FUZZ_CHECK(j.context ? count_words(j.context) > 0 : j.n_docs > 0);
+        FUZZ_CHECK(j.params.target_tokens > 0 || j.params.ratio >= 1);
+        int rc;
+        char *body = NULL;
+        int64_t tin, tout;
+        j.t_queued = now_ms();
+        run_job(ctx, &j, &rc, &body, &tin, &tout);
+        FUZZ_CHECK(body != NULL);
+        json_error_t jerr;
+        json_t *o = json_loads(body, 0, &jerr);
+        FUZZ_CHECK(o != NULL);
+        if (rc == 200) {
+            FUZZ_CHECK(json_is_string(json_object_get(o, "compressed")));
+            FUZZ_CHECK(json_is_integer(json_object_get(o, "original_tokens")));
+            FUZZ_CHECK(json_is_integer(json_object_get(o, "compressed_tokens")));
+            FUZZ_CHECK(json_is_number(json_object_get(o, "ratio")));
+            FUZZ_CHECK(json_is_number(json_object_get(o, "ms")));
+            FUZZ_CHECK(tout <= tin);
+        } else {
+            FUZZ_CHECK(rc >= 400 && json_is_string(json_object_get(o, "error")));
+        }
+        json_decref(o);
+        free(body);
+    }
+    json_decref(j.root);
+    free(j.docs);
+
+    /* The Content-Type check sees header text: any NUL-free prefix. */
+    char ct[128];
+    size_t n = 0;
+    while (n < size && n < sizeof ct - 1 && data[n]) {
+        ct[n] = (char)data[n];
+        n++;
+    }
+    ct[n] = '\0';
+    (void)content_type_ok(ct);
+    return 0;
+}
+
+#ifndef FUZZ_REPLAY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    return fuzz_request(data, size);
+}
+#endif
