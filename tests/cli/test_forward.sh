@@ -66,6 +66,18 @@ tail -c $((2 * 50257 * 4)) "$TMP/l.f32" >"$TMP/l2.f32"
 e=$(nmse "$TMP/l2.f32" "$F/$m/p1.logits_last2.f32")
 if le "$e" 1e-5; then pass forward_logits_last2; else fail forward_logits_last2 "nmse $e"; fi
 
+# the output bytes do not depend on --threads
+for t in 1 3; do
+    "$COMI" forward --model "$F/models/$m.gguf" --ids "$F/$m/p1.ids.txt" --threads $t \
+        --hidden-out "$TMP/ht$t.f32" --logits-out "$TMP/lt$t.f32" --generate 3 >"$TMP/gt$t" 2>"$TMP/err"
+done
+if cmp -s "$TMP/ht1.f32" "$TMP/ht3.f32" && cmp -s "$TMP/lt1.f32" "$TMP/lt3.f32" &&
+    cmp -s "$TMP/gt1" "$TMP/gt3" && [ -s "$TMP/ht1.f32" ]; then
+    pass forward_threads_1_3_identical
+else
+    fail forward_threads_1_3_identical "outputs differ: $(cat "$TMP/err")"
+fi
+
 # inspect
 if "$COMI" inspect "$F/models/tiny-qwen3-bpe.gguf" >"$TMP/insp" 2>&1 &&
     grep -q "architecture: *qwen3" "$TMP/insp" && grep -q "n_embd: *64" "$TMP/insp" &&
