@@ -370,10 +370,19 @@ else pass sigterm_closed; fi
 # --- /v1/answer with a model (the tiny random-weight golden model) -------
 MODEL=$GOLDEN/forward/models/tiny-llama-spm.gguf
 if [ -f "$MODEL" ]; then
-    start_server model --threads 2 --model "$MODEL" || { fail model_start "no server"; exit 1; }
+    start_server model --threads 2 --model "$MODEL" --encoder "$MODEL" || { fail model_start "no server"; exit 1; }
     MODEL_PID=$SPID
     http model_health GET /health
-    expect model_health 200 "'tiny-llama-spm' in d['model'] and d['status'] == 'ok'"
+    expect model_health 200 "'tiny-llama-spm' in d['model'] and d['status'] == 'ok' and d['encoder'] == '$MODEL'"
+    # text mode with the transformer encoder: the same text as the CLI
+    ENC_CTX="The Eiffel Tower is in Paris. It was finished in 1889. Bananas are yellow and rich in potassium."
+    post compress_model_encoder "{\"context\": \"$ENC_CTX\", \"question\": \"When was the tower finished?\", \"ratio\": 2}" 200 \
+        "d['encoder'] == '$MODEL' and d['original_tokens'] == 18 and 1 <= d['compressed_tokens'] <= 9"
+    "$COMI" compress --encoder "$MODEL" --question "When was the tower finished?" --context "$ENC_CTX" --ratio 2 >"$TMP/cli_enc.out" 2>"$TMP/cli_enc.err"
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2], encoding="utf-8").read(); sys.exit(0 if d["compressed"] + "\n" == c else 1)' \
+        "$TMP/compress_model_encoder.body" "$TMP/cli_enc.out"; then pass compress_model_encoder_same_as_cli
+    else fail compress_model_encoder_same_as_cli "server $(head -c 200 "$TMP/compress_model_encoder.body"); cli $(head -c 200 "$TMP/cli_enc.out") $(head -c 200 "$TMP/cli_enc.err")"; fi
+    post compress_lexical_on_model_server "{\"context\": \"$ENC_CTX\", \"question\": \"When?\", \"ratio\": 2, \"encoder\": \"lexical\"}" 200 "d['encoder'] == 'lexical'"
     printf '%s' '{"context": "The Eiffel Tower is in Paris. It was finished in 1889.", "question": "When was the tower finished?"}' >"$TMP/ans.req"
     http answer POST /v1/answer "$TMP/ans.req"
     expect answer 200 "isinstance(d['answer'], str) and 1 <= len(d['ids']) <= 20 and all(isinstance(i, int) and 0 <= i < 32000 for i in d['ids']) and d['context_tokens'] > 5 and d['question_tokens'] > 0 and d['memory_vectors'] >= 1 and d['encoder_layers'] == 3 and d['merge_size'] == 16 and d['ms'] > 0"
