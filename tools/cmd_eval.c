@@ -7,9 +7,9 @@
  * Structure: a task says what a method must produce and how it is scored
  * (task "recall": the compressed text, scored by answer recall and token
  * F1 against the references); a method turns one example and a word budget
- * into that output. The model-based task "qa" (compress, then answer with a
- * model, scored by EM/F1/accuracy) plugs in as another row of `tasks` whose
- * run step calls the answer pipeline on each method's compressed text.
+ * into that output. The model-based task "qa" (answer with the soft
+ * pipeline, EM/F1/accuracy) lives in tools/cmd_eval_qa.c and is dispatched
+ * from cmd_eval on `--task qa`.
  */
 #include "cli.h"
 
@@ -39,7 +39,8 @@ static const char *const eval_usage =
     "  --methods LIST    comi: coarse-to-fine MIG (documents when the example has them)\n"
     "                    no-redundancy, no-coarse: comi without that part\n"
     "                    truncate: first words; random: random words (seeded);\n"
-    "                    bm25: BM25 sentence selection\n"
+    "                    bm25: BM25 sentence selection; full: the whole input\n"
+"                    (an upper bound; not in the default list)\n"
     "  --limit N         only the first N examples (after --shuffle)\n"
     "  --shuffle --seed S  shuffle the examples first (seed also drives `random`)\n"
     "  --out-dir DIR     writes DIR/examples.jsonl (per example; resumable),\n"
@@ -50,7 +51,10 @@ static const char *const eval_usage =
     "  --skip-bad        skip malformed lines (counted) instead of stopping\n"
     "  --save-text       also store each compressed text in examples.jsonl\n"
     "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
-    "                    min_unit_words, min_group_words, window_words, keep_titles\n";
+    "                    min_unit_words, min_group_words, window_words, keep_titles,\n"
+    "                    bridge_weight\n"
+    "\n"
+    "The model-based QA evaluation: comi eval --task qa --help.\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -60,7 +64,7 @@ static double now_s(void) {
 
 /* ---------------------------------------------------------------- methods */
 
-typedef enum { M_COMI, M_NO_RED, M_NO_COARSE, M_TRUNCATE, M_RANDOM, M_BM25 } method_id;
+typedef enum { M_COMI, M_NO_RED, M_NO_COARSE, M_TRUNCATE, M_RANDOM, M_BM25, M_FULL } method_id;
 
 typedef struct {
     const char *name;
@@ -75,6 +79,7 @@ static const method_def methods_all[] = {
     {"bm25", M_BM25, "BM25 sentences"},
     {"truncate", M_TRUNCATE, "truncate"},
     {"random", M_RANDOM, "random words"},
+    {"full", M_FULL, "full context (no compression)"},
 };
 #define N_METHODS_ALL (sizeof methods_all / sizeof methods_all[0])
 
@@ -107,6 +112,13 @@ struct eval_cfg {
 static comi_status compress_one(const eval_cfg *cfg, comi_ctx *ctx, const comi_example *x,
                                 const method_def *m, int64_t budget, comi_text_result *res) {
     memset(res, 0, sizeof *res);
+    if (m->id == M_FULL) { /* the upper bound: the whole input, any ratio */
+        res->text = strdup(x->input);
+        if (!res->text) return COMI_ERR_NOMEM;
+        res->original_tokens = res->compressed_tokens = comi_text_count_tokens(x->input);
+        res->ratio = 1;
+        return COMI_OK;
+    }
     if (budget <= 0) { /* nothing fits: every method returns "" */
         res->text = calloc(1, 1);
         return res->text ? COMI_OK : COMI_ERR_NOMEM;
@@ -536,7 +548,7 @@ static bool parse_methods(const char *s, const method_def **out, size_t *n) {
         while (k < N_METHODS_ALL && strcmp(methods_all[k].name, tok)) k++;
         if (k == N_METHODS_ALL) {
             cli_error("eval", "--methods: unknown method '%s' (known: comi, no-redundancy, "
-                      "no-coarse, bm25, truncate, random)", tok);
+                      "no-coarse, bm25, truncate, random, full)", tok);
             return false;
         }
         for (size_t j = 0; j < *n; j++)

@@ -80,6 +80,12 @@ if grep -q "resuming, 12 cells" "$TMP/ev.err" && [ "$(wc -l <"$TMP/ev/examples.j
 else
     fail eval_resume "$(cat "$TMP/ev.err")"
 fi
+"$COMI" eval --data "$TMP/d.jsonl" --ratio 4 --methods full,truncate --out-dir "$TMP/ev3" >"$TMP/ev3.out" 2>&1
+if python3 -c "
+import json
+m=json.load(open('$TMP/ev3/metrics.json'))['results']
+assert m['full']['4']['recall']==1.0 and m['full']['4']['compression']==1.0, m['full']
+" 2>"$TMP/perr"; then pass eval_full_method; else fail eval_full_method "$(tail -1 "$TMP/perr")"; fi
 printf '{"input": "x", "prompt": "y", "answer": "z"}\n{"input": 5}\n' >"$TMP/bad.jsonl"
 expect_fail eval_bad_line "line 2: field 'input' is not a string" "$COMI" eval --data "$TMP/bad.jsonl" --out-dir "$TMP/ev2"
 expect_fail eval_unknown_method "unknown method 'magic'" "$COMI" eval --data "$TMP/d.jsonl" --methods comi,magic
