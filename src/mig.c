@@ -39,9 +39,9 @@
 /* Groups longer than this get their redundancy and weighted sum split over
  * threads; shorter ones are one task each (their rows stay in cache). */
 #define MIG_SMALL_GROUP 256
-/* Rows of the representative cosine matrix computed per sgemm call; bounds
- * the scratch to MIG_GRAM_BLOCK x n_groups floats. */
-#define MIG_GRAM_BLOCK 128
+/* Rows of the representative cosine matrix computed per ssyrk/sgemm step;
+ * bounds the scratch to MIG_GRAM_BLOCK x n_groups floats. */
+#define MIG_GRAM_BLOCK 256
 /* Below this norm a float32 dot product cannot overflow: every product and
  * partial sum is at most |x| |y| <= 1e36 < FLT_MAX (Cauchy-Schwarz). */
 #define MIG_F32_DOT_MAX_NORM 1e18
@@ -304,9 +304,29 @@ static void normalise_reps(void *arg, int64_t b, int64_t e, int worker) {
     }
 }
 
+/* Folds the cosines of a block of representative pairs into the running
+ * maxima: c (rows x cols, row stride cols) holds reps[r0 + i] . reps[c0 + j];
+ * only pairs with c0 + j > r0 + i are used (the upper triangle). */
+static void fold_rep_cos(const float *c, int64_t rows, int64_t cols, int64_t r0, int64_t c0,
+                         double *red) {
+    for (int64_t i = 0; i < rows; i++) {
+        const float *row = c + i * cols;
+        double m = red[r0 + i];
+        for (int64_t j = r0 + i + 1 > c0 ? r0 + i + 1 - c0 : 0; j < cols; j++) {
+            double v = row[j];
+            if (v > m) m = v;
+            if (v > red[c0 + j]) red[c0 + j] = v;
+        }
+        red[r0 + i] = m;
+    }
+}
+
 /* red[g] = max over h != g of cos(rep g, rep h), G >= 2. The upper triangle
- * of the G x G cosine matrix is computed MIG_GRAM_BLOCK rows at a time with
- * sgemm; max is exact, so the order of updates does not matter. */
+ * of the G x G cosine matrix is computed in row blocks of MIG_GRAM_BLOCK:
+ * ssyrk for the block's own triangle, sgemm for the block against the later
+ * representatives, so every pair is computed once and the scratch stays at
+ * MIG_GRAM_BLOCK x n_groups floats. max is exact, so the order of the
+ * updates does not matter. */
 static comi_status coarse_redundancy(comi_ctx *ctx, merge_job *J, int64_t G, double *red) {
     comi_err *e = &ctx->err;
     int64_t d = J->d;
@@ -316,8 +336,9 @@ static comi_status coarse_redundancy(comi_ctx *ctx, merge_job *J, int64_t G, dou
                             (long long)G, (long long)d);
     int64_t blk = MIG_GRAM_BLOCK < G ? MIG_GRAM_BLOCK : G;
     J->reps = comi_alloc_array(e, (size_t)G * (size_t)d, sizeof(float), "merge representatives");
-    float *cos_blk =
-        comi_alloc_array(e, (size_t)blk * (size_t)G, sizeof(float), "merge representative cosines");
+    /* cos_blk: (blk, blk) block triangle, then (blk, G - blk) block x later */
+    float *cos_blk = comi_calloc_array(e, (size_t)blk * (size_t)G, sizeof(float),
+                                       "merge representative cosines");
     if (!J->reps || !cos_blk) {
         free(J->reps);
         J->reps = NULL;
@@ -327,20 +348,17 @@ static comi_status coarse_redundancy(comi_ctx *ctx, merge_job *J, int64_t G, dou
     pool_for(comi_ctx_pool(ctx), G, 16, normalise_reps, J);
     for (int64_t g = 0; g < G; g++)
         red[g] = -INFINITY;
+    float *tri = cos_blk, *rect = cos_blk + blk * blk;
     for (int64_t b = 0; b < G; b += blk) {
-        int64_t rows = G - b < blk ? G - b : blk, cols = G - b;
-        /* cos_blk (rows x cols): reps[b + i] . reps[b + j] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d, 1.0f,
-                    J->reps + b * d, (int)d, J->reps + b * d, (int)d, 0.0f, cos_blk, (int)cols);
-        for (int64_t i = 0; i < rows; i++) {
-            const float *row = cos_blk + i * cols;
-            double m = red[b + i];
-            for (int64_t j = i + 1; j < cols; j++) {
-                double v = row[j];
-                if (v > m) m = v;
-                if (v > red[b + j]) red[b + j] = v;
-            }
-            red[b + i] = m;
+        int64_t rows = G - b < blk ? G - b : blk, rest = G - b - rows;
+        const float *rb = J->reps + b * d;
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)rows, (int)d, 1.0f, rb, (int)d,
+                    0.0f, tri, (int)rows);
+        fold_rep_cos(tri, rows, rows, b, b, red);
+        if (rest > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)rest, (int)d, 1.0f,
+                        rb, (int)d, rb + rows * d, (int)d, 0.0f, rect, (int)rest);
+            fold_rep_cos(rect, rows, rest, b, b + rows, red);
         }
     }
     free(cos_blk);

@@ -61,16 +61,20 @@ golden_case "merge golden case005 (coarse off)" case005 896 8 \
     --alpha-select 2 --beta-select 1 --alpha-merge 0.5 --beta-merge 2 --no-coarse --no-coarse-redundancy
 golden_case "merge golden case040 (dups, fine redundancy off)" case040 64 8 \
     --alpha-select 1 --beta-select 0.5 --no-fine --no-fine-redundancy
+golden_case "merge golden case031 (512 groups)" case031 64 8 \
+    --alpha-select 1 --beta-select 0.5 --alpha-merge 0.5 --beta-merge 2
 golden_case "merge golden case057 (defaults for omitted flags)" case057 128 32 \
     --alpha-select 2 --beta-merge 0.5
 
 # the output bytes do not depend on --threads nor on OpenBLAS's thread count
-if [ -f "$M/case014.context.f32" ]; then
+# (case031: 512 representatives, so both the ssyrk and the sgemm blocks run)
+if [ -f "$M/case031.context.f32" ]; then
     ok=1
     for t in 1 2 3; do
         for b in 1 2; do
-            OPENBLAS_NUM_THREADS=$b "$COMI" merge --context "$M/case014.context.f32" \
-                --query "$M/case014.query.f32" --dim 64 --merge-size 32 --threads $t --quiet \
+            OPENBLAS_NUM_THREADS=$b "$COMI" merge --context "$M/case031.context.f32" \
+                --query "$M/case031.query.f32" --dim 64 --merge-size 8 --threads $t --quiet \
+                --beta-select 0.5 --alpha-merge 0.5 --beta-merge 2 \
                 --out "$TMP/t$t.$b.f32" --group-sizes-out "$TMP/t$t.$b.i32" || ok=0
             cmp -s "$TMP/t$t.$b.f32" "$TMP/t1.1.f32" && cmp -s "$TMP/t$t.$b.i32" "$TMP/t1.1.i32" || ok=0
         done
