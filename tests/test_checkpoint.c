@@ -243,7 +243,10 @@ static bool build(const char *base, const char *dir, const build_opts *o, const 
     if (o->extra) wl_add_f32(&ck, o->extra, 1, (int64_t[]){3});
     if (o->drop)
         for (size_t i = 0; i < ck.n; i++)
-            if (!strcmp(ck.t[i].name, o->drop)) ck.t[i] = ck.t[--ck.n];
+            if (!strcmp(ck.t[i].name, o->drop)) {
+                free(ck.t[i].owned);
+                ck.t[i] = ck.t[--ck.n];
+            }
     if (o->bad_shape)
         for (size_t i = 0; i < ck.n; i++)
             if (!strcmp(ck.t[i].name, o->bad_shape) && ck.t[i].nd == 2) {
