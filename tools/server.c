@@ -616,10 +616,8 @@ static void run_compress(comi_ctx *ctx, job *j, int *code, char **body, int64_t 
 /* A copy of n bytes with every invalid UTF-8 sequence replaced by U+FFFD:
  * generated ids may end inside a character. NULL when out of memory. */
 static char *utf8_lossy(const char *s, size_t n) {
-    size_t cap;
-    if (!__builtin_mul_overflow(n, (size_t)3, &cap) && cap < SIZE_MAX)
-        cap += 1;
-    else
+    size_t cap; /* each input byte becomes at most 3 output bytes, plus the NUL */
+    if (__builtin_mul_overflow(n, (size_t)3, &cap) || __builtin_add_overflow(cap, 1, &cap))
         return NULL;
     char *out = malloc(cap);
     if (!out) return NULL;

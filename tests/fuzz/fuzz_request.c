@@ -3,7 +3,8 @@
  * (tools/server.c): the input is a POST /v1/compress body. Parsing must
  * give 0 or an error status with a message; an accepted request is run
  * through the lexical compressor exactly as a worker runs it, and the
- * response body must be valid JSON with the documented fields. The server
+ * response body must be valid JSON with the documented fields; the lossy
+ * UTF-8 copy used for answers must be valid UTF-8 for any bytes. The server
  * source is included whole so its static functions are reachable.
  */
 #include "fuzz.h"
@@ -61,6 +62,15 @@ int fuzz_request(const uint8_t *data, size_t size) {
     }
     json_decref(j.root);
     free(j.docs);
+
+    /* Answers may end inside a character: the lossy copy must always be
+     * UTF-8 that Jansson accepts. */
+    char *lossy = utf8_lossy((const char *)data, size);
+    FUZZ_CHECK(lossy != NULL);
+    json_t *str = json_string(lossy);
+    FUZZ_CHECK(str != NULL);
+    json_decref(str);
+    free(lossy);
 
     /* The Content-Type check sees header text: any NUL-free prefix. */
     char ct[128];
