@@ -62,18 +62,25 @@ int main(int argc, char **argv) {
     const char *vocabs[32];
     int n_vocabs = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--golden") && i + 1 < argc) golden = argv[++i];
-        else if (!strcmp(argv[i], "--text") && i + 1 < argc) text_path = argv[++i];
-        else if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = atof(argv[++i]);
-        else if (argv[i][0] != '-' && n_vocabs < 32) vocabs[n_vocabs++] = argv[i];
+        if (!strcmp(argv[i], "--golden") && i + 1 < argc)
+            golden = argv[++i];
+        else if (!strcmp(argv[i], "--text") && i + 1 < argc)
+            text_path = argv[++i];
+        else if (!strcmp(argv[i], "--mb") && i + 1 < argc)
+            mb = atof(argv[++i]);
+        else if (argv[i][0] != '-' && n_vocabs < 32)
+            vocabs[n_vocabs++] = argv[i];
         else {
-            fprintf(stderr, "usage: bench_tokenizer [--golden DIR] [--text FILE] [--mb N] [VOCAB ...]\n");
+            fprintf(stderr,
+                    "usage: bench_tokenizer [--golden DIR] [--text FILE] [--mb N] [VOCAB ...]\n");
             return 2;
         }
     }
-    static const char *const all[] = {"gpt-2", "qwen2", "llama-bpe", "deepseek-coder", "llama-spm", "phi-3"};
+    static const char *const all[] = {"gpt-2",          "qwen2",     "llama-bpe",
+                                      "deepseek-coder", "llama-spm", "phi-3"};
     if (n_vocabs == 0)
-        for (int i = 0; i < 6; i++) vocabs[n_vocabs++] = all[i];
+        for (int i = 0; i < 6; i++)
+            vocabs[n_vocabs++] = all[i];
     char path[4096];
     if (!text_path) {
         snprintf(path, sizeof path, "%s/../DESIGN.md", golden);
@@ -88,15 +95,17 @@ int main(int argc, char **argv) {
     size_t len = (size_t)(mb * 1024 * 1024);
     char *text = malloc(len);
     if (!text) return 1;
-    for (size_t k = 0; k < len; k += seed_len) memcpy(text + k, seed, k + seed_len <= len ? seed_len : len - k);
+    for (size_t k = 0; k < len; k += seed_len)
+        memcpy(text + k, seed, k + seed_len <= len ? seed_len : len - k);
     /* do not end inside a UTF-8 character */
-    while (len > 0 && ((unsigned char)text[len - 1] & 0xC0) == 0x80) len--;
+    while (len > 0 && ((unsigned char)text[len - 1] & 0xC0) == 0x80)
+        len--;
     if (len > 0 && (unsigned char)text[len - 1] >= 0xC0) len--;
     free(seed);
 
     comi_ctx *ctx = comi_ctx_new(NULL);
-    printf("%-16s %7s %7s %9s %9s %11s %9s %8s\n", "vocab", "load_s", "enc_s", "enc_cpu_s", "enc_MB/s",
-           "tokens/s", "dec_MB/s", "rss_MiB");
+    printf("%-16s %7s %7s %9s %9s %11s %9s %8s\n", "vocab", "load_s", "enc_s", "enc_cpu_s",
+           "enc_MB/s", "tokens/s", "dec_MB/s", "rss_MiB");
     for (int v = 0; v < n_vocabs; v++) {
         char vp[4096];
         if (strchr(vocabs[v], '/') || strchr(vocabs[v], '.'))
@@ -125,9 +134,10 @@ int main(int argc, char **argv) {
         comi_status st = comi_detokenize(ctx, tok, ids, n, false, &back, &back_len);
         double c3 = cpu_s();
         double m = (double)len / 1e6;
-        printf("%-16s %7.3f %7.3f %9.3f %9.2f %11.0f %9.1f %8.1f%s\n", vocabs[v], t1 - t0, t2 - t1, c2 - c1,
-               m / (c2 - c1), (double)n / (c2 - c1), st ? 0.0 : (double)back_len / 1e6 / (c3 - c2),
-               peak_rss_mib(), !st && back_len == len && !memcmp(back, text, len) ? "" : "  (no round trip)");
+        printf("%-16s %7.3f %7.3f %9.3f %9.2f %11.0f %9.1f %8.1f%s\n", vocabs[v], t1 - t0, t2 - t1,
+               c2 - c1, m / (c2 - c1), (double)n / (c2 - c1),
+               st ? 0.0 : (double)back_len / 1e6 / (c3 - c2), peak_rss_mib(),
+               !st && back_len == len && !memcmp(back, text, len) ? "" : "  (no round trip)");
         comi_free(back);
         comi_free(ids);
         comi_tokenizer_free(tok);

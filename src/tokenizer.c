@@ -101,7 +101,7 @@ uint32_t tok_byte_to_cp(uint8_t b) {
     if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
     if (b <= 32) return 256u + b;
     if (b <= 160) return 289u + (b - 127u); /* 127..160 */
-    return 323u;                             /* 173 */
+    return 323u;                            /* 173 */
 }
 
 /* Inverse of tok_byte_to_cp; -1 for code points no byte maps to. */
@@ -180,7 +180,8 @@ comi_status tok_new(comi_err *e, tok_kind kind, int32_t n_vocab, comi_tokenizer 
     t->kind = kind;
     t->n_vocab = n_vocab;
     t->bos = t->eos = t->eot = t->eom = t->unk = t->pad = -1;
-    for (int i = 0; i < 256; i++) t->byte_id[i] = -1;
+    for (int i = 0; i < 256; i++)
+        t->byte_id[i] = -1;
     size_t n = (size_t)n_vocab;
     t->piece_off = comi_calloc_array(e, n, sizeof *t->piece_off, "piece offsets");
     t->piece_len = comi_calloc_array(e, n, sizeof *t->piece_len, "piece lengths");
@@ -218,14 +219,14 @@ int32_t tok_lookup(const comi_tokenizer *tok, const char *s, size_t len) {
     for (size_t i = (size_t)hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
         int32_t id = tok->map[i];
         if (id < 0) return -1;
-        if (tok->piece_len[id] == len && !memcmp(tok->pool + tok->piece_off[id], s, len))
-            return id;
+        if (tok->piece_len[id] == len && !memcmp(tok->pool + tok->piece_off[id], s, len)) return id;
     }
 }
 
 comi_status tok_build_map(comi_err *e, comi_tokenizer *tok) {
     size_t cap = 16;
-    while (cap < (size_t)tok->n_vocab * 2) cap *= 2;
+    while (cap < (size_t)tok->n_vocab * 2)
+        cap *= 2;
     free(tok->map);
     tok->map = comi_alloc_array(e, cap, sizeof *tok->map, "vocabulary index");
     if (!tok->map) return e ? e->status : COMI_ERR_NOMEM;
@@ -269,7 +270,8 @@ static comi_status merge_map_grow(comi_err *e, comi_tokenizer *tok) {
     size_t mask = cap - 1;
     for (size_t k = 0; k < tok->n_merges; k++) {
         size_t i = (size_t)hash_pair(tok->merges[k].left, tok->merges[k].right) & mask;
-        while (mm[i] >= 0) i = (i + 1) & mask;
+        while (mm[i] >= 0)
+            i = (i + 1) & mask;
         mm[i] = (int32_t)k;
     }
     free(tok->merge_map);
@@ -322,7 +324,8 @@ comi_status tok_add_merge(comi_err *e, comi_tokenizer *tok, const char *l, size_
     m->rank = (int32_t)rank;
     size_t mask = tok->merge_map_cap - 1;
     size_t i = (size_t)hash_pair(li, ri) & mask;
-    while (tok->merge_map[i] >= 0) i = (i + 1) & mask;
+    while (tok->merge_map[i] >= 0)
+        i = (i + 1) & mask;
     tok->merge_map[i] = (int32_t)tok->n_merges;
     tok->n_merges++;
     return COMI_OK;
@@ -363,32 +366,57 @@ comi_status tok_add_pre_regex(comi_err *e, comi_tokenizer *tok, const char *patt
 
 /* Token texts llama.cpp treats as end-of-generation / end-of-turn / FIM
  * markers (llama_vocab::impl::load, "auto-detect special tokens by text"). */
-static const char *const k_eot_names[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-    "<end_of_utterance>", NULL};
+static const char *const k_eot_names[] = {"<|eot_id|>",
+                                          "<|im_end|>",
+                                          "<|end|>",
+                                          "<end_of_turn>",
+                                          "<|endoftext|>",
+                                          "<|end_of_text|>",
+                                          "<EOT>",
+                                          "_<EOT>",
+                                          "<\xef\xbd\x9c"
+                                          "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                          "<end_of_utterance>",
+                                          NULL};
 static const char *const k_eom_names[] = {"<|eom_id|>", NULL};
-static const char *const k_fim_pre_names[] = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
-    "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>", "<PRE>", "\xe2\x96\x81<PRE>",
-    "<|code_prefix|>", NULL};
-static const char *const k_fim_suf_names[] = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
-    "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>", "<SUF>", "\xe2\x96\x81<SUF>",
-    "<|code_suffix|>", NULL};
-static const char *const k_fim_mid_names[] = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>",
-    "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>", "\xe2\x96\x81<MID>",
-    "<|code_middle|>", NULL};
+static const char *const k_fim_pre_names[] = {"<|fim_prefix|>",
+                                              "<fim-prefix>",
+                                              "<fim_prefix>",
+                                              "<\xef\xbd\x9c"
+                                              "fim\xe2\x96\x81"
+                                              "begin\xef\xbd\x9c>",
+                                              "<PRE>",
+                                              "\xe2\x96\x81<PRE>",
+                                              "<|code_prefix|>",
+                                              NULL};
+static const char *const k_fim_suf_names[] = {"<|fim_suffix|>",
+                                              "<fim-suffix>",
+                                              "<fim_suffix>",
+                                              "<\xef\xbd\x9c"
+                                              "fim\xe2\x96\x81hole\xef\xbd\x9c>",
+                                              "<SUF>",
+                                              "\xe2\x96\x81<SUF>",
+                                              "<|code_suffix|>",
+                                              NULL};
+static const char *const k_fim_mid_names[] = {"<|fim_middle|>",
+                                              "<fim-middle>",
+                                              "<fim_middle>",
+                                              "<\xef\xbd\x9c"
+                                              "fim\xe2\x96\x81"
+                                              "end\xef\xbd\x9c>",
+                                              "<MID>",
+                                              "\xe2\x96\x81<MID>",
+                                              "<|code_middle|>",
+                                              NULL};
 static const char *const k_fim_pad_names[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
                                               NULL};
 static const char *const k_fim_rep_names[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                              "<REPO>", "<reponame>", NULL};
+                                              "<REPO>",       "<reponame>",    NULL};
 static const char *const k_fim_sep_names[] = {"<|file_sep|>", NULL};
 static const char *const k_eog_names[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
-    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
-    NULL};
+    "<|eot_id|>",      "<|im_end|>",         "<|end|>",    "<|return|>", "<|call|>",
+    "<end_of_turn>",   "<|endoftext|>",      "<|eom_id|>", "<EOT>",      "_<EOT>",
+    "<|end_of_text|>", "<end_of_utterance>", NULL};
 
 static bool name_in(const char *s, size_t len, const char *const *names) {
     for (; *names; names++)
@@ -436,7 +464,8 @@ static bool contains_ci(const char *hay, const char *needle) {
     size_t n = strlen(needle);
     for (const char *p = hay; *p; p++) {
         size_t k = 0;
-        while (k < n && p[k] && (char)(p[k] | ((p[k] >= 'A' && p[k] <= 'Z') ? 0x20 : 0)) == needle[k])
+        while (k < n && p[k] &&
+               (char)(p[k] | ((p[k] >= 'A' && p[k] <= 'Z') ? 0x20 : 0)) == needle[k])
             k++;
         if (k == n) return true;
     }
@@ -477,8 +506,10 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
     for (int32_t id = 0; id < tok->n_vocab && tok->spm_ws_split; id++) {
         const char *p = tok->pool + tok->piece_off[id];
         size_t len = tok->piece_len[id], lead = 0;
-        while (lead + 3 <= len && !memcmp(p + lead, "\xe2\x96\x81", 3)) lead += 3;
-        if (lead < len && memmem(p + lead, len - lead, "\xe2\x96\x81", 3)) tok->spm_ws_split = false;
+        while (lead + 3 <= len && !memcmp(p + lead, "\xe2\x96\x81", 3))
+            lead += 3;
+        if (lead < len && memmem(p + lead, len - lead, "\xe2\x96\x81", 3))
+            tok->spm_ws_split = false;
     }
     /* Control-looking tokens (llama.cpp: auto-detect special tokens by text). */
     int32_t fim_pre = -1, fim_suf = -1, fim_mid = -1, fim_pad = -1, fim_rep = -1, fim_sep = -1;
@@ -502,7 +533,8 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
         if (i < tok->n_vocab) {
             id = i;
             if (!name_in(tok->pool + tok->piece_off[i], tok->piece_len[i], k_eog_names)) continue;
-            tok->attr[i] = (uint8_t)((tok->attr[i] & TOK_ATTR_CONTROL) ? tok->attr[i] : TOK_ATTR_CONTROL);
+            tok->attr[i] =
+                (uint8_t)((tok->attr[i] & TOK_ATTR_CONTROL) ? tok->attr[i] : TOK_ATTR_CONTROL);
             if (piece_is(tok, i, "<|return|>")) has_return = true;
             if (piece_is(tok, i, "<|call|>")) has_call = true;
             if (piece_is(tok, i, "<|end|>")) end_id = i;
@@ -511,7 +543,8 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
             if (id < 0) continue;
         }
         bool dup = false;
-        for (size_t k = 0; k < n_eog; k++) dup = dup || eog[k] == id;
+        for (size_t k = 0; k < n_eog; k++)
+            dup = dup || eog[k] == id;
         if (dup) continue;
         if (n_eog == cap) {
             cap *= 2;
@@ -561,9 +594,11 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
     tok->n_special = ns;
     special_key *keys = malloc((ns ? ns : 1) * sizeof *keys);
     if (!keys) return comi_err_set(e, COMI_ERR_NOMEM, "tokenizer: out of memory");
-    for (size_t k = 0; k < ns; k++) keys[k] = (special_key){tok->piece_len[tok->special[k]], tok->special[k]};
+    for (size_t k = 0; k < ns; k++)
+        keys[k] = (special_key){tok->piece_len[tok->special[k]], tok->special[k]};
     qsort(keys, ns, sizeof *keys, cmp_special);
-    for (size_t k = 0; k < ns; k++) tok->special[k] = keys[k].id;
+    for (size_t k = 0; k < ns; k++)
+        tok->special[k] = keys[k].id;
     free(keys);
 
     /* per-model strip attributes (llama.cpp: set attributes by model name) */
@@ -571,8 +606,10 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
         strstr(tok->pre_name, "jina-v2-code")) {
         int32_t m = tok_lookup(tok, "<mask>", 6);
         if (m >= 0) tok->attr[m] |= TOK_ATTR_LSTRIP;
-    } else if (model_name && (contains_ci(model_name, "phi-3") || contains_ci(model_name, "phi3"))) {
-        for (size_t k = 0; k < ns; k++) tok->attr[tok->special[k]] |= TOK_ATTR_RSTRIP;
+    } else if (model_name &&
+               (contains_ci(model_name, "phi-3") || contains_ci(model_name, "phi3"))) {
+        for (size_t k = 0; k < ns; k++)
+            tok->attr[tok->special[k]] |= TOK_ATTR_RSTRIP;
         int32_t id = tok_lookup(tok, "</s>", 4);
         if (id >= 0) tok->attr[id] |= TOK_ATTR_RSTRIP;
         const char *off[] = {"<unk>", "<s>", "<|endoftext|>"};
@@ -584,8 +621,10 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
 
     /* group by first byte, keeping priority order inside each group */
     memset(tok->by_byte, 0, sizeof tok->by_byte);
-    for (size_t k = 0; k < ns; k++) tok->by_byte[(uint8_t)tok->pool[tok->piece_off[tok->special[k]]] + 1]++;
-    for (int c = 0; c < 256; c++) tok->by_byte[c + 1] += tok->by_byte[c];
+    for (size_t k = 0; k < ns; k++)
+        tok->by_byte[(uint8_t)tok->pool[tok->piece_off[tok->special[k]]] + 1]++;
+    for (int c = 0; c < 256; c++)
+        tok->by_byte[c + 1] += tok->by_byte[c];
     uint32_t fill[256];
     memcpy(fill, tok->by_byte, sizeof fill);
     for (size_t k = 0; k < ns; k++) {
@@ -611,7 +650,8 @@ void tok_free(comi_tokenizer *tok) {
         pcre2_code_free(tok->norm[i].re);
     }
     free(tok->norm);
-    for (size_t i = 0; i < tok->n_pre; i++) pcre2_code_free(tok->pre[i].re);
+    for (size_t i = 0; i < tok->n_pre; i++)
+        pcre2_code_free(tok->pre[i].re);
     free(tok->pre);
     free(tok->special);
     free(tok->special_fb);
@@ -627,14 +667,15 @@ void tok_free(comi_tokenizer *tok) {
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_CONTRACTIONS_CI "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 #define RE_LLAMA3                                                                                  \
-    RE_CONTRACTIONS_CI "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|" \
-                       "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    RE_CONTRACTIONS_CI                                                                             \
+        "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"               \
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2                                                                                   \
     RE_CONTRACTIONS_CI "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"     \
                        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_CJK "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+"
 #define RE_TEKKEN_WORDS                                                                            \
-    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?("  \
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?(" \
     "(?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*"
 
 static const char *const re_default[] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+",
@@ -642,35 +683,49 @@ static const char *const re_default[] = {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "
 static const char *const re_llama3[] = {RE_LLAMA3, NULL};
 static const char *const re_deepseek_llm[] = {
     "[\r\n]",
-    "\\s?[A-Za-z\xc2\xb5\xc3\x80-\xc3\x96\xc3\x98-\xc3\xb6\xc3\xb8-\xc6\xba\xc6\xbc-\xc6\xbf\xc7\x84-"
-    "\xca\x93\xca\x95-\xca\xaf\xcd\xb0-\xcd\xb3\xcd\xb6\xcd\xb7\xcd\xbb-\xcd\xbd\xcd\xbf\xce\x86\xce"
+    "\\s?[A-Za-z\xc2\xb5\xc3\x80-\xc3\x96\xc3\x98-\xc3\xb6\xc3\xb8-\xc6\xba\xc6\xbc-"
+    "\xc6\xbf\xc7\x84-"
+    "\xca\x93\xca\x95-\xca\xaf\xcd\xb0-\xcd\xb3\xcd\xb6\xcd\xb7\xcd\xbb-"
+    "\xcd\xbd\xcd\xbf\xce\x86\xce"
     "\x88-\xce\x8a\xce\x8c\xce\x8e-\xce\xa1\xce\xa3-\xcf\xb5\xcf\xb7-\xd2\x81\xd2\x8a-\xd4\xaf\xd4"
     "\xb1-\xd5\x96\xe1\x82\xa0-\xe1\x83\x85\xe1\x8e\xa0-\xe1\x8f\xb5\xe1\x8f\xb8-\xe1\x8f\xbd\xe1"
     "\xb2\x90-\xe1\xb2\xba\xe1\xb2\xbd-\xe1\xb2\xbf\xe1\xb4\x80-\xe1\xb4\xab\xe1\xb5\xab-\xe1\xb5"
     "\xb7\xe1\xb5\xb9-\xe1\xb6\x9a\xe1\xb8\x80-\xe1\xbc\x95\xe1\xbc\x98-\xe1\xbc\x9d\xe1\xbc\xa0-"
     "\xe1\xbd\x85\xe1\xbd\x88-\xe1\xbd\x8d\xe1\xbd\x90-\xe1\xbd\x97\xe1\xbd\x99\xe1\xbd\x9b\xe1\xbd"
-    "\x9d\xe1\xbd\x9f-\xe1\xbd\xbd\xe1\xbe\x80-\xe1\xbe\xb4\xe1\xbe\xb6-\xe1\xbe\xbc\xe1\xbe\xbe\xe1"
-    "\xbf\x82-\xe1\xbf\x84\xe1\xbf\x86-\xe1\xbf\x8c\xe1\xbf\x90-\xe1\xbf\x93\xe1\xbf\x96-\xe1\xbf\x9b"
-    "\xe1\xbf\xa0-\xe1\xbf\xac\xe1\xbf\xb2-\xe1\xbf\xb4\xe1\xbf\xb6-\xe1\xbf\xbc\xe2\x84\x82\xe2\x84"
+    "\x9d\xe1\xbd\x9f-\xe1\xbd\xbd\xe1\xbe\x80-\xe1\xbe\xb4\xe1\xbe\xb6-"
+    "\xe1\xbe\xbc\xe1\xbe\xbe\xe1"
+    "\xbf\x82-\xe1\xbf\x84\xe1\xbf\x86-\xe1\xbf\x8c\xe1\xbf\x90-\xe1\xbf\x93\xe1\xbf\x96-"
+    "\xe1\xbf\x9b"
+    "\xe1\xbf\xa0-\xe1\xbf\xac\xe1\xbf\xb2-\xe1\xbf\xb4\xe1\xbf\xb6-"
+    "\xe1\xbf\xbc\xe2\x84\x82\xe2\x84"
     "\x87\xe2\x84\x8a-\xe2\x84\x93\xe2\x84\x95\xe2\x84\x99-\xe2\x84\x9d\xe2\x84\xa4\xe2\x84\xa6\xe2"
-    "\x84\xa8\xe2\x84\xaa-\xe2\x84\xad\xe2\x84\xaf-\xe2\x84\xb4\xe2\x84\xb9\xe2\x84\xbc-\xe2\x84\xbf"
+    "\x84\xa8\xe2\x84\xaa-\xe2\x84\xad\xe2\x84\xaf-\xe2\x84\xb4\xe2\x84\xb9\xe2\x84\xbc-"
+    "\xe2\x84\xbf"
     "\xe2\x85\x85-\xe2\x85\x89\xe2\x85\x8e\xe2\x86\x83\xe2\x86\x84\xe2\xb0\x80-\xe2\xb1\xbb\xe2\xb1"
-    "\xbe-\xe2\xb3\xa4\xe2\xb3\xab-\xe2\xb3\xae\xe2\xb3\xb2\xe2\xb3\xb3\xea\x99\x80-\xea\x99\xad\xea"
-    "\x9a\x80-\xea\x9a\x9b\xea\x9c\xa2-\xea\x9d\xaf\xea\x9d\xb1-\xea\x9e\x87\xea\x9e\x8b-\xea\x9e\x8e"
-    "\xea\xad\xb0-\xea\xae\xbf\xef\xac\x80-\xef\xac\x86\xef\xac\x93-\xef\xac\x97\xef\xbc\xa1-\xef\xbc"
-    "\xba\xef\xbd\x81-\xef\xbd\x9a\xf0\x90\x90\x80-\xf0\x90\x91\x8f\xf0\x90\x92\xb0-\xf0\x90\x93\x93"
-    "\xf0\x90\x93\x98-\xf0\x90\x93\xbb\xf0\x90\xb2\x80-\xf0\x90\xb2\xb2\xf0\x90\xb3\x80-\xf0\x90\xb3"
+    "\xbe-\xe2\xb3\xa4\xe2\xb3\xab-\xe2\xb3\xae\xe2\xb3\xb2\xe2\xb3\xb3\xea\x99\x80-"
+    "\xea\x99\xad\xea"
+    "\x9a\x80-\xea\x9a\x9b\xea\x9c\xa2-\xea\x9d\xaf\xea\x9d\xb1-\xea\x9e\x87\xea\x9e\x8b-"
+    "\xea\x9e\x8e"
+    "\xea\xad\xb0-\xea\xae\xbf\xef\xac\x80-\xef\xac\x86\xef\xac\x93-\xef\xac\x97\xef\xbc\xa1-"
+    "\xef\xbc"
+    "\xba\xef\xbd\x81-\xef\xbd\x9a\xf0\x90\x90\x80-\xf0\x90\x91\x8f\xf0\x90\x92\xb0-"
+    "\xf0\x90\x93\x93"
+    "\xf0\x90\x93\x98-\xf0\x90\x93\xbb\xf0\x90\xb2\x80-\xf0\x90\xb2\xb2\xf0\x90\xb3\x80-"
+    "\xf0\x90\xb3"
     "\xb2\xf0\x91\xa2\xa0-\xf0\x91\xa3\x9f\xf0\x9e\xa4\x80-\xf0\x9e\xa5\x83]+",
     "\\s?[!-/:-~\xef\xbc\x81-\xef\xbc\x8f\xef\xbc\x9a-\xef\xbd\x9e\xe2\x80\x98-\xe2\x80\x9f\xe3\x80"
     "\x80-\xe3\x80\x82]+",
-    "\\s+$", RE_CJK, "\\p{N}+", NULL};
+    "\\s+$",
+    RE_CJK,
+    "\\p{N}+",
+    NULL};
 static const char *const re_deepseek3[] = {
     "\\p{N}{1,3}", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+",
     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]"
     "+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
     NULL};
-static const char *const re_deepseek_coder[] = {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK,
-                                                "\\p{N}", NULL};
+static const char *const re_deepseek_coder[] = {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
+                                                RE_CJK,   "\\p{N}",      NULL};
 static const char *const re_falcon[] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]",
                                         NULL};
 static const char *const re_starcoder[] = {"\\p{N}", RE_GPT2, NULL};
@@ -756,7 +811,8 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
     const char *path = gguf_path(f);
     gguf_str model;
     if (!gguf_get_str(f, "tokenizer.ggml.model", &model))
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: no tokenizer in this file (key tokenizer.ggml.model missing)",
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: no tokenizer in this file (key tokenizer.ggml.model missing)",
                             path);
     tok_kind kind;
     if (model.len == 5 && !memcmp(model.ptr, "llama", 5))
@@ -765,17 +821,20 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
         kind = TOK_KIND_BPE;
     else if ((model.len == 8 && !memcmp(model.ptr, "no_vocab", 8)) ||
              (model.len == 4 && !memcmp(model.ptr, "none", 4)))
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: no tokenizer in this file (tokenizer.ggml.model = '%.*s')",
-                            path, (int)model.len, model.ptr);
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: no tokenizer in this file (tokenizer.ggml.model = '%.*s')", path,
+                            (int)model.len, model.ptr);
     else
-        return comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                            "%s: tokenizer.ggml.model '%.*s' is not supported (only 'llama' and 'gpt2')",
-                            path, (int)(model.len > 64 ? 64 : model.len), model.ptr);
+        return comi_err_set(
+            e, COMI_ERR_UNSUPPORTED,
+            "%s: tokenizer.ggml.model '%.*s' is not supported (only 'llama' and 'gpt2')", path,
+            (int)(model.len > 64 ? 64 : model.len), model.ptr);
 
     const gguf_kv *tokens = gguf_find_kv(f, "tokenizer.ggml.tokens");
-    if (!tokens || tokens->type != GGUF_T_ARRAY || tokens->arr_type != GGUF_T_STRING || !tokens->strs)
-        return comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.tokens missing or not a string array",
-                            path);
+    if (!tokens || tokens->type != GGUF_T_ARRAY || tokens->arr_type != GGUF_T_STRING ||
+        !tokens->strs)
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: tokenizer.ggml.tokens missing or not a string array", path);
     if (tokens->arr_n == 0 || tokens->arr_n > INT32_MAX)
         return comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", path,
                             (unsigned long long)tokens->arr_n);
@@ -814,7 +873,8 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
         if (scores) {
             double d;
             if (!gguf_arr_f64(scores, (uint64_t)i, &d)) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.scores[%d] unreadable", path, (int)i);
+                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.scores[%d] unreadable",
+                                  path, (int)i);
                 goto fail;
             }
             tok->score[i] = (float)d + 0.0f; /* -0 == +0 as in llama.cpp's comparisons */
@@ -822,8 +882,8 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
         if (types) {
             int64_t t;
             if (!gguf_arr_i64(types, (uint64_t)i, &t)) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.token_type[%d] unreadable", path,
-                                  (int)i);
+                st = comi_err_set(e, COMI_ERR_FORMAT,
+                                  "%s: tokenizer.ggml.token_type[%d] unreadable", path, (int)i);
                 goto fail;
             }
             /* 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte;
@@ -843,12 +903,13 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
             def = &k_pre_defs[0];
         } else {
             for (size_t k = 0; k < sizeof k_pre_defs / sizeof k_pre_defs[0] && !def; k++)
-                if (name_in_list(k_pre_defs[k].names, pre.ptr, (size_t)pre.len)) def = &k_pre_defs[k];
+                if (name_in_list(k_pre_defs[k].names, pre.ptr, (size_t)pre.len))
+                    def = &k_pre_defs[k];
         }
         if (!def) {
             st = comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                              "%s: pre-tokenizer tokenizer.ggml.pre = '%.*s' is not supported", path,
-                              (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
+                              "%s: pre-tokenizer tokenizer.ggml.pre = '%.*s' is not supported",
+                              path, (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
             goto fail;
         }
         snprintf(tok->pre_name, sizeof tok->pre_name, "%.*s", (int)(have_pre ? pre.len : 7),
@@ -866,8 +927,8 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
         const gguf_kv *merges = gguf_find_kv(f, "tokenizer.ggml.merges");
         if (!merges || merges->type != GGUF_T_ARRAY || merges->arr_type != GGUF_T_STRING ||
             !merges->strs) {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: tokenizer.ggml.merges missing or not a string array",
-                              path);
+            st = comi_err_set(e, COMI_ERR_FORMAT,
+                              "%s: tokenizer.ggml.merges missing or not a string array", path);
             goto fail;
         }
         for (uint64_t i = 0; i < merges->arr_n; i++) {
@@ -909,7 +970,8 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
     gguf_str name = {"", 0};
     char model_name[128] = "";
     if (gguf_get_str(f, "general.name", &name))
-        snprintf(model_name, sizeof model_name, "%.*s", (int)(name.len > 127 ? 127 : name.len), name.ptr);
+        snprintf(model_name, sizeof model_name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
+                 name.ptr);
     st = tok_finalize(e, tok, model_name);
     if (st) goto fail;
     *out = tok;
@@ -1008,8 +1070,10 @@ static comi_status partition(comi_err *e, const comi_tokenizer *tok, const char 
         size_t lo = 0, hi = out->n;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            if (out->v[mid].off <= pos) lo = mid + 1;
-            else hi = mid;
+            if (out->v[mid].off <= pos)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         if (lo == 0) continue;
         lo--;
@@ -1017,7 +1081,8 @@ static comi_status partition(comi_err *e, const comi_tokenizer *tok, const char 
         if (f.token >= 0 || pos < f.off || pos + pl > f.off + f.len) continue;
         size_t left_len = pos - f.off;
         if (tok->attr[id] & TOK_ATTR_LSTRIP)
-            while (left_len > 0 && is_space_c(text[f.off + left_len - 1])) left_len--;
+            while (left_len > 0 && is_space_c(text[f.off + left_len - 1]))
+                left_len--;
         size_t r_off = pos + pl, r_len = f.off + f.len - r_off;
         if (tok->attr[id] & TOK_ATTR_RSTRIP)
             while (r_len > 0 && is_space_c(text[r_off])) {
@@ -1073,7 +1138,7 @@ typedef struct scratch {
     bbuf arena; /* pre-tokenizer pieces' text */
     struct piece {
         size_t off, len;
-    } *pieces, *pieces2;
+    } * pieces, *pieces2;
     size_t n_pieces, n_pieces2, pieces_cap, pieces2_cap;
     pcre2_match_data *md;
 } scratch;
@@ -1117,7 +1182,8 @@ static comi_status syms_reserve(comi_err *e, scratch *s, size_t n) {
     if (n <= s->syms_cap) return COMI_OK;
     if (n > INT32_MAX) return comi_err_set(e, COMI_ERR_LIMIT, "tokenizer: text fragment too long");
     size_t cap = s->syms_cap ? s->syms_cap : 64;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     sym *v = realloc(s->syms, cap * sizeof *v);
     if (!v) return comi_err_set(e, COMI_ERR_NOMEM, "tokenizer: out of memory");
     s->syms = v;
@@ -1183,9 +1249,10 @@ static comi_status spm_segment(comi_err *e, const comi_tokenizer *tok, scratch *
             int32_t bid = tok->byte_id[(uint8_t)text[y->start + j]];
             if (bid < 0) bid = tok->unk;
             if (bid < 0)
-                return comi_err_set(e, COMI_ERR_FORMAT,
-                                    "tokenizer: byte 0x%02X has no <0x%02X> piece and there is no unknown token",
-                                    (uint8_t)text[y->start + j], (uint8_t)text[y->start + j]);
+                return comi_err_set(
+                    e, COMI_ERR_FORMAT,
+                    "tokenizer: byte 0x%02X has no <0x%02X> piece and there is no unknown token",
+                    (uint8_t)text[y->start + j], (uint8_t)text[y->start + j]);
             if ((st = ivec_push(e, out, bid))) return st;
         }
     }
@@ -1263,7 +1330,8 @@ static comi_status bpe_word(comi_err *e, const comi_tokenizer *tok, scratch *s, 
             int32_t id = tok_lookup(tok, w + off, cl);
             if (id < 0 && tok->byte_fallback) {
                 bool all = true;
-                for (size_t j = 0; j < cl; j++) all = all && tok->byte_id[(uint8_t)w[off + j]] >= 0;
+                for (size_t j = 0; j < cl; j++)
+                    all = all && tok->byte_id[(uint8_t)w[off + j]] >= 0;
                 if (all) {
                     for (size_t j = 0; j < cl; j++, n++)
                         s->syms[n] = (sym){n - 1, n + 1, (uint32_t)(off + j), 1,
@@ -1344,12 +1412,15 @@ static comi_status apply_normalizers(comi_err *e, const comi_tokenizer *tok, scr
         case TOK_NORM_NFD:
         case TOK_NORM_NFKD: {
             int opt = UTF8PROC_STABLE;
-            if (nm->kind == TOK_NORM_NFC || nm->kind == TOK_NORM_NFKC) opt |= UTF8PROC_COMPOSE;
-            else opt |= UTF8PROC_DECOMPOSE;
+            if (nm->kind == TOK_NORM_NFC || nm->kind == TOK_NORM_NFKC)
+                opt |= UTF8PROC_COMPOSE;
+            else
+                opt |= UTF8PROC_DECOMPOSE;
             if (nm->kind == TOK_NORM_NFKC || nm->kind == TOK_NORM_NFKD) opt |= UTF8PROC_COMPAT;
             utf8proc_uint8_t *dst = NULL;
-            utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)out->p, (utf8proc_ssize_t)out->n,
-                                              &dst, (utf8proc_option_t)opt);
+            utf8proc_ssize_t n =
+                utf8proc_map((const utf8proc_uint8_t *)out->p, (utf8proc_ssize_t)out->n, &dst,
+                             (utf8proc_option_t)opt);
             if (n < 0) {
                 st = comi_err_set(e, COMI_ERR_INVALID_ARG, "tokenizer: normalization failed: %s",
                                   utf8proc_errmsg(n));
@@ -1401,9 +1472,11 @@ static comi_status apply_normalizers(comi_err *e, const comi_tokenizer *tok, scr
         case TOK_NORM_STRIP: {
             size_t a = 0, b = out->n;
             if (nm->a[0] == '1')
-                while (a < b && is_space_c(out->p[a])) a++;
+                while (a < b && is_space_c(out->p[a]))
+                    a++;
             if (nm->b[0] == '1')
-                while (b > a && is_space_c(out->p[b - 1])) b--;
+                while (b > a && is_space_c(out->p[b - 1]))
+                    b--;
             st = bbuf_add(e, &tmp, out->p + a, b - a);
             break;
         }
@@ -1460,21 +1533,24 @@ static comi_status pre_tokenize(comi_err *e, const comi_tokenizer *tok, scratch 
                     bool prepend = p->prepend == 2 || (p->prepend == 1 && first && i == 0);
                     bool has = len > 0 && (s->arena.p[off] == ' ' ||
                                            (len >= rl && !memcmp(s->arena.p + off, p->repl, rl)));
-                    if (prepend && !has)
-                        st = bbuf_add(e, &s->arena, p->repl, rl);
+                    if (prepend && !has) st = bbuf_add(e, &s->arena, p->repl, rl);
                     for (size_t j = 0; j < len && !st; j++) {
                         char c = s->arena.p[off + j];
-                        st = c == ' ' ? bbuf_add(e, &s->arena, p->repl, rl) : bbuf_add(e, &s->arena, &c, 1);
+                        st = c == ' ' ? bbuf_add(e, &s->arena, p->repl, rl)
+                                      : bbuf_add(e, &s->arena, &c, 1);
                     }
                 }
-                if (!st) st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, start, s->arena.n - start);
+                if (!st)
+                    st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, start,
+                                     s->arena.n - start);
                 continue;
             }
             /* regex split: matches (unless removed) and gaps become pieces */
             const char *subj = s->arena.p + off;
             size_t pos = 0, gap = 0;
             while (pos < len) {
-                int rc = pcre2_match(p->re, (PCRE2_SPTR)subj, len, pos, PCRE2_NO_UTF_CHECK, s->md, NULL);
+                int rc =
+                    pcre2_match(p->re, (PCRE2_SPTR)subj, len, pos, PCRE2_NO_UTF_CHECK, s->md, NULL);
                 if (rc == PCRE2_ERROR_NOMATCH) break;
                 if (rc < 0) {
                     PCRE2_UCHAR msg[128];
@@ -1489,14 +1565,18 @@ static comi_status pre_tokenize(comi_err *e, const comi_tokenizer *tok, scratch 
                     pos = ms + utf8_len((uint8_t)subj[ms]);
                     continue;
                 }
-                if (ms > gap) st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + gap, ms - gap);
+                if (ms > gap)
+                    st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + gap,
+                                     ms - gap);
                 if (!st && p->kind == TOK_PRE_SPLIT)
-                    st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + ms, me - ms);
+                    st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + ms,
+                                     me - ms);
                 if (st) break;
                 gap = pos = me;
             }
             if (!st && gap < len)
-                st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + gap, len - gap);
+                st = pieces_push(e, &s->pieces2, &s->n_pieces2, &s->pieces2_cap, off + gap,
+                                 len - gap);
         }
         if (st) return st;
         struct piece *sw = s->pieces;
@@ -1533,10 +1613,12 @@ static comi_status encode_fragment(comi_err *e, const comi_tokenizer *tok, scrat
         /* llama.cpp: ' ' prefix when the fragment starts the input or follows
          * a special token, then every ' ' becomes U+2581 */
         s->text.n = 0;
-        if (tok->add_space_prefix && after_special && (st = bbuf_add(e, &s->text, "\xe2\x96\x81", 3)))
+        if (tok->add_space_prefix && after_special &&
+            (st = bbuf_add(e, &s->text, "\xe2\x96\x81", 3)))
             return st;
         if ((st = apply_normalizers(e, tok, s, text, len, &s->arena))) return st;
-        if ((st = replace_all(e, s->arena.p, s->arena.n, " ", 1, "\xe2\x96\x81", 3, &s->word))) return st;
+        if ((st = replace_all(e, s->arena.p, s->arena.n, " ", 1, "\xe2\x96\x81", 3, &s->word)))
+            return st;
         if ((st = bbuf_add(e, &s->text, s->word.p, s->word.n))) return st;
         return spm_encode(e, tok, s, s->text.p, s->text.n, out);
     }
@@ -1549,7 +1631,8 @@ static comi_status encode_fragment(comi_err *e, const comi_tokenizer *tok, scrat
     if ((st = bbuf_add(e, &s->arena, text, len))) return st;
     if ((st = pre_tokenize(e, tok, s, first))) return st;
     for (size_t i = 0; i < s->n_pieces; i++)
-        if ((st = bpe_word(e, tok, s, s->arena.p + s->pieces[i].off, s->pieces[i].len, out))) return st;
+        if ((st = bpe_word(e, tok, s, s->arena.p + s->pieces[i].off, s->pieces[i].len, out)))
+            return st;
     return COMI_OK;
 }
 
@@ -1580,7 +1663,8 @@ comi_status tok_encode(comi_err *e, const comi_tokenizer *tok, const char *text,
             st = ivec_push(e, &out, fv.v[i].token);
             after_special = true;
         } else {
-            st = encode_fragment(e, tok, &s, text + fv.v[i].off, fv.v[i].len, i == 0, after_special, &out);
+            st = encode_fragment(e, tok, &s, text + fv.v[i].off, fv.v[i].len, i == 0, after_special,
+                                 &out);
             after_special = false;
         }
     }
@@ -1695,13 +1779,27 @@ const char *tok_piece(const comi_tokenizer *tok, int32_t id, size_t *len) {
     return tok->pool + tok->piece_off[id];
 }
 
-int32_t tok_n_vocab(const comi_tokenizer *tok) { return tok ? tok->n_vocab : 0; }
-int32_t tok_bos(const comi_tokenizer *tok) { return tok ? tok->bos : -1; }
-int32_t tok_eos(const comi_tokenizer *tok) { return tok ? tok->eos : -1; }
-int32_t tok_eot(const comi_tokenizer *tok) { return tok ? tok->eot : -1; }
-int32_t tok_unk(const comi_tokenizer *tok) { return tok ? tok->unk : -1; }
-bool tok_add_bos(const comi_tokenizer *tok) { return tok && tok->add_bos && tok->bos >= 0; }
-bool tok_add_eos(const comi_tokenizer *tok) { return tok && tok->add_eos && tok->eos >= 0; }
+int32_t tok_n_vocab(const comi_tokenizer *tok) {
+    return tok ? tok->n_vocab : 0;
+}
+int32_t tok_bos(const comi_tokenizer *tok) {
+    return tok ? tok->bos : -1;
+}
+int32_t tok_eos(const comi_tokenizer *tok) {
+    return tok ? tok->eos : -1;
+}
+int32_t tok_eot(const comi_tokenizer *tok) {
+    return tok ? tok->eot : -1;
+}
+int32_t tok_unk(const comi_tokenizer *tok) {
+    return tok ? tok->unk : -1;
+}
+bool tok_add_bos(const comi_tokenizer *tok) {
+    return tok && tok->add_bos && tok->bos >= 0;
+}
+bool tok_add_eos(const comi_tokenizer *tok) {
+    return tok && tok->add_eos && tok->eos >= 0;
+}
 
 bool tok_is_eog(const comi_tokenizer *tok, int32_t id) {
     if (!tok || id < 0) return false;
@@ -1709,8 +1807,10 @@ bool tok_is_eog(const comi_tokenizer *tok, int32_t id) {
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (tok->eog[mid] == id) return true;
-        if (tok->eog[mid] < id) lo = mid + 1;
-        else hi = mid;
+        if (tok->eog[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return false;
 }
@@ -1728,7 +1828,9 @@ const char *tok_kind_name(const comi_tokenizer *tok) {
     return tok && tok->kind == TOK_KIND_SPM ? "spm" : "bpe";
 }
 
-const char *tok_pre_name(const comi_tokenizer *tok) { return tok ? tok->pre_name : ""; }
+const char *tok_pre_name(const comi_tokenizer *tok) {
+    return tok ? tok->pre_name : "";
+}
 
 /* ------------------------------------------------------------------------ */
 /* Public API                                                               */
@@ -1738,7 +1840,8 @@ comi_status comi_tokenizer_load(comi_ctx *ctx, const char *path, comi_tokenizer 
     if (!out) return COMI_ERR_INVALID_ARG;
     *out = NULL;
     comi_err *e = ctx ? &ctx->err : NULL;
-    if (!path || !*path) return comi_err_set(e, COMI_ERR_INVALID_ARG, "tokenizer: empty model path");
+    if (!path || !*path)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "tokenizer: empty model path");
     struct stat sb;
     if (stat(path, &sb) != 0)
         return comi_err_set(e, COMI_ERR_IO, "%s: no such file or directory", path);
@@ -1753,7 +1856,9 @@ comi_status comi_tokenizer_load(comi_ctx *ctx, const char *path, comi_tokenizer 
     return st;
 }
 
-void comi_tokenizer_free(comi_tokenizer *tok) { tok_free(tok); }
+void comi_tokenizer_free(comi_tokenizer *tok) {
+    tok_free(tok);
+}
 
 comi_tokenize_params comi_tokenize_default_params(void) {
     comi_tokenize_params p = {.add_bos = -1, .add_eos = -1, .parse_special = false};
@@ -1778,11 +1883,21 @@ comi_status comi_detokenize(comi_ctx *ctx, const comi_tokenizer *tok, const int3
     return tok_decode(e, tok, ids, n_ids, skip_special, text, len);
 }
 
-int32_t comi_tokenizer_n_vocab(const comi_tokenizer *tok) { return tok_n_vocab(tok); }
-int32_t comi_tokenizer_bos(const comi_tokenizer *tok) { return tok_bos(tok); }
-int32_t comi_tokenizer_eos(const comi_tokenizer *tok) { return tok_eos(tok); }
-bool comi_tokenizer_adds_bos(const comi_tokenizer *tok) { return tok_add_bos(tok); }
-bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id) { return tok_is_eog(tok, id); }
+int32_t comi_tokenizer_n_vocab(const comi_tokenizer *tok) {
+    return tok_n_vocab(tok);
+}
+int32_t comi_tokenizer_bos(const comi_tokenizer *tok) {
+    return tok_bos(tok);
+}
+int32_t comi_tokenizer_eos(const comi_tokenizer *tok) {
+    return tok_eos(tok);
+}
+bool comi_tokenizer_adds_bos(const comi_tokenizer *tok) {
+    return tok_add_bos(tok);
+}
+bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id) {
+    return tok_is_eog(tok, id);
+}
 
 const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len) {
     return tok_piece(tok, id, len);

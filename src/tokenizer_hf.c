@@ -72,13 +72,16 @@ static char *split_pattern(comi_err *e, const char *path, const json_t *pat, siz
     if (re) {
         *len = strlen(re);
         char *out = malloc(*len + 1);
-        if (!out) comi_err_set(e, COMI_ERR_NOMEM, "tokenizer: out of memory");
-        else memcpy(out, re, *len + 1);
+        if (!out)
+            comi_err_set(e, COMI_ERR_NOMEM, "tokenizer: out of memory");
+        else
+            memcpy(out, re, *len + 1);
         return out;
     }
     const char *s = jstr(pat, "String");
     if (!s) {
-        comi_err_set(e, COMI_ERR_FORMAT, "%s: Split pattern is neither {\"Regex\"} nor {\"String\"}", path);
+        comi_err_set(e, COMI_ERR_FORMAT,
+                     "%s: Split pattern is neither {\"Regex\"} nor {\"String\"}", path);
         return NULL;
     }
     size_t n = strlen(s);
@@ -121,13 +124,15 @@ static comi_status add_norm(comi_err *e, comi_tokenizer *tok, tok_norm_kind kind
 static comi_status parse_normalizer(comi_err *e, const char *path, comi_tokenizer *tok,
                                     const json_t *n, int depth) {
     if (!n || json_is_null(n)) return COMI_OK;
-    if (depth > 8) return comi_err_set(e, COMI_ERR_FORMAT, "%s: normalizers nested too deeply", path);
+    if (depth > 8)
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: normalizers nested too deeply", path);
     const char *type = jstr(n, "type");
     if (!type) return comi_err_set(e, COMI_ERR_FORMAT, "%s: normalizer without a \"type\"", path);
     if (!strcmp(type, "Sequence")) {
         const json_t *arr = json_object_get(n, "normalizers");
         if (!json_is_array(arr))
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: Sequence normalizer without \"normalizers\"", path);
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: Sequence normalizer without \"normalizers\"", path);
         for (size_t i = 0; i < json_array_size(arr); i++) {
             comi_status st = parse_normalizer(e, path, tok, json_array_get(arr, i), depth + 1);
             if (st) return st;
@@ -141,7 +146,9 @@ static comi_status parse_normalizer(comi_err *e, const char *path, comi_tokenize
     if (!strcmp(type, "Lowercase")) return add_norm(e, tok, TOK_NORM_LOWERCASE, NULL, NULL);
     if (!strcmp(type, "Prepend")) {
         const char *p = jstr(n, "prepend");
-        if (!p) return comi_err_set(e, COMI_ERR_FORMAT, "%s: Prepend normalizer without \"prepend\"", path);
+        if (!p)
+            return comi_err_set(e, COMI_ERR_FORMAT, "%s: Prepend normalizer without \"prepend\"",
+                                path);
         return add_norm(e, tok, TOK_NORM_PREPEND, p, NULL);
     }
     if (!strcmp(type, "Strip")) {
@@ -152,7 +159,8 @@ static comi_status parse_normalizer(comi_err *e, const char *path, comi_tokenize
         const json_t *pat = json_object_get(n, "pattern");
         const char *content = jstr(n, "content");
         if (!json_is_object(pat) || !content)
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: Replace normalizer needs \"pattern\" and \"content\"", path);
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: Replace normalizer needs \"pattern\" and \"content\"", path);
         const char *s = jstr(pat, "String");
         if (s) return add_norm(e, tok, TOK_NORM_REPLACE, s, content);
         size_t len;
@@ -166,7 +174,8 @@ static comi_status parse_normalizer(comi_err *e, const char *path, comi_tokenize
         free(re);
         return st;
     }
-    return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: normalizer type '%s' is not supported", path, type);
+    return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: normalizer type '%s' is not supported", path,
+                        type);
 }
 
 static comi_status add_pre_step(comi_err *e, comi_tokenizer *tok, tok_pre step) {
@@ -180,14 +189,17 @@ static comi_status add_pre_step(comi_err *e, comi_tokenizer *tok, tok_pre step) 
 static comi_status parse_pre(comi_err *e, const char *path, comi_tokenizer *tok, const json_t *p,
                              int depth) {
     if (!p || json_is_null(p)) return COMI_OK;
-    if (depth > 8) return comi_err_set(e, COMI_ERR_FORMAT, "%s: pre-tokenizers nested too deeply", path);
+    if (depth > 8)
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: pre-tokenizers nested too deeply", path);
     const char *type = jstr(p, "type");
-    if (!type) return comi_err_set(e, COMI_ERR_FORMAT, "%s: pre_tokenizer without a \"type\"", path);
+    if (!type)
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: pre_tokenizer without a \"type\"", path);
     comi_status st = COMI_OK;
     if (!strcmp(type, "Sequence")) {
         const json_t *arr = json_object_get(p, "pretokenizers");
         if (!json_is_array(arr))
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: Sequence pre_tokenizer without \"pretokenizers\"", path);
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: Sequence pre_tokenizer without \"pretokenizers\"", path);
         for (size_t i = 0; i < json_array_size(arr) && !st; i++)
             st = parse_pre(e, path, tok, json_array_get(arr, i), depth + 1);
         return st;
@@ -196,10 +208,12 @@ static comi_status parse_pre(comi_err *e, const char *path, comi_tokenizer *tok,
         const char *beh = jstr(p, "behavior");
         bool remove = beh && !strcmp(beh, "Removed");
         if (beh && !remove && strcmp(beh, "Isolated"))
-            return comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                                "%s: Split behavior '%s' is not supported (only Isolated and Removed)", path, beh);
+            return comi_err_set(
+                e, COMI_ERR_UNSUPPORTED,
+                "%s: Split behavior '%s' is not supported (only Isolated and Removed)", path, beh);
         if (jbool(p, "invert", false))
-            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: Split with invert=true is not supported", path);
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED,
+                                "%s: Split with invert=true is not supported", path);
         size_t len;
         char *re = split_pattern(e, path, json_object_get(p, "pattern"), &len);
         if (!re) return e ? e->status : COMI_ERR_FORMAT;
@@ -212,7 +226,8 @@ static comi_status parse_pre(comi_err *e, const char *path, comi_tokenizer *tok,
         if (jbool(p, "add_prefix_space", false))
             st = add_pre_step(e, tok, (tok_pre){.kind = TOK_PRE_PREFIX_SPACE});
         if (!st && jbool(p, "use_regex", true))
-            st = tok_add_pre_regex(e, tok, k_bytelevel_re, sizeof k_bytelevel_re - 1, false, false, path);
+            st = tok_add_pre_regex(e, tok, k_bytelevel_re, sizeof k_bytelevel_re - 1, false, false,
+                                   path);
         return st;
     }
     if (!strcmp(type, "Digits")) {
@@ -224,11 +239,14 @@ static comi_status parse_pre(comi_err *e, const char *path, comi_tokenizer *tok,
         const char *r = jstr(p, "replacement");
         if (!r) r = "\xe2\x96\x81";
         if (strlen(r) >= sizeof step.repl || !*r)
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: Metaspace replacement '%s' is not one character", path, r);
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: Metaspace replacement '%s' is not one character", path, r);
         memcpy(step.repl, r, strlen(r) + 1);
         const char *scheme = jstr(p, "prepend_scheme");
-        if (scheme) step.prepend = !strcmp(scheme, "never") ? 0 : !strcmp(scheme, "first") ? 1 : 2;
-        else if (!jbool(p, "add_prefix_space", true)) step.prepend = 0;
+        if (scheme)
+            step.prepend = !strcmp(scheme, "never") ? 0 : !strcmp(scheme, "first") ? 1 : 2;
+        else if (!jbool(p, "add_prefix_space", true))
+            step.prepend = 0;
         st = add_pre_step(e, tok, step);
         tok->dec_metaspace = true;
         tok->strip_space = step.prepend != 0;
@@ -240,7 +258,8 @@ static comi_status parse_pre(comi_err *e, const char *path, comi_tokenizer *tok,
         }
         return st;
     }
-    return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: pre_tokenizer type '%s' is not supported", path, type);
+    return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: pre_tokenizer type '%s' is not supported",
+                        path, type);
 }
 
 /* Decoder: only tells how ids become text (byte-level or metaspace style). */
@@ -250,13 +269,15 @@ static void parse_decoder(comi_tokenizer *tok, const json_t *d, int depth) {
     if (!type) return;
     if (!strcmp(type, "Sequence")) {
         const json_t *arr = json_object_get(d, "decoders");
-        for (size_t i = 0; i < json_array_size(arr); i++) parse_decoder(tok, json_array_get(arr, i), depth + 1);
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            parse_decoder(tok, json_array_get(arr, i), depth + 1);
     } else if (!strcmp(type, "ByteLevel")) {
         tok->byte_level = true;
     } else if (!strcmp(type, "Metaspace")) {
         tok->dec_metaspace = true;
         const char *scheme = jstr(d, "prepend_scheme");
-        tok->strip_space = scheme ? strcmp(scheme, "never") != 0 : jbool(d, "add_prefix_space", true);
+        tok->strip_space =
+            scheme ? strcmp(scheme, "never") != 0 : jbool(d, "add_prefix_space", true);
     } else if (!strcmp(type, "Replace") || !strcmp(type, "ByteFallback")) {
         tok->dec_metaspace = true;
     } else if (!strcmp(type, "Strip")) {
@@ -287,8 +308,9 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
     const char *mtype = jstr(model, "type");
     if (!mtype && json_object_get(model, "merges")) mtype = "BPE";
     if (!mtype || strcmp(mtype, "BPE")) {
-        st = comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: tokenizer model type '%s' is not supported (only BPE)",
-                          path, mtype ? mtype : "?");
+        st = comi_err_set(e, COMI_ERR_UNSUPPORTED,
+                          "%s: tokenizer model type '%s' is not supported (only BPE)", path,
+                          mtype ? mtype : "?");
         goto done;
     }
     const json_t *vocab = json_object_get(model, "vocab");
@@ -297,10 +319,12 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
         st = comi_err_set(e, COMI_ERR_FORMAT, "%s: model.vocab is not an object", path);
         goto done;
     }
-    const char *pfx = jstr(model, "continuing_subword_prefix"), *sfx = jstr(model, "end_of_word_suffix");
+    const char *pfx = jstr(model, "continuing_subword_prefix"),
+               *sfx = jstr(model, "end_of_word_suffix");
     if ((pfx && *pfx) || (sfx && *sfx)) {
-        st = comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                          "%s: BPE continuing_subword_prefix / end_of_word_suffix are not supported", path);
+        st = comi_err_set(
+            e, COMI_ERR_UNSUPPORTED,
+            "%s: BPE continuing_subword_prefix / end_of_word_suffix are not supported", path);
         goto done;
     }
     /* vocabulary size: one past the largest id */
@@ -308,8 +332,10 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= INT32_MAX) {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: model.vocab[\"%.40s\"] is not a valid id", path, key);
+        if (!json_is_integer(val) || json_integer_value(val) < 0 ||
+            json_integer_value(val) >= INT32_MAX) {
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: model.vocab[\"%.40s\"] is not a valid id",
+                              path, key);
             goto done;
         }
         if (json_integer_value(val) > max_id) max_id = json_integer_value(val);
@@ -317,9 +343,10 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
     for (size_t i = 0; i < json_array_size(added); i++) {
         const json_t *a = json_array_get(added, i);
         const json_t *id = json_object_get(a, "id");
-        if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) >= INT32_MAX ||
-            !jstr(a, "content")) {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: added_tokens[%zu] needs an \"id\" and a \"content\"", path, i);
+        if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+            json_integer_value(id) >= INT32_MAX || !jstr(a, "content")) {
+            st = comi_err_set(e, COMI_ERR_FORMAT,
+                              "%s: added_tokens[%zu] needs an \"id\" and a \"content\"", path, i);
             goto done;
         }
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
@@ -331,7 +358,8 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
     json_object_foreach((json_t *)vocab, key, val) {
         int32_t id = (int32_t)json_integer_value(val);
         if (tok->attr[id] != TOK_ATTR_UNUSED) {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: id %d appears twice in model.vocab", path, (int)id);
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: id %d appears twice in model.vocab", path,
+                              (int)id);
             goto done;
         }
         if ((st = tok_set_piece(e, tok, id, key, strlen(key)))) goto done;
@@ -369,17 +397,19 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
             size_t len = json_string_length(m);
             const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
             if (!sp) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: merges[%zu] '%.40s' is not \"left right\"", path, i, s);
+                st = comi_err_set(e, COMI_ERR_FORMAT,
+                                  "%s: merges[%zu] '%.40s' is not \"left right\"", path, i, s);
                 goto done;
             }
             st = tok_add_merge(e, tok, s, (size_t)(sp - s), sp + 1, len - (size_t)(sp - s) - 1);
-        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
-                   json_is_string(json_array_get(m, 1))) {
+        } else if (json_is_array(m) && json_array_size(m) == 2 &&
+                   json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
             const json_t *l = json_array_get(m, 0), *r = json_array_get(m, 1);
-            st = tok_add_merge(e, tok, json_string_value(l), json_string_length(l), json_string_value(r),
-                               json_string_length(r));
+            st = tok_add_merge(e, tok, json_string_value(l), json_string_length(l),
+                               json_string_value(r), json_string_length(r));
         } else {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i);
+            st = comi_err_set(e, COMI_ERR_FORMAT,
+                              "%s: merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", path, i);
         }
         if (st) goto done;
     }
@@ -392,17 +422,19 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
         tok->dec_metaspace = true;
         for (int32_t id = 0; id < tok->n_vocab; id++) {
             const char *p = tok->pool + tok->piece_off[id];
-            if (tok->attr[id] == TOK_ATTR_NORMAL && tok->piece_len[id] == 6 && !memcmp(p, "<0x", 3) && p[5] == '>')
+            if (tok->attr[id] == TOK_ATTR_NORMAL && tok->piece_len[id] == 6 &&
+                !memcmp(p, "<0x", 3) && p[5] == '>')
                 tok->attr[id] = TOK_ATTR_BYTE;
         }
     }
     /* post_processor TemplateProcessing: a special token before / after $A
      * means BOS / EOS are added (LLaMA-2, Llama-3) */
     const json_t *post = json_object_get(root, "post_processor");
-    if (json_is_object(post) && jstr(post, "type") && !strcmp(jstr(post, "type"), "TemplateProcessing")) {
+    if (json_is_object(post) && jstr(post, "type") &&
+        !strcmp(jstr(post, "type"), "TemplateProcessing")) {
         const json_t *single = json_object_get(post, "single");
         size_t n = json_array_size(single);
-        for (size_t k = 0; k < n; k += n > 1 ? n - 1 : 1) {
+        for (size_t k = 0; k<n; k += n> 1 ? n - 1 : 1) {
             const json_t *sp = json_object_get(json_array_get(single, k), "SpecialToken");
             const char *name = sp ? jstr(sp, "id") : NULL;
             if (!name) continue;
@@ -450,11 +482,13 @@ comi_status tok_load_hf_dir(comi_err *e, const char *dir, comi_tokenizer **out) 
         char spm[4096];
         snprintf(spm, sizeof spm, "%s/tokenizer.model", dir);
         if (stat(spm, &sb) == 0)
-            return comi_err_set(e, COMI_ERR_UNSUPPORTED,
-                                "%s: only tokenizer.model (SentencePiece) is present; a tokenizer.json is needed",
-                                dir);
-        return comi_err_set(e, COMI_ERR_IO,
-                            "%s: no tokenizer.json (this model has no tokenizer; only token-id input works)", dir);
+            return comi_err_set(
+                e, COMI_ERR_UNSUPPORTED,
+                "%s: only tokenizer.model (SentencePiece) is present; a tokenizer.json is needed",
+                dir);
+        return comi_err_set(
+            e, COMI_ERR_IO,
+            "%s: no tokenizer.json (this model has no tokenizer; only token-id input works)", dir);
     }
     comi_tokenizer *tok = NULL;
     comi_status st = load_tokenizer_json(e, path, &tok);
@@ -483,9 +517,11 @@ comi_status tok_load_hf_dir(comi_err *e, const char *dir, comi_tokenizer **out) 
         if (st) goto fail;
         if (!c) continue;
         int64_t id;
-        if (tok->bos < 0 && json_first_id(json_object_get(c, "bos_token_id"), &id) && id >= 0 && id < tok->n_vocab)
+        if (tok->bos < 0 && json_first_id(json_object_get(c, "bos_token_id"), &id) && id >= 0 &&
+            id < tok->n_vocab)
             tok->bos = (int32_t)id;
-        if (tok->eos < 0 && json_first_id(json_object_get(c, "eos_token_id"), &id) && id >= 0 && id < tok->n_vocab)
+        if (tok->eos < 0 && json_first_id(json_object_get(c, "eos_token_id"), &id) && id >= 0 &&
+            id < tok->n_vocab)
             tok->eos = (int32_t)id;
         json_decref(c);
     }

@@ -37,7 +37,8 @@ typedef struct tok_norm {
 typedef enum tok_pre_kind {
     TOK_PRE_SPLIT,        /* regex: matches and the gaps between them become pieces */
     TOK_PRE_SPLIT_REMOVE, /* regex: gaps become pieces, matches are dropped */
-    TOK_PRE_PREFIX_SPACE, /* Hugging Face ByteLevel add_prefix_space: ' ' before every piece not starting with one */
+    TOK_PRE_PREFIX_SPACE, /* Hugging Face ByteLevel add_prefix_space: ' ' before every piece not
+                             starting with one */
     TOK_PRE_METASPACE     /* ' ' -> replacement; prepend per scheme (a = replacement) */
 } tok_pre_kind;
 
@@ -60,7 +61,7 @@ struct comi_tokenizer {
     /* Vocabulary: piece id i is pool[piece_off[i] .. + piece_len[i]) */
     char *pool;
     size_t pool_len, pool_cap;
-    size_t *piece_off;  /* (n_vocab,) */
+    size_t *piece_off;   /* (n_vocab,) */
     uint32_t *piece_len; /* (n_vocab,) */
     float *score;        /* (n_vocab,) SPM scores; NULL when none */
     uint8_t *attr;       /* (n_vocab,) TOK_ATTR_* bits */
@@ -85,7 +86,8 @@ struct comi_tokenizer {
     bool byte_fallback;    /* char-level BPE: unknown char -> <0xXX> pieces */
     bool fuse_unk;         /* char-level BPE: consecutive unknowns -> one unk */
     bool ignore_merges;    /* BPE: a word that is a piece is emitted whole */
-    bool add_space_prefix; /* SPM: ' ' before text that starts the input or follows a special token */
+    bool add_space_prefix; /* SPM: ' ' before text that starts the input or follows a special token
+                            */
     bool strip_space;      /* decode: drop one leading space of the first piece */
     bool dec_metaspace;    /* decode: U+2581 -> ' ' and <0xXX> -> byte (SPM style) */
     bool spm_ws_split;     /* SPM: no piece has U+2581 after another character */

@@ -34,7 +34,8 @@ typedef struct golden_set {
 } golden_set;
 
 static void golden_free(golden_set *g) {
-    for (size_t i = 0; i < g->n; i++) free(g->cases[i].ids);
+    for (size_t i = 0; i < g->n; i++)
+        free(g->cases[i].ids);
     free(g->cases);
     free(g->inp);
     free(g->out);
@@ -46,7 +47,8 @@ static int32_t *parse_ids(const char *s, const char *end, size_t *n) {
     size_t cap = 16, k = 0;
     int32_t *v = malloc(cap * sizeof *v);
     while (s < end) {
-        while (s < end && (*s == ' ' || *s == '\r')) s++;
+        while (s < end && (*s == ' ' || *s == '\r'))
+            s++;
         if (s >= end) break;
         char *q;
         long x = strtol(s, &q, 10);
@@ -94,7 +96,8 @@ static int golden_load(const char *dir, const char *name, golden_set *g) {
 static void fmt_ids(char *buf, size_t cap, const int32_t *ids, size_t n) {
     size_t k = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < n && k + 16 < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? " " : "", ids[i]);
+    for (size_t i = 0; i < n && k + 16 < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%d", i ? " " : "", ids[i]);
     if (n > 0 && k + 16 >= cap) snprintf(buf + k, cap - k, " ...");
 }
 
@@ -107,7 +110,8 @@ static void check_golden_set(const char *name, const comi_tokenizer *tok, const 
         comi_err e = {0};
         int32_t *ids = NULL;
         size_t n = 0;
-        comi_status st = tok_encode(&e, tok, g->cases[i].text, g->cases[i].len, false, false, false, &ids, &n);
+        comi_status st =
+            tok_encode(&e, tok, g->cases[i].text, g->cases[i].len, false, false, false, &ids, &n);
         bool ok = st == COMI_OK && n == g->cases[i].n_ids &&
                   (n == 0 || !memcmp(ids, g->cases[i].ids, n * sizeof *ids));
         if (!ok) {
@@ -170,7 +174,8 @@ static void test_golden_vocabs(const char *dir) {
             size_t n = 0;
             char *text = NULL;
             size_t len = 0;
-            if (tok_encode(&e, tok, g.cases[i].text, g.cases[i].len, false, false, false, &ids, &n) ||
+            if (tok_encode(&e, tok, g.cases[i].text, g.cases[i].len, false, false, false, &ids,
+                           &n) ||
                 tok_decode(&e, tok, ids, n, false, &text, &len)) {
                 bad++;
                 snprintf(why, sizeof why, "string %zu: %s", i, e.msg);
@@ -233,7 +238,9 @@ static void test_golden_prompts(const char *dir) {
                 char got[400], w[400];
                 fmt_ids(got, sizeof got, ids, n);
                 fmt_ids(w, sizeof w, want, nw);
-                if (!bad) snprintf(why, sizeof why, "p%d: got [%s] want [%s] %s", k, got, w, st ? comi_errmsg(ctx) : "");
+                if (!bad)
+                    snprintf(why, sizeof why, "p%d: got [%s] want [%s] %s", k, got, w,
+                             st ? comi_errmsg(ctx) : "");
                 bad++;
             }
             comi_free(ids);
@@ -246,7 +253,6 @@ static void test_golden_prompts(const char *dir) {
         comi_ctx_free(ctx);
     }
 }
-
 
 /* ---- tokenizer.json written from a GGUF vocabulary ---------------------- */
 
@@ -332,15 +338,17 @@ static int write_fixture(const char *golden, const char *name, const char *dir, 
         json_object_set_new(model, "fuse_unk", json_true());
         json_object_set_new(model, "unk_token", json_string("<unk>"));
         json_object_set_new(root, "normalizer",
-                            json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:{s:s}, s:s}]}", "type", "Sequence",
-                                      "normalizers", "type", "Prepend", "prepend", "\xe2\x96\x81", "type",
-                                      "Replace", "pattern", "String", " ", "content", "\xe2\x96\x81"));
+                            json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:{s:s}, s:s}]}", "type",
+                                      "Sequence", "normalizers", "type", "Prepend", "prepend",
+                                      "\xe2\x96\x81", "type", "Replace", "pattern", "String", " ",
+                                      "content", "\xe2\x96\x81"));
         json_object_set_new(root, "pre_tokenizer", json_null());
-        json_object_set_new(root, "decoder",
-                            json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}",
-                                      "type", "Sequence", "decoders", "type", "Replace", "pattern",
-                                      "String", "\xe2\x96\x81", "content", " ", "type", "ByteFallback",
-                                      "type", "Fuse", "type", "Strip", "content", " ", "start", 1, "stop", 0));
+        json_object_set_new(
+            root, "decoder",
+            json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}, {s:s, s:s, s:i, s:i}]}", "type",
+                      "Sequence", "decoders", "type", "Replace", "pattern", "String",
+                      "\xe2\x96\x81", "content", " ", "type", "ByteFallback", "type", "Fuse",
+                      "type", "Strip", "content", " ", "start", 1, "stop", 0));
         json_object_set_new(root, "post_processor",
                             json_pack("{s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}]}", "type",
                                       "TemplateProcessing", "single", "SpecialToken", "id", "<s>",
@@ -351,17 +359,23 @@ static int write_fixture(const char *golden, const char *name, const char *dir, 
             json_array_append_new(merges, json_stringn(mk->strs[i].ptr, mk->strs[i].len));
         if (!strcmp(style, "bytelevel")) {
             json_object_set_new(root, "pre_tokenizer",
-                                json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0,
-                                          "trim_offsets", 1, "use_regex", 1));
+                                json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel",
+                                          "add_prefix_space", 0, "trim_offsets", 1, "use_regex",
+                                          1));
         } else {
             json_t *seq = json_array();
             for (const char *const *r = regexes; *r; r++)
-                json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern",
-                                                     "Regex", *r, "behavior", "Isolated", "invert", 0));
-            if (digits) json_array_append_new(seq, json_pack("{s:s, s:b}", "type", "Digits", "individual_digits", 1));
-            json_array_append_new(seq, json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel", "add_prefix_space",
-                                                 0, "trim_offsets", 0, "use_regex", 0));
-            json_object_set_new(root, "pre_tokenizer", json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", seq));
+                json_array_append_new(seq, json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split",
+                                                     "pattern", "Regex", *r, "behavior", "Isolated",
+                                                     "invert", 0));
+            if (digits)
+                json_array_append_new(
+                    seq, json_pack("{s:s, s:b}", "type", "Digits", "individual_digits", 1));
+            json_array_append_new(seq, json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel",
+                                                 "add_prefix_space", 0, "trim_offsets", 0,
+                                                 "use_regex", 0));
+            json_object_set_new(root, "pre_tokenizer",
+                                json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", seq));
         }
         json_object_set_new(root, "decoder", json_pack("{s:s}", "type", "ByteLevel"));
         json_object_set_new(root, "normalizer", json_null());
@@ -383,14 +397,14 @@ static int write_fixture(const char *golden, const char *name, const char *dir, 
 
 static void test_hf_fixtures(const char *golden) {
     /* the regexes as the models' own tokenizer.json files write them */
-    static const char *const re_qwen2[] = {
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-        NULL};
-    static const char *const re_llama3[] = {
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-        NULL};
+    static const char *const re_qwen2[] = {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{"
+                                           "L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                                           "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+                                           NULL};
+    static const char *const re_llama3[] = {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?"
+                                            "\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                                            "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+                                            NULL};
     static const char *const re_deepseek_coder[] = {
         "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
         "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+", NULL};
@@ -414,7 +428,8 @@ static void test_hf_fixtures(const char *golden) {
     for (size_t i = 0; i < sizeof fx / sizeof fx[0]; i++) {
         char name[128], path[1024];
         snprintf(name, sizeof name, "hf_tokenizer_json_%s", fx[i].name);
-        if (write_fixture(golden, fx[i].name, dir, fx[i].style, fx[i].re, fx[i].digits, fx[i].ignore_merges)) {
+        if (write_fixture(golden, fx[i].name, dir, fx[i].style, fx[i].re, fx[i].digits,
+                          fx[i].ignore_merges)) {
             test_fail(name, "cannot write the fixture");
             continue;
         }
@@ -427,17 +442,22 @@ static void test_hf_fixtures(const char *golden) {
             check_golden_set(name, tok, &g);
             if (!strcmp(fx[i].name, "llama-spm")) {
                 /* the post-processor adds BOS; decoding strips the prefix space */
-                static const char txt[] = "The capital of France is Paris. Paris is known for the Eiffel Tower, which was completed in 1889.";
-                static const int32_t want[] = {1, 450, 7483, 310, 3444, 338, 3681, 29889, 3681, 338, 2998, 363, 278, 382,
-                                               2593, 295, 23615, 29892, 607, 471, 8676, 297, 29871, 29896, 29947, 29947, 29929, 29889};
+                static const char txt[] = "The capital of France is Paris. Paris is known for the "
+                                          "Eiffel Tower, which was completed in 1889.";
+                static const int32_t want[] = {1,     450,   7483,  310,   3444,  338,   3681,
+                                               29889, 3681,  338,   2998,  363,   278,   382,
+                                               2593,  295,   23615, 29892, 607,   471,   8676,
+                                               297,   29871, 29896, 29947, 29947, 29929, 29889};
                 int32_t *ids = NULL;
                 size_t n = 0;
                 char *back = NULL;
                 comi_status st = comi_tokenize(ctx, tok, txt, sizeof txt - 1, NULL, &ids, &n);
-                bool ok = !st && n == sizeof want / sizeof want[0] && !memcmp(ids, want, sizeof want);
+                bool ok =
+                    !st && n == sizeof want / sizeof want[0] && !memcmp(ids, want, sizeof want);
                 test_check("hf_llama_spm_default_bos", ok, "status %d, %zu ids", (int)st, n);
                 st = comi_detokenize(ctx, tok, ids, n, true, &back, NULL);
-                test_check("hf_llama_spm_decode", !st && back && !strcmp(back, txt), "got '%s'", back ? back : "");
+                test_check("hf_llama_spm_decode", !st && back && !strcmp(back, txt), "got '%s'",
+                           back ? back : "");
                 comi_free(ids);
                 comi_free(back);
             }
@@ -470,13 +490,15 @@ static bool encode_eq(const comi_tokenizer *tok, const char *text, bool parse_sp
     return ok;
 }
 
-static bool contains_id(const comi_tokenizer *tok, const char *text, bool parse_special, int32_t id) {
+static bool contains_id(const comi_tokenizer *tok, const char *text, bool parse_special,
+                        int32_t id) {
     comi_err e = {0};
     int32_t *ids = NULL;
     size_t n = 0;
     bool found = false;
     if (!tok_encode(&e, tok, text, strlen(text), false, false, parse_special, &ids, &n))
-        for (size_t i = 0; i < n; i++) found = found || ids[i] == id;
+        for (size_t i = 0; i < n; i++)
+            found = found || ids[i] == id;
     free(ids);
     return found;
 }
@@ -489,13 +511,16 @@ static void test_specials(const char *golden) {
         test_check("special_text_not_parsed", !contains_id(qwen, "<|im_start|>user", false, 151644),
                    "<|im_start|> became its control token without parse_special");
         const int32_t want[] = {151644, 872, 198, 151645};
-        test_check("special_text_parsed", encode_eq(qwen, "<|im_start|>user\n<|im_end|>", true, want, 4, why, sizeof why),
+        test_check("special_text_parsed",
+                   encode_eq(qwen, "<|im_start|>user\n<|im_end|>", true, want, 4, why, sizeof why),
                    "%s", why);
-        test_check("eog_qwen2", tok_is_eog(qwen, 151643) && tok_is_eog(qwen, 151645) && !tok_is_eog(qwen, 151644) &&
-                                    !tok_is_eog(qwen, 872) && tok_is_control(qwen, 151644) && !tok_is_control(qwen, 872),
+        test_check("eog_qwen2",
+                   tok_is_eog(qwen, 151643) && tok_is_eog(qwen, 151645) &&
+                       !tok_is_eog(qwen, 151644) && !tok_is_eog(qwen, 872) &&
+                       tok_is_control(qwen, 151644) && !tok_is_control(qwen, 872),
                    "end-of-generation / control flags wrong");
-        test_check("qwen2_no_default_bos", !tok_add_bos(qwen) && tok_eos(qwen) == 151643, "add_bos %d eos %d",
-                   (int)tok_add_bos(qwen), (int)tok_eos(qwen));
+        test_check("qwen2_no_default_bos", !tok_add_bos(qwen) && tok_eos(qwen) == 151643,
+                   "add_bos %d eos %d", (int)tok_add_bos(qwen), (int)tok_eos(qwen));
         /* skip_special drops control tokens when decoding */
         comi_err e = {0};
         char *txt = NULL;
@@ -503,16 +528,19 @@ static void test_specials(const char *golden) {
         bool ok = !tok_decode(&e, qwen, ids, 3, true, &txt, NULL) && !strcmp(txt, "user");
         free(txt);
         txt = NULL;
-        ok = ok && !tok_decode(&e, qwen, ids, 3, false, &txt, NULL) && !strcmp(txt, "<|im_start|>user<|im_end|>");
+        ok = ok && !tok_decode(&e, qwen, ids, 3, false, &txt, NULL) &&
+             !strcmp(txt, "<|im_start|>user<|im_end|>");
         test_check("decode_skip_special", ok, "got '%s' %s", txt ? txt : "", e.msg);
         free(txt);
         tok_free(qwen);
     }
     comi_tokenizer *l3 = load_vocab(golden, "llama-bpe");
     if (l3) {
-        test_check("eog_llama3", tok_is_eog(l3, 128001) && tok_is_eog(l3, 128009) && !tok_is_eog(l3, 128000) &&
-                                     tok_bos(l3) == 128000 && tok_add_bos(l3),
-                   "llama-bpe: eog/bos wrong (bos %d add_bos %d)", (int)tok_bos(l3), (int)tok_add_bos(l3));
+        test_check("eog_llama3",
+                   tok_is_eog(l3, 128001) && tok_is_eog(l3, 128009) && !tok_is_eog(l3, 128000) &&
+                       tok_bos(l3) == 128000 && tok_add_bos(l3),
+                   "llama-bpe: eog/bos wrong (bos %d add_bos %d)", (int)tok_bos(l3),
+                   (int)tok_add_bos(l3));
         tok_free(l3);
     }
     comi_tokenizer *ds = load_vocab(golden, "deepseek-coder");
@@ -521,8 +549,9 @@ static void test_specials(const char *golden) {
          * as llama.cpp does: 'ö' is piece 32011 in this vocabulary */
         test_check("user_defined_always_split", contains_id(ds, "sch\xc3\xb6n", false, 32011),
                    "user-defined token not split out");
-        test_check("fim_tokens_are_control", tok_is_control(ds, 32015) && tok_is_control(ds, 32016) &&
-                                                 tok_is_control(ds, 32017) && !tok_is_control(ds, 32018),
+        test_check("fim_tokens_are_control",
+                   tok_is_control(ds, 32015) && tok_is_control(ds, 32016) &&
+                       tok_is_control(ds, 32017) && !tok_is_control(ds, 32018),
                    "deepseek FIM tokens should be control (llama.cpp auto-detection)");
         tok_free(ds);
     }
@@ -535,11 +564,13 @@ static void test_specials(const char *golden) {
         int32_t *a = NULL, *b = NULL;
         size_t na = 0, nb = 0;
         bool ok = !tok_encode(&e, phi, "Hi</s>   there", 14, false, false, false, &a, &na) &&
-                  !tok_encode(&e, phi, "Hi</s>there", 11, false, false, false, &b, &nb) && na == nb &&
-                  !memcmp(a, b, na * sizeof *a);
+                  !tok_encode(&e, phi, "Hi</s>there", 11, false, false, false, &b, &nb) &&
+                  na == nb && !memcmp(a, b, na * sizeof *a);
         bool has2 = false;
-        for (size_t i = 0; ok && i < na; i++) has2 = has2 || a[i] == 2;
-        test_check("phi3_rstrip_user_defined", ok && has2, "'</s>' split/rstrip differs from llama.cpp's rules");
+        for (size_t i = 0; ok && i < na; i++)
+            has2 = has2 || a[i] == 2;
+        test_check("phi3_rstrip_user_defined", ok && has2,
+                   "'</s>' split/rstrip differs from llama.cpp's rules");
         free(a);
         free(b);
         tok_free(phi);
@@ -554,8 +585,8 @@ static void test_bad_inputs(const char *golden) {
         static const struct {
             const char *s;
             size_t len, off;
-        } bad[] = {{"ab\xff", 3, 2},         {"\xc0\x80", 2, 0},      {"x\xed\xa0\x80", 4, 1},
-                   {"\xe2\x82", 2, 0},        {"\xf4\x90\x80\x80", 4, 0}, {"ok\x80", 3, 2}};
+        } bad[] = {{"ab\xff", 3, 2},   {"\xc0\x80", 2, 0},         {"x\xed\xa0\x80", 4, 1},
+                   {"\xe2\x82", 2, 0}, {"\xf4\x90\x80\x80", 4, 0}, {"ok\x80", 3, 2}};
         size_t wrong = 0;
         char why[1024] = "";
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -564,8 +595,10 @@ static void test_bad_inputs(const char *golden) {
             size_t n = 0;
             char want[64];
             snprintf(want, sizeof want, "offset %zu", bad[i].off);
-            comi_status st = tok_encode(&e, tok, bad[i].s, bad[i].len, false, false, false, &ids, &n);
-            if (st != COMI_ERR_INVALID_ARG || !strstr(e.msg, "invalid UTF-8") || !strstr(e.msg, want)) {
+            comi_status st =
+                tok_encode(&e, tok, bad[i].s, bad[i].len, false, false, false, &ids, &n);
+            if (st != COMI_ERR_INVALID_ARG || !strstr(e.msg, "invalid UTF-8") ||
+                !strstr(e.msg, want)) {
                 wrong++;
                 snprintf(why, sizeof why, "case %zu: status %d '%s'", i, (int)st, e.msg);
             }
@@ -576,21 +609,26 @@ static void test_bad_inputs(const char *golden) {
         int32_t *ids = NULL;
         size_t n = 0;
         static const char nul[] = "a\0b \xf0\x9f\x99\x82";
-        bool ok = !tok_encode(&e, tok, nul, sizeof nul - 1, false, false, false, &ids, &n) && n >= 3;
+        bool ok =
+            !tok_encode(&e, tok, nul, sizeof nul - 1, false, false, false, &ids, &n) && n >= 3;
         char *txt = NULL;
         size_t tl = 0;
-        ok = ok && !tok_decode(&e, tok, ids, n, false, &txt, &tl) && tl == sizeof nul - 1 && !memcmp(txt, nul, tl);
+        ok = ok && !tok_decode(&e, tok, ids, n, false, &txt, &tl) && tl == sizeof nul - 1 &&
+             !memcmp(txt, nul, tl);
         test_check("nul_and_emoji_roundtrip", ok, "%s", e.msg);
         free(ids);
         free(txt);
         ids = NULL;
-        ok = !tok_encode(&e, tok, "", 0, true, true, false, &ids, &n) && n == 2 && ids[0] == 50256 && ids[1] == 50256;
+        ok = !tok_encode(&e, tok, "", 0, true, true, false, &ids, &n) && n == 2 &&
+             ids[0] == 50256 && ids[1] == 50256;
         test_check("empty_text_bos_eos", ok, "n %zu", n);
         free(ids);
         const int32_t badids[] = {15496, 50257};
         txt = NULL;
         comi_status st = tok_decode(&e, tok, badids, 2, false, &txt, NULL);
-        test_check("decode_id_out_of_range", st == COMI_ERR_INVALID_ARG && strstr(e.msg, "50257") && !txt, "status %d", (int)st);
+        test_check("decode_id_out_of_range",
+                   st == COMI_ERR_INVALID_ARG && strstr(e.msg, "50257") && !txt, "status %d",
+                   (int)st);
         const int32_t neg[] = {-1};
         st = tok_decode(&e, tok, neg, 1, false, &txt, NULL);
         test_check("decode_negative_id", st == COMI_ERR_INVALID_ARG && !txt, "status %d", (int)st);
@@ -612,8 +650,10 @@ static void test_bad_inputs(const char *golden) {
         comi_status status;
     } cases[] = {
         {"gguf_no_tokenizer", NULL, NULL, "no tokenizer", false, COMI_ERR_FORMAT},
-        {"gguf_unsupported_model", "bert", NULL, "'bert' is not supported", false, COMI_ERR_UNSUPPORTED},
-        {"gguf_unknown_pre", "gpt2", "no-such-pre", "'no-such-pre' is not supported", false, COMI_ERR_UNSUPPORTED},
+        {"gguf_unsupported_model", "bert", NULL, "'bert' is not supported", false,
+         COMI_ERR_UNSUPPORTED},
+        {"gguf_unknown_pre", "gpt2", "no-such-pre", "'no-such-pre' is not supported", false,
+         COMI_ERR_UNSUPPORTED},
         {"gguf_bad_scores", "llama", NULL, "tokenizer.ggml.scores", true, COMI_ERR_FORMAT},
         {"gguf_none_model", "none", NULL, "no tokenizer", false, COMI_ERR_FORMAT},
     };
@@ -630,7 +670,8 @@ static void test_bad_inputs(const char *golden) {
             gguf_writer_set_arr_str(&e, w, "tokenizer.ggml.merges", merges, 1);
         }
         if (cases[i].pre) gguf_writer_set_str(&e, w, "tokenizer.ggml.pre", cases[i].pre);
-        if (cases[i].bad_scores) gguf_writer_set_arr(&e, w, "tokenizer.ggml.scores", GGUF_T_FLOAT32, scores, 2);
+        if (cases[i].bad_scores)
+            gguf_writer_set_arr(&e, w, "tokenizer.ggml.scores", GGUF_T_FLOAT32, scores, 2);
         comi_status st = gguf_writer_write(&e, w, path);
         gguf_writer_free(w);
         comi_ctx *ctx = comi_ctx_new(NULL);
@@ -639,7 +680,8 @@ static void test_bad_inputs(const char *golden) {
             test_fail(cases[i].name, "cannot write fixture: %s", e.msg);
         } else {
             st = comi_tokenizer_load(ctx, path, &t);
-            test_check(cases[i].name, st == cases[i].status && strstr(comi_errmsg(ctx), cases[i].want) && !t,
+            test_check(cases[i].name,
+                       st == cases[i].status && strstr(comi_errmsg(ctx), cases[i].want) && !t,
                        "status %d message '%s'", (int)st, comi_errmsg(ctx));
         }
         comi_tokenizer_free(t);
@@ -664,8 +706,9 @@ static void test_bad_inputs(const char *golden) {
         int32_t *ids = NULL;
         size_t n = 0;
         comi_tokenize_params p = comi_tokenize_default_params();
-        bool ok = !comi_tokenizer_load(ctx, path, &t) && !comi_tokenize(ctx, t, "abba", 4, &p, &ids, &n) && n == 3 &&
-                  ids[0] == 2 && ids[1] == 1 && ids[2] == 0;
+        bool ok = !comi_tokenizer_load(ctx, path, &t) &&
+                  !comi_tokenize(ctx, t, "abba", 4, &p, &ids, &n) && n == 3 && ids[0] == 2 &&
+                  ids[1] == 1 && ids[2] == 0;
         test_check("gguf_minimal_bpe", ok, "%s (n %zu)", comi_errmsg(ctx), n);
         comi_free(ids);
         comi_tokenizer_free(t);
@@ -677,7 +720,8 @@ static void test_bad_inputs(const char *golden) {
         comi_ctx *ctx = comi_ctx_new(NULL);
         comi_tokenizer *t = NULL;
         comi_status st = comi_tokenizer_load(ctx, dir, &t);
-        test_check("hf_dir_without_tokenizer", st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "no tokenizer.json") && !t,
+        test_check("hf_dir_without_tokenizer",
+                   st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "no tokenizer.json") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
         char path[1024];
         snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -685,24 +729,29 @@ static void test_bad_inputs(const char *golden) {
         fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0,}}}", f);
         fclose(f);
         st = comi_tokenizer_load(ctx, dir, &t);
-        test_check("hf_json_malformed", st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "line 1") && !t,
+        test_check("hf_json_malformed",
+                   st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "line 1") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
         f = fopen(path, "w");
         fputs("{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0.0]]}}", f);
         fclose(f);
         st = comi_tokenizer_load(ctx, dir, &t);
-        test_check("hf_json_unigram_unsupported", st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "Unigram") && !t,
+        test_check("hf_json_unigram_unsupported",
+                   st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "Unigram") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
         f = fopen(path, "w");
         fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-              " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}", f);
+              " \"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}",
+              f);
         fclose(f);
         st = comi_tokenizer_load(ctx, dir, &t);
-        test_check("hf_json_unsupported_pre", st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "BertPreTokenizer") && !t,
+        test_check("hf_json_unsupported_pre",
+                   st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "BertPreTokenizer") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
         unlink(path);
         st = comi_tokenizer_load(ctx, "/nonexistent/model.gguf", &t);
-        test_check("load_missing_path", st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "/nonexistent/model.gguf") && !t,
+        test_check("load_missing_path",
+                   st == COMI_ERR_IO && strstr(comi_errmsg(ctx), "/nonexistent/model.gguf") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
         comi_ctx_free(ctx);
     }
@@ -723,7 +772,8 @@ static void test_hf_normalizers(void) {
     for (int b = 0; b < 256; b++) {
         char buf[8] = {0};
         uint32_t cp = tok_byte_to_cp((uint8_t)b);
-        if (cp < 0x80) buf[0] = (char)cp;
+        if (cp < 0x80)
+            buf[0] = (char)cp;
         else {
             buf[0] = (char)(0xC0 | (cp >> 6));
             buf[1] = (char)(0x80 | (cp & 0x3F));
@@ -731,10 +781,11 @@ static void test_hf_normalizers(void) {
         json_object_set_new(vocab, buf, json_integer(b));
     }
     json_object_set_new(vocab, "ab", json_integer(256));
-    json_t *root = json_pack("{s:{s:s, s:o, s:[s]}, s:{s:s, s:[{s:s}, {s:s}]}, s:{s:s, s:b, s:b}}", "model", "type",
-                             "BPE", "vocab", vocab, "merges", "a b", "normalizer", "type", "Sequence",
-                             "normalizers", "type", "NFC", "type", "Lowercase", "pre_tokenizer", "type",
-                             "ByteLevel", "add_prefix_space", 1, "use_regex", 1);
+    json_t *root =
+        json_pack("{s:{s:s, s:o, s:[s]}, s:{s:s, s:[{s:s}, {s:s}]}, s:{s:s, s:b, s:b}}", "model",
+                  "type", "BPE", "vocab", vocab, "merges", "a b", "normalizer", "type", "Sequence",
+                  "normalizers", "type", "NFC", "type", "Lowercase", "pre_tokenizer", "type",
+                  "ByteLevel", "add_prefix_space", 1, "use_regex", 1);
     char path[1024];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     json_dump_file(root, path, JSON_COMPACT);
@@ -775,8 +826,10 @@ static void *thread_main(void *arg) {
             comi_err e = {0};
             int32_t *ids = NULL;
             size_t n = 0;
-            if (tok_encode(&e, j->tok, j->g->cases[i].text, j->g->cases[i].len, false, false, false, &ids, &n) ||
-                n != j->g->cases[i].n_ids || (n && memcmp(ids, j->g->cases[i].ids, n * sizeof *ids)))
+            if (tok_encode(&e, j->tok, j->g->cases[i].text, j->g->cases[i].len, false, false, false,
+                           &ids, &n) ||
+                n != j->g->cases[i].n_ids ||
+                (n && memcmp(ids, j->g->cases[i].ids, n * sizeof *ids)))
                 j->bad++;
             free(ids);
         }
@@ -810,15 +863,70 @@ static void test_threads(const char *golden) {
 /* ---- every tokenizer.ggml.pre this build knows compiles and runs -------- */
 
 static void test_pre_types(void) {
-    static const char *const names[] = {
-        "default", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
-        "dbrx", "smaug-bpe", "chatglm-bpe", "glm4", "deepseek-llm", "deepseek-v3", "hunyuan-dense",
-        "deepseek-coder", "falcon", "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone",
-        "minerva-7b", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
-        "mellum", "jina-v1-en", "jina-v2-code", "roberta-bpe", "exaone4", "mpt", "olmo", "jais", "trillion",
-        "granite-docling", "qwen2", "qwen2.5", "qwen-2.5", "deepseek-r1-qwen", "kormo", "megrez", "stablelm2",
-        "hunyuan", "grok-2", "poro-chat", "bloom", "gpt3-finnish", "viking", "tekken", "gpt-4o", "llama4",
-        "minimax-m2", "bailingmoe", "bailingmoe2", "llada-moe", "seed-coder"};
+    static const char *const names[] = {"default",
+                                        "llama3",
+                                        "llama-v3",
+                                        "llama-bpe",
+                                        "falcon3",
+                                        "falcon-h1",
+                                        "pixtral",
+                                        "midm-2.0",
+                                        "lfm2",
+                                        "dbrx",
+                                        "smaug-bpe",
+                                        "chatglm-bpe",
+                                        "glm4",
+                                        "deepseek-llm",
+                                        "deepseek-v3",
+                                        "hunyuan-dense",
+                                        "deepseek-coder",
+                                        "falcon",
+                                        "starcoder",
+                                        "refact",
+                                        "command-r",
+                                        "smollm",
+                                        "codeshell",
+                                        "exaone",
+                                        "minerva-7b",
+                                        "gpt-2",
+                                        "phi-2",
+                                        "jina-es",
+                                        "jina-de",
+                                        "gigachat",
+                                        "jina-v2-es",
+                                        "jina-v2-de",
+                                        "a.x-4.0",
+                                        "mellum",
+                                        "jina-v1-en",
+                                        "jina-v2-code",
+                                        "roberta-bpe",
+                                        "exaone4",
+                                        "mpt",
+                                        "olmo",
+                                        "jais",
+                                        "trillion",
+                                        "granite-docling",
+                                        "qwen2",
+                                        "qwen2.5",
+                                        "qwen-2.5",
+                                        "deepseek-r1-qwen",
+                                        "kormo",
+                                        "megrez",
+                                        "stablelm2",
+                                        "hunyuan",
+                                        "grok-2",
+                                        "poro-chat",
+                                        "bloom",
+                                        "gpt3-finnish",
+                                        "viking",
+                                        "tekken",
+                                        "gpt-4o",
+                                        "llama4",
+                                        "minimax-m2",
+                                        "bailingmoe",
+                                        "bailingmoe2",
+                                        "llada-moe",
+                                        "seed-coder"};
     char tmpl[] = "/tmp/comi-tokpre-XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) {
@@ -830,14 +938,16 @@ static void test_pre_types(void) {
     for (int b = 0; b < 256; b++) {
         pieces[b] = calloc(4, 1);
         uint32_t cp = tok_byte_to_cp((uint8_t)b);
-        if (cp < 0x80) pieces[b][0] = (char)cp;
+        if (cp < 0x80)
+            pieces[b][0] = (char)cp;
         else {
             pieces[b][0] = (char)(0xC0 | (cp >> 6));
             pieces[b][1] = (char)(0x80 | (cp & 0x3F));
         }
     }
-    static const char text[] = "Hello, World! It's 2024-11-25: 12345 apples;\n\n  caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd "
-                               "\xf0\x9f\x99\x82 ABCdef \xce\x91\xce\xb2 tab\there ";
+    static const char text[] =
+        "Hello, World! It's 2024-11-25: 12345 apples;\n\n  caf\xc3\xa9 \xe4\xbd\xa0\xe5\xa5\xbd "
+        "\xf0\x9f\x99\x82 ABCdef \xce\x91\xce\xb2 tab\there ";
     size_t bad = 0;
     char why[4096] = "";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -860,11 +970,13 @@ static void test_pre_types(void) {
         size_t bl = 0;
         comi_tokenize_params p = comi_tokenize_default_params();
         p.add_bos = 0;
-        bool ok = !comi_tokenizer_load(ctx, path, &t) && !comi_tokenize(ctx, t, text, sizeof text - 1, &p, &ids, &n) &&
+        bool ok = !comi_tokenizer_load(ctx, path, &t) &&
+                  !comi_tokenize(ctx, t, text, sizeof text - 1, &p, &ids, &n) &&
                   n == sizeof text - 1 && !comi_detokenize(ctx, t, ids, n, false, &back, &bl) &&
                   bl == sizeof text - 1 && !memcmp(back, text, bl);
         if (!ok) {
-            if (!bad) snprintf(why, sizeof why, "pre '%s': %s (n %zu)", names[i], comi_errmsg(ctx), n);
+            if (!bad)
+                snprintf(why, sizeof why, "pre '%s': %s (n %zu)", names[i], comi_errmsg(ctx), n);
             bad++;
         }
         comi_free(ids);
@@ -873,7 +985,8 @@ static void test_pre_types(void) {
         comi_ctx_free(ctx);
         unlink(path);
     }
-    for (int b = 0; b < 256; b++) free(pieces[b]);
+    for (int b = 0; b < 256; b++)
+        free(pieces[b]);
     rmdir(dir);
     test_check("pre_types_all", bad == 0, "%zu of %zu pre-tokenizer names fail; first: %s", bad,
                sizeof names / sizeof names[0], why);

@@ -13,27 +13,28 @@
 static const char *CMD = "tokenize";
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: comi tokenize --model MODEL [--no-bos] [--eos] [--parse-special]\n"
-            "                     (--text T | --file F)\n"
-            "       comi tokenize --model MODEL [--skip-special] (--ids \"ID ID ...\" | --ids-file F)\n"
-            "\n"
-            "Prints the token ids of the text on one line, space-separated. MODEL is a .gguf\n"
-            "file (full model or vocabulary only), a Hugging Face directory with\n"
-            "tokenizer.json, or a tokenizer.json file. The text is taken byte for byte (no\n"
-            "escape processing) and must be valid UTF-8; special-token text such as\n"
-            "\"<|im_start|>\" is tokenized as plain text. BOS is added when the model's\n"
-            "metadata says so.\n"
-            "\n"
-            "  --text T          the text to tokenize\n"
-            "  --file F          tokenize the whole content of file F\n"
-            "  --no-bos          never add BOS\n"
-            "  --eos             append EOS\n"
-            "  --parse-special   recognise control-token text as the control token\n"
-            "  --ids LIST        decode: print the text of these ids (space- or\n"
-            "                    comma-separated), exactly, with no newline added\n"
-            "  --ids-file F      decode the ids in file F\n"
-            "  --skip-special    when decoding, drop control tokens (BOS, EOS, ...)\n");
+    fprintf(
+        out,
+        "usage: comi tokenize --model MODEL [--no-bos] [--eos] [--parse-special]\n"
+        "                     (--text T | --file F)\n"
+        "       comi tokenize --model MODEL [--skip-special] (--ids \"ID ID ...\" | --ids-file F)\n"
+        "\n"
+        "Prints the token ids of the text on one line, space-separated. MODEL is a .gguf\n"
+        "file (full model or vocabulary only), a Hugging Face directory with\n"
+        "tokenizer.json, or a tokenizer.json file. The text is taken byte for byte (no\n"
+        "escape processing) and must be valid UTF-8; special-token text such as\n"
+        "\"<|im_start|>\" is tokenized as plain text. BOS is added when the model's\n"
+        "metadata says so.\n"
+        "\n"
+        "  --text T          the text to tokenize\n"
+        "  --file F          tokenize the whole content of file F\n"
+        "  --no-bos          never add BOS\n"
+        "  --eos             append EOS\n"
+        "  --parse-special   recognise control-token text as the control token\n"
+        "  --ids LIST        decode: print the text of these ids (space- or\n"
+        "                    comma-separated), exactly, with no newline added\n"
+        "  --ids-file F      decode the ids in file F\n"
+        "  --skip-special    when decoding, drop control tokens (BOS, EOS, ...)\n");
 }
 
 /* Reads a whole file; prints an error and returns NULL on failure. */
@@ -94,10 +95,12 @@ static bool parse_id_list(const char *flag, const char *s, size_t len, int32_t *
             j++;
             digits++;
         }
-        bool sep = j == len || s[j] == ' ' || s[j] == ',' || s[j] == '\n' || s[j] == '\r' || s[j] == '\t';
+        bool sep =
+            j == len || s[j] == ' ' || s[j] == ',' || s[j] == '\n' || s[j] == '\r' || s[j] == '\t';
         if (!digits || !sep || x > INT32_MAX) {
             size_t w = j - i < 20 ? j - i + 1 : 20;
-            cli_error(CMD, "%s: '%.*s' is not a token id", flag, (int)(i + w > len ? len - i : w), s + i);
+            cli_error(CMD, "%s: '%.*s' is not a token id", flag, (int)(i + w > len ? len - i : w),
+                      s + i);
             free(v);
             return false;
         }
@@ -142,7 +145,8 @@ int cmd_tokenize(int argc, char **argv) {
     }
     if (!model) return cli_error(CMD, "--model is required");
     int inputs = (text != NULL) + (file != NULL) + (ids_arg != NULL) + (ids_file != NULL);
-    if (inputs == 0) return cli_error(CMD, "give the input with --text, --file, --ids or --ids-file");
+    if (inputs == 0)
+        return cli_error(CMD, "give the input with --text, --file, --ids or --ids-file");
     if (inputs > 1) return cli_error(CMD, "give only one of --text, --file, --ids, --ids-file");
 
     char *buf = NULL;
@@ -190,7 +194,8 @@ int cmd_tokenize(int argc, char **argv) {
             cli_error(CMD, "%s", comi_errmsg(ctx));
             goto done;
         }
-        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+        for (size_t i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", (int)ids[i]);
         printf("\n");
         comi_free(ids);
     }

@@ -19,14 +19,28 @@
 static comi_tokenizer *build(bool spm) {
     comi_err e = {0};
     comi_tokenizer *t = NULL;
-    static const char *const words[] = {"\xe2\x96\x81", "\xe2\x96\x81t", "he", "\xe2\x96\x81the", "e", "t", "h",
-                                        "a", "\xe2\x96\x81" "a", "an", "\xe2\x96\x81" "an", "<s", "s>"};
+    static const char *const words[] = {"\xe2\x96\x81",
+                                        "\xe2\x96\x81t",
+                                        "he",
+                                        "\xe2\x96\x81the",
+                                        "e",
+                                        "t",
+                                        "h",
+                                        "a",
+                                        "\xe2\x96\x81"
+                                        "a",
+                                        "an",
+                                        "\xe2\x96\x81"
+                                        "an",
+                                        "<s",
+                                        "s>"};
     static const char *const specials[] = {"<s>", "</s>", "<|im_start|>", "<tool>"};
     if (spm) {
         int32_t n = 4 + 256 + 13;
         if (tok_new(&e, TOK_KIND_SPM, n, &t)) return NULL;
         t->score = calloc((size_t)n, sizeof *t->score);
-        for (int i = 0; i < 4; i++) tok_set_piece(&e, t, i, specials[i], strlen(specials[i]));
+        for (int i = 0; i < 4; i++)
+            tok_set_piece(&e, t, i, specials[i], strlen(specials[i]));
         t->attr[0] = t->attr[1] = t->attr[2] = TOK_ATTR_CONTROL;
         t->attr[3] = TOK_ATTR_USER_DEFINED;
         for (int b = 0; b < 256; b++) {
@@ -54,14 +68,16 @@ static comi_tokenizer *build(bool spm) {
         char buf[4];
         uint32_t cp = tok_byte_to_cp((uint8_t)b);
         size_t k = 0;
-        if (cp < 0x80) buf[k++] = (char)cp;
+        if (cp < 0x80)
+            buf[k++] = (char)cp;
         else {
             buf[k++] = (char)(0xC0 | (cp >> 6));
             buf[k++] = (char)(0x80 | (cp & 0x3F));
         }
         tok_set_piece(&e, t, b, buf, k);
     }
-    for (int i = 0; i < 4; i++) tok_set_piece(&e, t, 256 + i, specials[i], strlen(specials[i]));
+    for (int i = 0; i < 4; i++)
+        tok_set_piece(&e, t, 256 + i, specials[i], strlen(specials[i]));
     t->attr[256] = t->attr[257] = t->attr[258] = TOK_ATTR_CONTROL;
     t->attr[259] = TOK_ATTR_USER_DEFINED;
     tok_set_piece(&e, t, 260, "th", 2);
@@ -69,11 +85,14 @@ static comi_tokenizer *build(bool spm) {
     tok_set_piece(&e, t, 262, "\xc4\xa0the", 5);
     t->byte_level = true;
     t->bos = t->eos = 256;
-    static const char re[] = "(?:'[sS]|'[tT])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-                             "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    static const char re[] =
+        "(?:'[sS]|'[tT])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+        "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     if (tok_build_map(&e, t) || tok_add_merge(&e, t, "t", 1, "h", 1) ||
-        tok_add_merge(&e, t, "\xc4\xa0", 2, "th", 2) || tok_add_merge(&e, t, "\xc4\xa0th", 4, "e", 1) ||
-        tok_add_pre_regex(&e, t, re, sizeof re - 1, false, true, "fuzz") || tok_finalize(&e, t, NULL)) {
+        tok_add_merge(&e, t, "\xc4\xa0", 2, "th", 2) ||
+        tok_add_merge(&e, t, "\xc4\xa0th", 4, "e", 1) ||
+        tok_add_pre_regex(&e, t, re, sizeof re - 1, false, true, "fuzz") ||
+        tok_finalize(&e, t, NULL)) {
         tok_free(t);
         return NULL;
     }
@@ -101,7 +120,8 @@ int fuzz_tokenizer(const uint8_t *data, size_t size) {
         size_t back_len = 0;
         FUZZ_CHECK(tok_decode(&e, t, ids, n, false, &back, &back_len) == COMI_OK);
         bool has_meta = memmem(text, len, "\xe2\x96\x81", 3) != NULL;
-        if (!spm || (!special && !has_meta)) FUZZ_CHECK(back_len == len && !memcmp(back, text, len));
+        if (!spm || (!special && !has_meta))
+            FUZZ_CHECK(back_len == len && !memcmp(back, text, len));
         free(back);
     } else {
         FUZZ_CHECK(st == COMI_ERR_INVALID_ARG && strstr(e.msg, "invalid UTF-8"));
