@@ -45,11 +45,16 @@ int main(int argc, char **argv) {
     int threads = 2, n_gen = 32;
     bool logits_all = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--prompts") && i + 1 < argc) prompts = argv[++i];
-        else if (!strcmp(argv[i], "--gen") && i + 1 < argc) n_gen = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--logits-all")) logits_all = true;
-        else if (argv[i][0] != '-' && !path) path = argv[i];
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--prompts") && i + 1 < argc)
+            prompts = argv[++i];
+        else if (!strcmp(argv[i], "--gen") && i + 1 < argc)
+            n_gen = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--logits-all"))
+            logits_all = true;
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
         else {
             fprintf(stderr, "usage: bench_forward MODEL [--threads T] [--prompts 512,4096] "
                             "[--gen N] [--logits-all]\n");
@@ -124,8 +129,8 @@ int main(int argc, char **argv) {
         /* generate evaluates every id but the last: n_out - 1 decode steps */
         int32_t steps = n_out > 1 ? n_out - 1 : 0;
         printf("%-6s %-6s %6ld %9.3f %9.2f %9.3f %10.2f %4d %7.3f %7.2f %7.3f %9.2f %8.1f\n",
-               in.arch, in.weight_type, n, t_pp, (double)n / t_pp, c_pp,
-               (double)n * threads / c_pp, steps, t_tg, steps ? (double)steps / t_tg : 0.0, c_tg,
+               in.arch, in.weight_type, n, t_pp, (double)n / t_pp, c_pp, (double)n * threads / c_pp,
+               steps, t_tg, steps ? (double)steps / t_tg : 0.0, c_tg,
                steps && c_tg > 0 ? (double)steps * threads / c_tg : 0.0, peak_rss_mib());
         fflush(stdout);
         comi_session_free(s);

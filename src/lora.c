@@ -40,12 +40,16 @@ static bool parse_name(const char *name, int64_t *layer, int *proj, int *ab) {
     if (end == p || l < 0 || strncmp(end, ".self_attn.", 11) != 0) return false;
     p = end + 11;
     int k = 0;
-    while (k < LORA_N && strncmp(p, proj_names[k], 6) != 0) k++;
+    while (k < LORA_N && strncmp(p, proj_names[k], 6) != 0)
+        k++;
     if (k == LORA_N) return false;
     p += 6;
-    if (!strncmp(p, ".lora_A.", 8)) *ab = 0;
-    else if (!strncmp(p, ".lora_B.", 8)) *ab = 1;
-    else return false;
+    if (!strncmp(p, ".lora_A.", 8))
+        *ab = 0;
+    else if (!strncmp(p, ".lora_B.", 8))
+        *ab = 1;
+    else
+        return false;
     p += 8;
     if (strcmp(p, "weight") != 0) {
         /* one adapter-name component, e.g. "default.weight" */
@@ -67,8 +71,8 @@ static comi_status read_scale(comi_err *e, const char *cfg_path, float *scale) {
     json_t *rs = json_object_get(root, "use_rslora");
     comi_status st = COMI_OK;
     if (!json_is_integer(r) || json_integer_value(r) < 1 || !json_is_number(alpha)) {
-        st = comi_err_set(e, COMI_ERR_FORMAT,
-                          "%s: needs integer 'r' >= 1 and numeric 'lora_alpha'", cfg_path);
+        st = comi_err_set(e, COMI_ERR_FORMAT, "%s: needs integer 'r' >= 1 and numeric 'lora_alpha'",
+                          cfg_path);
     } else {
         double rv = (double)json_integer_value(r);
         double a = json_number_value(alpha);
@@ -133,8 +137,8 @@ comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *param
                               "are supported)",
                               file, t->name);
         } else if (layer >= m->n_layer) {
-            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: '%s': layer %lld >= the model's %lld",
-                              file, t->name, (long long)layer, (long long)m->n_layer);
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: '%s': layer %lld >= the model's %lld", file,
+                              t->name, (long long)layer, (long long)m->n_layer);
         } else if (found[layer].t[proj][ab]) {
             st = comi_err_set(e, COMI_ERR_FORMAT, "%s: '%s' duplicates '%s'", file, t->name,
                               found[layer].t[proj][ab]->name);
@@ -155,8 +159,9 @@ comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *param
             const comi_tensor *a = found[l].t[k][0], *b = found[l].t[k][1];
             if (!a && !b) continue;
             if (!a || !b) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: layer %lld %s has lora_%s but no lora_%s",
-                                  file, (long long)l, proj_names[k], a ? "A" : "B", a ? "B" : "A");
+                st =
+                    comi_err_set(e, COMI_ERR_FORMAT, "%s: layer %lld %s has lora_%s but no lora_%s",
+                                 file, (long long)l, proj_names[k], a ? "A" : "B", a ? "B" : "A");
                 break;
             }
             int64_t in = k == LORA_O ? m->q_dim : m->n_embd;
@@ -193,7 +198,8 @@ comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *param
             float *fa = next, *fb = next + r * in;
             next += r * (in + out);
             for (int64_t i = 0; i < r; i++)
-                quant_dequant_row(a->type, (const uint8_t *)a->data + (size_t)i * arb, fa + i * in, in);
+                quant_dequant_row(a->type, (const uint8_t *)a->data + (size_t)i * arb, fa + i * in,
+                                  in);
             for (int64_t o = 0; o < out; o++) {
                 /* destination row: the GGUF converter's q/k permutation maps
                  * HF row (head h, i) to 2i for i < hd/2 and to 2(i - hd/2) + 1
@@ -205,14 +211,21 @@ comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *param
                 }
                 float *row = fb + dst * r;
                 quant_dequant_row(b->type, (const uint8_t *)b->data + (size_t)o * brb, row, r);
-                for (int64_t j = 0; j < r; j++) row[j] *= scale;
+                for (int64_t j = 0; j < r; j++)
+                    row[j] *= scale;
             }
             model_lora *lo = &m->layers[l].lora[k];
-            lo->a = (comi_tensor){.name = a->name, .type = COMI_TYPE_F32, .n_dims = 2,
-                                  .ne = {in, r, 1, 1}, .data = fa,
+            lo->a = (comi_tensor){.name = a->name,
+                                  .type = COMI_TYPE_F32,
+                                  .n_dims = 2,
+                                  .ne = {in, r, 1, 1},
+                                  .data = fa,
                                   .nbytes = (size_t)(in * r) * sizeof(float)};
-            lo->b = (comi_tensor){.name = b->name, .type = COMI_TYPE_F32, .n_dims = 2,
-                                  .ne = {r, out, 1, 1}, .data = fb,
+            lo->b = (comi_tensor){.name = b->name,
+                                  .type = COMI_TYPE_F32,
+                                  .n_dims = 2,
+                                  .ne = {r, out, 1, 1},
+                                  .data = fb,
                                   .nbytes = (size_t)(r * out) * sizeof(float)};
         }
     /* tensor names point into the safetensors file, which closes now */
@@ -226,7 +239,8 @@ comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *param
     if (st) {
         free(m->lora_data);
         m->lora_data = NULL;
-        for (int64_t l = 0; l < m->n_layer; l++) memset(m->layers[l].lora, 0, sizeof m->layers[l].lora);
+        for (int64_t l = 0; l < m->n_layer; l++)
+            memset(m->layers[l].lora, 0, sizeof m->layers[l].lora);
         return st;
     }
     m->has_lora = true;

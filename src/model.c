@@ -29,9 +29,12 @@
 
 static const char *arch_name(model_arch a) {
     switch (a) {
-    case MODEL_ARCH_LLAMA: return "llama";
-    case MODEL_ARCH_QWEN2: return "qwen2";
-    case MODEL_ARCH_QWEN3: return "qwen3";
+    case MODEL_ARCH_LLAMA:
+        return "llama";
+    case MODEL_ARCH_QWEN2:
+        return "qwen2";
+    case MODEL_ARCH_QWEN3:
+        return "qwen3";
     }
     return "?";
 }
@@ -187,7 +190,8 @@ static comi_status gguf_int(loader *L, const char *arch, const char *key, bool r
     if (gguf_get_i64(L->m->gguf, full, out)) return COMI_OK;
     if (gguf_find_kv(L->m->gguf, full) || required)
         return comi_err_set(L->e, COMI_ERR_FORMAT, "%s: metadata '%s' %s", L->path, full,
-                            gguf_find_kv(L->m->gguf, full) ? "is not a valid integer" : "is missing");
+                            gguf_find_kv(L->m->gguf, full) ? "is not a valid integer"
+                                                           : "is missing");
     *out = def;
     return COMI_OK;
 }
@@ -257,10 +261,10 @@ static comi_status hparams_gguf(loader *L) {
     m->n_vocab = emb->ne[1];
     m->rope_mode = m->arch == MODEL_ARCH_LLAMA ? OPS_ROPE_NORMAL : OPS_ROPE_NEOX;
     int64_t id;
-    m->bos_id = gguf_get_i64(m->gguf, "tokenizer.ggml.bos_token_id", &id) && id >= 0 &&
-                        id < m->n_vocab
-                    ? (int32_t)id
-                    : -1;
+    m->bos_id =
+        gguf_get_i64(m->gguf, "tokenizer.ggml.bos_token_id", &id) && id >= 0 && id < m->n_vocab
+            ? (int32_t)id
+            : -1;
     if (gguf_get_i64(m->gguf, "tokenizer.ggml.eos_token_id", &id)) add_eos(m, id);
     if (gguf_get_i64(m->gguf, "tokenizer.ggml.eot_token_id", &id)) add_eos(m, id);
     if (gguf_get_i64(m->gguf, "tokenizer.ggml.eom_token_id", &id)) add_eos(m, id);
@@ -294,9 +298,10 @@ static comi_status hparams_hf(loader *L, const hf_config *c) {
     m->tied = c->tie_word_embeddings;
     /* HF keeps q/k rows in rotate_half order for every architecture. */
     m->rope_mode = OPS_ROPE_NEOX;
-    m->bos_id = c->bos_token_id >= 0 && c->bos_token_id < c->vocab_size ? (int32_t)c->bos_token_id
-                                                                         : -1;
-    for (int32_t i = 0; i < c->n_eos; i++) add_eos(m, c->eos_token_ids[i]);
+    m->bos_id =
+        c->bos_token_id >= 0 && c->bos_token_id < c->vocab_size ? (int32_t)c->bos_token_id : -1;
+    for (int32_t i = 0; i < c->n_eos; i++)
+        add_eos(m, c->eos_token_ids[i]);
     return check_hparams(L);
 }
 
@@ -334,8 +339,8 @@ static comi_status load_tensors(loader *L) {
     for (int64_t il = 0; il < m->n_layer; il++) {
         model_layer *ly = &m->layers[il];
         char n[160];
-#define NAME(gg, hf) (snprintf(n, sizeof n, g ? "blk.%lld." gg : "model.layers.%lld." hf, \
-                               (long long)il), n)
+#define NAME(gg, hf)                                                                               \
+    (snprintf(n, sizeof n, g ? "blk.%lld." gg : "model.layers.%lld." hf, (long long)il), n)
         if ((st = get_vector(L, NAME("attn_norm.weight", "input_layernorm.weight"), m->n_embd,
                              false, &ly->attn_norm)) ||
             (st = get_matrix(L, NAME("attn_q.weight", "self_attn.q_proj.weight"), m->n_embd,
@@ -348,12 +353,12 @@ static comi_status load_tensors(loader *L) {
                              m->n_embd, &ly->wo)) ||
             (st = get_vector(L, NAME("ffn_norm.weight", "post_attention_layernorm.weight"),
                              m->n_embd, false, &ly->ffn_norm)) ||
-            (st = get_matrix(L, NAME("ffn_gate.weight", "mlp.gate_proj.weight"), m->n_embd,
-                             m->n_ff, &ly->w_gate)) ||
+            (st = get_matrix(L, NAME("ffn_gate.weight", "mlp.gate_proj.weight"), m->n_embd, m->n_ff,
+                             &ly->w_gate)) ||
             (st = get_matrix(L, NAME("ffn_up.weight", "mlp.up_proj.weight"), m->n_embd, m->n_ff,
                              &ly->w_up)) ||
-            (st = get_matrix(L, NAME("ffn_down.weight", "mlp.down_proj.weight"), m->n_ff,
-                             m->n_embd, &ly->w_down)))
+            (st = get_matrix(L, NAME("ffn_down.weight", "mlp.down_proj.weight"), m->n_ff, m->n_embd,
+                             &ly->w_down)))
             return st;
         /* q/k/v biases: required by qwen2, used by llama when present */
         bool opt = m->arch != MODEL_ARCH_QWEN2;
@@ -370,10 +375,10 @@ static comi_status load_tensors(loader *L) {
                                 (long long)il);
         if (ly->bq) m->qkv_bias = true;
         if (m->qk_norm &&
-            ((st = get_vector(L, NAME("attn_q_norm.weight", "self_attn.q_norm.weight"),
-                              m->head_dim, false, &ly->q_norm)) ||
-             (st = get_vector(L, NAME("attn_k_norm.weight", "self_attn.k_norm.weight"),
-                              m->head_dim, false, &ly->k_norm))))
+            ((st = get_vector(L, NAME("attn_q_norm.weight", "self_attn.q_norm.weight"), m->head_dim,
+                              false, &ly->q_norm)) ||
+             (st = get_vector(L, NAME("attn_k_norm.weight", "self_attn.k_norm.weight"), m->head_dim,
+                              false, &ly->k_norm))))
             return st;
 #undef NAME
     }
@@ -563,7 +568,8 @@ bool comi_model_tensor_info(const comi_model *m, int64_t i, comi_tensor_info *ou
     out->type = quant_type_name(t->type);
     if (!out->type) out->type = m->st ? st_tensor_dtype(m->st, i) : "?";
     out->n_dims = t->n_dims;
-    for (int32_t d = 0; d < t->n_dims && d < 4; d++) out->shape[d] = t->ne[t->n_dims - 1 - d];
+    for (int32_t d = 0; d < t->n_dims && d < 4; d++)
+        out->shape[d] = t->ne[t->n_dims - 1 - d];
     out->nbytes = t->nbytes;
     return true;
 }

@@ -31,16 +31,16 @@ enum { LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_N };
  * model-owned float32 copies when a LoRA adapter was merged); vectors are
  * float32 copies owned by the model (NULL when the architecture has none). */
 typedef struct model_layer {
-    const float *attn_norm;      /* (n_embd) */
-    const float *bq, *bk, *bv;   /* (q_dim), (kv_dim), (kv_dim): qwen2 biases */
+    const float *attn_norm;       /* (n_embd) */
+    const float *bq, *bk, *bv;    /* (q_dim), (kv_dim), (kv_dim): qwen2 biases */
     const float *q_norm, *k_norm; /* (head_dim): qwen3 per-head RMSNorm */
-    const float *ffn_norm;       /* (n_embd) */
-    comi_tensor wq;              /* ne = (n_embd, q_dim) */
-    comi_tensor wk, wv;          /* ne = (n_embd, kv_dim) */
-    comi_tensor wo;              /* ne = (q_dim, n_embd) */
-    comi_tensor w_gate, w_up;    /* ne = (n_embd, n_ff) */
-    comi_tensor w_down;          /* ne = (n_ff, n_embd) */
-    model_lora lora[LORA_N];     /* q, k, v, o adapters */
+    const float *ffn_norm;        /* (n_embd) */
+    comi_tensor wq;               /* ne = (n_embd, q_dim) */
+    comi_tensor wk, wv;           /* ne = (n_embd, kv_dim) */
+    comi_tensor wo;               /* ne = (q_dim, n_embd) */
+    comi_tensor w_gate, w_up;     /* ne = (n_embd, n_ff) */
+    comi_tensor w_down;           /* ne = (n_ff, n_embd) */
+    model_lora lora[LORA_N];      /* q, k, v, o adapters */
 } model_layer;
 
 struct gguf_file;

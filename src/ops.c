@@ -43,15 +43,17 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * (double)x[i];
     float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     if (w)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * scale * w[i];
     else
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * scale;
 }
 
 /* exp(x) by Cephes' expf recipe: x = n ln2 + r with |r| <= ln2/2, a degree-6
@@ -102,14 +104,17 @@ static inline __m256 exp8(__m256 x) {
     y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P4));
     y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P5));
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
 void ops_exp(float *y, const float *x, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
-    for (; i < n; i++) y[i] = ops_exp_ref(x[i]);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++)
+        y[i] = ops_exp_ref(x[i]);
 }
 
 /* y[i] = exp(x[i] - m) for i < n; returns the sum in float32, accumulated
@@ -123,7 +128,8 @@ static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
         acc = _mm256_add_ps(acc, v);
     }
     float s = hsum256(acc);
-    for (; i < n; i++) s += (y[i] = ops_exp_ref(x[i] - m));
+    for (; i < n; i++)
+        s += (y[i] = ops_exp_ref(x[i] - m));
     return s;
 }
 
@@ -133,7 +139,8 @@ void ops_softmax(float *x, int64_t n) {
     for (int64_t i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
     float inv = 1.0f / exp_shift_sum(x, x, mx, n);
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= inv;
 }
 
 void ops_swiglu(float *gate, const float *up, int64_t n) {
@@ -161,7 +168,8 @@ typedef struct rows_job {
 static void rmsnorm_chunk(void *arg, int64_t b, int64_t e, int worker) {
     const rows_job *j = arg;
     (void)worker;
-    for (int64_t i = b; i < e; i++) ops_rmsnorm(j->y + i * j->d, j->x + i * j->d, j->w, j->d, j->eps);
+    for (int64_t i = b; i < e; i++)
+        ops_rmsnorm(j->y + i * j->d, j->x + i * j->d, j->w, j->d, j->eps);
 }
 
 void ops_rmsnorm_rows(comi_pool *pool, float *y, const float *x, const float *w, int64_t n_rows,
@@ -179,29 +187,6 @@ static void swiglu_chunk(void *arg, int64_t b, int64_t e, int worker) {
 void ops_swiglu_rows(comi_pool *pool, float *gate, const float *up, int64_t n_rows, int64_t d) {
     rows_job j = {.y = gate, .x = up, .d = d};
     pool_for(pool, n_rows, 16, swiglu_chunk, &j);
-}
-
-float ops_dot_f32_ref(const float *a, const float *b, int64_t n) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
-    return (float)s;
-}
-
-float ops_dot_f32(const float *a, const float *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
 }
 
 /* ---- rotary embeddings ------------------------------------------------- */
@@ -253,20 +238,20 @@ typedef struct mm_job {
     int64_t n;
     float *y; /* (n x ldy) */
     int64_t ldy;
-    float *bufs;       /* gemm: n_workers x (OPS_TILE_ROWS x k) dequantized tiles */
+    float *bufs; /* gemm: n_workers x (OPS_TILE_ROWS x k) dequantized tiles */
     int64_t buf_elems;
-    int64_t *cached;   /* gemm: per worker, the row tile held in its buffer (-1: none) */
+    int64_t *cached;       /* gemm: per worker, the row tile held in its buffer (-1: none) */
     int64_t n_tb, tb_rows; /* gemm: token blocks per row tile and their height */
-    const uint8_t *xq; /* dot: the n input rows in the weight's vec type */
-    size_t xq_bytes;   /* bytes per converted row */
+    const uint8_t *xq;     /* dot: the n input rows in the weight's vec type */
+    size_t xq_bytes;       /* bytes per converted row */
 } mm_job;
 
 /* One gemm task: weight rows [r0, r1) x token rows [t0, t1). Consecutive
  * tasks of a worker often share the weight tile; it is dequantized once. */
 static void mm_gemm_task(const mm_job *j, int64_t task, int worker) {
     int64_t rt = task / j->n_tb, tb = task % j->n_tb;
-    int64_t r0 = rt * OPS_TILE_ROWS, r1 = r0 + OPS_TILE_ROWS < j->w->ne[1] ? r0 + OPS_TILE_ROWS
-                                                                          : j->w->ne[1];
+    int64_t r0 = rt * OPS_TILE_ROWS,
+            r1 = r0 + OPS_TILE_ROWS < j->w->ne[1] ? r0 + OPS_TILE_ROWS : j->w->ne[1];
     int64_t t0 = tb * j->tb_rows, t1 = t0 + j->tb_rows < j->n ? t0 + j->tb_rows : j->n;
     if (t0 >= t1) return;
     const uint8_t *base = (const uint8_t *)j->w->data + (size_t)r0 * j->row_bytes;
@@ -280,13 +265,14 @@ static void mm_gemm_task(const mm_job *j, int64_t task, int worker) {
         wt = buf;
     }
     /* y[t0:t1, r0:r1] = x[t0:t1] (rows x k) * wt^T (k x (r1-r0)) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)(r1 - r0),
-                (int)j->k, 1.0f, j->x + t0 * j->k, (int)j->k, wt, (int)j->k, 0.0f,
-                j->y + t0 * j->ldy + r0, (int)j->ldy);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(t1 - t0), (int)(r1 - r0), (int)j->k,
+                1.0f, j->x + t0 * j->k, (int)j->k, wt, (int)j->k, 0.0f, j->y + t0 * j->ldy + r0,
+                (int)j->ldy);
 }
 
 static void mm_gemm_chunk(void *arg, int64_t b, int64_t e, int worker) {
-    for (int64_t t = b; t < e; t++) mm_gemm_task(arg, t, worker);
+    for (int64_t t = b; t < e; t++)
+        mm_gemm_task(arg, t, worker);
 }
 
 static void mm_dot_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
@@ -312,17 +298,19 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
         int nt = pool_threads(pool);
         int64_t n_rt = (w->ne[1] + OPS_TILE_ROWS - 1) / OPS_TILE_ROWS;
         j.n_tb = 1;
-        while (n_rt * j.n_tb < 8 && n / (j.n_tb * 2) >= 64) j.n_tb *= 2;
+        while (n_rt * j.n_tb < 8 && n / (j.n_tb * 2) >= 64)
+            j.n_tb *= 2;
         j.tb_rows = (n + j.n_tb - 1) / j.n_tb;
         j.buf_elems = w->type == COMI_TYPE_F32 ? 1 : OPS_TILE_ROWS * j.k;
-        j.bufs = comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float),
-                                  "matmul tile");
+        j.bufs =
+            comi_alloc_array(e, (size_t)nt, (size_t)j.buf_elems * sizeof(float), "matmul tile");
         j.cached = j.bufs ? comi_alloc_array(e, (size_t)nt, sizeof(int64_t), "matmul tile") : NULL;
         if (!j.cached) {
             free(j.bufs);
             return e ? e->status : COMI_ERR_NOMEM;
         }
-        for (int i = 0; i < nt; i++) j.cached[i] = -1;
+        for (int i = 0; i < nt; i++)
+            j.cached[i] = -1;
         pool_for(pool, n_rt * j.n_tb, 1, mm_gemm_chunk, &j);
         free(j.bufs);
         free(j.cached);
@@ -336,7 +324,8 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
                             w->name ? w->name : "weight", quant_type_name(w->type));
     uint8_t *xq = comi_alloc_array(e, (size_t)n, j.xq_bytes, "matmul input");
     if (!xq) return e ? e->status : COMI_ERR_NOMEM;
-    for (int64_t i = 0; i < n; i++) quant_vec_quantize(w->type, x + i * j.k, xq + (size_t)i * j.xq_bytes, j.k);
+    for (int64_t i = 0; i < n; i++)
+        quant_vec_quantize(w->type, x + i * j.k, xq + (size_t)i * j.xq_bytes, j.k);
     j.xq = xq;
     pool_for(pool, w->ne[1], OPS_DOT_ROWS, mm_dot_chunk, &j);
     free(xq);
@@ -361,10 +350,10 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
     const int64_t hd = a->head_dim, G = j->group;
     int64_t h = task / j->n_qblocks, qb = task % j->n_qblocks;
     int64_t t0 = qb * ATT_BQ, t1 = t0 + ATT_BQ < a->n ? t0 + ATT_BQ : a->n;
-    int64_t R = (t1 - t0) * G; /* rows: (token, head in group) */
-    float *Q = ws;                   /* (R x hd) scaled queries */
-    float *O = Q + ATT_BQ * G * hd;  /* (R x hd) unnormalised output */
-    float *S = O + ATT_BQ * G * hd;  /* (R x ATT_BK) scores, then probabilities */
+    int64_t R = (t1 - t0) * G;          /* rows: (token, head in group) */
+    float *Q = ws;                      /* (R x hd) scaled queries */
+    float *O = Q + ATT_BQ * G * hd;     /* (R x hd) unnormalised output */
+    float *S = O + ATT_BQ * G * hd;     /* (R x ATT_BK) scores, then probabilities */
     float *M = S + ATT_BQ * G * ATT_BK; /* (R) running max */
     float *L = M + ATT_BQ * G;          /* (R) running sum */
 
@@ -372,7 +361,8 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
         for (int64_t g = 0; g < G; g++) {
             const float *src = a->q + t * a->ldq + (h * G + g) * hd;
             float *dst = Q + ((t - t0) * G + g) * hd;
-            for (int64_t d = 0; d < hd; d++) dst[d] = src[d] * a->scale;
+            for (int64_t d = 0; d < hd; d++)
+                dst[d] = src[d] * a->scale;
         }
     memset(O, 0, (size_t)(R * hd) * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
@@ -401,12 +391,14 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
             float m_new = mx > M[r] ? mx : M[r];
             float corr = expf(M[r] - m_new);
             float sum = exp_shift_sum(srow, srow, m_new, c);
-            for (int64_t i = c; i < nk; i++) srow[i] = 0;
+            for (int64_t i = c; i < nk; i++)
+                srow[i] = 0;
             L[r] = L[r] * corr + sum;
             M[r] = m_new;
             if (corr != 1.0f) {
                 float *orow = O + r * hd;
-                for (int64_t d = 0; d < hd; d++) orow[d] *= corr;
+                for (int64_t d = 0; d < hd; d++)
+                    orow[d] *= corr;
             }
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)hd, (int)nk, 1.0f, S,
@@ -417,14 +409,16 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
             int64_t r = (t - t0) * G + g;
             float inv = 1.0f / L[r];
             float *dst = a->o + t * a->ldo + (h * G + g) * hd;
-            for (int64_t d = 0; d < hd; d++) dst[d] = O[r * hd + d] * inv;
+            for (int64_t d = 0; d < hd; d++)
+                dst[d] = O[r * hd + d] * inv;
         }
 }
 
 static void att_chunk(void *arg, int64_t b, int64_t e, int worker) {
     const att_job *j = arg;
     float *ws = j->scratch + (size_t)worker * (size_t)j->scratch_elems;
-    for (int64_t task = b; task < e; task++) att_task(j, task, ws);
+    for (int64_t task = b; task < e; task++)
+        att_task(j, task, ws);
 }
 
 comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) {

@@ -45,10 +45,6 @@ void ops_softmax(float *x, int64_t n);
 void ops_swiglu(float *gate, const float *up, int64_t n);
 void ops_swiglu_rows(comi_pool *pool, float *gate, const float *up, int64_t n_rows, int64_t d);
 
-/* Dot products with a scalar reference next to the AVX2 kernel. */
-float ops_dot_f32(const float *a, const float *b, int64_t n);
-float ops_dot_f32_ref(const float *a, const float *b, int64_t n);
-
 /* Rotary position embeddings.
  * NORMAL: pairs (x[2i], x[2i+1]) rotate by pos * base^(-2i/d) — GGUF llama,
  *   whose q/k weight rows were permuted by the converter for this layout.

@@ -32,21 +32,21 @@ struct comi_session {
     const comi_model *m;
     int64_t max_tokens;
     int64_t n_past;
-    int64_t depth;   /* layers whose cache covers every position < n_past */
-    float *kv;       /* per layer l: K at kv + 2l * max_tokens * kv_dim, V right after;
-                        each (max_tokens x kv_dim) */
-    int64_t ub;      /* micro-batch capacity */
-    float *x;        /* (ub x n_embd) residual stream */
-    float *xn;       /* (ub x n_embd) normalised input / projection output */
-    float *q;        /* (ub x q_dim) queries */
-    float *att;      /* (ub x q_dim) attention output */
-    float *gate;     /* (ub x n_ff) */
-    float *up;       /* (ub x n_ff) */
-    float *cs;       /* (ub x head_dim) RoPE cos/sin table */
-    float *logits;   /* (n_vocab) last position's logits */
+    int64_t depth;     /* layers whose cache covers every position < n_past */
+    float *kv;         /* per layer l: K at kv + 2l * max_tokens * kv_dim, V right after;
+                          each (max_tokens x kv_dim) */
+    int64_t ub;        /* micro-batch capacity */
+    float *x;          /* (ub x n_embd) residual stream */
+    float *xn;         /* (ub x n_embd) normalised input / projection output */
+    float *q;          /* (ub x q_dim) queries */
+    float *att;        /* (ub x q_dim) attention output */
+    float *gate;       /* (ub x n_ff) */
+    float *up;         /* (ub x n_ff) */
+    float *cs;         /* (ub x head_dim) RoPE cos/sin table */
+    float *logits;     /* (n_vocab) last position's logits */
     float *pen_logits; /* (n_vocab) logits after the repetition penalty */
-    float *lora_r;   /* (ub x lora_rank_max) A x */
-    float *lora_out; /* (ub x max(q_dim, n_embd)) B (A x) */
+    float *lora_r;     /* (ub x lora_rank_max) A x */
+    float *lora_out;   /* (ub x max(q_dim, n_embd)) B (A x) */
     bool have_logits;
 };
 
@@ -72,8 +72,8 @@ static bool sess_sizes(const comi_model *m, int64_t max_tokens, size_t *kv_float
 
 uint64_t comi_model_session_bytes(const comi_model *m, int64_t max_tokens) {
     size_t kvf, scf, tot;
-    if (max_tokens < 1 || !sess_sizes(m, max_tokens, &kvf, &scf) || !comi_add_size(kvf, scf, &tot) ||
-        !comi_mul_size(tot, sizeof(float), &tot))
+    if (max_tokens < 1 || !sess_sizes(m, max_tokens, &kvf, &scf) ||
+        !comi_add_size(kvf, scf, &tot) || !comi_mul_size(tot, sizeof(float), &tot))
         return UINT64_MAX;
     return tot;
 }
@@ -156,13 +156,15 @@ comi_eval_params comi_eval_default_params(void) {
 
 static void add_rows_bias(float *y, int64_t n, int64_t ld, const float *b, int64_t m) {
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < m; j++) y[i * ld + j] += b[j];
+        for (int64_t j = 0; j < m; j++)
+            y[i * ld + j] += b[j];
 }
 
 static void head_norm(float *y, int64_t n, int64_t ld, int64_t n_head, int64_t hd, const float *w,
                       float eps) {
     for (int64_t i = 0; i < n; i++)
-        for (int64_t h = 0; h < n_head; h++) ops_rmsnorm(y + i * ld + h * hd, y + i * ld + h * hd, w, hd, eps);
+        for (int64_t h = 0; h < n_head; h++)
+            ops_rmsnorm(y + i * ld + h * hd, y + i * ld + h * hd, w, hd, eps);
 }
 
 /* y (c x ldy) += B (A x) for the adapter lo, if any; x (c x in). */
@@ -175,7 +177,8 @@ static comi_status apply_lora(comi_err *e, comi_pool *pool, comi_session *s, con
         (st = ops_matmul(e, pool, &lo->b, s->lora_r, c, s->lora_out, out)))
         return st;
     for (int64_t i = 0; i < c; i++)
-        for (int64_t j = 0; j < out; j++) y[i * ldy + j] += s->lora_out[i * out + j];
+        for (int64_t j = 0; j < out; j++)
+            y[i * ldy + j] += s->lora_out[i * out + j];
     return COMI_OK;
 }
 
@@ -209,16 +212,26 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
         }
         ops_rope_apply(s->q, c, m->q_dim, m->n_head, m->head_dim, s->cs, m->rope_mode);
         ops_rope_apply(kn, c, kvd, m->n_head_kv, m->head_dim, s->cs, m->rope_mode);
-        ops_attn_args a = {.q = s->q, .ldq = m->q_dim, .k = kc, .v = vc, .ldkv = kvd,
-                           .o = s->att, .ldo = m->q_dim, .n = c, .pos0 = p0, .n_kv = p0 + c,
-                           .n_head = m->n_head, .n_kv_head = m->n_head_kv,
+        ops_attn_args a = {.q = s->q,
+                           .ldq = m->q_dim,
+                           .k = kc,
+                           .v = vc,
+                           .ldkv = kvd,
+                           .o = s->att,
+                           .ldo = m->q_dim,
+                           .n = c,
+                           .pos0 = p0,
+                           .n_kv = p0 + c,
+                           .n_head = m->n_head,
+                           .n_kv_head = m->n_head_kv,
                            .head_dim = m->head_dim,
                            .scale = (float)(1.0 / sqrt((double)m->head_dim))};
         if ((st = ops_attention(e, pool, &a))) return st;
         if ((st = ops_matmul(e, pool, &ly->wo, s->att, c, s->xn, d)) ||
             (st = apply_lora(e, pool, s, &ly->lora[LORA_O], s->att, c, s->xn, d)))
             return st;
-        for (int64_t i = 0; i < c * d; i++) s->x[i] += s->xn[i];
+        for (int64_t i = 0; i < c * d; i++)
+            s->x[i] += s->xn[i];
 
         ops_rmsnorm_rows(pool, s->xn, s->x, ly->ffn_norm, c, d, m->norm_eps);
         if ((st = ops_matmul(e, pool, &ly->w_gate, s->xn, c, s->gate, m->n_ff)) ||
@@ -226,13 +239,14 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
             return st;
         ops_swiglu_rows(pool, s->gate, s->up, c, m->n_ff);
         if ((st = ops_matmul(e, pool, &ly->w_down, s->gate, c, s->xn, d))) return st;
-        for (int64_t i = 0; i < c * d; i++) s->x[i] += s->xn[i];
+        for (int64_t i = 0; i < c * d; i++)
+            s->x[i] += s->xn[i];
     }
     return COMI_OK;
 }
 
-comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids,
-                              const float *embd, int64_t n, const comi_eval_params *params) {
+comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids, const float *embd,
+                              int64_t n, const comi_eval_params *params) {
     comi_err *e = &ctx->err;
     comi_err_clear(e);
     comi_eval_params def = comi_eval_default_params();
@@ -241,7 +255,8 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
     const int64_t d = m->n_embd;
     if ((ids == NULL) == (embd == NULL))
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "eval: give exactly one of ids and embd");
-    if (n < 1) return comi_err_set(e, COMI_ERR_INVALID_ARG, "eval: empty batch (n = %lld)", (long long)n);
+    if (n < 1)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "eval: empty batch (n = %lld)", (long long)n);
     if (n > s->max_tokens - s->n_past)
         return comi_err_set(e, COMI_ERR_LIMIT,
                             "eval: %lld positions do not fit the session (%lld of %lld used)",
@@ -264,9 +279,10 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
     if (ids)
         for (int64_t i = 0; i < n; i++)
             if (ids[i] < 0 || ids[i] >= m->n_vocab)
-                return comi_err_set(e, COMI_ERR_INVALID_ARG,
-                                    "token id %d at position %lld is outside the vocabulary [0, %lld)",
-                                    ids[i], (long long)i, (long long)m->n_vocab);
+                return comi_err_set(
+                    e, COMI_ERR_INVALID_ARG,
+                    "token id %d at position %lld is outside the vocabulary [0, %lld)", ids[i],
+                    (long long)i, (long long)m->n_vocab);
     comi_pool *pool = comi_ctx_pool(ctx);
     if (!pool) return e->status;
 
@@ -283,7 +299,8 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
         }
         if ((st = run_layers(e, pool, s, p0, c, nl))) return st;
         ops_rmsnorm_rows(pool, s->xn, s->x, m->output_norm, c, d, m->norm_eps);
-        if (params->hidden_out) memcpy(params->hidden_out + b0 * d, s->xn, (size_t)(c * d) * sizeof(float));
+        if (params->hidden_out)
+            memcpy(params->hidden_out + b0 * d, s->xn, (size_t)(c * d) * sizeof(float));
         if (!full) continue;
         /* logits of rows [lr0, c) of this micro-batch */
         int64_t lr0 = logit_from > b0 ? logit_from - b0 : 0;
@@ -312,7 +329,8 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
 /* ---- generation -------------------------------------------------------- */
 
 comi_generate_params comi_generate_default_params(void) {
-    comi_generate_params p = {.max_new_tokens = 20, .repetition_penalty = 1.0f, .stop_at_eos = true};
+    comi_generate_params p = {
+        .max_new_tokens = 20, .repetition_penalty = 1.0f, .stop_at_eos = true};
     return p;
 }
 

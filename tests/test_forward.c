@@ -126,7 +126,8 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
             check_nmse(pathf("%s_p%d_logits_last2", tag, p), lg, gl, nl, 1e-5);
         }
         st = run(ctx, m, ids, n, 2, h, NULL, 0);
-        if (test_check(pathf("%s_p%d_eval_2_layers", tag, p), st == COMI_OK, "%s", comi_errmsg(ctx)))
+        if (test_check(pathf("%s_p%d_eval_2_layers", tag, p), st == COMI_OK, "%s",
+                       comi_errmsg(ctx)))
             check_nmse(pathf("%s_p%d_first2_hidden", tag, p), h, gh2, nh, 1e-5);
 
         comi_session *s;
@@ -142,7 +143,8 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
                        "%s (n_out %d)", comi_errmsg(ctx), n_out)) {
             int same4 = !memcmp(out, gg, 4 * sizeof *out);
             int same = 0;
-            while (same < 16 && out[same] == gg[same]) same++;
+            while (same < 16 && out[same] == gg[same])
+                same++;
             printf("# %s_p%d greedy: %d of 16 ids match llama.cpp\n", tag, p, same);
             test_check(pathf("%s_p%d_greedy_first4", tag, p), same4,
                        "got %d %d %d %d, want %d %d %d %d", out[0], out[1], out[2], out[3], gg[0],
@@ -165,8 +167,8 @@ static void test_quant(comi_ctx *ctx) {
     static const struct {
         const char *type;
         double llama_cpp_nmse; /* llama.cpp's logits NMSE vs F32 (golden README) */
-    } types[] = {{"F32", 0},          {"F16", 5.7e-7},  {"BF16", 1.17e-4}, {"Q8_0", 1.05e-3},
-                 {"Q6_K", 7.4e-3},    {"Q5_K", 3.03e-2}, {"Q4_K", 1.12e-1}, {"Q4_0", 1.60e-1}};
+    } types[] = {{"F32", 0},       {"F16", 5.7e-7},   {"BF16", 1.17e-4}, {"Q8_0", 1.05e-3},
+                 {"Q6_K", 7.4e-3}, {"Q5_K", 3.03e-2}, {"Q4_K", 1.12e-1}, {"Q4_0", 1.60e-1}};
     int64_t n = 0;
     int32_t *ids = read_ids(pathf("%s/forward/quant-llama/ids.txt", golden), &n);
     size_t n_gl = 0, n_gh = 0;
@@ -209,10 +211,14 @@ static void test_quant(comi_ctx *ctx) {
         }
         if (t == 0) {
             size_t n2;
-            float *g2 = read_f32(pathf("%s/forward/quant-llama/F32.first2.hidden.f32", golden), &n2);
+            float *g2 =
+                read_f32(pathf("%s/forward/quant-llama/F32.first2.hidden.f32", golden), &n2);
             st = run(ctx, m, ids, n, 2, h, NULL, 0);
-            if (g2 && n2 == nh && st == COMI_OK) check_nmse("quant_F32_first2_hidden", h, g2, nh, 1e-6);
-            else test_fail("quant_F32_first2_hidden", "%s", st ? comi_errmsg(ctx) : "golden missing");
+            if (g2 && n2 == nh && st == COMI_OK)
+                check_nmse("quant_F32_first2_hidden", h, g2, nh, 1e-6);
+            else
+                test_fail("quant_F32_first2_hidden", "%s",
+                          st ? comi_errmsg(ctx) : "golden missing");
             free(g2);
             int64_t ng = 0;
             int32_t *gg = read_ids(pathf("%s/forward/quant-llama/F32.greedy.txt", golden), &ng);
@@ -225,8 +231,8 @@ static void test_quant(comi_ctx *ctx) {
             if (!st) st = comi_session_eval(ctx, s, ids, NULL, n, NULL);
             if (!st) st = comi_generate(ctx, s, &gp, out, &n_out);
             test_check("quant_F32_greedy_first4",
-                       st == COMI_OK && gg && ng >= 4 && n_out >= 4 && !memcmp(out, gg, 16),
-                       "%s", st ? comi_errmsg(ctx) : "ids differ");
+                       st == COMI_OK && gg && ng >= 4 && n_out >= 4 && !memcmp(out, gg, 16), "%s",
+                       st ? comi_errmsg(ctx) : "ids differ");
             comi_session_free(s);
             free(gg);
         }
@@ -347,7 +353,8 @@ static void test_cache(comi_ctx *ctx) {
         for (int32_t j = 0; j < g; j++) {
             float *x = &lg[seq[n + j]];
             bool dup = false;
-            for (int32_t i = 0; i < j; i++) dup |= seq[n + i] == seq[n + j];
+            for (int32_t i = 0; i < j; i++)
+                dup |= seq[n + i] == seq[n + j];
             if (!dup) *x = *x > 0 ? *x / 1.3f : *x * 1.3f;
         }
         int32_t best = 0;
@@ -359,7 +366,8 @@ static void test_cache(comi_ctx *ctx) {
                "ids differ from recomputation");
 
     /* split prompt and embeddings input */
-    float *h1 = malloc((size_t)(n * d) * sizeof(float)), *h2 = malloc((size_t)(n * d) * sizeof(float));
+    float *h1 = malloc((size_t)(n * d) * sizeof(float)),
+          *h2 = malloc((size_t)(n * d) * sizeof(float));
     float *emb = malloc((size_t)(n * d) * sizeof(float));
     ok = run(ctx, m, ids, n, 0, h1, NULL, 0) == COMI_OK;
     st = comi_session_new(ctx, m, n, &s);
@@ -376,14 +384,14 @@ static void test_cache(comi_ctx *ctx) {
     st = comi_model_embed(ctx, m, ids, n, emb);
     ep.hidden_out = h2;
     if (!st) st = comi_session_eval(ctx, s, NULL, emb, n, &ep);
-    test_check("embd_input_equals_ids", st == COMI_OK && !memcmp(h1, h2, (size_t)(n * d) * 4),
-               "%s", comi_errmsg(ctx));
+    test_check("embd_input_equals_ids", st == COMI_OK && !memcmp(h1, h2, (size_t)(n * d) * 4), "%s",
+               comi_errmsg(ctx));
     /* bad input */
     comi_session_reset(s);
     int32_t bad[2] = {1, (int32_t)nv};
     st = comi_session_eval(ctx, s, bad, NULL, 2, NULL);
-    test_check("eval_id_out_of_vocab", st == COMI_ERR_INVALID_ARG &&
-                                           strstr(comi_errmsg(ctx), "outside the vocabulary"),
+    test_check("eval_id_out_of_vocab",
+               st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "outside the vocabulary"),
                "status %d: %s", st, comi_errmsg(ctx));
     ep = comi_eval_default_params();
     ep.n_layers = info.n_layer + 1;
@@ -411,7 +419,8 @@ static void test_cache(comi_ctx *ctx) {
 static void test_bad_files(comi_ctx *ctx) {
     comi_model *m = NULL;
     comi_status st = comi_model_load(ctx, "/nonexistent/model.gguf", NULL, &m);
-    test_check("load_missing_file", st != COMI_OK && m == NULL && strstr(comi_errmsg(ctx), "nonexistent"),
+    test_check("load_missing_file",
+               st != COMI_OK && m == NULL && strstr(comi_errmsg(ctx), "nonexistent"),
                "status %d: %s", st, comi_errmsg(ctx));
     size_t len;
     char *bytes = test_read_file(pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &len);

@@ -35,15 +35,16 @@ static int write_st(const char *path, const st_entry *es, int n) {
                                     i ? "," : "", es[i].name, (long long)es[i].rows,
                                     (long long)es[i].cols, off, off + bytes);
         else
-            len += (size_t)snprintf(hdr + len, cap - len,
-                                    "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
-                                    "\"data_offsets\":[%zu,%zu]}",
-                                    i ? "," : "", es[i].name, (long long)es[i].rows, off,
-                                    off + bytes);
+            len +=
+                (size_t)snprintf(hdr + len, cap - len,
+                                 "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"
+                                 "\"data_offsets\":[%zu,%zu]}",
+                                 i ? "," : "", es[i].name, (long long)es[i].rows, off, off + bytes);
         off += bytes;
     }
     len += (size_t)snprintf(hdr + len, cap - len, "}");
-    while (len % 8) hdr[len++] = ' ';
+    while (len % 8)
+        hdr[len++] = ' ';
     FILE *f = fopen(path, "wb");
     if (!f) {
         free(hdr);
@@ -151,15 +152,18 @@ static void test_model(comi_ctx *ctx, const char *name) {
         a->rows = r, a->cols = in, b->rows = out, b->cols = r;
         a->data = malloc((size_t)(r * in) * sizeof(float));
         b->data = malloc((size_t)(out * r) * sizeof(float));
-        for (int64_t k = 0; k < r * in; k++) a->data[k] = frand() * 0.2f;
-        for (int64_t k = 0; k < out * r; k++) b->data[k] = frand() * 0.2f;
+        for (int64_t k = 0; k < r * in; k++)
+            a->data[k] = frand() * 0.2f;
+        for (int64_t k = 0; k < out * r; k++)
+            b->data[k] = frand() * 0.2f;
         zero[n_lora] = *a;
         zero[n_lora + 1] = *b;
         zero[n_lora + 1].data = calloc((size_t)(out * r), sizeof(float));
         for (int64_t o = 0; o < out; o++)
             for (int64_t c = 0; c < in; c++) {
                 double acc = 0;
-                for (int64_t j = 0; j < r; j++) acc += (double)b->data[o * r + j] * a->data[j * in + c];
+                for (int64_t j = 0; j < r; j++)
+                    acc += (double)b->data[o * r + j] * a->data[j * in + c];
                 me->data[o * in + c] = (float)((double)me->data[o * in + c] + scale * acc);
             }
         n_lora += 2;
@@ -242,14 +246,16 @@ static void test_model(comi_ctx *ctx, const char *name) {
     ep.lora_path = zpath;
     rename(path, "/tmp/comi_lora_cfg_moved.json"); /* hide adapter_config.json */
     st = comi_model_load(ctx, hf, &ep, &bad);
-    test_check("lora_no_scale_fails", st != COMI_OK && bad == NULL && strstr(comi_errmsg(ctx), "scale"),
-               "status %d: %s", st, comi_errmsg(ctx));
+    test_check("lora_no_scale_fails",
+               st != COMI_OK && bad == NULL && strstr(comi_errmsg(ctx), "scale"), "status %d: %s",
+               st, comi_errmsg(ctx));
     rename("/tmp/comi_lora_cfg_moved.json", path);
     ep.lora_prefix = "decoder.";
     ep.lora_scale = 1;
     st = comi_model_load(ctx, hf, &ep, &bad);
-    test_check("lora_prefix_no_match_fails", st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "no LoRA"),
-               "status %d: %s", st, comi_errmsg(ctx));
+    test_check("lora_prefix_no_match_fails",
+               st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "no LoRA"), "status %d: %s", st,
+               comi_errmsg(ctx));
     zero[0].cols -= 1; /* lora_A of the first projection: wrong input width */
     write_st(zpath, zero, n_lora);
     ep.lora_prefix = NULL;
@@ -260,7 +266,8 @@ static void test_model(comi_ctx *ctx, const char *name) {
         free(lora[i].data);
         if (i % 2) free(zero[i].data);
     }
-    for (int64_t i = 0; i < nt; i++) free(merged[i].data);
+    for (int64_t i = 0; i < nt; i++)
+        free(merged[i].data);
     free(merged);
     free(lora);
     free(zero);

@@ -73,7 +73,8 @@ static bool read_ids(const char *path, int32_t **ids, int64_t *n) {
     char *p = txt;
     bool ok = out != NULL;
     while (ok) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
         if (!*p) break;
         char *end;
         errno = 0;
@@ -81,7 +82,8 @@ static bool read_ids(const char *path, int32_t **ids, int64_t *n) {
         if (end == p || errno || v < INT32_MIN || v > INT32_MAX ||
             (*end && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r')) {
             int w = 0;
-            while (p[w] && p[w] != ' ' && p[w] != '\n' && w < 20) w++;
+            while (p[w] && p[w] != ' ' && p[w] != '\n' && w < 20)
+                w++;
             cli_error(CMD, "--ids: '%s': token %lld ('%.*s') is not an integer", path,
                       (long long)k + 1, w, p);
             ok = false;
@@ -135,7 +137,8 @@ int cmd_forward(int argc, char **argv) {
         } else if (!strcmp(a, "--repetition-penalty")) {
             const char *v = cli_value(CMD, argc, argv, &i);
             if (!v || !cli_parse_f64(CMD, a, v, &penalty)) return 1;
-            if (!(penalty > 0)) return cli_error(CMD, "--repetition-penalty: %g must be > 0", penalty);
+            if (!(penalty > 0))
+                return cli_error(CMD, "--repetition-penalty: %g must be > 0", penalty);
         } else if (!strcmp(a, "--stop-at-eos")) {
             stop_eos = true;
         } else {
@@ -215,8 +218,10 @@ int cmd_forward(int argc, char **argv) {
             cli_error(CMD, "%s", comi_errmsg(ctx));
             goto done;
         }
-        if ((fh && fwrite(hidden, sizeof(float) * (size_t)info.n_embd, (size_t)c, fh) != (size_t)c) ||
-            (fl && fwrite(logits, sizeof(float) * (size_t)info.n_vocab, (size_t)c, fl) != (size_t)c)) {
+        if ((fh &&
+             fwrite(hidden, sizeof(float) * (size_t)info.n_embd, (size_t)c, fh) != (size_t)c) ||
+            (fl &&
+             fwrite(logits, sizeof(float) * (size_t)info.n_vocab, (size_t)c, fl) != (size_t)c)) {
             cli_error(CMD, "write failed: %s", strerror(errno));
             goto done;
         }
@@ -248,7 +253,8 @@ int cmd_forward(int argc, char **argv) {
             cli_error(CMD, "%s", gen ? comi_errmsg(ctx) : "out of memory");
             goto done;
         }
-        for (int32_t i = 0; i < n_out; i++) printf(i ? " %d" : "%d", gen[i]);
+        for (int32_t i = 0; i < n_out; i++)
+            printf(i ? " %d" : "%d", gen[i]);
         printf("\n");
     }
     rc = 0;

@@ -11,16 +11,15 @@
 static const char *CMD = "inspect";
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: comi inspect MODEL [--tensors] [--ctx N]\n"
-            "\n"
-            "Loads MODEL (a .gguf file or a Hugging Face directory), checks every tensor\n"
-            "against the architecture, and prints the architecture, shapes, types,\n"
-            "tokenizer and the memory needed.\n"
-            "\n"
-            "  --tensors   list every tensor: name, type, shape (outermost first), bytes\n"
-            "  --ctx N     size the session memory estimate for N tokens (default: the\n"
-            "              trained context length, at most 32768)\n");
+    fprintf(out, "usage: comi inspect MODEL [--tensors] [--ctx N]\n"
+                 "\n"
+                 "Loads MODEL (a .gguf file or a Hugging Face directory), checks every tensor\n"
+                 "against the architecture, and prints the architecture, shapes, types,\n"
+                 "tokenizer and the memory needed.\n"
+                 "\n"
+                 "  --tensors   list every tensor: name, type, shape (outermost first), bytes\n"
+                 "  --ctx N     size the session memory estimate for N tokens (default: the\n"
+                 "              trained context length, at most 32768)\n");
 }
 
 static double mib(uint64_t b) {
@@ -67,8 +66,7 @@ int cmd_inspect(int argc, char **argv) {
     printf("architecture:   %s\n", in.arch);
     printf("n_embd:         %d\n", in.n_embd);
     printf("n_layer:        %d\n", in.n_layer);
-    printf("n_head:         %d (kv heads %d, head dim %d)\n", in.n_head, in.n_head_kv,
-           in.head_dim);
+    printf("n_head:         %d (kv heads %d, head dim %d)\n", in.n_head, in.n_head_kv, in.head_dim);
     printf("n_ff:           %d\n", in.n_ff);
     printf("n_vocab:        %d\n", in.n_vocab);
     printf("n_ctx_train:    %d\n", in.n_ctx_train);
@@ -97,12 +95,14 @@ int cmd_inspect(int argc, char **argv) {
         comi_tensor_info ti;
         if (!comi_model_tensor_info(m, i, &ti)) continue;
         int k = 0;
-        while (k < n_types && strcmp(names[k], ti.type) != 0) k++;
+        while (k < n_types && strcmp(names[k], ti.type) != 0)
+            k++;
         if (k == n_types && n_types < 16) names[n_types++] = ti.type;
         if (k < n_types) counts[k]++;
     }
     printf("tensors:        %lld (", (long long)nt);
-    for (int k = 0; k < n_types; k++) printf(k ? ", %s x%lld" : "%s x%lld", names[k], (long long)counts[k]);
+    for (int k = 0; k < n_types; k++)
+        printf(k ? ", %s x%lld" : "%s x%lld", names[k], (long long)counts[k]);
     printf(")\n");
     uint64_t sb = comi_model_session_bytes(m, n_ctx);
     printf("memory:         %.2f MiB weights (mmapped) + %.2f MiB per session of %lld tokens\n",
@@ -112,7 +112,8 @@ int cmd_inspect(int argc, char **argv) {
             comi_tensor_info ti;
             if (!comi_model_tensor_info(m, i, &ti)) continue;
             printf("  %-48s %-5s [", ti.name, ti.type);
-            for (int32_t d = 0; d < ti.n_dims; d++) printf(d ? ", %lld" : "%lld", (long long)ti.shape[d]);
+            for (int32_t d = 0; d < ti.n_dims; d++)
+                printf(d ? ", %lld" : "%lld", (long long)ti.shape[d]);
             printf("] %llu bytes\n", (unsigned long long)ti.nbytes);
         }
     }
