@@ -618,6 +618,9 @@ typedef struct comi_text_params {
     int32_t window_words;  /* group size when the text has no paragraphs or documents */
     float bridge_weight;   /* relevance a titled group gains when a relevant group names
                               its title (multi-hop questions); 0 = off */
+    float centrality_weight; /* weight of a unit's cosine with the whole context's
+                                centroid (helps generic instructions); 0 = off */
+    float lead_weight;     /* weight of 1 / (1 + position of the unit in its group) */
 } comi_text_params;
 
 comi_text_params comi_text_default_params(void);

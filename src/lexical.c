@@ -85,7 +85,7 @@ bool lex_is_stopword(const char *s, size_t len) {
     if (len > 7 || s[0] < 'a' || s[0] > 'z') return false;
     int c = s[0] - 'a';
     for (int i = stop_start[c]; i < stop_start[c + 1]; i++)
-        if (strlen(stopwords[i]) == len && !memcmp(stopwords[i], s, len)) return true;
+        if (!strncmp(stopwords[i], s, len) && stopwords[i][len] == '\0') return true;
     return false;
 }
 

@@ -47,6 +47,8 @@ comi_text_params comi_text_default_params(void) {
         .min_group_words = 6,
         .window_words = 120,
         .bridge_weight = 1.0f,
+        .centrality_weight = 0.0f,
+        .lead_weight = 2.0f,
     };
     return p;
 }
@@ -140,6 +142,7 @@ typedef struct {
     bool title;
     float rel;        /* BM25 of the unit */
     float score;      /* relevance used by the fine stage */
+    float cent;       /* cosine with the context centroid */
     size_t v_off, v_len; /* redundancy vector in the pool */
     float *dense;     /* (dim,) unit-normalised, vectors encoder only */
 } unit_t;
@@ -825,13 +828,27 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         for (size_t u = 0; u < w->n_units; u++)
             if (w->units[u].rel > max_u) max_u = w->units[u].rel;
     }
-    float cw = prm->context_weight;
+    /* Centrality: cosine of a unit with the centroid of the whole context
+     * (what the context is about), for instructions that name no content
+     * ("summarise the news"); lead: earlier units of a group first. */
+    float cw = prm->context_weight, cent_w = prm->centrality_weight, lead_w = prm->lead_weight;
+    if (cent_w != 0) {
+        double ss = 0;
+        for (size_t j = 0; j < w->pool.n; j++) w->acc[w->pool.e[j].term] += w->pool.e[j].w;
+        for (size_t t = 0; t < nt; t++) ss += (double)w->acc[t] * w->acc[t];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+        for (size_t t = 0; t < nt; t++) w->acc[t] *= inv;
+        for (size_t u = 0; u < w->n_units; u++)
+            w->units[u].cent = sp_gather(w, w->units[u].v_off, w->units[u].v_len);
+        memset(w->acc, 0, nt * sizeof *w->acc);
+    }
     for (size_t u = 0; u < w->n_units; u++) {
         unit_t *x = &w->units[u];
         float r = max_u > 0 ? x->rel / max_u : 0;
         float s = max_s > 0 ? w->sent_rel[x->sent] / max_s : 0;
         float gr = max_g > 0 ? w->groups[x->group].rel / max_g : 0;
-        x->score = prm->alpha * (r + cw * (s + gr));
+        float lead = 1.0f / (1.0f + (float)(u - w->groups[x->group].u0));
+        x->score = prm->alpha * (r + cw * (s + gr)) + cent_w * x->cent + lead_w * lead;
     }
 
     /* Coarse: group MIG and budget shares. */

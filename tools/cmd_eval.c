@@ -52,7 +52,7 @@ static const char *const eval_usage =
     "  --save-text       also store each compressed text in examples.jsonl\n"
     "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
     "                    min_unit_words, min_group_words, window_words, keep_titles,\n"
-    "                    bridge_weight\n"
+    "                    bridge_weight, lead_weight, centrality_weight\n"
     "\n"
     "The model-based QA evaluation: comi eval --task qa --help.\n";
 
@@ -584,9 +584,12 @@ static bool set_knob(comi_text_params *p, const char *kv) {
     KNOB("window_words", p->window_words = (int32_t)v)
     KNOB("keep_titles", p->keep_titles = v != 0)
     KNOB("bridge_weight", p->bridge_weight = (float)v)
+    KNOB("centrality_weight", p->centrality_weight = (float)v)
+    KNOB("lead_weight", p->lead_weight = (float)v)
 #undef KNOB
     cli_error("eval", "--set: unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
-              "min_unit_words, min_group_words, window_words, keep_titles)", (int)kl, kv);
+              "min_unit_words, min_group_words, window_words, keep_titles, bridge_weight, "
+              "lead_weight, centrality_weight)", (int)kl, kv);
     return false;
 }
 
