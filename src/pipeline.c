@@ -87,8 +87,8 @@ static void describe_base(comi_pipeline *pl, const char *path) {
     comi_model_info mi;
     comi_model_get_info(pl->dec, &mi);
     snprintf(pl->desc, sizeof pl->desc,
-             "training-free: %s (%s, %d layers, d %d); encoder = first %d layers, "
-             "decoder = the whole model, no fusion",
+             "training-free: %s (%s, %d layers, d %d); encoder = its first K layers "
+             "(default %d), decoder = the whole model, no fusion",
              path ? path : "model", mi.arch, (int)mi.n_layer, (int)mi.n_embd,
              (int)pl->enc_layers_default);
 }
