@@ -334,6 +334,15 @@ static void vector_tests(void) {
     comi_encoder_free(enc);
     unlink(p);
     check_vec_error("vectors_w2v_truncated", bin, k - 9, "truncated");
+    /* word2vec text: the same "count dim" header, then GloVe-style lines */
+    p = tmp_path("w2v.txt");
+    const char *w2vt = "2 3\nMountain 1 0 0.5\nbanana 0 1 -2e-1\n";
+    write_bytes(p, w2vt, strlen(w2vt));
+    snprintf(spec, sizeof spec, "vectors:%s", p);
+    st = comi_encoder_load(ctx, spec, &enc);
+    test_check("vectors_word2vec_text_load", st == COMI_OK, "%d '%s'", st, comi_errmsg(ctx));
+    comi_encoder_free(enc);
+    unlink(p);
     check_vec_error("vectors_inconsistent_dim", "a 1 2 3\nb 1 2\n", 14, "line 2: 2 values, expected 3");
     check_vec_error("vectors_bad_number", "a 1 2 3\nb 1 x 3\n", 16, "line 2: value 2 'x'");
     check_vec_error("vectors_header_count", "5 2\na 1 2\nb 3 4\n", 16, "header says 5");

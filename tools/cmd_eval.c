@@ -200,7 +200,7 @@ typedef struct {
     FILE *jsonl;
     bool save_text, tty, failed;
     char err[1200];
-    double t0;
+    double t0, last_print;
 } runner;
 
 static void cell_json(const runner *r, const cell *c, const char *text, FILE *f) {
@@ -228,7 +228,11 @@ static void cell_json(const runner *r, const cell *c, const char *text, FILE *f)
 
 static void progress(runner *r) {
     if (!r->tty) return;
-    double el = now_s() - r->t0;
+    double t = now_s();
+    /* at most ten updates a second, and always the last one */
+    if (t - r->last_print < 0.1 && r->n_done_now < r->n_todo) return;
+    r->last_print = t;
+    double el = t - r->t0;
     double rate = el > 0 ? (double)r->n_done_now / el : 0;
     double eta = rate > 0 ? (double)(r->n_todo - r->n_done_now) / rate : 0;
     fprintf(stderr, "\r[eval] %zu/%zu cells (%.0f%%) %.1f/s  ETA %d:%02d   ", r->n_done_now,
