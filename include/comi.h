@@ -464,11 +464,12 @@ typedef struct comi_answer_params {
     comi_merge_params merge;  /* merge_size = compression rate (default 16), weights,
                                  switches */
     int32_t max_new_tokens;   /* default 20 */
-    float repetition_penalty; /* on generated ids, HF semantics (default 1.3): a repeated id
-                                 is penalised once */
-    bool penalty_per_occurrence; /* penalise an id once per earlier occurrence instead
-                                    (compounding; how the golden pipeline ids were made,
-                                    see README "Soft pipeline"; default false) */
+    float repetition_penalty; /* on generated ids (default 1.3): a positive logit is divided
+                                 by it, a negative one multiplied */
+    bool penalty_per_occurrence; /* true (default): applied once per earlier occurrence of
+                                    the id, compounding, which is what reproduces the golden
+                                    pipeline ids (see README "Soft pipeline"); false: once
+                                    per id, as Hugging Face's generate() does */
     uint64_t max_bytes;       /* refuse (COMI_ERR_LIMIT, before any work) a context whose
                                  buffers would exceed this; 0: physical memory */
     bool keep_logits;         /* fill comi_answer_result.logits (default true) */

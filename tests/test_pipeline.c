@@ -194,6 +194,7 @@ static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
                pi.encoder_layers);
 
     comi_answer_params ap = golden_params(pl);
+    ap.penalty_per_occurrence = false;
     comi_answer_result r;
     snprintf(name, sizeof name, "%s answer from ids", c->name);
     if (test_check(name, comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &ap,

@@ -47,8 +47,10 @@ static void usage(FILE *out) {
         "  --merge-size M           compression rate: tokens per memory vector (default 16)\n"
         "  --segment-size N         context tokens per encoded segment (default 10000)\n"
         "  --max-new-tokens N       at most N answer tokens (default 20)\n"
-        "  --repetition-penalty P   on generated ids, Hugging Face rule (default 1.3)\n"
-        "  --penalty-per-occurrence penalise a repeated id once per earlier occurrence\n"
+        "  --repetition-penalty P   on generated ids: positive logit / P, negative * P,\n"
+        "                           once per earlier occurrence (default 1.3)\n"
+        "  --penalty-once           apply it once per id, as Hugging Face generate() does\n"
+        "  --penalty-per-occurrence the default rule, spelled out\n"
         "  --alpha-select A  --beta-select B  --alpha-merge A  --beta-merge B\n"
         "                           MIG weights (default 1, or the checkpoint's)\n"
         "  --no-coarse  --no-fine  --no-coarse-redundancy  --no-fine-redundancy\n"
@@ -108,7 +110,7 @@ int cmd_answer(int argc, char **argv) {
     double weights[4];
     bool have_w[4] = {false, false, false, false};
     bool no_coarse = false, no_fine = false, no_cr = false, no_fr = false, print_ids = false,
-         timings = false, per_occ = false;
+         timings = false, per_occ = true;
     static const char *const wflags[4] = {"--alpha-select", "--beta-select", "--alpha-merge",
                                           "--beta-merge"};
     for (int i = 1; i < argc; i++) {
@@ -184,6 +186,8 @@ int cmd_answer(int argc, char **argv) {
             timings = true;
         } else if (!strcmp(a, "--penalty-per-occurrence")) {
             per_occ = true;
+        } else if (!strcmp(a, "--penalty-once")) {
+            per_occ = false;
         } else {
             cli_error(CMD, "unknown option '%s' (comi answer --help lists them)", a);
             return 2;

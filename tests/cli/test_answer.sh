@@ -44,8 +44,8 @@ for m in tiny-llama-spm tiny-qwen2-bpe; do
     q=$(jq -r .question "$P/$m.json")
     want=$(jq -r '.greedy_rep1_3 | join(" ")' "$P/$m.json")
     for mode in hf occ; do
-        extra=""
-        [ $mode = occ ] && extra=--penalty-per-occurrence
+        extra=--penalty-once
+        [ $mode = occ ] && extra=""
         "$COMI" answer --model "$model" --encoder-layers 2 --merge-size 4 \
             --alpha-select 1 --beta-select 1 --alpha-merge 1 --beta-merge 1 \
             --context-file "$TMP/ctx.txt" --question "$q" --max-new-tokens 12 \
