@@ -16,7 +16,10 @@
 #include "quant.h"
 
 #include <cblas.h>
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#define OPS_SIMD 1
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@ void ops_init(void) {
 
 /* ---- elementwise ------------------------------------------------------- */
 
+#ifdef OPS_SIMD
 static inline float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v);
     __m128 hi = _mm256_extractf128_ps(v, 1);
@@ -42,6 +46,7 @@ static inline float hsum256(__m256 v) {
     lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
     return _mm_cvtss_f32(lo);
 }
+#endif
 
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
@@ -91,6 +96,7 @@ float ops_exp_ref(float x) {
     return y * p2;
 }
 
+#ifdef OPS_SIMD
 static inline __m256 exp8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
     __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
@@ -108,11 +114,14 @@ static inline __m256 exp8(__m256 x) {
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
+#endif
 
 void ops_exp(float *y, const float *x, int64_t n) {
     int64_t i = 0;
+#ifdef OPS_SIMD
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+#endif
     for (; i < n; i++)
         y[i] = ops_exp_ref(x[i]);
 }
@@ -120,14 +129,24 @@ void ops_exp(float *y, const float *x, int64_t n) {
 /* y[i] = exp(x[i] - m) for i < n; returns the sum in float32, accumulated
  * in 8 lanes then reduced (a fixed order for a given n). */
 static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
-    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
     int64_t i = 0;
+#ifdef OPS_SIMD
+    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) {
         __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         _mm256_storeu_ps(y + i, v);
         acc = _mm256_add_ps(acc, v);
     }
     float s = hsum256(acc);
+#else
+    /* the same 8-lane partial sums as the AVX2 path, so results match */
+    float lane[8] = {0};
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            lane[k] += (y[i + k] = ops_exp_ref(x[i + k] - m));
+    float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) +
+              ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+#endif
     for (; i < n; i++)
         s += (y[i] = ops_exp_ref(x[i] - m));
     return s;
@@ -145,6 +164,7 @@ void ops_softmax(float *x, int64_t n) {
 
 void ops_swiglu(float *gate, const float *up, int64_t n) {
     int64_t i = 0;
+#ifdef OPS_SIMD
     const __m256 one = _mm256_set1_ps(1.0f);
     for (; i + 8 <= n; i += 8) {
         __m256 g = _mm256_loadu_ps(gate + i);
@@ -152,6 +172,7 @@ void ops_swiglu(float *gate, const float *up, int64_t n) {
         __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
     }
+#endif
     for (; i < n; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + ops_exp_ref(-g)) * up[i];
