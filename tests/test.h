@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,51 @@ static inline void *test_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* Formats a path into one of four rotating static buffers, so up to four
+ * results can be used at once (e.g. as arguments of one call). */
+static inline char *test_pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *test_pathf(const char *fmt, ...) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf[k], sizeof buf[k], fmt, ap);
+    va_end(ap);
+    return buf[k];
+}
+
+/* Reads a golden ids file (decimal ids separated by white space); returns
+ * malloc'ed ids (caller frees) and their count in *n, or NULL when the file
+ * cannot be read. */
+static inline int32_t *test_read_ids(const char *path, int64_t *n) {
+    size_t len;
+    char *txt = test_read_file(path, &len);
+    if (!txt) return NULL;
+    /* each id takes at least one digit and one separator */
+    int32_t *ids = malloc((len / 2 + 2) * sizeof *ids);
+    int64_t k = 0;
+    char *p = txt, *end;
+    for (;;) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    free(txt);
+    *n = k;
+    return ids;
+}
+
+/* Reads a raw little-endian float32 file; returns malloc'ed values (caller
+ * frees) and their count in *n, or NULL when it cannot be read. */
+static inline float *test_read_f32(const char *path, size_t *n) {
+    size_t len;
+    float *f = test_read_file(path, &len);
+    if (f) *n = len / 4;
+    return f;
+}
+
 /* NMSE(a, b) = sum((a-b)^2) / sum(b^2), b the reference. */
 static inline double test_nmse(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
@@ -116,6 +162,15 @@ static inline double test_nmse(const float *a, const float *b, size_t n) {
         den += (double)b[i] * (double)b[i];
     }
     return den > 0 ? num / den : num;
+}
+
+/* Checks NMSE(got, want) <= tol under name, printing the measured value as a
+ * comment line. */
+static inline void test_check_nmse(const char *name, const float *got, const float *want, size_t n,
+                                   double tol) {
+    double e = test_nmse(got, want, n);
+    printf("# %s nmse %.3g (tolerance %.3g)\n", name, e, tol);
+    test_check(name, e <= tol, "NMSE %.3g > %.3g", e, tol);
 }
 
 /* The exit status a test program returns from main. */

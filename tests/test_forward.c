@@ -14,43 +14,6 @@
 
 static const char *golden;
 
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[k], sizeof buf[k], fmt, ap);
-    va_end(ap);
-    return buf[k];
-}
-
-static int32_t *read_ids(const char *path, int64_t *n) {
-    size_t len;
-    char *txt = test_read_file(path, &len);
-    if (!txt) return NULL;
-    int32_t *ids = malloc((len / 2 + 2) * sizeof *ids);
-    int64_t k = 0;
-    char *p = txt, *end;
-    for (;;) {
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        ids[k++] = (int32_t)v;
-        p = end;
-    }
-    free(txt);
-    *n = k;
-    return ids;
-}
-
-static float *read_f32(const char *path, size_t *n) {
-    size_t len;
-    float *f = test_read_file(path, &len);
-    if (f) *n = len / 4;
-    return f;
-}
-
 static comi_ctx *ctx_threads(int nt) {
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = nt;
@@ -74,46 +37,43 @@ static comi_status run(comi_ctx *ctx, const comi_model *m, const int32_t *ids, i
     return st;
 }
 
-static void check_nmse(const char *name, const float *got, const float *want, size_t n,
-                       double tol) {
-    double e = test_nmse(got, want, n);
-    printf("# %s nmse %.3g (tolerance %.3g)\n", name, e, tol);
-    test_check(name, e <= tol, "NMSE %.3g > %.3g", e, tol);
-}
-
 static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
     char tag[96];
     snprintf(tag, sizeof tag, "%s%s", model, hf ? ".hf" : "");
     comi_model *m = NULL;
-    const char *mp = pathf("%s/forward/models/%s%s", golden, model, hf ? ".hf" : ".gguf");
+    const char *mp = test_pathf("%s/forward/models/%s%s", golden, model, hf ? ".hf" : ".gguf");
     comi_status st = comi_model_load(ctx, mp, NULL, &m);
-    if (!test_check(pathf("%s_load", tag), st == COMI_OK, "%s", comi_errmsg(ctx))) return;
+    if (!test_check(test_pathf("%s_load", tag), st == COMI_OK, "%s", comi_errmsg(ctx))) return;
     comi_model_info info;
     comi_model_get_info(m, &info);
     int64_t d = info.n_embd, nv = info.n_vocab;
     const comi_tokenizer *tok = comi_model_tokenizer(m);
-    if (!hf) test_check(pathf("%s_has_tokenizer", tag), tok != NULL, "no tokenizer attached");
+    if (!hf) test_check(test_pathf("%s_has_tokenizer", tag), tok != NULL, "no tokenizer attached");
     for (int p = 0; p < 3; p++) {
         int64_t n = 0;
-        int32_t *ids = read_ids(pathf("%s/forward/%s/p%d.ids.txt", golden, model, p), &n);
+        int32_t *ids = test_read_ids(test_pathf("%s/forward/%s/p%d.ids.txt", golden, model, p), &n);
         size_t nh = 0, nh2 = 0, nl = 0;
-        float *gh = read_f32(pathf("%s/forward/%s/p%d.hidden.f32", golden, model, p), &nh);
-        float *gh2 = read_f32(pathf("%s/forward/%s/p%d.first2.hidden.f32", golden, model, p), &nh2);
-        float *gl = read_f32(pathf("%s/forward/%s/p%d.logits_last2.f32", golden, model, p), &nl);
+        float *gh =
+            test_read_f32(test_pathf("%s/forward/%s/p%d.hidden.f32", golden, model, p), &nh);
+        float *gh2 = test_read_f32(
+            test_pathf("%s/forward/%s/p%d.first2.hidden.f32", golden, model, p), &nh2);
+        float *gl =
+            test_read_f32(test_pathf("%s/forward/%s/p%d.logits_last2.f32", golden, model, p), &nl);
         int64_t ng = 0;
-        int32_t *gg = read_ids(pathf("%s/forward/%s/p%d.greedy.txt", golden, model, p), &ng);
+        int32_t *gg =
+            test_read_ids(test_pathf("%s/forward/%s/p%d.greedy.txt", golden, model, p), &ng);
         if (!ids || !gh || !gh2 || !gl || !gg || nh != (size_t)(n * d) || nh2 != nh ||
             nl != (size_t)(2 * nv) || ng < 4) {
-            test_fail(pathf("%s_p%d_golden", tag, p), "golden files missing or of wrong size");
+            test_fail(test_pathf("%s_p%d_golden", tag, p), "golden files missing or of wrong size");
             goto next;
         }
         if (tok) {
             size_t tl;
-            char *txt = test_read_file(pathf("%s/forward/%s/p%d.txt", golden, model, p), &tl);
+            char *txt = test_read_file(test_pathf("%s/forward/%s/p%d.txt", golden, model, p), &tl);
             int32_t *tids = NULL;
             size_t ntids = 0;
             st = txt ? comi_tokenize(ctx, tok, txt, tl, NULL, &tids, &ntids) : COMI_ERR_IO;
-            test_check(pathf("%s_p%d_tokenize_matches_ids", tag, p),
+            test_check(test_pathf("%s_p%d_tokenize_matches_ids", tag, p),
                        st == COMI_OK && ntids == (size_t)n && !memcmp(tids, ids, (size_t)n * 4),
                        "%s (%zu ids, want %lld)", comi_errmsg(ctx), ntids, (long long)n);
             comi_free(tids);
@@ -121,14 +81,14 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
         }
         float *h = malloc(nh * sizeof *h), *lg = malloc(nl * sizeof *lg);
         st = run(ctx, m, ids, n, 0, h, lg, 2);
-        if (test_check(pathf("%s_p%d_eval", tag, p), st == COMI_OK, "%s", comi_errmsg(ctx))) {
-            check_nmse(pathf("%s_p%d_hidden", tag, p), h, gh, nh, 1e-5);
-            check_nmse(pathf("%s_p%d_logits_last2", tag, p), lg, gl, nl, 1e-5);
+        if (test_check(test_pathf("%s_p%d_eval", tag, p), st == COMI_OK, "%s", comi_errmsg(ctx))) {
+            test_check_nmse(test_pathf("%s_p%d_hidden", tag, p), h, gh, nh, 1e-5);
+            test_check_nmse(test_pathf("%s_p%d_logits_last2", tag, p), lg, gl, nl, 1e-5);
         }
         st = run(ctx, m, ids, n, 2, h, NULL, 0);
-        if (test_check(pathf("%s_p%d_eval_2_layers", tag, p), st == COMI_OK, "%s",
+        if (test_check(test_pathf("%s_p%d_eval_2_layers", tag, p), st == COMI_OK, "%s",
                        comi_errmsg(ctx)))
-            check_nmse(pathf("%s_p%d_first2_hidden", tag, p), h, gh2, nh, 1e-5);
+            test_check_nmse(test_pathf("%s_p%d_first2_hidden", tag, p), h, gh2, nh, 1e-5);
 
         comi_session *s;
         int32_t out[16];
@@ -139,14 +99,14 @@ static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
         st = comi_session_new(ctx, m, n + 16, &s);
         if (!st) st = comi_session_eval(ctx, s, ids, NULL, n, NULL);
         if (!st) st = comi_generate(ctx, s, &gp, out, &n_out);
-        if (test_check(pathf("%s_p%d_generate", tag, p), st == COMI_OK && n_out == 16,
+        if (test_check(test_pathf("%s_p%d_generate", tag, p), st == COMI_OK && n_out == 16,
                        "%s (n_out %d)", comi_errmsg(ctx), n_out)) {
             int same4 = !memcmp(out, gg, 4 * sizeof *out);
             int same = 0;
             while (same < 16 && out[same] == gg[same])
                 same++;
             printf("# %s_p%d greedy: %d of 16 ids match llama.cpp\n", tag, p, same);
-            test_check(pathf("%s_p%d_greedy_first4", tag, p), same4,
+            test_check(test_pathf("%s_p%d_greedy_first4", tag, p), same4,
                        "got %d %d %d %d, want %d %d %d %d", out[0], out[1], out[2], out[3], gg[0],
                        gg[1], gg[2], gg[3]);
         }
@@ -170,10 +130,10 @@ static void test_quant(comi_ctx *ctx) {
     } types[] = {{"F32", 0},       {"F16", 5.7e-7},   {"BF16", 1.17e-4}, {"Q8_0", 1.05e-3},
                  {"Q6_K", 7.4e-3}, {"Q5_K", 3.03e-2}, {"Q4_K", 1.12e-1}, {"Q4_0", 1.60e-1}};
     int64_t n = 0;
-    int32_t *ids = read_ids(pathf("%s/forward/quant-llama/ids.txt", golden), &n);
+    int32_t *ids = test_read_ids(test_pathf("%s/forward/quant-llama/ids.txt", golden), &n);
     size_t n_gl = 0, n_gh = 0;
-    float *gl = read_f32(pathf("%s/forward/quant-llama/F32.logits.f32", golden), &n_gl);
-    float *gh = read_f32(pathf("%s/forward/quant-llama/F32.hidden.f32", golden), &n_gh);
+    float *gl = test_read_f32(test_pathf("%s/forward/quant-llama/F32.logits.f32", golden), &n_gl);
+    float *gh = test_read_f32(test_pathf("%s/forward/quant-llama/F32.hidden.f32", golden), &n_gh);
     if (!ids || !gl || !gh) {
         test_fail("quant_golden", "golden quant-llama files missing");
         free(ids);
@@ -185,25 +145,26 @@ static void test_quant(comi_ctx *ctx) {
         const char *ty = types[t].type;
         comi_model *m = NULL;
         comi_status st = comi_model_load(
-            ctx, pathf("%s/forward/models/quant-llama.%s.gguf", golden, ty), NULL, &m);
-        if (!test_check(pathf("quant_%s_load", ty), st == COMI_OK, "%s", comi_errmsg(ctx)))
+            ctx, test_pathf("%s/forward/models/quant-llama.%s.gguf", golden, ty), NULL, &m);
+        if (!test_check(test_pathf("quant_%s_load", ty), st == COMI_OK, "%s", comi_errmsg(ctx)))
             continue;
         comi_model_info info;
         comi_model_get_info(m, &info);
         size_t nh = (size_t)(n * info.n_embd), nl = (size_t)(n * info.n_vocab);
         if (nh != n_gh || nl != n_gl) {
-            test_fail(pathf("quant_%s_shape", ty), "golden sizes do not match the model");
+            test_fail(test_pathf("quant_%s_shape", ty), "golden sizes do not match the model");
             comi_model_free(m);
             continue;
         }
         float *h = malloc(nh * sizeof *h), *lg = malloc(nl * sizeof *lg);
         st = run(ctx, m, ids, n, 0, h, lg, n);
-        if (test_check(pathf("quant_%s_eval", ty), st == COMI_OK, "%s", comi_errmsg(ctx))) {
+        if (test_check(test_pathf("quant_%s_eval", ty), st == COMI_OK, "%s", comi_errmsg(ctx))) {
             double tol = 1.5 * types[t].llama_cpp_nmse + 1e-6;
-            check_nmse(pathf("quant_%s_logits_vs_F32", ty), lg, gl, nl, tol);
-            if (t == 0) check_nmse("quant_F32_hidden", h, gh, nh, 1e-6);
+            test_check_nmse(test_pathf("quant_%s_logits_vs_F32", ty), lg, gl, nl, tol);
+            if (t == 0) test_check_nmse("quant_F32_hidden", h, gh, nh, 1e-6);
             size_t nown;
-            float *own = read_f32(pathf("%s/forward/quant-llama/%s.logits.f32", golden, ty), &nown);
+            float *own = test_read_f32(
+                test_pathf("%s/forward/quant-llama/%s.logits.f32", golden, ty), &nown);
             if (own && nown == nl)
                 printf("# quant_%s logits nmse vs llama.cpp's %s logits: %.3g\n", ty, ty,
                        test_nmse(lg, own, nl));
@@ -211,17 +172,18 @@ static void test_quant(comi_ctx *ctx) {
         }
         if (t == 0) {
             size_t n2;
-            float *g2 =
-                read_f32(pathf("%s/forward/quant-llama/F32.first2.hidden.f32", golden), &n2);
+            float *g2 = test_read_f32(
+                test_pathf("%s/forward/quant-llama/F32.first2.hidden.f32", golden), &n2);
             st = run(ctx, m, ids, n, 2, h, NULL, 0);
             if (g2 && n2 == nh && st == COMI_OK)
-                check_nmse("quant_F32_first2_hidden", h, g2, nh, 1e-6);
+                test_check_nmse("quant_F32_first2_hidden", h, g2, nh, 1e-6);
             else
                 test_fail("quant_F32_first2_hidden", "%s",
                           st ? comi_errmsg(ctx) : "golden missing");
             free(g2);
             int64_t ng = 0;
-            int32_t *gg = read_ids(pathf("%s/forward/quant-llama/F32.greedy.txt", golden), &ng);
+            int32_t *gg =
+                test_read_ids(test_pathf("%s/forward/quant-llama/F32.greedy.txt", golden), &ng);
             comi_session *s;
             int32_t out[8], n_out = 0;
             comi_generate_params gp = comi_generate_default_params();
@@ -247,9 +209,9 @@ static void test_quant(comi_ctx *ctx) {
 
 /* 1, 2 and 3 threads give bit-identical hidden states and logits. */
 static void test_threads(void) {
-    const char *mp = pathf("%s/forward/models/tiny-qwen2-bpe.gguf", golden);
+    const char *mp = test_pathf("%s/forward/models/tiny-qwen2-bpe.gguf", golden);
     int64_t n = 0;
-    int32_t *ids = read_ids(pathf("%s/forward/tiny-qwen2-bpe/p1.ids.txt", golden), &n);
+    int32_t *ids = test_read_ids(test_pathf("%s/forward/tiny-qwen2-bpe/p1.ids.txt", golden), &n);
     float *res_h[3] = {0}, *res_l[3] = {0};
     int ok = ids != NULL;
     for (int t = 0; t < 3 && ok; t++) {
@@ -283,8 +245,8 @@ static void test_threads(void) {
         comi_generate_params gp = comi_generate_default_params();
         gp.max_new_tokens = 8;
         gp.stop_at_eos = false;
-        ok = !comi_model_load(ctx, pathf("%s/forward/models/quant-llama.Q4_K.gguf", golden), NULL,
-                              &m) &&
+        ok = !comi_model_load(ctx, test_pathf("%s/forward/models/quant-llama.Q4_K.gguf", golden),
+                              NULL, &m) &&
              !comi_session_new(ctx, m, 5 + 8, &s) &&
              !comi_session_eval(ctx, s, qids, NULL, 5, NULL) &&
              !comi_generate(ctx, s, &gp, gen[t], &n_out) && n_out == 8;
@@ -306,9 +268,9 @@ static void test_threads(void) {
  * the whole sequence without a cache; splitting a prompt over two evals
  * equals one eval; embedding rows equal ids. */
 static void test_cache(comi_ctx *ctx) {
-    const char *mp = pathf("%s/forward/models/tiny-llama-spm.gguf", golden);
+    const char *mp = test_pathf("%s/forward/models/tiny-llama-spm.gguf", golden);
     int64_t n = 0;
-    int32_t *ids = read_ids(pathf("%s/forward/tiny-llama-spm/p1.ids.txt", golden), &n);
+    int32_t *ids = test_read_ids(test_pathf("%s/forward/tiny-llama-spm/p1.ids.txt", golden), &n);
     comi_model *m = NULL;
     if (!ids || comi_model_load(ctx, mp, NULL, &m)) {
         test_fail("cache_setup", "%s", comi_errmsg(ctx));
@@ -423,7 +385,7 @@ static void test_bad_files(comi_ctx *ctx) {
                st != COMI_OK && m == NULL && strstr(comi_errmsg(ctx), "nonexistent"),
                "status %d: %s", st, comi_errmsg(ctx));
     size_t len;
-    char *bytes = test_read_file(pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &len);
+    char *bytes = test_read_file(test_pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &len);
     char tmp[] = "/tmp/comi_test_fwd_XXXXXX";
     int fd = mkstemp(tmp);
     if (!bytes || fd < 0) {
@@ -439,7 +401,8 @@ static void test_bad_files(comi_ctx *ctx) {
     remove(tmp);
     free(bytes);
     /* a quant tensor-type / arch mismatch: a tokenizer-only GGUF has no weights */
-    st = comi_model_load(ctx, pathf("%s/tokenizer/ggml-vocab-llama-spm.gguf", golden), NULL, &m);
+    st = comi_model_load(ctx, test_pathf("%s/tokenizer/ggml-vocab-llama-spm.gguf", golden), NULL,
+                         &m);
     test_check("load_vocab_only_gguf", st != COMI_OK && m == NULL, "status %d: %s", st,
                comi_errmsg(ctx));
     printf("# vocab-only load message: %s\n", comi_errmsg(ctx));
@@ -471,7 +434,7 @@ static void test_mutations(comi_ctx *ctx) {
     comi_err e;
     comi_err_clear(&e);
     gguf_file *f = NULL;
-    if (gguf_open(&e, pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &f)) {
+    if (gguf_open(&e, test_pathf("%s/forward/models/tiny-qwen3-bpe.gguf", golden), &f)) {
         test_fail("load_mutations", "%s", e.msg);
         return;
     }

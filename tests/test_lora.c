@@ -68,24 +68,6 @@ static float frand(void) {
     return (float)((double)(rng >> 11) / (double)(1ull << 53) * 2.0 - 1.0);
 }
 
-static int32_t *read_ids(const char *path, int64_t *n) {
-    size_t len;
-    char *txt = test_read_file(path, &len);
-    if (!txt) return NULL;
-    int32_t *ids = malloc((len / 2 + 2) * sizeof *ids);
-    int64_t k = 0;
-    char *p = txt, *end;
-    for (;;) {
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        ids[k++] = (int32_t)v;
-        p = end;
-    }
-    free(txt);
-    *n = k;
-    return ids;
-}
-
 static comi_status run(comi_ctx *ctx, const char *model, const comi_model_params *mp,
                        const int32_t *ids, int64_t n, float **hidden, float **logits) {
     comi_model *m = NULL;
@@ -191,7 +173,7 @@ static void test_model(comi_ctx *ctx, const char *name) {
     char ip[1024];
     snprintf(ip, sizeof ip, "%s/forward/%s/p1.ids.txt", golden, name);
     int64_t n = 0;
-    int32_t *ids = read_ids(ip, &n);
+    int32_t *ids = test_read_ids(ip, &n);
     float *h_ref = NULL, *l_ref = NULL, *h = NULL, *l = NULL, *h0 = NULL, *l0 = NULL;
     comi_status st = run(ctx, mdir, NULL, ids, n, &h_ref, &l_ref);
     test_check("lora_merged_reference_runs", st == COMI_OK, "%s", comi_errmsg(ctx));

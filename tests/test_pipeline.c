@@ -15,25 +15,6 @@
 
 static const char *golden;
 
-static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *pathf(const char *fmt, ...) {
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf[k], sizeof buf[k], fmt, ap);
-    va_end(ap);
-    return buf[k];
-}
-
-static float *read_f32(const char *path, size_t *n) {
-    size_t len;
-    float *f = test_read_file(path, &len);
-    if (f) *n = len / 4;
-    return f;
-}
-
 static int32_t *json_ids(json_t *arr, int64_t *n) {
     size_t k = json_array_size(arr);
     int32_t *ids = malloc((k + 1) * sizeof *ids);
@@ -44,13 +25,6 @@ static int32_t *json_ids(json_t *arr, int64_t *n) {
     }
     *n = (int64_t)k;
     return ids;
-}
-
-static void check_nmse(const char *name, const float *got, const float *want, size_t n,
-                       double tol) {
-    double e = test_nmse(got, want, n);
-    printf("# %s nmse %.3g (tolerance %.3g)\n", name, e, tol);
-    test_check(name, e <= tol, "NMSE %.3g > %.3g", e, tol);
 }
 
 typedef struct golden_case {
@@ -66,19 +40,21 @@ static bool load_case(const char *name, golden_case *c) {
     memset(c, 0, sizeof *c);
     c->name = name;
     json_error_t je;
-    c->js = json_load_file(pathf("%s/forward/pipeline/%s.json", golden, name), 0, &je);
+    c->js = json_load_file(test_pathf("%s/forward/pipeline/%s.json", golden, name), 0, &je);
     if (!c->js) return false;
     c->cids = json_ids(json_object_get(c->js, "context_ids"), &c->nc);
     c->qids = json_ids(json_object_get(c->js, "question_ids"), &c->nq);
     c->gs = json_ids(json_object_get(c->js, "group_sizes"), &c->n_gs);
     c->greedy = json_ids(json_object_get(c->js, "greedy_rep1_3"), &c->n_greedy);
     c->n_mem = json_integer_value(json_object_get(c->js, "n_memory"));
-    c->enc = read_f32(pathf("%s/forward/pipeline/%s.enc.hidden.f32", golden, name), &c->n_enc);
-    c->mem = read_f32(pathf("%s/forward/pipeline/%s.memory.f32", golden, name), &c->n_memf);
-    c->dec_in = read_f32(pathf("%s/forward/pipeline/%s.decoder_input.f32", golden, name),
-                         &c->n_dec_in);
-    c->logits = read_f32(pathf("%s/forward/pipeline/%s.dec.logits_last.f32", golden, name),
-                         &c->n_logits);
+    c->enc = test_read_f32(test_pathf("%s/forward/pipeline/%s.enc.hidden.f32", golden, name),
+                           &c->n_enc);
+    c->mem = test_read_f32(test_pathf("%s/forward/pipeline/%s.memory.f32", golden, name),
+                           &c->n_memf);
+    c->dec_in = test_read_f32(
+        test_pathf("%s/forward/pipeline/%s.decoder_input.f32", golden, name), &c->n_dec_in);
+    c->logits = test_read_f32(
+        test_pathf("%s/forward/pipeline/%s.dec.logits_last.f32", golden, name), &c->n_logits);
     return c->enc && c->mem && c->dec_in && c->logits;
 }
 
@@ -118,7 +94,7 @@ static void test_merge_stage(comi_ctx *ctx, const golden_case *c) {
     snprintf(name, sizeof name, "%s merge stage memory", c->name);
     if (test_check(name, r.n_memory == c->n_mem && (size_t)(r.n_memory * d) == c->n_memf,
                    "%lld memories, want %lld", (long long)r.n_memory, (long long)c->n_mem))
-        check_nmse(name, r.memory, c->mem, c->n_memf, 1e-4);
+        test_check_nmse(name, r.memory, c->mem, c->n_memf, 1e-4);
     comi_merge_result_free(&r);
 }
 
@@ -134,7 +110,7 @@ static void test_decoder_input(comi_ctx *ctx, const comi_model *m, const golden_
     if (test_check(name, !st && (size_t)((c->n_mem + c->nq) * d) == c->n_dec_in,
                    "%zu golden floats, layout gives %lld", c->n_dec_in,
                    (long long)((c->n_mem + c->nq) * d)))
-        check_nmse(name, in, c->dec_in, c->n_dec_in, 1e-10);
+        test_check_nmse(name, in, c->dec_in, c->n_dec_in, 1e-10);
     free(in);
 }
 
@@ -146,10 +122,10 @@ static void check_answer(const char *what, const golden_case *c, const comi_answ
     snprintf(name, sizeof name, "%s %s memory", c->name, what);
     if (test_check(name, r->n_memory == c->n_mem, "%lld memories, want %lld",
                    (long long)r->n_memory, (long long)c->n_mem))
-        check_nmse(name, r->memory, c->mem, c->n_memf, 1e-4);
+        test_check_nmse(name, r->memory, c->mem, c->n_memf, 1e-4);
     snprintf(name, sizeof name, "%s %s decoder logits", c->name, what);
     if (test_check(name, r->logits && (size_t)r->n_vocab == c->n_logits, "no logits"))
-        check_nmse(name, r->logits, c->logits, c->n_logits, 1e-4);
+        test_check_nmse(name, r->logits, c->logits, c->n_logits, 1e-4);
     /* The golden ids penalise a repeated id once per earlier occurrence; with
      * the Hugging Face rule (once per id) tiny-qwen2-bpe's 4th id differs by a
      * margin of ~2.4 logits (925 again instead of 35669), so the HF run is
@@ -179,7 +155,7 @@ static comi_answer_params golden_params(const comi_pipeline *pl) {
 
 static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
     char name[160];
-    const char *mpath = pathf("%s/forward/models/%s.gguf", golden, c->name);
+    const char *mpath = test_pathf("%s/forward/models/%s.gguf", golden, c->name);
     comi_pipeline_load_params lp = comi_pipeline_load_default_params();
     lp.model = mpath;
     comi_pipeline *pl = NULL;
@@ -264,7 +240,7 @@ static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
                    r.n_ids);
         /* golden encoder output: the stage's own states against llama.cpp's */
         snprintf(name, sizeof name, "%s encoder stage states", c->name);
-        if (!st) check_nmse(name, hid, c->enc, c->n_enc, 1e-4);
+        if (!st) test_check_nmse(name, hid, c->enc, c->n_enc, 1e-4);
         free(hid);
         free(q);
         free(fused);
@@ -363,8 +339,8 @@ int main(void) {
             }
             test_merge_stage(ctx, &c);
             comi_model *m = NULL;
-            if (comi_model_load(ctx, pathf("%s/forward/models/%s.gguf", golden, cases[i]), NULL,
-                                &m) == COMI_OK) {
+            if (comi_model_load(ctx, test_pathf("%s/forward/models/%s.gguf", golden, cases[i]),
+                                NULL, &m) == COMI_OK) {
                 test_decoder_input(ctx, m, &c);
                 comi_model_free(m);
             } else {
