@@ -100,6 +100,35 @@ bool cli_read_f32(const char *cmd, const char *flag, const char *path, float **d
     return true;
 }
 
+char *cli_read_file(const char *cmd, const char *flag, const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error(cmd, "%s: cannot open '%s': %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    /* buf: cap bytes, the first n read; one byte always kept for the NUL */
+    size_t cap = 4096, n = 0, r;
+    char *buf = malloc(cap);
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (n + 1 == cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (!b) free(buf);
+            buf = b;
+        }
+    }
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        cli_error(cmd, "%s: cannot read '%s'", flag, path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
 bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t bytes) {
     FILE *f = fopen(path, "wb");
     if (!f) {

@@ -33,6 +33,11 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 bool cli_read_f32(const char *cmd, const char *flag, const char *path, float **data,
                   size_t *count);
 
+/* Reads a whole file (a pipe too) into a malloc'ed buffer with a NUL after
+ * its *len bytes. Prints "FLAG: cannot open/read 'PATH'" and returns NULL on
+ * failure. */
+char *cli_read_file(const char *cmd, const char *flag, const char *path, size_t *len);
+
 /* Writes raw little-endian arrays; prints an error and returns false. */
 bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t bytes);
 

@@ -68,32 +68,9 @@ static void usage(FILE *out) {
 }
 
 static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error(CMD, "--context-file: cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, len = 0, k;
-    char *buf = malloc(cap);
-    while (buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += k;
-        if (len + 1 == cap) {
-            char *t = realloc(buf, cap *= 2);
-            if (!t) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = t;
-        }
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (!buf || err) {
-        free(buf);
-        cli_error(CMD, "--context-file: cannot read '%s'", path);
-        return NULL;
-    }
-    buf[len] = '\0';
+    size_t len;
+    char *buf = cli_read_file(CMD, "--context-file", path, &len);
+    if (!buf) return NULL;
     if (strlen(buf) != len) {
         free(buf);
         cli_error(CMD, "--context-file: '%s' contains a NUL byte", path);

@@ -42,32 +42,9 @@ static void usage(FILE *out) {
 static bool read_ids(const char *path, int32_t **ids, int64_t *n) {
     *ids = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error(CMD, "--ids: cannot open '%s': %s", path, strerror(errno));
-        return false;
-    }
-    size_t cap = 256, len = 0;
-    char *txt = malloc(cap);
-    int c;
-    while (txt && (c = fgetc(f)) != EOF) {
-        if (len + 1 >= cap) {
-            char *t = realloc(txt, cap *= 2);
-            if (!t) {
-                free(txt);
-                txt = NULL;
-                break;
-            }
-            txt = t;
-        }
-        txt[len++] = (char)c;
-    }
-    fclose(f);
-    if (!txt) {
-        cli_error(CMD, "--ids: out of memory reading '%s'", path);
-        return false;
-    }
-    txt[len] = '\0';
+    size_t len;
+    char *txt = cli_read_file(CMD, "--ids", path, &len);
+    if (!txt) return false;
     int32_t *out = malloc((len / 2 + 1) * sizeof *out);
     int64_t k = 0;
     char *p = txt;

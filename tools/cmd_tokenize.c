@@ -37,41 +37,6 @@ static void usage(FILE *out) {
         "  --skip-special    when decoding, drop control tokens (BOS, EOS, ...)\n");
 }
 
-/* Reads a whole file; prints an error and returns NULL on failure. */
-static char *read_all(const char *flag, const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error(CMD, "%s: cannot open '%s': %s", flag, path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    bool err = ferror(f) != 0;
-    fclose(f);
-    if (!buf || err) {
-        free(buf);
-        cli_error(CMD, "%s: cannot read '%s'", flag, path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* Parses ids separated by spaces, commas or newlines. */
 static bool parse_id_list(const char *flag, const char *s, size_t len, int32_t **ids, size_t *n) {
     int32_t *v = malloc((len / 2 + 1) * sizeof *v);
@@ -151,8 +116,8 @@ int cmd_tokenize(int argc, char **argv) {
 
     char *buf = NULL;
     size_t len = 0;
-    if (file && !(buf = read_all("--file", file, &len))) return 1;
-    if (ids_file && !(buf = read_all("--ids-file", ids_file, &len))) return 1;
+    if (file && !(buf = cli_read_file(CMD, "--file", file, &len))) return 1;
+    if (ids_file && !(buf = cli_read_file(CMD, "--ids-file", ids_file, &len))) return 1;
     int32_t *in_ids = NULL;
     size_t n_in = 0;
     if (ids_arg && !parse_id_list("--ids", ids_arg, strlen(ids_arg), &in_ids, &n_in)) return 1;
