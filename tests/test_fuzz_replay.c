@@ -9,7 +9,6 @@
 #define FUZZ_REPLAY 1
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
-#include "fuzz/fuzz_http.c"
 #include "fuzz/fuzz_jsonl.c"
 #include "fuzz/fuzz_model_gguf.c"
 #include "fuzz/fuzz_model_hf.c"
@@ -32,7 +31,6 @@ typedef struct fuzz_target {
 static const fuzz_target targets[] = {
     {"gguf", fuzz_gguf},
     {"hfconfig", fuzz_hfconfig},
-    {"http", fuzz_http},
     {"jsonl", fuzz_jsonl},
     {"model_gguf", fuzz_model_gguf},
     {"model_hf", fuzz_model_hf},

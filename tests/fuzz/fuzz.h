@@ -26,7 +26,6 @@ int fuzz_tokenizer(const uint8_t *data, size_t size);
 int fuzz_quant(const uint8_t *data, size_t size);
 int fuzz_st_index(const uint8_t *data, size_t size);
 int fuzz_jsonl(const uint8_t *data, size_t size);
-int fuzz_http(const uint8_t *data, size_t size);
 int fuzz_text(const uint8_t *data, size_t size);
 int fuzz_tokenizer_json(const uint8_t *data, size_t size);
 int fuzz_request(const uint8_t *data, size_t size);

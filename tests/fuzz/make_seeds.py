@@ -361,23 +361,6 @@ def seeds_text():
                                                "\U0001F600 end.\0caf\u00e9?").encode())
 
 
-def seeds_http():
-    ctx = "Paris is the capital of France. Berlin is the capital of Germany. " * 3
-    q = "What is the capital of France?"
-    put("http", "compress_ratio", b"\x00" + json.dumps({"context": ctx, "question": q,
-                                                        "ratio": 4}).encode())
-    put("http", "compress_documents", b"\x00" + json.dumps(
-        {"documents": ["Paris is in France.", "Berlin is in Germany.", ""], "question": q,
-         "target_tokens": 5}).encode())
-    put("http", "compress_max_tokens", b"\x80" + json.dumps({"context": ctx, "question": q}).encode())
-    put("http", "compress_bad", b"\x00" + json.dumps({"context": ctx, "question": q, "ratio": 0.5,
-                                                      "extra": 1}).encode())
-    put("http", "compress_encoder", b"\x00" + json.dumps({"context": ctx, "question": q,
-                                                          "encoder": "lexical"}).encode())
-    put("http", "lossy_utf8", b"\x01" + "caf\u00e9 ".encode() + b"\xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80 \x00 ok")
-    put("http", "content_type", b"\x02application/vnd.api+json; charset=utf-8")
-
-
 def seeds_model_gguf():
     put("model_gguf", "llama_f32", tiny_model_gguf("llama"))
     put("model_gguf", "llama_f16_2layers", tiny_model_gguf("llama", "F16", layers=2))
@@ -453,4 +436,3 @@ if __name__ == "__main__":
     seeds_tokenizer_json()
     seeds_jsonl()
     seeds_text()
-    seeds_http()
