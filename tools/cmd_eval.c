@@ -12,6 +12,7 @@
  * from cmd_eval on `--task qa`.
  */
 #include "cli.h"
+#include "report.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -55,12 +56,6 @@ static const char *const eval_usage =
     "                    bridge_weight, lead_weight, centrality_weight\n"
     "\n"
     "The model-based QA evaluation: comi eval --task qa --help.\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---------------------------------------------------------------- methods */
 
@@ -200,7 +195,7 @@ typedef struct {
     FILE *jsonl;
     bool save_text, tty, failed;
     char err[1200];
-    double t0, last_print;
+    report_progress prog;
 } runner;
 
 static void cell_json(const runner *r, const cell *c, const char *text, FILE *f) {
@@ -228,17 +223,7 @@ static void cell_json(const runner *r, const cell *c, const char *text, FILE *f)
 
 static void progress(runner *r) {
     if (!r->tty) return;
-    double t = now_s();
-    /* at most ten updates a second, and always the last one */
-    if (t - r->last_print < 0.1 && r->n_done_now < r->n_todo) return;
-    r->last_print = t;
-    double el = t - r->t0;
-    double rate = el > 0 ? (double)r->n_done_now / el : 0;
-    double eta = rate > 0 ? (double)(r->n_todo - r->n_done_now) / rate : 0;
-    fprintf(stderr, "\r[eval] %zu/%zu cells (%.0f%%) %.1f/s  ETA %d:%02d   ", r->n_done_now,
-            r->n_todo, r->n_todo ? 100.0 * (double)r->n_done_now / (double)r->n_todo : 100.0,
-            rate, (int)eta / 60, (int)eta % 60);
-    fflush(stderr);
+    report_progress_update(&r->prog, r->n_done_now, r->n_todo);
 }
 
 static void *worker(void *arg) {
@@ -398,16 +383,6 @@ static bool write_metrics(const runner *r, const agg *a, const char *data, const
     return rc == 0;
 }
 
-static void xml_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
 /* A line chart of metric 0 against the ratio (log2 x axis), one line per
  * method, hand-written SVG. */
 static bool write_svg(const runner *r, const agg *a, const char *title, const char *path) {
@@ -430,7 +405,7 @@ static bool write_svg(const runner *r, const agg *a, const char *title, const ch
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             W, H, W, H);
     fprintf(f, "<text x=\"%.0f\" y=\"28\" font-size=\"17\" font-weight=\"bold\">", L);
-    xml_escape(f, title);
+    report_xml_escape(f, title);
     fprintf(f, "</text>\n");
     for (int t = 0; t <= 10; t += 2) { /* y grid 0..1 */
         double y = T + ph - ph * t / 10.0;
@@ -480,7 +455,7 @@ static bool write_svg(const runner *r, const agg *a, const char *title, const ch
                 "stroke-width=\"2.5\"/>\n<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n"
                 "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">",
                 L + pw + 16, ly, L + pw + 40, ly, col, L + pw + 28, ly, col, L + pw + 48, ly + 4);
-        xml_escape(f, r->methods[mi]->label);
+        report_xml_escape(f, r->methods[mi]->label);
         fprintf(f, "</text>\n");
     }
     fprintf(f, "</svg>\n");
@@ -597,13 +572,6 @@ static bool set_knob(comi_text_params *p, const char *kv) {
     return false;
 }
 
-static uint64_t mix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 int cmd_eval_qa(int argc, char **argv); /* --task qa: tools/cmd_eval_qa.c */
 
 int cmd_eval(int argc, char **argv) {
@@ -701,15 +669,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < n_ex; i++) ex[i] = &ds->examples[i];
-    if (shuffle) { /* Fisher-Yates, seeded */
-        uint64_t s = (uint64_t)seed;
-        for (size_t i = n_ex; i > 1; i--) {
-            size_t j = (size_t)(mix64(&s) % i);
-            comi_example *t = ex[i - 1];
-            ex[i - 1] = ex[j];
-            ex[j] = t;
-        }
-    }
+    if (shuffle) report_shuffle(ex, n_ex, (uint64_t)seed);
     if (limit >= 0 && (size_t)limit < n_ex) n_ex = (size_t)limit;
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
         cli_error(cmd, "--out-dir: cannot create '%s': %s", out_dir, strerror(errno));
@@ -729,7 +689,8 @@ int cmd_eval(int argc, char **argv) {
     eval_cfg cfg = {.base = base, .encoder = enc, .use_documents = use_docs, .seed = (uint64_t)seed};
     runner r = {.task = task, .cfg = &cfg, .ex = ex, .n_ex = n_ex, .methods = methods,
                 .n_methods = n_methods, .ratios = ratios, .n_ratios = n_ratios, .cells = cells,
-                .n_cells = n_cells, .save_text = save_text, .tty = cli_stderr_is_tty()};
+                .n_cells = n_cells, .save_text = save_text, .tty = cli_stderr_is_tty(),
+                .prog = {.label = "eval", .unit = "cells", .show_rate = true, .min_interval = 0.1}};
     snprintf(path, sizeof path, "%s/examples.jsonl", out_dir);
     size_t n_resumed;
     resume(&r, path, &n_resumed);
@@ -742,7 +703,7 @@ int cmd_eval(int argc, char **argv) {
     }
     r.jsonl = jf;
     pthread_mutex_init(&r.mu, NULL);
-    r.t0 = now_s();
+    report_progress_start(&r.prog);
     pthread_t tids[256];
     int started = 0;
     for (int t = 1; t < threads; t++)
@@ -751,7 +712,7 @@ int cmd_eval(int argc, char **argv) {
     for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
     pthread_mutex_destroy(&r.mu);
     if (r.tty) fprintf(stderr, "\n");
-    double wall = now_s() - r.t0;
+    double wall = report_now_s() - r.prog.t0;
     if (r.failed) {
         cli_error(cmd, "%s", r.err);
         goto done;

@@ -15,6 +15,7 @@
  * DIR/metrics.json and DIR/qa.svg. Uses only comi.h.
  */
 #include "cli.h"
+#include "report.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -71,19 +72,6 @@ typedef struct qa_cell {
 
 static const char *const stage_names[7] = {"tokenize", "encode", "merge", "fuse",
                                            "prefill",  "generate", "total"};
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static uint64_t mix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static bool parse_list_ratios(const char *s, double *out, size_t *n) {
     *n = 0;
@@ -198,15 +186,6 @@ typedef struct qa_agg {
     size_t n;
 } qa_agg;
 
-static void xml_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else fputc(*s, f);
-    }
-}
-
 /* F1 against the ratio (log2 axis), one line per method. */
 static bool write_svg(const char *path, const char *title, const qa_agg *a, const bool *on,
                       const double *ratios, size_t nr) {
@@ -226,7 +205,7 @@ static bool write_svg(const char *path, const char *title, const qa_agg *a, cons
                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
                "<text x=\"%.0f\" y=\"28\" font-size=\"16\" font-weight=\"bold\">",
             W, H, L);
-    xml_text(f, title);
+    report_xml_escape(f, title);
     fprintf(f, "</text>\n");
     for (int t = 0; t <= 10; t += 2) {
         double y = T + ph - ph * t / 10.0;
@@ -364,15 +343,7 @@ int cmd_eval_qa(int argc, char **argv) {
         goto done;
     }
     for (size_t i = 0; i < n_ex; i++) ex[i] = &ds->examples[i];
-    if (shuffle) {
-        uint64_t s = (uint64_t)seed;
-        for (size_t i = n_ex; i > 1; i--) {
-            size_t j = (size_t)(mix64(&s) % i);
-            comi_example *t = ex[i - 1];
-            ex[i - 1] = ex[j];
-            ex[j] = t;
-        }
-    }
+    if (shuffle) report_shuffle(ex, n_ex, (uint64_t)seed);
     if (limit >= 0 && (size_t)limit < n_ex) n_ex = (size_t)limit;
     if (n_ex == 0) {
         cli_error(CMD, "--data: %s has no examples", data);
@@ -410,7 +381,8 @@ int cmd_eval_qa(int argc, char **argv) {
     base.keep_logits = false;
     bool tty = cli_stderr_is_tty();
     size_t n_todo = n_cells - n_resumed, n_now = 0;
-    double t0 = now_ms();
+    report_progress prog = {.label = "eval qa", .unit = "runs"};
+    report_progress_start(&prog);
     for (size_t i = 0; i < n_cells; i++) {
         qa_cell *c = &cells[i];
         if (c->done) continue;
@@ -465,11 +437,7 @@ int cmd_eval_qa(int argc, char **argv) {
         write_line(jf, x, c, ratios, r.text);
         comi_answer_result_free(&r);
         n_now++;
-        if (tty) {
-            double el = (now_ms() - t0) / 1000.0, eta = el / (double)n_now * (double)(n_todo - n_now);
-            fprintf(stderr, "\r[eval qa] %zu/%zu runs (%.0f%%)  ETA %d:%02d   ", n_now, n_todo,
-                    100.0 * (double)n_now / (double)n_todo, (int)eta / 60, (int)eta % 60);
-        }
+        if (tty) report_progress_update(&prog, n_now, n_todo);
     }
     if (tty && n_todo) fprintf(stderr, "\n");
 
