@@ -12,33 +12,12 @@
  * threads' cores to ourselves), and the process's peak RSS so far
  * (getrusage ru_maxrss).
  */
+#include "bench.h"
 #include "comi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (every thread): on a shared machine the
- * wall time depends on the other jobs, this does much less. */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 int main(int argc, char **argv) {
     const char *path = NULL, *prompts = "512,4096";
@@ -69,12 +48,12 @@ int main(int argc, char **argv) {
     cp.n_threads = threads;
     comi_ctx *ctx = comi_ctx_new(&cp);
     comi_model *m = NULL;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (!ctx || comi_model_load(ctx, path, NULL, &m)) {
         fprintf(stderr, "bench_forward: %s\n", ctx ? comi_errmsg(ctx) : "out of memory");
         return 1;
     }
-    double t_load = now_s() - t0;
+    double t_load = bench_now_s() - t0;
     comi_model_info in;
     comi_model_get_info(m, &in);
     printf("# model %s: %s %s, n_embd %d, n_layer %d, n_vocab %d, %.1f MiB; load %.3f s; "
@@ -107,31 +86,31 @@ int main(int argc, char **argv) {
         comi_eval_params ep = comi_eval_default_params();
         ep.logits_out = logits;
         ep.n_logits = logits ? n : 0;
-        t0 = now_s();
-        double c0 = cpu_s();
+        t0 = bench_now_s();
+        double c0 = bench_cpu_s();
         if (comi_session_eval(ctx, s, ids, NULL, n, &ep)) {
             fprintf(stderr, "bench_forward: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        double t_pp = now_s() - t0, c_pp = cpu_s() - c0;
+        double t_pp = bench_now_s() - t0, c_pp = bench_cpu_s() - c0;
         int32_t *gen = malloc((size_t)(n_gen > 0 ? n_gen : 1) * sizeof *gen);
         int32_t n_out = 0;
         comi_generate_params gp = comi_generate_default_params();
         gp.max_new_tokens = n_gen;
         gp.stop_at_eos = false;
-        t0 = now_s();
-        c0 = cpu_s();
+        t0 = bench_now_s();
+        c0 = bench_cpu_s();
         if (n_gen > 0 && comi_generate(ctx, s, &gp, gen, &n_out)) {
             fprintf(stderr, "bench_forward: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        double t_tg = now_s() - t0, c_tg = cpu_s() - c0;
+        double t_tg = bench_now_s() - t0, c_tg = bench_cpu_s() - c0;
         /* generate evaluates every id but the last: n_out - 1 decode steps */
         int32_t steps = n_out > 1 ? n_out - 1 : 0;
         printf("%-6s %-6s %6ld %9.3f %9.2f %9.3f %10.2f %4d %7.3f %7.2f %7.3f %9.2f %8.1f\n",
                in.arch, in.weight_type, n, t_pp, (double)n / t_pp, c_pp, (double)n * threads / c_pp,
                steps, t_tg, steps ? (double)steps / t_tg : 0.0, c_tg,
-               steps && c_tg > 0 ? (double)steps * threads / c_tg : 0.0, peak_rss_mib());
+               steps && c_tg > 0 ? (double)steps * threads / c_tg : 0.0, bench_peak_rss_mib());
         fflush(stdout);
         comi_session_free(s);
         free(gen);

@@ -14,25 +14,12 @@
  *   build/bench/gen_model --arch qwen2-0.5b --type Q4_K_M \
  *       --vocab ../shared/golden/tokenizer/ggml-vocab-qwen2.gguf --out /tmp/q.gguf
  */
+#include "bench.h"
 #include "comi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double peak_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 int main(int argc, char **argv) {
     const char *model = NULL;
@@ -74,12 +61,12 @@ int main(int argc, char **argv) {
     comi_pipeline_load_params lp = comi_pipeline_load_default_params();
     lp.model = model;
     comi_pipeline *pl = NULL;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (comi_pipeline_load(ctx, &lp, &pl) != COMI_OK) {
         fprintf(stderr, "bench_pipeline: %s\n", comi_errmsg(ctx));
         return 1;
     }
-    double t_load = now_s() - t0;
+    double t_load = bench_now_s() - t0;
     comi_pipeline_info pi;
     comi_pipeline_get_info(pl, &pi);
     int32_t n_vocab = comi_tokenizer_n_vocab(comi_pipeline_tokenizer(pl));
@@ -97,18 +84,18 @@ int main(int argc, char **argv) {
     ap.max_new_tokens = (int32_t)new_tokens;
     ap.keep_logits = false;
     comi_answer_result r;
-    t0 = now_s();
+    t0 = bench_now_s();
     if (comi_pipeline_answer_ids(ctx, pl, ids, n_ctx, ids + n_ctx, n_q, &ap, &r) != COMI_OK) {
         fprintf(stderr, "bench_pipeline: %s\n", comi_errmsg(ctx));
         return 1;
     }
-    double t_comi = now_s() - t0;
+    double t_comi = bench_now_s() - t0;
     printf("%-6s ctx %6ld  m %3ld  K %2ld  encode %8.3f s  merge %7.3f s  fuse %6.3f s  "
            "prefill %7.3f s  generate %7.3f s  total %8.3f s  memory %5lld  %2d ids  "
            "%.0f tok/s in  peak %.0f MiB\n",
            "comi", n_ctx, merge, layers, r.ms_encode / 1e3, r.ms_merge / 1e3, r.ms_fuse / 1e3,
            r.ms_prefill / 1e3, r.ms_generate / 1e3, t_comi, (long long)r.n_memory, r.n_ids,
-           (double)n_ctx / t_comi, peak_mib());
+           (double)n_ctx / t_comi, bench_peak_rss_mib());
     fflush(stdout);
     double comi_dec = (r.ms_prefill + r.ms_generate) / 1e3;
     comi_answer_result_free(&r);
@@ -118,17 +105,17 @@ int main(int argc, char **argv) {
         gp.repetition_penalty = 1.3f;
         int32_t *out = malloc((size_t)(new_tokens + 1) * sizeof *out);
         int32_t n_out = 0;
-        t0 = now_s();
+        t0 = bench_now_s();
         if (comi_pipeline_decode(ctx, pl, NULL, 0, ids, n_ctx + n_q, &gp, NULL, out, &n_out) !=
             COMI_OK) {
             fprintf(stderr, "bench_pipeline: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        double t_full = now_s() - t0;
+        double t_full = bench_now_s() - t0;
         printf("%-6s ctx %6ld  decoder reads [context ; question] as tokens           "
                "                                  total %8.3f s  tokens %6ld  %2d ids  "
                "%.0f tok/s in  peak %.0f MiB\n",
-               "full", n_ctx, t_full, n_ctx + n_q, n_out, (double)n_ctx / t_full, peak_mib());
+               "full", n_ctx, t_full, n_ctx + n_q, n_out, (double)n_ctx / t_full, bench_peak_rss_mib());
         printf("# end to end: full / comi = %.2fx; decoder time: full %.3f s vs comi %.3f s "
                "(%.1fx)\n",
                t_full / t_comi, t_full, comi_dec, comi_dec > 0 ? t_full / comi_dec : 0.0);

@@ -8,38 +8,19 @@
  * given), on the calling thread only; the input size counted is the bytes
  * of the texts compressed. Without the file, a synthetic 1 MB text is used.
  * Loading and JSON parsing are timed separately (the "load" row). */
+#include "bench.h"
 #include "comi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 /* secs: wall time; cpu: CPU time of this thread (throughput per core is
  * computed from it, so a loaded machine does not hide the code's speed). */
 static void row(const char *name, double secs, double cpu, double bytes, size_t n) {
     printf("%-28s %8.3f s %8.3f s %9.1f MB/s %9.0f ex/s %8.1f MB\n", name, secs, cpu,
            bytes / 1e6 / (cpu > 0 ? cpu : 1e-9), (double)n / (cpu > 0 ? cpu : 1e-9),
-           peak_rss_mb());
+           bench_peak_rss_mib());
 }
 
 static char *synthetic(size_t bytes) {
@@ -71,7 +52,7 @@ int main(int argc, char **argv) {
     comi_ctx *ctx = comi_ctx_new(&cp);
     printf("%-28s %10s %10s %14s %14s %11s\n", "config", "wall", "cpu", "MB/s per core",
            "examples/s", "peak RSS");
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = bench_now_s(), c0 = bench_thread_cpu_s();
     comi_dataset *ds = NULL;
     if (comi_dataset_load(ctx, data, false, &ds) != COMI_OK) {
         fprintf(stderr, "bench_text: %s; using a synthetic 1 MB text\n", comi_errmsg(ctx));
@@ -80,7 +61,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < 3; r++) {
             comi_text_params p = comi_text_default_params();
             p.ratio = ratios[r];
-            double t = now_s(), c = cpu_s();
+            double t = bench_now_s(), c = bench_thread_cpu_s();
             for (int k = 0; k < repeats; k++) {
                 comi_text_result res;
                 if (comi_compress_text(ctx, text, "when did the canal open to ships", &p, &res) !=
@@ -92,7 +73,7 @@ int main(int argc, char **argv) {
             }
             char name[64];
             snprintf(name, sizeof name, "synthetic-1MB %gx", ratios[r]);
-            row(name, now_s() - t, cpu_s() - c, (double)strlen(text) * repeats, (size_t)repeats);
+            row(name, bench_now_s() - t, bench_thread_cpu_s() - c, (double)strlen(text) * repeats, (size_t)repeats);
         }
         free(text);
         comi_ctx_free(ctx);
@@ -105,11 +86,11 @@ int main(int argc, char **argv) {
             for (size_t d = 0; d < x->n_documents; d++) in_bytes += (double)strlen(x->documents[d]);
         else in_bytes += (double)strlen(x->input);
     }
-    row("load+parse JSONL", now_s() - t0, cpu_s() - c0, in_bytes, ds->n_examples);
+    row("load+parse JSONL", bench_now_s() - t0, bench_thread_cpu_s() - c0, in_bytes, ds->n_examples);
     const double ratios[] = {4, 8, 32};
     for (int r = 0; r < 3; r++) {
         comi_text_params p = comi_text_default_params();
-        double t = now_s(), c = cpu_s();
+        double t = bench_now_s(), c = bench_thread_cpu_s();
         for (int k = 0; k < repeats; k++)
             for (size_t i = 0; i < ds->n_examples; i++) {
                 const comi_example *x = &ds->examples[i];
@@ -131,7 +112,7 @@ int main(int argc, char **argv) {
         char name[64];
         const char *base = strrchr(data, '/');
         snprintf(name, sizeof name, "%s lexical %gx", base ? base + 1 : data, ratios[r]);
-        row(name, now_s() - t, cpu_s() - c, in_bytes * repeats, ds->n_examples * (size_t)repeats);
+        row(name, bench_now_s() - t, bench_thread_cpu_s() - c, in_bytes * repeats, ds->n_examples * (size_t)repeats);
     }
     comi_dataset_free(ds);
     comi_ctx_free(ctx);

@@ -12,31 +12,12 @@
  * machine) and tokens/s, decode MB/s, and the process's peak RSS so far
  * (getrusage ru_maxrss).
  */
+#include "bench.h"
 #include "comi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -113,12 +94,12 @@ int main(int argc, char **argv) {
         else
             snprintf(vp, sizeof vp, "%s/tokenizer/ggml-vocab-%s.gguf", golden, vocabs[v]);
         comi_tokenizer *tok = NULL;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (comi_tokenizer_load(ctx, vp, &tok)) {
             printf("%-16s error: %s\n", vocabs[v], comi_errmsg(ctx));
             continue;
         }
-        double t1 = now_s(), c1 = cpu_s();
+        double t1 = bench_now_s(), c1 = bench_cpu_s();
         comi_tokenize_params p = comi_tokenize_default_params();
         p.add_bos = 0;
         int32_t *ids = NULL;
@@ -128,15 +109,15 @@ int main(int argc, char **argv) {
             comi_tokenizer_free(tok);
             continue;
         }
-        double t2 = now_s(), c2 = cpu_s();
+        double t2 = bench_now_s(), c2 = bench_cpu_s();
         char *back = NULL;
         size_t back_len = 0;
         comi_status st = comi_detokenize(ctx, tok, ids, n, false, &back, &back_len);
-        double c3 = cpu_s();
+        double c3 = bench_cpu_s();
         double m = (double)len / 1e6;
         printf("%-16s %7.3f %7.3f %9.3f %9.2f %11.0f %9.1f %8.1f%s\n", vocabs[v], t1 - t0, t2 - t1,
                c2 - c1, m / (c2 - c1), (double)n / (c2 - c1),
-               st ? 0.0 : (double)back_len / 1e6 / (c3 - c2), peak_rss_mib(),
+               st ? 0.0 : (double)back_len / 1e6 / (c3 - c2), bench_peak_rss_mib(),
                !st && back_len == len && !memcmp(back, text, len) ? "" : "  (no round trip)");
         comi_free(back);
         comi_free(ids);
