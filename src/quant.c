@@ -176,10 +176,16 @@ uint16_t quant_f32_to_bf16(float f) {
 
 /* ---- dequantization (reference) ------------------------------------------- */
 
+/* inline conversion: an out-of-line call in the dot kernels' loops costs a
+ * vzeroupper and ymm spills per block */
 static inline float ld_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return quant_f16_to_f32(h);
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#else
+    return quant_f16_to_f32_ref(h);
+#endif
 }
 
 static inline float ld_f32(const uint8_t *p) {
