@@ -22,17 +22,23 @@ static const json_t *get_field(const json_t *root, const char *key) {
     return json_is_null(v) ? NULL : v;
 }
 
+/* Looks key up into *v (NULL: not given); absence is an error only when
+ * required. */
+static comi_status get_present(comi_err *e, const char *name, const json_t *root, const char *key,
+                               bool required, const json_t **v) {
+    *v = get_field(root, key);
+    if (!*v && required)
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: required field '%s' is missing", name, key);
+    return COMI_OK;
+}
+
 /* Positive integer field in [1, HF_MAX_DIM]; `required` decides whether
  * absence is an error (then *out keeps its default). */
 static comi_status get_dim(comi_err *e, const char *name, const json_t *root, const char *key,
                            bool required, int64_t *out) {
-    const json_t *v = get_field(root, key);
-    if (!v) {
-        if (required)
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: required field '%s' is missing", name,
-                                key);
-        return COMI_OK;
-    }
+    const json_t *v;
+    comi_status st = get_present(e, name, root, key, required, &v);
+    if (st != COMI_OK || !v) return st;
     if (!json_is_integer(v))
         return comi_err_set(e, COMI_ERR_FORMAT, "%s: field '%s' must be an integer", name, key);
     json_int_t x = json_integer_value(v);
@@ -45,13 +51,9 @@ static comi_status get_dim(comi_err *e, const char *name, const json_t *root, co
 
 static comi_status get_number(comi_err *e, const char *name, const json_t *root, const char *key,
                               bool required, double *out) {
-    const json_t *v = get_field(root, key);
-    if (!v) {
-        if (required)
-            return comi_err_set(e, COMI_ERR_FORMAT, "%s: required field '%s' is missing", name,
-                                key);
-        return COMI_OK;
-    }
+    const json_t *v;
+    comi_status st = get_present(e, name, root, key, required, &v);
+    if (st != COMI_OK || !v) return st;
     if (!json_is_number(v))
         return comi_err_set(e, COMI_ERR_FORMAT, "%s: field '%s' must be a number", name, key);
     double x = json_number_value(v);
