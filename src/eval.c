@@ -178,6 +178,15 @@ static comi_status f1_norm(comi_err *e, char *pred, char *ref, double *out) {
     return COMI_OK;
 }
 
+/* Normalizes refs[r] into *out (caller frees), naming it "references[r]" in
+ * an error. */
+static comi_status normalize_ref(comi_err *e, const char *const *refs, size_t r, char **out) {
+    char what[48];
+    snprintf(what, sizeof what, "references[%zu]", r);
+    if (!refs[r]) return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: NULL", what);
+    return normalize(e, what, refs[r], out);
+}
+
 comi_status comi_score_answer(comi_ctx *ctx, const char *prediction, const char *const *refs,
                               size_t n_refs, comi_answer_scores *out) {
     comi_err *e = &ctx->err;
@@ -189,13 +198,8 @@ comi_status comi_score_answer(comi_ctx *ctx, const char *prediction, const char 
     comi_status st = normalize(e, "prediction", prediction, &np);
     if (st != COMI_OK) return st;
     for (size_t r = 0; r < n_refs && st == COMI_OK; r++) {
-        char what[48], *nr = NULL;
-        snprintf(what, sizeof what, "references[%zu]", r);
-        if (!refs[r]) {
-            st = comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: NULL", what);
-            break;
-        }
-        if ((st = normalize(e, what, refs[r], &nr)) != COMI_OK) break;
+        char *nr = NULL;
+        if ((st = normalize_ref(e, refs, r, &nr)) != COMI_OK) break;
         if (!strcmp(np, nr)) out->exact_match = 1;
         if (strstr(np, nr)) out->accuracy = 1;
         char *pc = strdup(np);
@@ -226,13 +230,8 @@ comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const char *cons
     comi_status st = normalize(e, "text", text, &nt);
     if (st != COMI_OK) return st;
     for (size_t r = 0; r < n_refs; r++) {
-        char what[48], *nr = NULL;
-        snprintf(what, sizeof what, "references[%zu]", r);
-        if (!refs[r]) {
-            st = comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: NULL", what);
-            break;
-        }
-        if ((st = normalize(e, what, refs[r], &nr)) != COMI_OK) break;
+        char *nr = NULL;
+        if ((st = normalize_ref(e, refs, r, &nr)) != COMI_OK) break;
         bool hit = strstr(nt, nr) != NULL;
         free(nr);
         if (hit) {
