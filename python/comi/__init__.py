@@ -116,7 +116,22 @@ def _c_string(value, name):
         raise ValueError("%s is not valid Unicode text: %s" % (name, e)) from e
 
 
-class Encoder:
+class _OwnsHandle:
+    """Base of the classes that own one C handle in self._handle and free it
+    in close(): a `with` block and garbage collection call close()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self.close()
+
+
+class Encoder(_OwnsHandle):
     """A loaded text encoder: "lexical" (built in, no model), "vectors:FILE"
     (GloVe text or word2vec binary word vectors), or a model path (.gguf file
     or Hugging Face directory). Immutable once loaded and safe to share
@@ -147,16 +162,6 @@ class Encoder:
         h, self._handle = self._handle, None
         if h:
             self._lib.comi_encoder_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None):
-            self.close()
 
     def __repr__(self):
         return "Encoder(%r%s)" % (self.spec, "" if self._handle else ", closed")
@@ -299,7 +304,7 @@ class AnswerResult:
         return self.text
 
 
-class Model:
+class Model(_OwnsHandle):
     """The soft COMI pipeline over a language model: the encoder (the first
     K layers) reads [context segment ; question], the MIG merge turns each
     segment into ~n/merge_size memory vectors, and the decoder answers
@@ -424,16 +429,6 @@ class Model:
         h, self._handle = self._handle, None
         if h:
             self._lib.comi_pipeline_free(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None):
-            self.close()
 
     def __repr__(self):
         return "Model(%r%s%s)" % (self.path, ", checkpoint=%r" % self.checkpoint
