@@ -940,21 +940,24 @@ static float dot_q4_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
 }
 
 static float dot_q5_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
     /* value k (0..31) takes bit k of qh: spread byte k / 8 of qh to lane
      * k, then test bit k % 8 */
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
                                             2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     __m256 acc = _mm256_setzero_ps();
+    const __m256i high = _mm256_set1_epi8((char)0xF0);
     for (int64_t i = 0; i < n / 32; i++, w += 22, x += Q8_0_BYTES) {
         uint32_t qh;
         memcpy(&qh, w + 2, 4);
         __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
-        hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), sixteen);
+        hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
         __m128i q = _mm_loadu_si128((const __m128i *)(w + 6));
         __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
-        v = _mm256_sub_epi8(_mm256_or_si256(v, hb), sixteen);
+        /* (nibble | bit << 4) - 16 as int8: the nibble itself where the bit
+         * is set, else the nibble with 0xF0 above it (nibble - 16) */
+        v = _mm256_or_si256(v, _mm256_andnot_si256(hb, high));
         __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
         __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(v, qx));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
