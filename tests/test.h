@@ -64,23 +64,24 @@ static inline int test_check(const char *name, int cond, const char *fmt, ...) {
     return cond;
 }
 
-/* The golden data directory: $COMI_GOLDEN, else ../shared/golden. Returns
- * NULL (and the caller must SKIP loudly) when it does not exist. */
-static inline const char *test_golden_dir(void) {
-    const char *g = getenv("COMI_GOLDEN");
-    if (!g || !*g) g = "../shared/golden";
+/* The directory named by $env, else fallback; NULL when it does not exist. */
+static inline const char *test_env_dir(const char *env, const char *fallback) {
+    const char *g = getenv(env);
+    if (!g || !*g) g = fallback;
     struct stat st;
     if (stat(g, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
     return g;
 }
 
+/* The golden data directory: $COMI_GOLDEN, else ../shared/golden. Returns
+ * NULL (and the caller must SKIP loudly) when it does not exist. */
+static inline const char *test_golden_dir(void) {
+    return test_env_dir("COMI_GOLDEN", "../shared/golden");
+}
+
 /* The shared data directory: $COMI_DATA, else ../shared/data; NULL if absent. */
 static inline const char *test_data_dir(void) {
-    const char *g = getenv("COMI_DATA");
-    if (!g || !*g) g = "../shared/data";
-    struct stat st;
-    if (stat(g, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
-    return g;
+    return test_env_dir("COMI_DATA", "../shared/data");
 }
 
 /* Reads a whole binary file; returns malloc'ed bytes (caller frees) and the
