@@ -651,26 +651,16 @@ int cmd_eval(int argc, char **argv) {
         cli_error(cmd, "--encoder: %s", comi_errmsg(ctx));
         goto done;
     }
-    if (comi_dataset_load(ctx, data, skip_bad, &ds) != COMI_OK) {
-        cli_error(cmd, "--data: %s", comi_errmsg(ctx));
-        goto done;
-    }
-    if (ds->n_skipped)
-        fprintf(stderr, "comi eval: skipped %zu bad lines; first: %s\n", ds->n_skipped,
-                ds->first_error);
+    if (!report_load_dataset(ctx, cmd, data, skip_bad, &ds)) goto done;
     if (ds->n_examples == 0) {
         cli_error(cmd, "--data: %s has no examples", data);
         goto done;
     }
-    size_t n_ex = ds->n_examples;
-    ex = calloc(n_ex, sizeof *ex);
-    if (!ex) {
+    size_t n_ex = 0;
+    if (!(ex = report_examples(ds, shuffle, (uint64_t)seed, limit, &n_ex))) {
         cli_error(cmd, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_ex; i++) ex[i] = &ds->examples[i];
-    if (shuffle) report_shuffle(ex, n_ex, (uint64_t)seed);
-    if (limit >= 0 && (size_t)limit < n_ex) n_ex = (size_t)limit;
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
         cli_error(cmd, "--out-dir: cannot create '%s': %s", out_dir, strerror(errno));
         goto done;

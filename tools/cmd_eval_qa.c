@@ -321,13 +321,7 @@ int cmd_eval_qa(int argc, char **argv) {
     qa_agg *agg = NULL;
     FILE *jf = NULL;
     char path[4096];
-    if (comi_dataset_load(ctx, data, skip_bad, &ds) != COMI_OK) {
-        cli_error(CMD, "--data: %s", comi_errmsg(ctx));
-        goto done;
-    }
-    if (ds->n_skipped)
-        fprintf(stderr, "comi eval: skipped %zu bad lines; first: %s\n", ds->n_skipped,
-                ds->first_error);
+    if (!report_load_dataset(ctx, CMD, data, skip_bad, &ds)) goto done;
     comi_pipeline_load_params lp = comi_pipeline_load_default_params();
     lp.model = model;
     lp.checkpoint = ckpt;
@@ -336,15 +330,11 @@ int cmd_eval_qa(int argc, char **argv) {
         cli_error(CMD, "%s", comi_errmsg(ctx));
         goto done;
     }
-    size_t n_ex = ds->n_examples;
-    ex = calloc(n_ex ? n_ex : 1, sizeof *ex);
-    if (!ex) {
+    size_t n_ex = 0;
+    if (!(ex = report_examples(ds, shuffle, (uint64_t)seed, limit, &n_ex))) {
         cli_error(CMD, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_ex; i++) ex[i] = &ds->examples[i];
-    if (shuffle) report_shuffle(ex, n_ex, (uint64_t)seed);
-    if (limit >= 0 && (size_t)limit < n_ex) n_ex = (size_t)limit;
     if (n_ex == 0) {
         cli_error(CMD, "--data: %s has no examples", data);
         goto done;

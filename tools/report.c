@@ -1,9 +1,12 @@
 /*
  * report.c — shared report helpers of the evaluation subcommands (see
- * report.h): shuffling, XML escaping, progress with ETA.
+ * report.h): data set and example order, XML escaping, progress with ETA.
  */
 #include "report.h"
 
+#include "cli.h"
+
+#include <stdlib.h>
 #include <time.h>
 
 double report_now_s(void) {
@@ -30,13 +33,43 @@ void report_shuffle(comi_example **ex, size_t n, uint64_t seed) {
     }
 }
 
+bool report_load_dataset(comi_ctx *ctx, const char *cmd, const char *data, bool skip_bad,
+                         comi_dataset **ds) {
+    if (comi_dataset_load(ctx, data, skip_bad, ds) != COMI_OK) {
+        cli_error(cmd, "--data: %s", comi_errmsg(ctx));
+        return false;
+    }
+    if ((*ds)->n_skipped)
+        fprintf(stderr, "comi eval: skipped %zu bad lines; first: %s\n", (*ds)->n_skipped,
+                (*ds)->first_error);
+    return true;
+}
+
+comi_example **report_examples(const comi_dataset *ds, bool shuffle, uint64_t seed, int64_t limit,
+                               size_t *n) {
+    size_t n_ex = ds->n_examples;
+    comi_example **ex = calloc(n_ex ? n_ex : 1, sizeof *ex);
+    if (!ex) return NULL;
+    for (size_t i = 0; i < n_ex; i++)
+        ex[i] = &ds->examples[i];
+    if (shuffle) report_shuffle(ex, n_ex, seed);
+    if (limit >= 0 && (size_t)limit < n_ex) n_ex = (size_t)limit;
+    *n = n_ex;
+    return ex;
+}
+
 void report_xml_escape(FILE *f, const char *s) {
     for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
     }
 }
 

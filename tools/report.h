@@ -1,7 +1,8 @@
 /*
  * report.h — pieces the evaluation subcommands (comi eval, comi eval --task
- * qa) share for their reports: seeded example shuffling, XML escaping for
- * the SVG charts, and the progress line with ETA on a terminal.
+ * qa) share: loading the data set and ordering its examples (seeded
+ * shuffle, limit), XML escaping for the SVG charts, and the progress line
+ * with ETA on a terminal.
  */
 #ifndef COMI_REPORT_H
 #define COMI_REPORT_H
@@ -15,6 +16,17 @@
 
 /* Seconds on the monotonic clock. */
 double report_now_s(void);
+
+/* Loads the JSONL data set (comi_dataset_load) and notes skipped lines on
+ * stderr; prints "--data: ..." and returns false on failure. */
+bool report_load_dataset(comi_ctx *ctx, const char *cmd, const char *data, bool skip_bad,
+                         comi_dataset **ds);
+
+/* The examples of ds to run, in order: all of them, shuffled with seed when
+ * shuffle is set, then cut to the first limit (limit < 0: no cut). Returns
+ * a malloc'ed array of *n pointers into ds, NULL when out of memory. */
+comi_example **report_examples(const comi_dataset *ds, bool shuffle, uint64_t seed, int64_t limit,
+                               size_t *n);
 
 /* Shuffles ex[0..n) in place (Fisher-Yates, splitmix64 seeded with seed), so
  * a seed gives the same order on every run and machine. */
