@@ -23,6 +23,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* How many unused ids a tokenizer.json may leave below its largest id. */
+#define TOK_HF_MAX_ID_GAP 65536
+
 /* GPT-2's pre-tokenizer regex as the ByteLevel pre-tokenizer applies it. */
 static const char k_bytelevel_re[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -350,6 +353,16 @@ static comi_status load_tokenizer_json(comi_err *e, const char *path, comi_token
             goto done;
         }
         if (json_integer_value(id) > max_id) max_id = json_integer_value(id);
+    }
+    /* Ids may leave gaps (ids no piece names stay unused), but the table is
+     * sized by the largest id, so a hostile file with one huge id must not
+     * make us allocate gigabytes: bound it by the entries the file holds. */
+    size_t n_entries = json_object_size(vocab) + json_array_size(added);
+    if (max_id >= (int64_t)n_entries + TOK_HF_MAX_ID_GAP) {
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s: largest token id %lld is far beyond the %zu vocabulary entries",
+                          path, (long long)max_id, n_entries);
+        goto done;
     }
     if ((st = tok_new(e, TOK_KIND_BPE, (int32_t)(max_id + 1), &tok))) goto done;
     snprintf(tok->pre_name, sizeof tok->pre_name, "tokenizer.json");

@@ -748,6 +748,15 @@ static void test_bad_inputs(const char *golden) {
         test_check("hf_json_unsupported_pre",
                    st == COMI_ERR_UNSUPPORTED && strstr(comi_errmsg(ctx), "BertPreTokenizer") && !t,
                    "status %d '%s'", (int)st, comi_errmsg(ctx));
+        f = fopen(path, "w");
+        fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 100000017},"
+              " \"merges\": []}}",
+              f);
+        fclose(f);
+        st = comi_tokenizer_load(ctx, dir, &t);
+        test_check("hf_json_huge_id_refused",
+                   st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), "100000017") && !t,
+                   "status %d '%s'", (int)st, comi_errmsg(ctx));
         unlink(path);
         st = comi_tokenizer_load(ctx, "/nonexistent/model.gguf", &t);
         test_check("load_missing_path",
