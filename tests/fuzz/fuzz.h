@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,6 +31,24 @@ int fuzz_jsonl(const uint8_t *data, size_t size);
 int fuzz_text(const uint8_t *data, size_t size);
 int fuzz_tokenizer_json(const uint8_t *data, size_t size);
 int fuzz_request(const uint8_t *data, size_t size);
+
+/* Puts the input in an anonymous in-memory file (for parsers that take a
+ * path) and writes its /proc/self/fd path into path. Returns the fd (the
+ * caller closes it) or -1; *done is the number of bytes written, which is
+ * size unless a write failed. */
+static inline int fuzz_memfd(const uint8_t *data, size_t size, const char *name, char *path,
+                             size_t path_cap, size_t *done) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    *done = 0;
+    if (fd < 0) return -1;
+    while (*done < size) {
+        ssize_t w = write(fd, data + *done, size - *done);
+        if (w <= 0) break;
+        *done += (size_t)w;
+    }
+    snprintf(path, path_cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
 
 /* A directory for per-process scratch files: /dev/shm (tmpfs) when it is
  * usable, because rewriting a file on ext4 flushes it on close (auto_da_alloc)

@@ -45,16 +45,10 @@ static void touch_kv(const gguf_file *f, const gguf_kv *kv) {
 }
 
 int fuzz_gguf(const uint8_t *data, size_t size) {
-    int fd = memfd_create("fuzz-gguf", MFD_CLOEXEC);
-    if (fd < 0) return 0;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    size_t done = 0;
+    int fd = fuzz_memfd(data, size, "fuzz-gguf", path, sizeof path, &done);
+    if (fd < 0) return 0;
     comi_err e;
     comi_err_clear(&e);
     gguf_file *f = NULL;

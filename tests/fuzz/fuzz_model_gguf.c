@@ -12,16 +12,10 @@
 #include <unistd.h>
 
 int fuzz_model_gguf(const uint8_t *data, size_t size) {
-    int fd = memfd_create("fuzz-model", MFD_CLOEXEC);
-    if (fd < 0) return 0;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    size_t done = 0;
+    int fd = fuzz_memfd(data, size, "fuzz-model", path, sizeof path, &done);
+    if (fd < 0) return 0;
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = 1;
     comi_ctx *ctx = comi_ctx_new(&cp);
