@@ -19,6 +19,8 @@
 #include "fuzz/fuzz_text.c"
 #include "fuzz/fuzz_tokenizer_json.c"
 #include "fuzz/fuzz_request.c"
+#include "fuzz/fuzz_answer.c"
+#include "fuzz/fuzz_merge.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -41,6 +43,8 @@ static const fuzz_target targets[] = {
     {"text", fuzz_text},
     {"tokenizer_json", fuzz_tokenizer_json},
     {"request", fuzz_request},
+    {"answer", fuzz_answer},
+    {"merge", fuzz_merge},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1

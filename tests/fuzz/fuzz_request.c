@@ -9,8 +9,7 @@
  */
 #include "fuzz.h"
 
-#include "../../tools/cli.c"
-#include "../../tools/server.c"
+#include "fuzz_cli.h"
 
 int fuzz_request(const uint8_t *data, size_t size) {
     static comi_ctx *ctx;

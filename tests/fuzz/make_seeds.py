@@ -425,6 +425,71 @@ def seeds_quant():
     put("quant", "f32_specials", bytes([0]) + b"".join(struct.pack("<f", f) for f in floats))
 
 
+def merge_input(args, query, context):
+    """fuzz_merge: ARGS NUL, query length in floats, query, context."""
+    q = b"".join(struct.pack("<f", v) for v in query)
+    c = b"".join(struct.pack("<f", v) for v in context)
+    return args.encode() + b"\0" + bytes([len(query)]) + q + c
+
+
+def seeds_merge():
+    ctx = [((i * 7) % 11 - 5) / 3.0 for i in range(4 * 12)]
+    q = [0.5, -1.0, 0.25, 2.0]
+    base = "--context @c --query @q --dim 4 --merge-size 3 --out @o --group-sizes-out @s"
+    put("merge", "valid", merge_input(base, q, ctx))
+    put("merge", "no_coarse", merge_input(base + " --no-coarse", q, ctx))
+    put("merge", "no_fine", merge_input(base + " --no-fine --quiet", q, ctx))
+    put("merge", "no_redundancy",
+        merge_input(base + " --no-coarse-redundancy --no-fine-redundancy", q, ctx))
+    put("merge", "weights", merge_input(base + " --alpha-select 2.5 --beta-select 0 "
+                                        "--alpha-merge -1 --beta-merge 1e3 --threads 2", q, ctx))
+    put("merge", "merge_size_1", merge_input(base.replace("3", "1"), q, ctx))
+    put("merge", "merge_size_big", merge_input(base.replace("--merge-size 3", "--merge-size 100"),
+                                               q, ctx))
+    put("merge", "one_token", merge_input(base, q, ctx[:4]))
+    put("merge", "nan", merge_input(base, q, ctx[:7] + [float("nan")] + ctx[8:]))
+    put("merge", "inf_query", merge_input(base, [float("inf")] + q[1:], ctx))
+    put("merge", "huge", merge_input(base + " --no-fine", q, [3e38] * 8 + [-3e38] * 8))
+    put("merge", "wrong_size", merge_input(base, q, ctx[:7]))
+    put("merge", "query_short", merge_input(base, q[:3], ctx))
+    put("merge", "empty_context", merge_input(base, q, []))
+    put("merge", "missing", merge_input("--context @c --query @q --dim 4", q, ctx))
+    put("merge", "unknown", merge_input(base + " --frobnicate", q, ctx))
+    put("merge", "bad_numbers", merge_input("--context @c --query @q --dim 0x4 --merge-size -1 "
+                                            "--out @o", q, ctx))
+    put("merge", "help", merge_input("--help", q, ctx))
+    put("merge", "no_value", merge_input(base + " --dim", q, ctx))
+    put("merge", "other_path", merge_input("--context /etc/passwd --query @q --dim 4 "
+                                           "--merge-size 2 --out @o", q, ctx))
+
+
+def seeds_answer():
+    ctx = "The Panama Canal opened in 1914. It links the Atlantic and the Pacific."
+    q = "When did the canal open?"
+    put("answer", "context", json.dumps({"context": ctx, "question": q}))
+    put("answer", "documents", json.dumps({"documents": [ctx, "Ships pay tolls.", ""],
+                                           "question": q}))
+    put("answer", "knobs", json.dumps({"context": ctx, "question": q, "merge_size": 2,
+                                       "max_new_tokens": 3, "encoder_layers": 1,
+                                       "segment_size": 5}))
+    put("answer", "merge_1", json.dumps({"context": ctx, "question": q, "merge_size": 1}))
+    put("answer", "empty_context", json.dumps({"context": "", "question": q}))
+    put("answer", "no_context", json.dumps({"question": q}))
+    put("answer", "unicode", json.dumps({"context": "caf\u00e9 \u2581 <s> </s> \U0001f600 "
+                                         "\u0000 x", "question": "\u00bfqu\u00e9?"},
+                                        ensure_ascii=False))
+    put("answer", "specials", json.dumps({"context": "<s><tool><|im_start|>the an",
+                                          "question": "</s>"}))
+    put("answer", "bad_merge", json.dumps({"context": ctx, "question": q, "merge_size": 0}))
+    put("answer", "bad_layers", json.dumps({"context": ctx, "question": q,
+                                            "encoder_layers": 99}))
+    put("answer", "bad_new", json.dumps({"context": ctx, "question": q, "max_new_tokens": 1e3}))
+    put("answer", "unknown_field", json.dumps({"context": ctx, "question": q, "ratio": 4}))
+    put("answer", "dup_key", '{"question": "a", "question": "b"}')
+    put("answer", "not_object", "[1, 2]")
+    put("answer", "truncated", '{"context": "abc", "question": "wh')
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_hfconfig()
@@ -436,3 +501,5 @@ if __name__ == "__main__":
     seeds_tokenizer_json()
     seeds_jsonl()
     seeds_text()
+    seeds_merge()
+    seeds_answer()
