@@ -506,6 +506,10 @@ static int parse_answer(const char *body, size_t len, job *j, char *err, size_t 
     j->kind = JOB_ANSWER;
     j->aparams = comi_pipeline_answer_params(srv.pl);
     j->aparams.keep_logits = false;
+    /* The pipeline's default applies when the request gives none, but never
+     * beyond this server's --max-new-tokens (found by fuzz_answer). */
+    if (j->aparams.max_new_tokens > srv.max_new_tokens)
+        j->aparams.max_new_tokens = (int32_t)srv.max_new_tokens;
     bool has;
     int64_t v;
     if ((code = get_int_field(j->root, "merge_size", 1, 1 << 20, &has, &v, err, errsz)))
@@ -1241,7 +1245,8 @@ static void usage(FILE *out) {
         "  --model PATH       base model (.gguf or HF directory) for /v1/answer: the soft\n"
         "                     COMI pipeline (encoder -> MIG merge -> decoder)\n"
         "  --checkpoint DIR   a COMI checkpoint on top of --model (default: training-free)\n"
-        "  --max-new-tokens N largest max_new_tokens a request may ask (default 256)\n"
+        "  --max-new-tokens N largest max_new_tokens a request may ask, and the cap on the\n"
+        "                     pipeline's default of 20 (default 256)\n"
         "  --ctx-threads N    kernel threads per worker (default 1; raise for large models)\n");
 }
 
