@@ -41,7 +41,7 @@ TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all lib test check bench clean format fuzz
+.PHONY: all lib test check bench clean format fuzz fuzz-coverage
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h tools/*.h tests/*.h)
@@ -78,6 +78,10 @@ bench: all $(BENCH_BIN)
 FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) -f tests/fuzz/Makefile run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Line coverage of each fuzz target's corpus (clang + llvm-cov, build-cov/).
+fuzz-coverage:
+	sh scripts/fuzz_coverage.sh
 
 format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c bench/*.c

@@ -5,7 +5,9 @@
  * A target's invariant violation aborts the program (reported as a failure
  * by tests/run.sh); a passing target prints one PASS line with its count.
  * The fuzz directory is $COMI_FUZZ_DIR, default tests/fuzz (run from the
- * repository root, as make test does). */
+ * repository root, as make test does). $COMI_FUZZ_ONLY, when set, names the
+ * one target to replay (scripts/fuzz_coverage.sh measures each target's
+ * line coverage that way). */
 #define FUZZ_REPLAY 1
 #include "fuzz/fuzz_gguf.c"
 #include "fuzz/fuzz_hfconfig.c"
@@ -79,7 +81,11 @@ static long replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t)) {
 int main(void) {
     const char *root = getenv("COMI_FUZZ_DIR");
     if (!root || !*root) root = "tests/fuzz";
+    const char *only = getenv("COMI_FUZZ_ONLY");
+    bool found = !only || !*only;
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        if (only && *only && strcmp(only, targets[i].name)) continue;
+        found = true;
         char dir[512], name[128];
         snprintf(dir, sizeof dir, "%s/corpus/%s", root, targets[i].name);
         long nc = replay_dir(dir, targets[i].fn);
@@ -90,5 +96,6 @@ int main(void) {
         printf("  %s: %ld corpus files, %ld crashers replayed\n", targets[i].name, nc,
                nx < 0 ? 0 : nx);
     }
+    test_check("fuzz_replay_target_known", found, "COMI_FUZZ_ONLY=%s names no target", only);
     return test_exit();
 }
