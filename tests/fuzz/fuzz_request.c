@@ -28,24 +28,14 @@ int fuzz_request(const uint8_t *data, size_t size) {
     char err[700] = "";
     int code = parse_compress((const char *)data, size, &j, err, sizeof err);
     if (code != 0) {
-        FUZZ_CHECK(code == 400 || code == 413 || code == 422 || code == 503);
-        FUZZ_CHECK(err[0] != '\0');
-        char *body = error_json(err); /* err may quote bytes that are not UTF-8 */
-        FUZZ_CHECK(body != NULL);
-        free(body);
+        fuzz_check_refusal(code, err);
     } else {
         FUZZ_CHECK(j.question && count_words(j.question) > 0);
         FUZZ_CHECK(j.context ? count_words(j.context) > 0 : j.n_docs > 0);
         FUZZ_CHECK(j.params.target_tokens > 0 || j.params.ratio >= 1);
         int rc;
-        char *body = NULL;
         int64_t tin, tout;
-        j.t_queued = now_ms();
-        run_job(ctx, &j, &rc, &body, &tin, &tout);
-        FUZZ_CHECK(body != NULL);
-        json_error_t jerr;
-        json_t *o = json_loads(body, 0, &jerr);
-        FUZZ_CHECK(o != NULL);
+        json_t *o = fuzz_run_job(ctx, &j, &rc, &tin, &tout);
         if (rc == 200) {
             FUZZ_CHECK(json_is_string(json_object_get(o, "compressed")));
             FUZZ_CHECK(json_is_integer(json_object_get(o, "original_tokens")));
@@ -57,7 +47,6 @@ int fuzz_request(const uint8_t *data, size_t size) {
             FUZZ_CHECK(rc >= 400 && json_is_string(json_object_get(o, "error")));
         }
         json_decref(o);
-        free(body);
     }
     json_decref(j.root);
     free(j.docs);
