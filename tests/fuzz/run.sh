@@ -1,11 +1,14 @@
 #!/bin/sh
 # tests/fuzz/run.sh TARGET... — runs each built libFuzzer target for
-# $FUZZ_SECONDS seconds and prints one summary row per target: executions,
+# $FUZZ_SECONDS seconds (or until $FUZZ_RUNS executions, when set, whichever
+# comes first) and prints one summary row per target: executions,
 # edge coverage (cov), features (ft), corpus size, and crashers found.
 # Logs: $FUZZ_BUILD/logs/<target>.log. Exit status 1 if any target found a
 # crash. Run from the repository root (make fuzz does).
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+runs=""
+[ -n "${FUZZ_RUNS:-}" ] && runs="-runs=$FUZZ_RUNS"
 mkdir -p "$FUZZ_BUILD/logs"
 status=0
 printf '%-14s %10s %8s %8s %8s %6s %s\n' target execs exec/s cov ft corpus result
@@ -20,7 +23,7 @@ for t in "$@"; do
     # -rss_limit_mb guards against a parser that allocates what a header
     # claims; new inputs go to $work, the committed seeds are read only.
     "$bin" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -max_len=65536 \
-        -print_final_stats=1 -artifact_prefix="$crashes/" $dict \
+        -print_final_stats=1 -artifact_prefix="$crashes/" $dict $runs \
         "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
