@@ -51,6 +51,19 @@ typedef struct comi_ctx comi_ctx;
 
 typedef struct comi_ctx_params {
     int32_t n_threads; /* worker threads for kernels; <= 0 means all cores */
+    /* Resource limits, checked by every call that takes this context before
+     * its large allocations; a call over a limit fails with COMI_ERR_LIMIT and
+     * a message naming the figure and the limit. */
+    int64_t max_context_tokens; /* <= 0 (default): none. Else the most tokens a context may
+                                   have: the context of comi_pipeline_answer*, the words
+                                   of comi_compress_* (text mode counts words), n_tokens of
+                                   comi_merge, max_tokens of comi_session_new */
+    uint64_t max_bytes; /* 0 (default): physical memory. Else the most bytes the working
+                           buffers of one call may take (an estimate made before they are
+                           allocated: merge results and scratch; session KV cache and
+                           scratch; pipeline sessions and buffers; text-mode words,
+                           units, sparse and dense vectors). comi_answer_params.max_bytes,
+                           when nonzero, overrides it for that call. */
 } comi_ctx_params;
 
 comi_ctx_params comi_ctx_default_params(void);
@@ -61,6 +74,10 @@ void comi_ctx_free(comi_ctx *ctx);
 
 /* Number of threads kernels run on with this context (>= 1). */
 int32_t comi_ctx_threads(const comi_ctx *ctx);
+/* The context's limits: max_context_tokens (0: none) and the byte limit in
+ * force (max_bytes, or physical memory when that is 0). */
+int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx);
+uint64_t comi_ctx_max_bytes(const comi_ctx *ctx);
 
 /* The message of the last failure on ctx ("" when none). The string is owned
  * by ctx and valid until the next call on ctx. */
@@ -471,7 +488,9 @@ typedef struct comi_answer_params {
                                     pipeline ids (see README "Soft pipeline"); false: once
                                     per id, as Hugging Face's generate() does */
     uint64_t max_bytes;       /* refuse (COMI_ERR_LIMIT, before any work) a context whose
-                                 buffers would exceed this; 0: physical memory */
+                                 buffers would exceed this; 0 (default): the context's
+                                 max_bytes (comi_ctx_params), itself physical memory when 0.
+                                 Nonzero overrides the context's limit for this call */
     bool keep_logits;         /* fill comi_answer_result.logits (default true) */
 } comi_answer_params;
 

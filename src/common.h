@@ -37,7 +37,9 @@ struct comi_pool;
 struct comi_ctx {
     comi_err err;
     int32_t n_threads;
-    struct comi_pool *pool; /* created on first use by comi_ctx_pool */
+    int64_t max_context_tokens; /* 0: no limit (comi_ctx_params) */
+    uint64_t max_bytes;         /* 0: physical memory (comi_ctx_params) */
+    struct comi_pool *pool;     /* created on first use by comi_ctx_pool */
 };
 
 /* The context's thread pool, created on first use; NULL on allocation
@@ -56,6 +58,34 @@ static inline bool comi_mul3_size(size_t a, size_t b, size_t c, size_t *out) {
     size_t t;
     return comi_mul_size(a, b, &t) && comi_mul_size(t, c, out);
 }
+
+/* Saturating arithmetic for memory estimates: an overflow gives UINT64_MAX,
+ * which every limit refuses (never a wrapped, small figure). */
+static inline uint64_t comi_add_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+static inline uint64_t comi_mul_sat(uint64_t a, uint64_t b) {
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* Physical memory in bytes (UINT64_MAX when the system does not say). */
+uint64_t comi_physical_bytes(void);
+
+/* The context limits (comi_ctx_params), checked by every entry point that
+ * takes a context before its large allocations.
+ * comi_check_tokens: COMI_ERR_LIMIT naming what, n and the limit when
+ * ctx->max_context_tokens is set and n is over it.
+ * comi_check_bytes: COMI_ERR_LIMIT naming what, need and the limit when
+ * need (an estimate of the call's working buffers; UINT64_MAX = the
+ * arithmetic overflowed) is over the limit: override when nonzero (a
+ * per-call limit such as comi_answer_params.max_bytes), else
+ * ctx->max_bytes, else physical memory. hint (may be NULL) is appended as
+ * another way to need less. */
+comi_status comi_check_tokens(comi_ctx *ctx, const char *what, int64_t n);
+comi_status comi_check_bytes(comi_ctx *ctx, const char *what, uint64_t need, uint64_t override,
+                             const char *hint);
 
 /* calloc/malloc of n elements of size sz with overflow check; NULL and
  * a COMI_ERR_NOMEM / COMI_ERR_LIMIT message in e on failure. */

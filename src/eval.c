@@ -563,9 +563,24 @@ comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method, const ch
     const char *srcs[1] = {context};
     uint8_t *keep = NULL;
     uint32_t *idx = NULL;
-    comi_status st = lex_split(e, "context", context, strlen(context), 0, &lo, &dict, &w);
-    if (st != COMI_OK) goto out;
+    comi_status st = COMI_OK;
+    if (ctx->max_context_tokens > 0 &&
+        (st = comi_check_tokens(ctx, "context", lex_count_words(context))) != COMI_OK)
+        goto out;
+    size_t len = strlen(context);
+    if ((st = lex_split(e, "context", context, len, 0, &lo, &dict, &w)) != COMI_OK) goto out;
     size_t nw = w.n;
+    /* working set: words, dictionary, kept flags and indices, BM25 sentences
+     * and per-term tables, the output text */
+    uint64_t bytes = comi_mul_sat(w.cap, sizeof(text_word));
+    bytes = comi_add_sat(bytes, comi_add_sat(comi_mul_sat(dict.cap, 4), dict.chars_cap));
+    bytes = comi_add_sat(bytes, comi_mul_sat(dict.n_alloc, 8 + 4 + 1));
+    bytes = comi_add_sat(bytes, comi_mul_sat((uint64_t)nw + 1, 1 + 4 + sizeof(bm_sent)));
+    bytes = comi_add_sat(bytes, comi_mul_sat((uint64_t)dict.n + 1, 4 + 4 + 4 + 8));
+    bytes = comi_add_sat(bytes, comi_add_sat(len, nw + 1));
+    char what[64];
+    snprintf(what, sizeof what, "baseline on %zu words", nw);
+    if ((st = comi_check_bytes(ctx, what, bytes, 0, NULL)) != COMI_OK) goto out;
     if (budget > (int64_t)nw) budget = (int64_t)nw;
     keep = comi_calloc_array(e, nw + 1, 1, "kept words");
     idx = comi_alloc_array(e, nw + 1, sizeof *idx, "kept words");

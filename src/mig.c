@@ -24,6 +24,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -671,9 +672,43 @@ static comi_status alloc_result(comi_err *e, comi_merge_result *res) {
     return ok ? COMI_OK : e->status;
 }
 
+static int64_t group_count(int64_t n, const comi_merge_params *p) {
+    int64_t m = p->merge_size;
+    return p->coarse ? n / m + (n % m != 0) : uniform_group_count(n, m);
+}
+
+uint64_t mig_merge_bytes(int64_t n, int64_t d, const comi_merge_params *p, int32_t n_threads) {
+    if (n < 1 || d < 1 || p->merge_size < 1 || n_threads < 1) return 0;
+    uint64_t G = (uint64_t)group_count(n, p), un = (uint64_t)n, ud = (uint64_t)d;
+    /* result: group_sizes/rep/relevance/redundancy/score (4+8+4+4+4 per group),
+     * relevance/redundancy/score/weight/memory_index (4+4+4+4+8 per token),
+     * at most G memory vectors with start and length */
+    uint64_t b = comi_add_sat(comi_mul_sat(G, 24), comi_mul_sat(un, 24));
+    b = comi_add_sat(b, comi_mul_sat(G, comi_add_sat(16, comi_mul_sat(ud, sizeof(float)))));
+    /* scratch: den, rel, red, w per token, MIG_SUM_BLOCK doubles per worker */
+    b = comi_add_sat(b, comi_mul_sat(comi_add_sat(comi_mul_sat(un, 4),
+                                                  (uint64_t)n_threads * MIG_SUM_BLOCK),
+                                     sizeof(double)));
+    if (p->coarse && G > 1) {
+        /* rep/red/score and quotas per group; normalised representatives
+         * (G x d) and the MIG_GRAM_BLOCK x G cosine block */
+        uint64_t blk = G < MIG_GRAM_BLOCK ? G : MIG_GRAM_BLOCK;
+        b = comi_add_sat(b, comi_mul_sat(G, 24 + sizeof(frac_rank)));
+        b = comi_add_sat(b, comi_mul_sat(comi_mul_sat(G, ud), sizeof(float)));
+        b = comi_add_sat(b, comi_mul_sat(comi_mul_sat(blk, G), sizeof(float)));
+    }
+    return b;
+}
+
 comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
                        const float *query, const comi_merge_params *params,
                        comi_merge_result *out) {
+    return mig_merge(ctx, hidden, n_tokens, d_model, query, params, true, out);
+}
+
+comi_status mig_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
+                      const float *query, const comi_merge_params *params, bool check_limits,
+                      comi_merge_result *out) {
     if (!ctx) return COMI_ERR_INVALID_ARG;
     comi_err *e = &ctx->err;
     comi_err_clear(e);
@@ -683,10 +718,19 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
     const comi_merge_params *p = params ? params : &def;
     comi_status st = check_args(e, hidden, n_tokens, d_model, query, p);
     if (st != COMI_OK) return st;
+    if (check_limits) {
+        char what[96];
+        snprintf(what, sizeof what, "merge of %lld x %lld hidden states", (long long)n_tokens,
+                 (long long)d_model);
+        if ((st = comi_check_tokens(ctx, "merge context", n_tokens)) ||
+            (st = comi_check_bytes(ctx, what, mig_merge_bytes(n_tokens, d_model, p, ctx->n_threads),
+                                   0, NULL)))
+            return st;
+    }
 
-    int64_t n = n_tokens, d = d_model, m = p->merge_size;
+    int64_t n = n_tokens, d = d_model;
     comi_merge_result res = {.n_tokens = n, .d_model = d};
-    res.n_groups = p->coarse ? n / m + (n % m != 0) : uniform_group_count(n, m);
+    res.n_groups = group_count(n, p);
     merge_job J = {.h = hidden,
                    .q = query,
                    .n = n,

@@ -14,7 +14,21 @@
 #ifndef COMI_MIG_H
 #define COMI_MIG_H
 
+#include "comi.h"
+
+#include <stdbool.h>
 #include <stdint.h>
+
+/* Bytes comi_merge allocates (result arrays, scratch, coarse-stage
+ * representatives and cosine block) for n tokens of width d with params p on
+ * n_threads workers; UINT64_MAX when that overflows. */
+uint64_t mig_merge_bytes(int64_t n, int64_t d, const comi_merge_params *p, int32_t n_threads);
+
+/* comi_merge; check_limits false skips the context's limits, for callers
+ * that checked their whole need themselves (the pipeline). */
+comi_status mig_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
+                      const float *query, const comi_merge_params *params, bool check_limits,
+                      comi_merge_result *out);
 
 /* sum_i x[i] * y[i] over d elements, accumulated in double. */
 double mig_dot(const float *x, const float *y, int64_t d);

@@ -93,6 +93,11 @@ comi_status model_load_custom(comi_err *e, const char *path, const struct hf_con
 /* Loads the LoRA adapter at params->lora_path onto m (see comi.h). */
 comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *params);
 
+/* comi_session_new without the context's limits, for stages that checked
+ * their whole need themselves (the pipeline, text mode's model encoder). */
+comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_tokens,
+                              comi_session **out);
+
 /* Converts n elements of a F32/F16/BF16 vector tensor to float32. */
 void model_vector_to_f32(const comi_tensor *t, float *dst);
 

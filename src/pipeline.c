@@ -17,6 +17,7 @@
  */
 #include "pipeline.h"
 
+#include "mig.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -223,12 +224,19 @@ comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
     comi_status st = resolve_layers(e, pl, encoder_layers, &k);
     if (st) return st;
     const int64_t n = n_context + n_question, d = pl->enc->n_embd;
+    if ((st = comi_check_tokens(ctx, "encode: context", n_context))) return st;
+    uint64_t need = comi_model_session_bytes(pl->enc, n);
+    if (!hidden_out && query_out)
+        need = comi_add_sat(need, comi_mul_sat((uint64_t)n, (uint64_t)d * sizeof(float)));
+    char what[96];
+    snprintf(what, sizeof what, "encode: %lld tokens", (long long)n);
+    if ((st = comi_check_bytes(ctx, what, need, 0, NULL))) return st;
     float *hid = hidden_out;
     if (!hid && query_out && !(hid = comi_alloc_array(e, (size_t)n, (size_t)d * sizeof(float),
                                                       "encoder states")))
         return e->status;
     comi_session *s = NULL;
-    st = comi_session_new(ctx, pl->enc, n, &s);
+    st = model_session_new(e, pl->enc, n, &s);
     if (!st) st = encode_on(ctx, pl->enc, s, context_ids, n_context, question_ids, n_question, k,
                             hid, query_out);
     comi_session_free(s);
@@ -259,17 +267,15 @@ comi_status comi_pipeline_merge(comi_ctx *ctx, const float *hidden, int64_t n_co
     return st;
 }
 
-comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
-                               int64_t n_memory, float *out) {
+/* Fusion without the context's limits (the caller checked them). */
+static comi_status fuse_on(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
+                           int64_t n_memory, float *out) {
     comi_err *e = &ctx->err;
-    comi_err_clear(e);
-    if (!pl || n_memory < 0 || (n_memory > 0 && (!memory || !out)))
-        return comi_err_set(e, COMI_ERR_INVALID_ARG, "fuse: bad arguments");
     if (n_memory == 0) return COMI_OK;
     const int64_t di = pl->enc->n_embd, dout = pl->dec->n_embd;
     if (pl->fusion) {
         comi_session *s = NULL;
-        comi_status st = comi_session_new(ctx, pl->fusion, n_memory, &s);
+        comi_status st = model_session_new(e, pl->fusion, n_memory, &s);
         if (st) return st;
         comi_eval_params ep = comi_eval_default_params();
         ep.hidden_out = out;
@@ -295,6 +301,22 @@ comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const flo
     }
     if (out != memory) memmove(out, memory, (size_t)(n_memory * di) * sizeof(float));
     return COMI_OK;
+}
+
+comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
+                               int64_t n_memory, float *out) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    if (!pl || n_memory < 0 || (n_memory > 0 && (!memory || !out)))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "fuse: bad arguments");
+    if (pl->fusion && n_memory > 0) {
+        char what[96];
+        snprintf(what, sizeof what, "fuse: %lld memory vectors", (long long)n_memory);
+        comi_status st =
+            comi_check_bytes(ctx, what, comi_model_session_bytes(pl->fusion, n_memory), 0, NULL);
+        if (st) return st;
+    }
+    return fuse_on(ctx, pl, memory, n_memory, out);
 }
 
 /* Greedy decoding with the repetition penalty applied once per earlier
@@ -375,9 +397,13 @@ comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl, const f
     if (gen->max_new_tokens < 0)
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "decode: max new tokens %d < 0",
                             (int)gen->max_new_tokens);
-    comi_session *s = NULL;
-    comi_status st = comi_session_new(ctx, pl->dec, n_memory + n_question + gen->max_new_tokens, &s);
+    const int64_t n_dec = n_memory + n_question + gen->max_new_tokens;
+    char what[96];
+    snprintf(what, sizeof what, "decode: %lld positions", (long long)n_dec);
+    comi_status st = comi_check_bytes(ctx, what, comi_model_session_bytes(pl->dec, n_dec), 0, NULL);
     if (st) return st;
+    comi_session *s = NULL;
+    if ((st = model_session_new(e, pl->dec, n_dec, &s))) return st;
     st = decode_on(ctx, pl, s, memory, n_memory, question_ids, n_question, gen, false, logits_out,
                    ids_out, n_out, NULL, NULL);
     comi_session_free(s);
@@ -459,19 +485,6 @@ static comi_status answer_text(comi_ctx *ctx, const comi_tokenizer *tok, const i
     return COMI_OK;
 }
 
-static uint64_t physical_bytes(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGE_SIZE);
-    if (pages <= 0 || psz <= 0) return UINT64_MAX;
-    return (uint64_t)pages * (uint64_t)psz;
-}
-
-static uint64_t add_sat(uint64_t a, uint64_t b) {
-    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-static uint64_t mul_sat(uint64_t a, uint64_t b) {
-    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
-}
-
 static comi_status check_params(comi_err *e, const comi_pipeline *pl, const comi_answer_params *p,
                                 int32_t *k) {
     comi_status st = resolve_layers(e, pl, p->encoder_layers, k);
@@ -508,6 +521,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     int32_t k = 0;
     comi_status st = check_params(e, pl, params, &k);
     if (st) return st;
+    if ((st = comi_check_tokens(ctx, "answer: context", nc))) return st;
     double t_start = comi_now_ms();
     const comi_model *enc = pl->enc, *dec = pl->dec;
     const int64_t d = enc->n_embd, dd = dec->n_embd, m = params->merge.merge_size;
@@ -522,21 +536,34 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     }
     int64_t dec_tokens = n_mem_max + nq + params->max_new_tokens;
 
-    /* the memory this answer needs, checked before any work */
+    if (dec_tokens > INT32_MAX)
+        return comi_err_set(e, COMI_ERR_LIMIT,
+                            "answer: context of %lld tokens gives %lld decoder positions, more "
+                            "than %d; use a larger --merge-size",
+                            (long long)nc, (long long)dec_tokens, INT32_MAX);
+
+    /* the memory this answer needs, checked before any work: the encoder and
+     * fusion sessions of one segment, the merge of one segment, the decoder
+     * session, encoder states, memory and fused memory, ids and logits */
     uint64_t enc_bytes = n_seg ? comi_model_session_bytes(enc, seg_max + nq) : 0;
     uint64_t dec_bytes = comi_model_session_bytes(dec, dec_tokens);
-    uint64_t buf_bytes = mul_sat((uint64_t)(seg_max + nq), (uint64_t)d * 4);
-    buf_bytes = add_sat(buf_bytes, mul_sat((uint64_t)n_mem_max, (uint64_t)(d + dd) * 4));
-    uint64_t need = add_sat(add_sat(enc_bytes, dec_bytes), buf_bytes);
-    uint64_t limit = params->max_bytes ? params->max_bytes : physical_bytes();
-    if (need > limit || dec_tokens > INT32_MAX)
-        return comi_err_set(e, COMI_ERR_LIMIT,
-                            "context of %lld tokens (+ %lld question tokens) needs %.1f MiB "
-                            "(encoder %.1f, decoder %.1f, buffers %.1f), more than the limit of "
-                            "%.1f MiB; use a smaller --segment-size or a larger --merge-size",
-                            (long long)nc, (long long)nq, need / 1048576.0,
-                            enc_bytes / 1048576.0, dec_bytes / 1048576.0, buf_bytes / 1048576.0,
-                            limit / 1048576.0);
+    if (n_seg && pl->fusion)
+        enc_bytes = comi_add_sat(enc_bytes, comi_model_session_bytes(pl->fusion, (seg_max + m - 1) / m));
+    uint64_t buf_bytes = comi_mul_sat((uint64_t)(seg_max + nq), (uint64_t)d * 4);
+    buf_bytes = comi_add_sat(buf_bytes, comi_mul_sat((uint64_t)n_mem_max, (uint64_t)(d + dd + 1) * 4));
+    buf_bytes = comi_add_sat(buf_bytes, (uint64_t)(params->max_new_tokens + dec->n_vocab + d) * 4);
+    if (n_seg)
+        buf_bytes = comi_add_sat(buf_bytes, mig_merge_bytes(seg_max, d, &params->merge, ctx->n_threads));
+    uint64_t need = comi_add_sat(comi_add_sat(enc_bytes, dec_bytes), buf_bytes);
+    char what[256];
+    snprintf(what, sizeof what,
+             "answer: context of %lld tokens (+ %lld question tokens; encoder %.1f MiB, decoder "
+             "%.1f MiB, buffers %.1f MiB)",
+             (long long)nc, (long long)nq, (double)enc_bytes / 1048576.0,
+             (double)dec_bytes / 1048576.0, (double)buf_bytes / 1048576.0);
+    if ((st = comi_check_bytes(ctx, what, need, params->max_bytes,
+                               "use a smaller --segment-size or a larger --merge-size")))
+        return st;
 
     float *hidden = NULL, *query = NULL, *fused = NULL;
     comi_session *es = NULL, *ds = NULL;
@@ -564,14 +591,14 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
         st = e->status;
         goto fail;
     }
-    if (n_seg && (st = comi_session_new(ctx, enc, seg_max + nq, &es))) goto fail;
+    if (n_seg && (st = model_session_new(e, enc, seg_max + nq, &es))) goto fail;
     for (int64_t s0 = 0; s0 < nc; s0 += seg) {
         int64_t len = nc - s0 < seg ? nc - s0 : seg;
         double t0 = comi_now_ms();
         if ((st = encode_on(ctx, enc, es, cids + s0, len, qids, nq, k, hidden, query))) goto fail;
         double t1 = comi_now_ms();
         comi_merge_result mr;
-        if ((st = comi_merge(ctx, hidden, len, d, query, &params->merge, &mr))) goto fail;
+        if ((st = mig_merge(ctx, hidden, len, d, query, &params->merge, false, &mr))) goto fail;
         if (out->n_memory + mr.n_memory > n_mem_max || out->n_groups + mr.n_groups > n_mem_max) {
             comi_merge_result_free(&mr);
             st = comi_err_set(e, COMI_ERR_INTERNAL, "answer: merge gave more memories than "
@@ -586,8 +613,8 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
         out->n_groups += mr.n_groups;
         comi_merge_result_free(&mr);
         double t2 = comi_now_ms();
-        if ((st = comi_pipeline_fuse(ctx, pl, out->memory + first * d, out->n_memory - first,
-                                     fused + first * dd)))
+        if ((st = fuse_on(ctx, pl, out->memory + first * d, out->n_memory - first,
+                          fused + first * dd)))
             goto fail;
         out->ms_encode += t1 - t0;
         out->ms_merge += t2 - t1;
@@ -602,7 +629,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
     gen.stop_at_eos = true;
-    if ((st = comi_session_new(ctx, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1), &ds)))
+    if ((st = model_session_new(e, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1), &ds)))
         goto fail;
     if ((st = decode_on(ctx, pl, ds, fused, out->n_memory, qids, nq, &gen,
                         params->penalty_per_occurrence, out->logits, out->ids, &out->n_ids,
@@ -735,20 +762,18 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
         st = comi_err_set(e, COMI_ERR_INVALID_ARG, "answer: the question has no tokens");
     if (st) goto done;
     out->ms_tokenize = comi_now_ms() - t0;
+    if ((st = comi_check_tokens(ctx, "answer: context", (int64_t)nc))) goto done;
     int64_t keep = max_context_tokens < 0 || (size_t)max_context_tokens > nc
                        ? (int64_t)nc
                        : max_context_tokens;
     const int32_t max_new = params->max_new_tokens;
     const int64_t n_in = keep + (int64_t)nq;
     uint64_t need = comi_model_session_bytes(pl->dec, n_in + max_new + 1);
-    uint64_t limit = params->max_bytes ? params->max_bytes : physical_bytes();
-    if (need > limit) {
-        st = comi_err_set(e, COMI_ERR_LIMIT,
-                          "%lld context tokens need %.1f MiB of decoder cache, more than the "
-                          "limit of %.1f MiB",
-                          (long long)keep, need / 1048576.0, limit / 1048576.0);
-        goto done;
-    }
+    need = comi_add_sat(need, (uint64_t)(n_in + max_new + pl->dec->n_vocab + 1) * 4);
+    char what[96];
+    snprintf(what, sizeof what, "answer: %lld context tokens (decoder cache and buffers)",
+             (long long)keep);
+    if ((st = comi_check_bytes(ctx, what, need, params->max_bytes, NULL))) goto done;
     out->empty_context = keep == 0;
     out->n_context_tokens = (int64_t)nc;
     out->n_question_tokens = (int64_t)nq;
@@ -769,7 +794,7 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
     comi_generate_params gen = comi_generate_default_params();
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
-    if ((st = comi_session_new(ctx, pl->dec, n_in + (max_new > 0 ? max_new : 1), &ds))) goto done;
+    if ((st = model_session_new(e, pl->dec, n_in + (max_new > 0 ? max_new : 1), &ds))) goto done;
     /* the ids as one prompt: [context ; question], no memory rows */
     if ((st = decode_on(ctx, pl, ds, NULL, 0, all, n_in, &gen, params->penalty_per_occurrence,
                         out->logits, out->ids, &out->n_ids, &out->ms_prefill, &out->ms_generate)))

@@ -23,6 +23,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,21 @@ comi_status comi_session_new(comi_ctx *ctx, const comi_model *m, int64_t max_tok
     comi_err *e = &ctx->err;
     comi_err_clear(e);
     if (!out || !m) return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: NULL argument");
+    *out = NULL;
+    if (max_tokens < 1 || max_tokens > ((int64_t)1 << 31))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: max_tokens %lld out of range",
+                            (long long)max_tokens);
+    comi_status st = comi_check_tokens(ctx, "session", max_tokens);
+    if (st) return st;
+    char what[64];
+    snprintf(what, sizeof what, "session of %lld tokens", (long long)max_tokens);
+    if ((st = comi_check_bytes(ctx, what, comi_model_session_bytes(m, max_tokens), 0, NULL)))
+        return st;
+    return model_session_new(e, m, max_tokens, out);
+}
+
+comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_tokens,
+                              comi_session **out) {
     *out = NULL;
     if (max_tokens < 1 || max_tokens > ((int64_t)1 << 31))
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: max_tokens %lld out of range",

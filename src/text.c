@@ -184,6 +184,7 @@ typedef struct {
     int32_t dense_dim;  /* dimension of unit dense vectors (0: none) */
     float *acc;         /* (n_terms,) scatter buffer for sparse dots, kept zeroed */
     uint32_t n_sents;
+    size_t n_bytes;     /* bytes of the sources together */
 } work_t;
 
 static void work_free(work_t *w) {
@@ -688,6 +689,42 @@ static void keep_window(work_t *w, const unit_t *u, int64_t n, uint8_t *keep) {
     for (int64_t i = 0; i < n; i++) keep[u->w0 + best_at + i] = 1;
 }
 
+/* The working set of one compression, checked against the context's byte
+ * limit once words, terms and units are known and before the vectors, the
+ * term tables and the selection buffers are allocated: words (both lists),
+ * term dictionary, units, groups, the per-term, per-word and per-unit
+ * tables, sparse vectors (at most one entry per word for units and again
+ * for groups, doubled for growth), dense unit vectors (the model encoder
+ * also holds its own copies and tm_work_bytes), the output text. */
+static comi_status check_memory(work_t *w) {
+    uint64_t nw = w->words.n, nq = w->qwords.n, nt = w->dict.n, nu = w->n_units;
+    uint64_t b = comi_mul_sat(comi_add_sat(w->words.cap, w->qwords.cap), sizeof(text_word));
+    b = comi_add_sat(b, comi_mul_sat(w->dict.cap, sizeof(uint32_t)));
+    b = comi_add_sat(b, comi_add_sat(comi_mul_sat(w->dict.n_alloc, 8 + 4 + 1), w->dict.chars_cap));
+    b = comi_add_sat(b, comi_mul_sat(w->cap_units, sizeof(unit_t)));
+    b = comi_add_sat(b, comi_mul_sat(w->n_groups, sizeof(group_t) + 4));
+    /* df, idf, in_q, tf, acc per term; word_group, touched, keep, idx per word;
+     * sent_rel, ukept, ured, kept_list per unit (a unit is at least one sentence) */
+    b = comi_add_sat(b, comi_mul_sat(nt + 1, 4 + 4 + 1 + 4 + 4));
+    b = comi_add_sat(b, comi_mul_sat(nw + nq + 1, 4 + 4 + 1 + 4));
+    b = comi_add_sat(b, comi_mul_sat(comi_add_sat(nu, w->n_sents) + 1, 4 + 1 + 4 + 4));
+    b = comi_add_sat(b, comi_mul_sat(comi_mul_sat(nw + 1, 4), sizeof(sp_entry)));
+    if (w->enc && w->enc->kind != ENC_LEXICAL) {
+        uint64_t vec = comi_mul_sat(nu + 1, (uint64_t)enc_dim(w->enc) * sizeof(float));
+        b = comi_add_sat(b, vec);
+        if (w->enc->kind == ENC_MODEL) {
+            /* uv, the unit texts (a copy of the words) and the encoder's work */
+            b = comi_add_sat(b, comi_add_sat(vec, comi_add_sat(w->n_bytes, comi_mul_sat(nu, 8))));
+            b = comi_add_sat(b, tm_work_bytes(w->enc, nu, w->n_bytes));
+        }
+    }
+    b = comi_add_sat(b, comi_add_sat(w->n_bytes, nw + 1));
+    char what[96];
+    snprintf(what, sizeof what, "text compression of %llu words (%llu units)",
+             (unsigned long long)nw, (unsigned long long)nu);
+    return comi_check_bytes(w->ctx, what, b, 0, NULL);
+}
+
 static comi_status compress_core(work_t *w, bool docs_mode, const char *question,
                                  comi_text_result *out) {
     comi_err *e = w->e;
@@ -718,6 +755,7 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
     if ((st = make_groups(w, docs_mode)) != COMI_OK) return st;
     for (size_t k = 0; k < w->n_groups; k++)
         if (!make_units(w, k)) return e->status;
+    if ((st = check_memory(w)) != COMI_OK) return st;
 
     size_t nt = w->dict.n;
     w->df = comi_calloc_array(e, nt ? nt : 1, sizeof *w->df, "df");
@@ -1034,15 +1072,29 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
     w.n_srcs = n_srcs;
     text_dict_init(&w.dict);
     lex_opts lo = {.stem = !w.enc || w.enc->kind == ENC_LEXICAL, .stopwords = true};
+    if (ctx->max_context_tokens > 0) {
+        /* count first, so an oversize context is refused before its word list exists */
+        int64_t words = 0;
+        for (size_t i = 0; i < n_srcs; i++) words += srcs[i] ? lex_count_words(srcs[i]) : 0;
+        if ((st = comi_check_tokens(ctx, docs_mode ? "documents" : "context", words))) {
+            work_free(&w);
+            return st;
+        }
+    }
     for (size_t i = 0; i < n_srcs && st == COMI_OK; i++) {
         if (!srcs[i]) {
             st = comi_err_set(e, COMI_ERR_INVALID_ARG, "documents[%zu]: NULL", i);
             break;
         }
+        size_t len = strlen(srcs[i]);
+        if (!comi_add_size(w.n_bytes, len + 1, &w.n_bytes)) {
+            st = comi_err_set(e, COMI_ERR_LIMIT, "documents: total size overflows");
+            break;
+        }
         char what[48];
         if (docs_mode) snprintf(what, sizeof what, "documents[%zu]", i);
         else snprintf(what, sizeof what, "context");
-        st = lex_split(e, what, srcs[i], strlen(srcs[i]), (uint16_t)i, &lo, &w.dict, &w.words);
+        st = lex_split(e, what, srcs[i], len, (uint16_t)i, &lo, &w.dict, &w.words);
     }
     if (st == COMI_OK && w.words.n > UINT32_MAX - 1)
         st = comi_err_set(e, COMI_ERR_LIMIT, "context: too many words");

@@ -10,6 +10,8 @@
  */
 #include "text.h"
 
+#include "model.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,23 @@ int32_t tm_dim(const comi_encoder *enc) {
     comi_model_info info;
     comi_model_get_info(enc->model, &info);
     return info.n_embd;
+}
+
+/* Tokens per encoded segment: the trained context when shorter than 1024. */
+static int64_t tm_segment(const comi_encoder *enc) {
+    comi_model_info info;
+    comi_model_get_info(enc->model, &info);
+    return info.n_ctx_train > 0 && info.n_ctx_train < 1024 ? info.n_ctx_train : 1024;
+}
+
+uint64_t tm_work_bytes(const comi_encoder *enc, size_t n_units, size_t n_bytes) {
+    int64_t seg = tm_segment(enc);
+    uint64_t b = comi_model_session_bytes(enc->model, seg);
+    /* hidden (seg x d), ids and all (seg each), pos (n_units + 1), per-unit
+     * id arrays and counts, the ids themselves */
+    b = comi_add_sat(b, comi_mul_sat((uint64_t)seg, (uint64_t)tm_dim(enc) * sizeof(float) + 8));
+    b = comi_add_sat(b, comi_mul_sat((uint64_t)n_units + 1, 3 * sizeof(int64_t)));
+    return comi_add_sat(b, comi_mul_sat((uint64_t)n_bytes + 1, sizeof(int32_t)));
 }
 
 /* Runs one segment: ids (n_ctx context ids, then nq question ids) through
@@ -57,9 +76,7 @@ comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const 
     const comi_tokenizer *tok = comi_model_tokenizer(enc->model);
     if (!tok) return comi_err_set(e, COMI_ERR_UNSUPPORTED, "model encoder: the model has no tokenizer");
     int32_t d = tm_dim(enc);
-    comi_model_info info;
-    comi_model_get_info(enc->model, &info);
-    int64_t seg = info.n_ctx_train > 0 && info.n_ctx_train < 1024 ? info.n_ctx_train : 1024;
+    int64_t seg = tm_segment(enc);
     comi_tokenize_params tp = comi_tokenize_default_params();
     tp.add_bos = 0;
     tp.add_eos = 0;
@@ -91,7 +108,8 @@ comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const 
         if (st != COMI_OK) goto out;
         if ((int64_t)un[u] > room) un[u] = (size_t)room; /* a very long unit: its head */
     }
-    if ((st = comi_session_new(ctx, enc->model, seg, &sess)) != COMI_OK) goto out;
+    /* the caller checked the limits with tm_work_bytes */
+    if ((st = model_session_new(e, enc->model, seg, &sess)) != COMI_OK) goto out;
     memset(uv, 0, n_units * (size_t)d * sizeof *uv);
     memset(q, 0, (size_t)d * sizeof *q);
     size_t u0 = 0;

@@ -138,3 +138,9 @@ int32_t comi_cpu_count(void) {
 void comi_free(void *ptr) {
     free(ptr);
 }
+
+uint64_t comi_physical_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || psz <= 0) return UINT64_MAX;
+    return comi_mul_sat((uint64_t)pages, (uint64_t)psz);
+}

@@ -52,6 +52,80 @@ bool cli_parse_f64(const char *cmd, const char *flag, const char *s, double *out
     return true;
 }
 
+bool cli_parse_size(const char *cmd, const char *flag, const char *s, uint64_t *out) {
+    static const struct {
+        const char *name;
+        uint64_t mul;
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1ull << 10},
+                 {"kib", 1ull << 10},
+                 {"m", 1ull << 20},
+                 {"mib", 1ull << 20},
+                 {"g", 1ull << 30},
+                 {"gib", 1ull << 30},
+                 {"t", 1ull << 40},
+                 {"tib", 1ull << 40},
+                 {"kb", 1000ull},
+                 {"mb", 1000000ull},
+                 {"gb", 1000000000ull},
+                 {"tb", 1000000000000ull}};
+    const char *p = s;
+    uint64_t v = 0;
+    bool overflow = false;
+    while (*p >= '0' && *p <= '9') {
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+            overflow = true;
+        p++;
+    }
+    if (p == s) {
+        cli_error(cmd, "%s: '%s' is not a size (bytes, or a number with K, M, G, T, KiB, MiB, "
+                       "GiB, TiB, kB, MB, GB or TB)", flag, s);
+        return false;
+    }
+    char unit[4];
+    size_t n = strlen(p);
+    for (size_t k = 0; k < n && k < sizeof unit - 1; k++)
+        unit[k] = (char)(p[k] >= 'A' && p[k] <= 'Z' ? p[k] - 'A' + 'a' : p[k]);
+    unit[n < sizeof unit - 1 ? n : sizeof unit - 1] = '\0';
+    for (size_t u = 0; n < sizeof unit && u < sizeof units / sizeof units[0]; u++) {
+        if (strcmp(unit, units[u].name)) continue;
+        if (overflow || __builtin_mul_overflow(v, units[u].mul, &v)) {
+            cli_error(cmd, "%s: '%s' is over the largest size, %llu bytes", flag, s,
+                      (unsigned long long)UINT64_MAX);
+            return false;
+        }
+        *out = v;
+        return true;
+    }
+    cli_error(cmd, "%s: '%s' has an unknown unit '%s' (use K, M, G, T, KiB, MiB, GiB, TiB, kB, "
+                   "MB, GB or TB)", flag, s, p);
+    return false;
+}
+
+int cli_limit_flag(const char *cmd, int argc, char **argv, int *i, cli_limits *lim) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--max-context-tokens")) {
+        int64_t n;
+        if (!(v = cli_value(cmd, argc, argv, i)) || !cli_parse_i64(cmd, a, v, 0, INT64_MAX, &n))
+            return -1;
+        lim->max_context_tokens = n;
+        return 1;
+    }
+    if (!strcmp(a, "--max-memory")) {
+        uint64_t b;
+        if (!(v = cli_value(cmd, argc, argv, i)) || !cli_parse_size(cmd, a, v, &b)) return -1;
+        lim->max_bytes = b;
+        return 1;
+    }
+    return 0;
+}
+
+void cli_limits_apply(const cli_limits *lim, comi_ctx_params *cp) {
+    cp->max_context_tokens = lim->max_context_tokens;
+    cp->max_bytes = lim->max_bytes;
+}
+
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         cli_error(cmd, "missing value for %s", argv[*i]);

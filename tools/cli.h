@@ -23,6 +23,35 @@ bool cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo,
                    int64_t *out);
 bool cli_parse_f64(const char *cmd, const char *flag, const char *s, double *out);
 
+/* A size in bytes (--max-memory): digits, optionally followed by a unit:
+ * B; K, M, G, T or KiB, MiB, GiB, TiB (powers of 1024); kB, MB, GB, TB
+ * (powers of 1000); letters in either case. No sign, no fraction, no
+ * spaces. On failure (junk, a sign, a value over 2^64 - 1 bytes) prints an
+ * error naming flag and value and returns false. */
+bool cli_parse_size(const char *cmd, const char *flag, const char *s, uint64_t *out);
+
+/* The context limits every command that reads a context takes. */
+typedef struct cli_limits {
+    int64_t max_context_tokens; /* --max-context-tokens N (0: none) */
+    uint64_t max_bytes;         /* --max-memory SIZE (0: physical memory) */
+} cli_limits;
+
+/* When argv[*i] is --max-context-tokens or --max-memory: parses its value
+ * into lim, advances *i and returns 1, or prints an error and returns -1
+ * (missing or bad value); returns 0 for any other argument. */
+int cli_limit_flag(const char *cmd, int argc, char **argv, int *i, cli_limits *lim);
+
+/* Copies lim into the context parameters. */
+void cli_limits_apply(const cli_limits *lim, comi_ctx_params *cp);
+
+/* --help lines of the two limit flags. */
+#define CLI_LIMITS_HELP                                                                        \
+    "  --max-context-tokens N   refuse a context of more than N tokens (default 0: no\n"        \
+    "                           limit; text mode counts words)\n"                               \
+    "  --max-memory SIZE        refuse work whose buffers would need more than SIZE bytes\n"  \
+    "                           (suffixes K, M, G, T = KiB...TiB, kB, MB, GB = powers of\n"    \
+    "                           1000; default 0: physical memory)\n"
+
 /* For a flag that takes a value: returns argv[*i + 1] and advances *i, or
  * prints "missing value for FLAG" and returns NULL. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);

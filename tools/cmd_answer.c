@@ -23,6 +23,7 @@ static void usage(FILE *out) {
         "                   [--segment-size N] [--max-new-tokens N] [--repetition-penalty P]\n"
         "                   [--memory-out MEM.f32] [--group-sizes-out S.i32]\n"
         "                   [--logits-out L.f32] [--print-ids] [--timings] [--threads T]\n"
+        "                   [--max-context-tokens N] [--max-memory SIZE]\n"
         "\n"
         "Answers Q from the context with COMI's soft pipeline: the encoder (the first K\n"
         "layers of the model + its final norm) reads [context segment ; question], the\n"
@@ -61,6 +62,8 @@ static void usage(FILE *out) {
         "  --print-ids              add a line with the generated ids\n"
         "  --timings                per-stage milliseconds on stderr\n"
         "  --threads T              worker threads (default: all cores)\n"
+        CLI_LIMITS_HELP
+        "                           (the estimate covers the encoder, merge and decoder)\n"
         "  -h, --help               this text\n"
         "\n"
         "Prints the answer on one line. Exit status: 0 success; 1 bad input or failure\n"
@@ -90,9 +93,13 @@ int cmd_answer(int argc, char **argv) {
          timings = false, per_occ = true;
     static const char *const wflags[4] = {"--alpha-select", "--beta-select", "--alpha-merge",
                                           "--beta-merge"};
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int w = -1;
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         for (int j = 0; j < 4; j++)
             if (!strcmp(a, wflags[j])) w = j;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -184,6 +191,7 @@ int cmd_answer(int argc, char **argv) {
 
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = (int32_t)threads;
+    cli_limits_apply(&lim, &cp);
     comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) {
         free(ctx_text);

@@ -17,6 +17,7 @@ int cmd_compress(int argc, char **argv);
 static const char *const compress_usage =
     "usage: comi compress --question Q (--context-file F | --context TEXT | --documents-file F)\n"
     "                     [--ratio R | --target-tokens N] [--encoder SPEC] [--json]\n"
+    "                     [--max-context-tokens N] [--max-memory SIZE]\n"
     "\n"
     "Keeps the words of the context with the most Marginal Information Gain for the\n"
     "question (coarse-to-fine: groups get budgets, units inside them are kept\n"
@@ -41,7 +42,8 @@ static const char *const compress_usage =
     "  --alpha A --beta B    relevance and redundancy weights\n"
     "  --temperature T       coarse softmax temperature (lower: more concentrated)\n"
     "  --context-weight W    weight of sentence/group relevance in a unit's score\n"
-    "  --min-unit-words N    shortest clause kept as its own unit\n";
+    "  --min-unit-words N    shortest clause kept as its own unit\n"
+    CLI_LIMITS_HELP;
 
 /* Reads a whole text file; NULL and an error line on failure. */
 static char *read_text(const char *flag, const char *path) {
@@ -176,10 +178,14 @@ int cmd_compress(int argc, char **argv) {
     const char *encoder_spec = "lexical";
     bool json = false;
     comi_text_params prm = comi_text_default_params();
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         double d;
         int64_t n;
+        int lf = cli_limit_flag(cmd, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(compress_usage, stdout);
             return 0;
@@ -233,7 +239,9 @@ int cmd_compress(int argc, char **argv) {
     if (sources != 1)
         return cli_error(cmd, "give exactly one of --context, --context-file, --documents-file");
 
-    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_ctx_params cp = comi_ctx_default_params();
+    cli_limits_apply(&lim, &cp);
+    comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) return cli_error(cmd, "out of memory");
     int rc = 1;
     char *file_text = NULL, **docs = NULL;

@@ -31,6 +31,7 @@ static const char *const eval_usage =
     "                 [--methods comi,truncate,random,bm25,no-redundancy,no-coarse]\n"
     "                 [--limit N] [--shuffle] [--seed S] [--out-dir DIR] [--encoder SPEC]\n"
     "                 [--threads T] [--no-documents] [--skip-bad] [--save-text] [--set K=V]\n"
+    "                 [--max-context-tokens N] [--max-memory SIZE]\n"
     "\n"
     "Compresses every example's context with each method at each ratio (budget =\n"
     "floor(words of `input` / ratio), the same for every method) and scores it.\n"
@@ -54,6 +55,9 @@ static const char *const eval_usage =
     "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
     "                    min_unit_words, min_group_words, window_words, keep_titles,\n"
     "                    bridge_weight, lead_weight, centrality_weight\n"
+    CLI_LIMITS_HELP
+    "                           (per example and method; an example over a limit stops\n"
+    "                           the run with its line number)\n"
     "\n"
     "The model-based QA evaluation: comi eval --task qa --help.\n";
 
@@ -194,6 +198,7 @@ typedef struct {
     pthread_mutex_t mu;
     FILE *jsonl;
     bool save_text, tty, failed;
+    cli_limits limits; /* applied to every worker's context */
     char err[1200];
     report_progress prog;
 } runner;
@@ -230,6 +235,7 @@ static void *worker(void *arg) {
     runner *r = arg;
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = 1;
+    cli_limits_apply(&r->limits, &cp);
     comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) {
         pthread_mutex_lock(&r->mu);
@@ -584,8 +590,12 @@ int cmd_eval(int argc, char **argv) {
     int64_t limit = -1, seed = 0, threads = 1;
     bool shuffle = false, skip_bad = false, save_text = false, use_docs = true;
     comi_text_params base = comi_text_default_params();
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int lf = cli_limit_flag(cmd, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(eval_usage, stdout);
             return 0;
@@ -637,7 +647,9 @@ int cmd_eval(int argc, char **argv) {
     size_t n_methods;
     if (!parse_methods(methods_s, methods, &n_methods)) return 1;
 
-    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_ctx_params cp = comi_ctx_default_params();
+    cli_limits_apply(&lim, &cp);
+    comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) return cli_error(cmd, "out of memory");
     int rc = 1;
     comi_dataset *ds = NULL;
@@ -680,6 +692,7 @@ int cmd_eval(int argc, char **argv) {
     runner r = {.task = task, .cfg = &cfg, .ex = ex, .n_ex = n_ex, .methods = methods,
                 .n_methods = n_methods, .ratios = ratios, .n_ratios = n_ratios, .cells = cells,
                 .n_cells = n_cells, .save_text = save_text, .tty = cli_stderr_is_tty(),
+                .limits = lim,
                 .prog = {.label = "eval", .unit = "cells", .show_rate = true, .min_interval = 0.1}};
     snprintf(path, sizeof path, "%s/examples.jsonl", out_dir);
     size_t n_resumed;

@@ -37,6 +37,7 @@ static void usage(FILE *out) {
         "                 [--methods comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only]\n"
         "                 [--limit N] [--shuffle --seed S] [--out-dir DIR] [--encoder-layers K]\n"
         "                 [--max-new-tokens N] [--segment-size N] [--threads T] [--skip-bad]\n"
+        "                 [--max-context-tokens N] [--max-memory SIZE]\n"
         "\n"
         "Answers every example's `prompt` from its `input` with the soft pipeline (comi answer)\n"
         "and its ablations at each ratio (merge size = ratio), and scores the answers against\n"
@@ -52,7 +53,10 @@ static void usage(FILE *out) {
         "  --out-dir DIR    DIR/examples.jsonl (resumable), DIR/metrics.json, DIR/qa.svg\n"
         "                   (default eval-qa-out)\n"
         "  --skip-bad       skip malformed JSONL lines (counted) instead of stopping\n"
-        "  --threads T      kernel threads (default: all cores)\n");
+        "  --threads T      kernel threads (default: all cores)\n"
+        CLI_LIMITS_HELP
+        "                           (per example and method; an example over a limit stops\n"
+        "                           the run with its line number)\n");
 }
 
 enum { M_COMI, M_NO_RED, M_COARSE_ONLY, M_FINE_ONLY, M_MEAN_POOL, M_TRUNCATE, M_FULL, M_N };
@@ -250,8 +254,12 @@ int cmd_eval_qa(int argc, char **argv) {
     int64_t limit = -1, seed = 0, threads = 0, enc_layers = 0, max_new = -1, seg = -1;
     double pen = -1;
     bool shuffle = false, skip_bad = false;
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
@@ -311,6 +319,7 @@ int cmd_eval_qa(int argc, char **argv) {
 
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = (int32_t)threads;
+    cli_limits_apply(&lim, &cp);
     comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) return cli_error(CMD, "out of memory");
     int rc = 1;

@@ -21,6 +21,7 @@ static void usage(FILE *out) {
             "usage: comi forward --model MODEL --ids FILE [--layers K] [--hidden-out H.f32]\n"
             "                    [--logits-out L.f32] [--generate N] [--threads T]\n"
             "                    [--repetition-penalty P] [--stop-at-eos]\n"
+            "                    [--max-context-tokens N] [--max-memory SIZE]\n"
             "\n"
             "Runs MODEL (a .gguf file or a Hugging Face directory) over the token ids in FILE\n"
             "(one line of space-separated integers), positions from 0.\n"
@@ -34,7 +35,11 @@ static void usage(FILE *out) {
             "  --repetition-penalty P  penalise ids already generated (HF semantics, default 1)\n"
             "  --stop-at-eos         stop generating at the model's end-of-sequence id\n"
             "  --threads T           worker threads (default: all cores); results do not\n"
-            "                        depend on T\n");
+            "                        depend on T\n"
+            CLI_LIMITS_HELP
+            "                           (here the tokens are the ids plus --generate N, the\n"
+            "                           positions of the session; SIZE bounds its KV cache\n"
+            "                           and scratch)\n");
 }
 
 /* Parses one line of space-separated token ids. Prints an error and returns
@@ -89,8 +94,12 @@ int cmd_forward(int argc, char **argv) {
     int64_t layers = 0, n_gen = 0, threads = 0;
     double penalty = 1.0;
     bool stop_eos = false;
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -131,6 +140,7 @@ int cmd_forward(int argc, char **argv) {
 
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = (int32_t)threads;
+    cli_limits_apply(&lim, &cp);
     comi_ctx *ctx = comi_ctx_new(&cp);
     comi_model *model = NULL;
     comi_session *sess = NULL;

@@ -26,6 +26,7 @@ static void merge_usage(FILE *out) {
             "                  [--group-sizes-out S.i32] [--alpha-select A] [--beta-select B]\n"
             "                  [--alpha-merge A] [--beta-merge B] [--no-coarse] [--no-fine]\n"
             "                  [--no-coarse-redundancy] [--no-fine-redundancy] [--threads T]\n"
+            "                  [--max-context-tokens N] [--max-memory SIZE]\n"
             "\n"
             "Merges the hidden states of one context segment into at most ceil(n / M) memory\n"
             "vectors with COMI's coarse-to-fine Marginal Information Gain (MIG):\n"
@@ -55,6 +56,7 @@ static void merge_usage(FILE *out) {
             "  --no-fine-redundancy     fine MIG = alpha-merge * relevance only\n"
             "  --threads T              worker threads (default: all cores)\n"
             "  --quiet                  no summary line on stdout\n"
+            CLI_LIMITS_HELP
             "  -h, --help               this text\n"
             "\n"
             "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"
@@ -113,9 +115,13 @@ int cmd_merge(int argc, char **argv) {
     int64_t dim = 0, merge_size = 0, threads = 0;
     bool have_dim = false, have_m = false, quiet = false;
     comi_merge_params p = comi_merge_default_params();
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         double x;
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             merge_usage(stdout);
             return 0;
@@ -195,6 +201,7 @@ int cmd_merge(int argc, char **argv) {
     int rc = 1;
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = (int32_t)threads;
+    cli_limits_apply(&lim, &cp);
     comi_ctx *ctx = comi_ctx_new(&cp);
     comi_merge_result res = {0};
     if (!ctx) {

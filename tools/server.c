@@ -138,6 +138,7 @@ typedef struct server {
     int queue_cap;
     size_t max_body;
     int64_t max_tokens;
+    cli_limits limits; /* --max-context-tokens, --max-memory: every worker's comi_ctx */
     int64_t timeout_ms;
     const char *encoder_spec;
     comi_encoder *enc;
@@ -826,13 +827,17 @@ static char *health_json(void) {
     json_t *model =
         srv.pl ? json_string(srv.pl_info.description ? srv.pl_info.description : srv.model_path)
                : json_null();
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I}}",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
                           "status", draining ? "draining" : "ok", "version", comi_version(),
                           "encoder", srv.encoder_spec, "model", model, "workers", srv.n_workers,
                           "queue_depth", q_len, "queue_capacity", srv.queue_cap, "in_flight",
                           in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3, "limits",
                           "max_body", (json_int_t)srv.max_body, "max_tokens",
-                          (json_int_t)srv.max_tokens, "timeout_ms", (json_int_t)srv.timeout_ms);
+                          (json_int_t)srv.max_tokens, "timeout_ms", (json_int_t)srv.timeout_ms,
+                          "max_context_tokens", (json_int_t)srv.limits.max_context_tokens,
+                          "max_memory",
+                          (json_int_t)(srv.limits.max_bytes > INT64_MAX ? INT64_MAX
+                                                                        : srv.limits.max_bytes));
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return text;
@@ -1212,6 +1217,7 @@ static void usage(FILE *out) {
         "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
         "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
         "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
+        "                  [--max-context-tokens N] [--max-memory SIZE]\n"
         "\n"
         "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
         "in-flight requests finish and exits 0.\n"
@@ -1247,7 +1253,11 @@ static void usage(FILE *out) {
         "  --checkpoint DIR   a COMI checkpoint on top of --model (default: training-free)\n"
         "  --max-new-tokens N largest max_new_tokens a request may ask, and the cap on the\n"
         "                     pipeline's default of 20 (default 256)\n"
-        "  --ctx-threads N    kernel threads per worker (default 1; raise for large models)\n");
+        "  --ctx-threads N    kernel threads per worker (default 1; raise for large models)\n"
+        CLI_LIMITS_HELP
+        "                           (per request, in the library's token count: words for\n"
+        "                           /v1/compress with the lexical encoder, model tokens for\n"
+        "                           /v1/answer; over a limit -> 413)\n");
 }
 
 /* A listening TCP socket on host:port; -1 with a message printed. */
@@ -1339,6 +1349,9 @@ int cmd_serve(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int64_t n;
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &srv.limits);
+        if (lf < 0) return 1;
+        if (lf > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -1458,6 +1471,7 @@ int cmd_serve(int argc, char **argv) {
      * across requests; --ctx-threads gives model kernels more. */
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = srv.ctx_threads;
+    cli_limits_apply(&srv.limits, &cp);
     for (int i = 0; i < srv.n_workers; i++)
         if (!(srv.ctxs[i] = comi_ctx_new(&cp))) {
             teardown(0);
