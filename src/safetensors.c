@@ -450,6 +450,39 @@ static bool shard_name_ok(const char *s) {
 
 /* Opens a sharded checkpoint described by the index file at `index_path`
  * inside `dir`. */
+/* metadata.total_size of an index, when present (null counts as absent):
+ * transformers writes the sum of the tensors' data bytes, which the shards
+ * must then hold. It must be a non-negative integer, and not smaller than
+ * the tensor bytes found in the shards (then the index and the shards come
+ * from different saves). A larger figure is accepted: writers in the wild
+ * also count the shard headers (mlx-lm adds whole file sizes) or keep the
+ * figure of tensors a script removed later. */
+static comi_status check_total_size(comi_err *e, const char *index_path, const json_t *root,
+                                    const st_model *m) {
+    const json_t *md = json_object_get(root, "metadata");
+    if (!md || json_is_null(md)) return COMI_OK;
+    if (!json_is_object(md))
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: field 'metadata' is not an object",
+                            index_path);
+    const json_t *ts = json_object_get(md, "total_size");
+    if (!ts || json_is_null(ts)) return COMI_OK;
+    if (!json_is_integer(ts) || json_integer_value(ts) < 0)
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: metadata.total_size is not a non-negative integer", index_path);
+    uint64_t declared = (uint64_t)json_integer_value(ts), sum = 0;
+    for (int64_t i = 0; i < m->n_tensors; i++)
+        if (__builtin_add_overflow(sum, (uint64_t)m->tensors[i].t.nbytes, &sum))
+            return comi_err_set(e, COMI_ERR_FORMAT, "%s: tensor sizes overflow", index_path);
+    if (declared < sum)
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: metadata.total_size is %llu bytes but the shards hold %llu "
+                            "bytes of tensor data (%lld tensors); the index and the shards do "
+                            "not belong together",
+                            index_path, (unsigned long long)declared, (unsigned long long)sum,
+                            (long long)m->n_tensors);
+    return COMI_OK;
+}
+
 static comi_status open_index(comi_err *e, const char *dir, const char *index_path,
                               st_model **out) {
     char *text = NULL;
@@ -560,6 +593,7 @@ static comi_status open_index(comi_err *e, const char *dir, const char *index_pa
             goto done;
         }
     }
+    st = check_total_size(e, index_path, root, m);
 done:
     if (st == COMI_OK) {
         *out = m;

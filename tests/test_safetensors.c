@@ -399,10 +399,13 @@ static int write_shard(const st_model *m, int64_t lo, int64_t hi, const char *pa
 static int write_index(const st_model *m, int64_t split, const char *path, const char *a,
                        const char *b) {
     json_t *wm = json_object();
-    for (int64_t i = 0; i < st_n_tensors(m); i++)
+    json_int_t total = 0; /* what transformers writes: the tensors' data bytes */
+    for (int64_t i = 0; i < st_n_tensors(m); i++) {
         json_object_set_new(wm, st_tensor_at(m, i)->name, json_string(i < split ? a : b));
+        total += (json_int_t)st_tensor_at(m, i)->nbytes;
+    }
     json_t *root =
-        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)0, "weight_map", wm);
+        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", total, "weight_map", wm);
     int rc = json_dump_file(root, path, JSON_INDENT(1));
     json_decref(root);
     return rc;
@@ -508,6 +511,80 @@ static void test_sharded(const char *golden, const char *tmp) {
     }
     expect_bad_dir("truncated_file", p, "past the data section");
     st_close(ref);
+}
+
+/* ---- metadata.total_size of a sharded index (no golden data needed) ---- */
+
+/* Writes DIR/model.safetensors.index.json with the given metadata text (NULL:
+ * no metadata) for two shards of one F32 tensor each (8 + 12 = 20 bytes of
+ * tensor data), then opens DIR. */
+static comi_status open_with_metadata(const char *dir, const char *metadata, comi_err *e) {
+    char p[700], idx[512];
+    snprintf(idx, sizeof idx,
+             "{%s%s\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\"}}",
+             metadata ? "\"metadata\": " : "", metadata ? metadata : "");
+    if (metadata) {
+        /* the comma after the metadata value */
+        char *w = strstr(idx, "\"weight_map\"");
+        memmove(w + 2, w, strlen(w) + 1);
+        w[0] = ',';
+        w[1] = ' ';
+    }
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    write_text(p, idx);
+    comi_err_clear(e);
+    st_model *m = NULL;
+    comi_status st = st_open_dir(e, dir, &m);
+    st_close(m);
+    return st;
+}
+
+static void test_index_total_size(const char *tmp) {
+    char dir[600], p[700];
+    snprintf(dir, sizeof dir, "%s/total", tmp);
+    mkdir(dir, 0700);
+    size_t n1, n2;
+    uint8_t *s1 = build_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 0,
+                           NULL, 8, &n1);
+    uint8_t *s2 = build_st("{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", 0,
+                           NULL, 12, &n2);
+    snprintf(p, sizeof p, "%s/s1.safetensors", dir);
+    int ok = write_bytes(p, s1, n1) == 0;
+    snprintf(p, sizeof p, "%s/s2.safetensors", dir);
+    ok &= write_bytes(p, s2, n2) == 0;
+    free(s1);
+    free(s2);
+    if (!test_check("total_size_fixture", ok, "could not write the shards")) return;
+    comi_err e;
+    static const struct {
+        const char *name, *metadata;
+    } good[] = {{"total_size_exact", "{\"total_size\": 20}"},
+                {"total_size_absent", NULL},
+                {"total_size_no_key", "{\"format\": \"pt\"}"},
+                {"total_size_null", "{\"total_size\": null}"},
+                {"metadata_null", "null"},
+                /* larger: writers that count shard headers (whole file sizes) */
+                {"total_size_larger", "{\"total_size\": 292}"}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        comi_status st = open_with_metadata(dir, good[i].metadata, &e);
+        test_check(good[i].name, st == COMI_OK, "status %d: %s", st, e.msg);
+    }
+    static const struct {
+        const char *name, *metadata, *want;
+    } bad[] = {{"total_size_smaller", "{\"total_size\": 19}",
+                "metadata.total_size is 19 bytes but the shards hold 20 bytes"},
+               {"total_size_zero", "{\"total_size\": 0}", "is 0 bytes but the shards hold 20"},
+               {"total_size_negative", "{\"total_size\": -20}", "not a non-negative integer"},
+               {"total_size_string", "{\"total_size\": \"20\"}", "not a non-negative integer"},
+               {"total_size_real", "{\"total_size\": 20.0}", "not a non-negative integer"},
+               {"metadata_not_object", "[20]", "'metadata' is not an object"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        comi_status st = open_with_metadata(dir, bad[i].metadata, &e);
+        test_check(bad[i].name,
+                   st == COMI_ERR_FORMAT && strstr(e.msg, bad[i].want) &&
+                       strstr(e.msg, "model.safetensors.index.json"),
+                   "status %d, message '%s', wanted '%s'", st, e.msg, bad[i].want);
+    }
 }
 
 /* ---- handcrafted bad headers -------------------------------------------- */
@@ -728,6 +805,7 @@ int main(void) {
         test_skip("golden_models", "golden data not found ($COMI_GOLDEN)");
         test_skip("sharded", "golden data not found ($COMI_GOLDEN)");
     }
+    test_index_total_size(tmp);
     test_bad_headers();
     test_good_corners();
     test_config();
