@@ -657,6 +657,82 @@ static void test_validation(comi_ctx *ctx) {
     test_pass("comi_merge_result_free twice and on NULL");
 }
 
+/* A context with one thread and the given limits. */
+static comi_ctx *limit_ctx(int64_t max_tokens, uint64_t max_bytes) {
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.n_threads = 1;
+    cp.max_context_tokens = max_tokens;
+    cp.max_bytes = max_bytes;
+    return comi_ctx_new(&cp);
+}
+
+/* max_context_tokens and max_bytes: refused with COMI_ERR_LIMIT before any
+ * allocation, just below the need; accepted at it. */
+static void test_limits(void) {
+    enum { N = 10, D = 4 };
+    float hidden[N * D], q[D];
+    for (int i = 0; i < N * D; i++) hidden[i] = (float)((i * 7) % 11) - 5.0f;
+    for (int c = 0; c < D; c++) q[c] = (float)c + 1.0f;
+    comi_merge_params p = comi_merge_default_params();
+    p.merge_size = 4;
+    /* By hand, 1 thread, 3 groups of merge size 4 over 10 tokens:
+     * result 3 x 24 + 10 x 24 + 3 memories x (16 + 4 x 4) = 408;
+     * scratch (4 x 10 + 512) doubles = 4416; coarse: 3 x (24 + 16) quotas and
+     * group arrays + 3 x 4 floats of representatives + 3 x 3 cosines = 204. */
+    const uint64_t need = 5028;
+    test_check("limit_merge_bytes_formula", mig_merge_bytes(N, D, &p, 1) == need, "%llu",
+               (unsigned long long)mig_merge_bytes(N, D, &p, 1));
+    test_check("limit_merge_bytes_overflow",
+               mig_merge_bytes(INT32_MAX, INT64_MAX / 2, &p, 1) == UINT64_MAX, "no saturation");
+
+    comi_merge_result r;
+    comi_ctx *c = limit_ctx(N - 1, 0);
+    comi_status st = comi_merge(c, hidden, N, D, q, &p, &r);
+    test_check("limit_merge_tokens_below",
+               st == COMI_ERR_LIMIT && strstr(comi_errmsg(c), "10 tokens") &&
+                   strstr(comi_errmsg(c), "limit of 9") &&
+                   strstr(comi_errmsg(c), "max_context_tokens") && r.memory == NULL,
+               "status %d: %s", st, comi_errmsg(c));
+    test_check("limit_ctx_getters",
+               comi_ctx_max_context_tokens(c) == N - 1 && comi_ctx_max_bytes(c) > need,
+               "%lld %llu", (long long)comi_ctx_max_context_tokens(c),
+               (unsigned long long)comi_ctx_max_bytes(c));
+    comi_ctx_free(c);
+    c = limit_ctx(N, 0);
+    st = comi_merge(c, hidden, N, D, q, &p, &r);
+    test_check("limit_merge_tokens_at", st == COMI_OK && r.n_memory >= 1, "status %d: %s", st,
+               comi_errmsg(c));
+    comi_merge_result_free(&r);
+    comi_ctx_free(c);
+
+    c = limit_ctx(0, need - 1);
+    st = comi_merge(c, hidden, N, D, q, &p, &r);
+    test_check("limit_merge_bytes_below",
+               st == COMI_ERR_LIMIT && strstr(comi_errmsg(c), "needs 5028 bytes") &&
+                   strstr(comi_errmsg(c), "limit of 5027 bytes") &&
+                   strstr(comi_errmsg(c), "--max-memory"),
+               "status %d: %s", st, comi_errmsg(c));
+    test_check("limit_ctx_getter_bytes", comi_ctx_max_bytes(c) == need - 1, "%llu",
+               (unsigned long long)comi_ctx_max_bytes(c));
+    comi_ctx_free(c);
+    c = limit_ctx(0, need);
+    st = comi_merge(c, hidden, N, D, q, &p, &r);
+    test_check("limit_merge_bytes_at", st == COMI_OK && r.n_memory >= 1, "status %d: %s", st,
+               comi_errmsg(c));
+    comi_merge_result_free(&r);
+    comi_ctx_free(c);
+
+    /* no coarse stage: no representatives, uniform groups (round(10 / 4) = 2):
+     * 2 x 24 + 240 + 2 x 32 + 4416 */
+    p.coarse = false;
+    test_check("limit_merge_bytes_no_coarse", mig_merge_bytes(N, D, &p, 1) == 4768, "%llu",
+               (unsigned long long)mig_merge_bytes(N, D, &p, 1));
+    comi_ctx_params dp = comi_ctx_default_params();
+    test_check("limit_ctx_defaults", dp.max_context_tokens == 0 && dp.max_bytes == 0,
+               "defaults %lld %llu", (long long)dp.max_context_tokens,
+               (unsigned long long)dp.max_bytes);
+}
+
 int main(void) {
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = 2;
@@ -668,6 +744,7 @@ int main(void) {
     test_random_configs(ctx);
     test_threads();
     test_validation(ctx);
+    test_limits();
     comi_ctx_free(ctx);
     return test_exit();
 }

@@ -153,6 +153,121 @@ static comi_answer_params golden_params(const comi_pipeline *pl) {
     return ap;
 }
 
+/* ---- limits ---------------------------------------------------------- */
+
+static comi_ctx *limited(int64_t max_tokens, uint64_t max_bytes) {
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.max_context_tokens = max_tokens;
+    cp.max_bytes = max_bytes;
+    return comi_ctx_new(&cp);
+}
+
+static unsigned long long needs_figure(const char *msg) {
+    const char *p = strstr(msg, "needs ");
+    return p ? strtoull(p + 6, NULL, 10) : 0;
+}
+
+/* kind 0: answer_ids, 1: answer (text), 2: answer_tokens (whole context) */
+static comi_status limited_answer(int kind, const comi_pipeline *pl, const golden_case *c,
+                                  const char *ctext, const char *qtext,
+                                  const comi_answer_params *ap, int64_t max_tokens,
+                                  uint64_t max_bytes, char *msg, size_t msg_len) {
+    comi_ctx *x = limited(max_tokens, max_bytes);
+    comi_answer_result r;
+    comi_status st = kind == 0   ? comi_pipeline_answer_ids(x, pl, c->cids, c->nc, c->qids, c->nq,
+                                                            ap, &r)
+                     : kind == 1 ? comi_pipeline_answer(x, pl, ctext, qtext, ap, &r)
+                                 : comi_pipeline_answer_tokens(x, pl, ctext, qtext, -1, ap, &r);
+    snprintf(msg, msg_len, "%s", comi_errmsg(x));
+    if (st == COMI_OK) comi_answer_result_free(&r);
+    comi_ctx_free(x);
+    return st;
+}
+
+static void test_answer_limits(const comi_pipeline *pl, const golden_case *c, const char *ctext,
+                               const char *qtext, comi_answer_params ap) {
+    static const char *const kinds[3] = {"answer_ids", "answer", "answer_tokens"};
+    char name[200], msg[600], want[96], want_limit[96];
+    for (int k = 0; k < 3; k++) {
+        comi_status st = limited_answer(k, pl, c, ctext, qtext, &ap, c->nc - 1, 0, msg, sizeof msg);
+        snprintf(want, sizeof want, "has %lld tokens", (long long)c->nc);
+        snprintf(want_limit, sizeof want_limit, "limit of %lld", (long long)c->nc - 1);
+        snprintf(name, sizeof name, "%s %s max_context_tokens just below refuses", c->name,
+                 kinds[k]);
+        test_check(name, st == COMI_ERR_LIMIT && strstr(msg, want) && strstr(msg, want_limit),
+                   "status %d: %s", st, msg);
+        st = limited_answer(k, pl, c, ctext, qtext, &ap, c->nc, 0, msg, sizeof msg);
+        snprintf(name, sizeof name, "%s %s max_context_tokens at the context runs", c->name,
+                 kinds[k]);
+        test_check(name, st == COMI_OK, "status %d: %s", st, msg);
+
+        st = limited_answer(k, pl, c, ctext, qtext, &ap, 0, 1, msg, sizeof msg);
+        unsigned long long need = needs_figure(msg);
+        snprintf(name, sizeof name, "%s %s max_bytes names the need", c->name, kinds[k]);
+        if (!test_check(name, st == COMI_ERR_LIMIT && need > 1000, "status %d: %s", st, msg))
+            continue;
+        st = limited_answer(k, pl, c, ctext, qtext, &ap, 0, need - 1, msg, sizeof msg);
+        snprintf(want, sizeof want, "needs %llu bytes", need);
+        snprintf(want_limit, sizeof want_limit, "max_bytes limit of %llu bytes", need - 1);
+        snprintf(name, sizeof name, "%s %s max_bytes just below refuses", c->name, kinds[k]);
+        test_check(name, st == COMI_ERR_LIMIT && strstr(msg, want) && strstr(msg, want_limit),
+                   "status %d: %s", st, msg);
+        st = limited_answer(k, pl, c, ctext, qtext, &ap, 0, need, msg, sizeof msg);
+        snprintf(name, sizeof name, "%s %s max_bytes at the need runs", c->name, kinds[k]);
+        test_check(name, st == COMI_OK, "status %d: %s", st, msg);
+
+        /* comi_answer_params.max_bytes overrides the context's limit, both ways */
+        comi_answer_params over = ap;
+        over.max_bytes = need;
+        st = limited_answer(k, pl, c, ctext, qtext, &over, 0, 1, msg, sizeof msg);
+        snprintf(name, sizeof name, "%s %s per-call max_bytes overrides a smaller ctx limit",
+                 c->name, kinds[k]);
+        test_check(name, st == COMI_OK, "status %d: %s", st, msg);
+        over.max_bytes = need - 1;
+        st = limited_answer(k, pl, c, ctext, qtext, &over, 0, 0, msg, sizeof msg);
+        snprintf(name, sizeof name, "%s %s per-call max_bytes just below refuses", c->name,
+                 kinds[k]);
+        test_check(name, st == COMI_ERR_LIMIT && strstr(msg, "per-call max_bytes") &&
+                             strstr(msg, want),
+                   "status %d: %s", st, msg);
+    }
+}
+
+/* comi_session_new: max_tokens against max_context_tokens, and
+ * comi_model_session_bytes against max_bytes. */
+static void test_session_limits(const comi_model *m, const char *cname) {
+    char name[160];
+    comi_session *s = NULL;
+    comi_ctx *x = limited(64, 0);
+    comi_status st = comi_session_new(x, m, 65, &s);
+    snprintf(name, sizeof name, "%s session over max_context_tokens refuses", cname);
+    test_check(name, st == COMI_ERR_LIMIT && s == NULL && strstr(comi_errmsg(x), "65 tokens") &&
+                         strstr(comi_errmsg(x), "limit of 64"),
+               "status %d: %s", st, comi_errmsg(x));
+    st = comi_session_new(x, m, 64, &s);
+    snprintf(name, sizeof name, "%s session at max_context_tokens opens", cname);
+    test_check(name, st == COMI_OK && comi_session_max_tokens(s) == 64, "status %d: %s", st,
+               comi_errmsg(x));
+    comi_session_free(s);
+    s = NULL;
+    comi_ctx_free(x);
+    uint64_t need = comi_model_session_bytes(m, 64);
+    x = limited(0, need - 1);
+    st = comi_session_new(x, m, 64, &s);
+    char want[64];
+    snprintf(want, sizeof want, "needs %llu bytes", (unsigned long long)need);
+    snprintf(name, sizeof name, "%s session over max_bytes refuses with its size", cname);
+    test_check(name, st == COMI_ERR_LIMIT && s == NULL && strstr(comi_errmsg(x), want),
+               "status %d: %s", st, comi_errmsg(x));
+    comi_ctx_free(x);
+    x = limited(0, need);
+    st = comi_session_new(x, m, 64, &s);
+    snprintf(name, sizeof name, "%s session at max_bytes opens", cname);
+    test_check(name, st == COMI_OK, "status %d: %s", st, comi_errmsg(x));
+    comi_session_free(s);
+    comi_ctx_free(x);
+}
+
 static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
     char name[160];
     const char *mpath = test_pathf("%s/forward/models/%s.gguf", golden, c->name);
@@ -317,6 +432,7 @@ static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
     st = comi_pipeline_answer(ctx, pl, ctext, qtext, &bad, &r);
     test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(ctx), "MiB"), "%d %s", st,
                comi_errmsg(ctx));
+    test_answer_limits(pl, c, ctext, qtext, ap);
     comi_pipeline_free(pl);
 }
 
@@ -342,6 +458,7 @@ int main(void) {
             if (comi_model_load(ctx, test_pathf("%s/forward/models/%s.gguf", golden, cases[i]),
                                 NULL, &m) == COMI_OK) {
                 test_decoder_input(ctx, m, &c);
+                test_session_limits(m, cases[i]);
                 comi_model_free(m);
             } else {
                 test_fail(cases[i], "model load: %s", comi_errmsg(ctx));

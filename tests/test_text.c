@@ -455,8 +455,125 @@ static void data_tests(void) {
     }
 }
 
+/* ---- limits: max_context_tokens (words) and max_bytes ------------------ */
+
+static comi_ctx *limited(int64_t max_tokens, uint64_t max_bytes) {
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.max_context_tokens = max_tokens;
+    cp.max_bytes = max_bytes;
+    return comi_ctx_new(&cp);
+}
+
+/* The N of "needs N bytes" in a message, 0 when absent. */
+static unsigned long long needs_figure(const char *msg) {
+    const char *p = strstr(msg, "needs ");
+    return p ? strtoull(p + 6, NULL, 10) : 0;
+}
+
+/* Runs method (0: comi_compress_text, 1: comi_compress_documents, 2..4: the
+ * baselines) on a context of ten words under the given limits. */
+static comi_status limited_run(int method, int64_t max_tokens, uint64_t max_bytes, char *msg,
+                               size_t msg_len, int64_t *orig) {
+    static const char *const docs[2] = {"one two three four five six.", "seven eight nine ten."};
+    const char *context = "one two three four five six. seven eight nine ten.";
+    comi_ctx *c = limited(max_tokens, max_bytes);
+    comi_text_result r;
+    comi_status st;
+    if (method == 0) st = comi_compress_text(c, context, "three", NULL, &r);
+    else if (method == 1) st = comi_compress_documents(c, docs, 2, "three", NULL, &r);
+    else st = comi_compress_baseline(c, (comi_baseline)(method - 2), context, "three", 3, 1, &r);
+    snprintf(msg, msg_len, "%s", comi_errmsg(c));
+    *orig = st == COMI_OK ? r.original_tokens : -1;
+    if (st == COMI_OK) comi_text_result_free(&r);
+    comi_ctx_free(c);
+    return st;
+}
+
+static void limit_tests(void) {
+    static const char *const names[5] = {"text", "documents", "truncate", "random", "bm25"};
+    char name[96], msg[600];
+    for (int m = 0; m < 5; m++) {
+        int64_t orig;
+        comi_status st = limited_run(m, 9, 0, msg, sizeof msg, &orig);
+        snprintf(name, sizeof name, "limit_%s_tokens_below", names[m]);
+        test_check(name,
+                   st == COMI_ERR_LIMIT && strstr(msg, "has 10 tokens") &&
+                       strstr(msg, "limit of 9") && strstr(msg, "--max-context-tokens"),
+                   "status %d: %s", st, msg);
+        st = limited_run(m, 10, 0, msg, sizeof msg, &orig);
+        snprintf(name, sizeof name, "limit_%s_tokens_at", names[m]);
+        test_check(name, st == COMI_OK && orig == 10, "status %d (%lld words): %s", st,
+                   (long long)orig, msg);
+
+        /* the working-set estimate: the figure a refusal names is the threshold */
+        st = limited_run(m, 0, 1, msg, sizeof msg, &orig);
+        unsigned long long need = needs_figure(msg);
+        snprintf(name, sizeof name, "limit_%s_bytes_tiny", names[m]);
+        test_check(name, st == COMI_ERR_LIMIT && need > 1000 && need < (1u << 20),
+                   "status %d, need %llu: %s", st, need, msg);
+        if (need <= 1) continue;
+        st = limited_run(m, 0, need - 1, msg, sizeof msg, &orig);
+        char want[96];
+        snprintf(want, sizeof want, "needs %llu bytes", need);
+        char want_limit[96];
+        snprintf(want_limit, sizeof want_limit, "limit of %llu bytes", need - 1);
+        snprintf(name, sizeof name, "limit_%s_bytes_below", names[m]);
+        test_check(name,
+                   st == COMI_ERR_LIMIT && strstr(msg, want) && strstr(msg, want_limit) &&
+                       strstr(msg, "--max-memory"),
+                   "status %d: %s", st, msg);
+        st = limited_run(m, 0, need, msg, sizeof msg, &orig);
+        snprintf(name, sizeof name, "limit_%s_bytes_at", names[m]);
+        test_check(name, st == COMI_OK && orig == 10, "status %d: %s", st, msg);
+    }
+}
+
+/* The model encoder's estimate adds its session and unit vectors. */
+static void model_limit_tests(void) {
+    const char *g = test_golden_dir();
+    if (!g) {
+        test_skip("limit_model_encoder", "golden data not found ($COMI_GOLDEN)");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/forward/models/tiny-llama-spm.gguf", g);
+    comi_encoder *enc = NULL;
+    if (!test_check("limit_model_encoder_load", comi_encoder_load(ctx, path, &enc) == COMI_OK,
+                    "%s", comi_errmsg(ctx)))
+        return;
+    const char *context = "The canal opened in 1914. Its chief engineer was John Stevens, "
+                          "then George Goethals took over. Locks lift ships 26 metres.";
+    comi_text_params p = comi_text_default_params();
+    p.encoder = enc;
+    unsigned long long need = 0, lexical_need = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        comi_ctx *c = limited(0, 1);
+        comi_text_result r;
+        p.encoder = pass == 0 ? NULL : enc;
+        comi_status st = comi_compress_text(c, context, "Who took over?", &p, &r);
+        unsigned long long *dst = pass == 0 ? &lexical_need : &need;
+        *dst = st == COMI_ERR_LIMIT ? needs_figure(comi_errmsg(c)) : 0;
+        comi_ctx_free(c);
+    }
+    test_check("limit_model_encoder_counts_vectors_and_session", need > lexical_need + 4096,
+               "model %llu, lexical %llu", need, lexical_need);
+    for (int k = 0; k < 2 && need > 1; k++) {
+        comi_ctx *c = limited(0, k == 0 ? need - 1 : need);
+        comi_text_result r;
+        comi_status st = comi_compress_text(c, context, "Who took over?", &p, &r);
+        test_check(k == 0 ? "limit_model_encoder_below" : "limit_model_encoder_at",
+                   k == 0 ? st == COMI_ERR_LIMIT : st == COMI_OK, "status %d: %s", st,
+                   comi_errmsg(c));
+        if (st == COMI_OK) comi_text_result_free(&r);
+        comi_ctx_free(c);
+    }
+    comi_encoder_free(enc);
+}
+
 int main(void) {
     ctx = comi_ctx_new(NULL);
+    limit_tests();
+    model_limit_tests();
     basic_tests();
     property_tests();
     vector_tests();
