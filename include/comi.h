@@ -58,12 +58,12 @@ typedef struct comi_ctx_params {
                                    have: the context of comi_pipeline_answer*, the words
                                    of comi_compress_* (text mode counts words), n_tokens of
                                    comi_merge, max_tokens of comi_session_new */
-    uint64_t max_bytes; /* 0 (default): physical memory. Else the most bytes the working
-                           buffers of one call may take (an estimate made before they are
-                           allocated: merge results and scratch; session KV cache and
-                           scratch; pipeline sessions and buffers; text-mode words,
-                           units, sparse and dense vectors). comi_answer_params.max_bytes,
-                           when nonzero, overrides it for that call. */
+    uint64_t max_bytes;         /* 0 (default): physical memory. Else the most bytes the working
+                                   buffers of one call may take (an estimate made before they are
+                                   allocated: merge results and scratch; session KV cache and
+                                   scratch; pipeline sessions and buffers; text-mode words,
+                                   units, sparse and dense vectors). comi_answer_params.max_bytes,
+                                   when nonzero, overrides it for that call. */
 } comi_ctx_params;
 
 comi_ctx_params comi_ctx_default_params(void);
@@ -487,10 +487,10 @@ typedef struct comi_answer_params {
                                     the id, compounding, which is what reproduces the golden
                                     pipeline ids (see README "Soft pipeline"); false: once
                                     per id, as Hugging Face's generate() does */
-    uint64_t max_bytes;       /* refuse (COMI_ERR_LIMIT, before any work) a context whose
-                                 buffers would exceed this; 0 (default): the context's
-                                 max_bytes (comi_ctx_params), itself physical memory when 0.
-                                 Nonzero overrides the context's limit for this call */
+    uint64_t max_bytes;          /* refuse (COMI_ERR_LIMIT, before any work) a context whose
+                                    buffers would exceed this; 0 (default): the context's
+                                    max_bytes (comi_ctx_params), itself physical memory when 0.
+                                    Nonzero overrides the context's limit for this call */
     bool keep_logits;         /* fill comi_answer_result.logits (default true) */
 } comi_answer_params;
 

@@ -70,7 +70,9 @@ static void human_size(uint64_t b, char *buf, size_t len) {
 
 comi_status comi_check_bytes(comi_ctx *ctx, const char *what, uint64_t need, uint64_t override,
                              const char *hint) {
-    const char *src = override ? "per-call max_bytes" : ctx->max_bytes ? "max_bytes" : "physical memory";
+    const char *src = override         ? "per-call max_bytes"
+                      : ctx->max_bytes ? "max_bytes"
+                                       : "physical memory";
     uint64_t limit = override ? override : ctx->max_bytes ? ctx->max_bytes : comi_physical_bytes();
     if (need <= limit && need != UINT64_MAX) return COMI_OK;
     char hn[32], hl[32];

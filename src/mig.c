@@ -686,9 +686,9 @@ uint64_t mig_merge_bytes(int64_t n, int64_t d, const comi_merge_params *p, int32
     uint64_t b = comi_add_sat(comi_mul_sat(G, 24), comi_mul_sat(un, 24));
     b = comi_add_sat(b, comi_mul_sat(G, comi_add_sat(16, comi_mul_sat(ud, sizeof(float)))));
     /* scratch: den, rel, red, w per token, MIG_SUM_BLOCK doubles per worker */
-    b = comi_add_sat(b, comi_mul_sat(comi_add_sat(comi_mul_sat(un, 4),
-                                                  (uint64_t)n_threads * MIG_SUM_BLOCK),
-                                     sizeof(double)));
+    b = comi_add_sat(
+        b, comi_mul_sat(comi_add_sat(comi_mul_sat(un, 4), (uint64_t)n_threads * MIG_SUM_BLOCK),
+                        sizeof(double)));
     if (p->coarse && G > 1) {
         /* rep/red/score and quotas per group; normalised representatives
          * (G x d) and the MIG_GRAM_BLOCK x G cosine block */

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define PIPE_DEFAULT_LAYERS 8
 
@@ -522,17 +521,22 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     comi_status st = check_params(e, pl, params, &k);
     if (st) return st;
     if ((st = comi_check_tokens(ctx, "answer: context", nc))) return st;
+    if (nq > INT32_MAX || nc > INT64_MAX / 2)
+        return comi_err_set(e, COMI_ERR_LIMIT,
+                            "answer: %lld context and %lld question tokens are out of range",
+                            (long long)nc, (long long)nq);
     double t_start = comi_now_ms();
     const comi_model *enc = pl->enc, *dec = pl->dec;
     const int64_t d = enc->n_embd, dd = dec->n_embd, m = params->merge.merge_size;
-    const int64_t seg = params->segment_size;
-    const int64_t n_seg = nc == 0 ? 0 : (nc + seg - 1) / seg;
+    /* one segment when the context fits (keeps s0 + seg below 2^63) */
+    const int64_t seg = nc > 0 && params->segment_size > nc ? nc : params->segment_size;
+    const int64_t n_seg = nc / seg + (nc % seg != 0);
     const int64_t seg_max = nc < seg ? nc : seg;
     /* memories and groups over all segments: at most ceil(len / m) each */
     int64_t n_mem_max = 0;
     for (int64_t s0 = 0; s0 < nc; s0 += seg) {
         int64_t len = nc - s0 < seg ? nc - s0 : seg;
-        n_mem_max += (len + m - 1) / m;
+        n_mem_max += len / m + (len % m != 0);
     }
     int64_t dec_tokens = n_mem_max + nq + params->max_new_tokens;
 
@@ -548,12 +552,15 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     uint64_t enc_bytes = n_seg ? comi_model_session_bytes(enc, seg_max + nq) : 0;
     uint64_t dec_bytes = comi_model_session_bytes(dec, dec_tokens);
     if (n_seg && pl->fusion)
-        enc_bytes = comi_add_sat(enc_bytes, comi_model_session_bytes(pl->fusion, (seg_max + m - 1) / m));
+        enc_bytes = comi_add_sat(
+            enc_bytes, comi_model_session_bytes(pl->fusion, seg_max / m + (seg_max % m != 0)));
     uint64_t buf_bytes = comi_mul_sat((uint64_t)(seg_max + nq), (uint64_t)d * 4);
-    buf_bytes = comi_add_sat(buf_bytes, comi_mul_sat((uint64_t)n_mem_max, (uint64_t)(d + dd + 1) * 4));
+    buf_bytes =
+        comi_add_sat(buf_bytes, comi_mul_sat((uint64_t)n_mem_max, (uint64_t)(d + dd + 1) * 4));
     buf_bytes = comi_add_sat(buf_bytes, (uint64_t)(params->max_new_tokens + dec->n_vocab + d) * 4);
     if (n_seg)
-        buf_bytes = comi_add_sat(buf_bytes, mig_merge_bytes(seg_max, d, &params->merge, ctx->n_threads));
+        buf_bytes =
+            comi_add_sat(buf_bytes, mig_merge_bytes(seg_max, d, &params->merge, ctx->n_threads));
     uint64_t need = comi_add_sat(comi_add_sat(enc_bytes, dec_bytes), buf_bytes);
     char what[256];
     snprintf(what, sizeof what,

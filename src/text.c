@@ -184,7 +184,7 @@ typedef struct {
     int32_t dense_dim;  /* dimension of unit dense vectors (0: none) */
     float *acc;         /* (n_terms,) scatter buffer for sparse dots, kept zeroed */
     uint32_t n_sents;
-    size_t n_bytes;     /* bytes of the sources together */
+    size_t n_bytes; /* bytes of the sources together */
 } work_t;
 
 static void work_free(work_t *w) {
@@ -1075,8 +1075,9 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
     if (ctx->max_context_tokens > 0) {
         /* count first, so an oversize context is refused before its word list exists */
         int64_t words = 0;
-        for (size_t i = 0; i < n_srcs; i++) words += srcs[i] ? lex_count_words(srcs[i]) : 0;
-        if ((st = comi_check_tokens(ctx, docs_mode ? "documents" : "context", words))) {
+        for (size_t i = 0; i < n_srcs; i++)
+            words += srcs[i] ? lex_count_words(srcs[i]) : 0;
+        if ((st = comi_check_tokens(ctx, docs_mode ? "document list" : "context", words))) {
             work_free(&w);
             return st;
         }

@@ -74,13 +74,16 @@ bool cli_parse_size(const char *cmd, const char *flag, const char *s, uint64_t *
     uint64_t v = 0;
     bool overflow = false;
     while (*p >= '0' && *p <= '9') {
-        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
             overflow = true;
         p++;
     }
     if (p == s) {
-        cli_error(cmd, "%s: '%s' is not a size (bytes, or a number with K, M, G, T, KiB, MiB, "
-                       "GiB, TiB, kB, MB, GB or TB)", flag, s);
+        cli_error(cmd,
+                  "%s: '%s' is not a size (bytes, or a number with K, M, G, T, KiB, MiB, "
+                  "GiB, TiB, kB, MB, GB or TB)",
+                  flag, s);
         return false;
     }
     char unit[4];
@@ -98,8 +101,10 @@ bool cli_parse_size(const char *cmd, const char *flag, const char *s, uint64_t *
         *out = v;
         return true;
     }
-    cli_error(cmd, "%s: '%s' has an unknown unit '%s' (use K, M, G, T, KiB, MiB, GiB, TiB, kB, "
-                   "MB, GB or TB)", flag, s, p);
+    cli_error(cmd,
+              "%s: '%s' has an unknown unit '%s' (use K, M, G, T, KiB, MiB, GiB, TiB, kB, "
+              "MB, GB or TB)",
+              flag, s, p);
     return false;
 }
 

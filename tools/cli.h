@@ -45,11 +45,11 @@ int cli_limit_flag(const char *cmd, int argc, char **argv, int *i, cli_limits *l
 void cli_limits_apply(const cli_limits *lim, comi_ctx_params *cp);
 
 /* --help lines of the two limit flags. */
-#define CLI_LIMITS_HELP                                                                        \
-    "  --max-context-tokens N   refuse a context of more than N tokens (default 0: no\n"        \
-    "                           limit; text mode counts words)\n"                               \
-    "  --max-memory SIZE        refuse work whose buffers would need more than SIZE bytes\n"  \
-    "                           (suffixes K, M, G, T = KiB...TiB, kB, MB, GB = powers of\n"    \
+#define CLI_LIMITS_HELP                                                                            \
+    "  --max-context-tokens N   refuse a context of more than N tokens (default 0: no\n"           \
+    "                           limit; text mode counts words)\n"                                  \
+    "  --max-memory SIZE        refuse work whose buffers would need more than SIZE bytes\n"       \
+    "                           (suffixes K, M, G, T = KiB...TiB, kB, MB, GB = powers of\n"        \
     "                           1000; default 0: physical memory)\n"
 
 /* For a flag that takes a value: returns argv[*i + 1] and advances *i, or

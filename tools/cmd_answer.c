@@ -17,7 +17,8 @@ int cmd_answer(int argc, char **argv); /* the entry point tools/comi.c dispatche
 static const char *const CMD = "answer";
 
 static void usage(FILE *out) {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: comi answer --model MODEL (--context TEXT | --context-file F) --question Q\n"
         "                   [--checkpoint DIR] [--encoder-layers K] [--merge-size M]\n"
         "                   [--segment-size N] [--max-new-tokens N] [--repetition-penalty P]\n"
@@ -61,8 +62,7 @@ static void usage(FILE *out) {
         "  --logits-out L.f32       decoder logits at the last input position (n_vocab float32)\n"
         "  --print-ids              add a line with the generated ids\n"
         "  --timings                per-stage milliseconds on stderr\n"
-        "  --threads T              worker threads (default: all cores)\n"
-        CLI_LIMITS_HELP
+        "  --threads T              worker threads (default: all cores)\n" CLI_LIMITS_HELP
         "                           (the estimate covers the encoder, merge and decoder)\n"
         "  -h, --help               this text\n"
         "\n"

@@ -42,8 +42,7 @@ static const char *const compress_usage =
     "  --alpha A --beta B    relevance and redundancy weights\n"
     "  --temperature T       coarse softmax temperature (lower: more concentrated)\n"
     "  --context-weight W    weight of sentence/group relevance in a unit's score\n"
-    "  --min-unit-words N    shortest clause kept as its own unit\n"
-    CLI_LIMITS_HELP;
+    "  --min-unit-words N    shortest clause kept as its own unit\n" CLI_LIMITS_HELP;
 
 /* Reads a whole text file; NULL and an error line on failure. */
 static char *read_text(const char *flag, const char *path) {

@@ -42,7 +42,7 @@ static const char *const eval_usage =
     "                    no-redundancy, no-coarse: comi without that part\n"
     "                    truncate: first words; random: random words (seeded);\n"
     "                    bm25: BM25 sentence selection; full: the whole input\n"
-"                    (an upper bound; not in the default list)\n"
+    "                    (an upper bound; not in the default list)\n"
     "  --limit N         only the first N examples (after --shuffle)\n"
     "  --shuffle --seed S  shuffle the examples first (seed also drives `random`)\n"
     "  --out-dir DIR     writes DIR/examples.jsonl (per example; resumable),\n"
@@ -54,8 +54,7 @@ static const char *const eval_usage =
     "  --save-text       also store each compressed text in examples.jsonl\n"
     "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
     "                    min_unit_words, min_group_words, window_words, keep_titles,\n"
-    "                    bridge_weight, lead_weight, centrality_weight\n"
-    CLI_LIMITS_HELP
+    "                    bridge_weight, lead_weight, centrality_weight\n" CLI_LIMITS_HELP
     "                           (per example and method; an example over a limit stops\n"
     "                           the run with its line number)\n"
     "\n"
@@ -689,9 +688,18 @@ int cmd_eval(int argc, char **argv) {
         for (size_t mi = 0; mi < n_methods; mi++)
             for (size_t ri = 0; ri < n_ratios; ri++) cells[c++] = (cell){.ex = e, .mi = mi, .ri = ri};
     eval_cfg cfg = {.base = base, .encoder = enc, .use_documents = use_docs, .seed = (uint64_t)seed};
-    runner r = {.task = task, .cfg = &cfg, .ex = ex, .n_ex = n_ex, .methods = methods,
-                .n_methods = n_methods, .ratios = ratios, .n_ratios = n_ratios, .cells = cells,
-                .n_cells = n_cells, .save_text = save_text, .tty = cli_stderr_is_tty(),
+    runner r = {.task = task,
+                .cfg = &cfg,
+                .ex = ex,
+                .n_ex = n_ex,
+                .methods = methods,
+                .n_methods = n_methods,
+                .ratios = ratios,
+                .n_ratios = n_ratios,
+                .cells = cells,
+                .n_cells = n_cells,
+                .save_text = save_text,
+                .tty = cli_stderr_is_tty(),
                 .limits = lim,
                 .prog = {.label = "eval", .unit = "cells", .show_rate = true, .min_interval = 0.1}};
     snprintf(path, sizeof path, "%s/examples.jsonl", out_dir);

@@ -31,10 +31,12 @@ int cmd_eval_qa(int argc, char **argv); /* comi eval --task qa */
 static const char *const CMD = "eval";
 
 static void usage(FILE *out) {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: comi eval --task qa --data F.jsonl --model MODEL [--checkpoint DIR]\n"
         "                 [--ratio 4,8,16,32]\n"
-        "                 [--methods comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only]\n"
+        "                 [--methods "
+        "comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only]\n"
         "                 [--limit N] [--shuffle --seed S] [--out-dir DIR] [--encoder-layers K]\n"
         "                 [--max-new-tokens N] [--segment-size N] [--threads T] [--skip-bad]\n"
         "                 [--max-context-tokens N] [--max-memory SIZE]\n"
@@ -53,8 +55,7 @@ static void usage(FILE *out) {
         "  --out-dir DIR    DIR/examples.jsonl (resumable), DIR/metrics.json, DIR/qa.svg\n"
         "                   (default eval-qa-out)\n"
         "  --skip-bad       skip malformed JSONL lines (counted) instead of stopping\n"
-        "  --threads T      kernel threads (default: all cores)\n"
-        CLI_LIMITS_HELP
+        "  --threads T      kernel threads (default: all cores)\n" CLI_LIMITS_HELP
         "                           (per example and method; an example over a limit stops\n"
         "                           the run with its line number)\n");
 }

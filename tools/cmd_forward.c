@@ -50,7 +50,9 @@ static bool read_ids(const char *path, int32_t **ids, int64_t *n) {
     size_t len;
     char *txt = cli_read_file(CMD, "--ids", path, &len);
     if (!txt) return false;
-    int32_t *out = malloc((len / 2 + 1) * sizeof *out);
+    /* at most one id per two bytes ("1 2 ..."), plus one */
+    int32_t *out =
+        len / 2 + 1 <= SIZE_MAX / sizeof *out ? malloc((len / 2 + 1) * sizeof *out) : NULL;
     int64_t k = 0;
     char *p = txt;
     bool ok = out != NULL;

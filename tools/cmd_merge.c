@@ -55,8 +55,7 @@ static void merge_usage(FILE *out) {
             "  --no-coarse-redundancy   coarse MIG = alpha-select * relevance only\n"
             "  --no-fine-redundancy     fine MIG = alpha-merge * relevance only\n"
             "  --threads T              worker threads (default: all cores)\n"
-            "  --quiet                  no summary line on stdout\n"
-            CLI_LIMITS_HELP
+            "  --quiet                  no summary line on stdout\n" CLI_LIMITS_HELP
             "  -h, --help               this text\n"
             "\n"
             "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"

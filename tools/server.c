@@ -827,17 +827,15 @@ static char *health_json(void) {
     json_t *model =
         srv.pl ? json_string(srv.pl_info.description ? srv.pl_info.description : srv.model_path)
                : json_null();
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
-                          "status", draining ? "draining" : "ok", "version", comi_version(),
-                          "encoder", srv.encoder_spec, "model", model, "workers", srv.n_workers,
-                          "queue_depth", q_len, "queue_capacity", srv.queue_cap, "in_flight",
-                          in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3, "limits",
-                          "max_body", (json_int_t)srv.max_body, "max_tokens",
-                          (json_int_t)srv.max_tokens, "timeout_ms", (json_int_t)srv.timeout_ms,
-                          "max_context_tokens", (json_int_t)srv.limits.max_context_tokens,
-                          "max_memory",
-                          (json_int_t)(srv.limits.max_bytes > INT64_MAX ? INT64_MAX
-                                                                        : srv.limits.max_bytes));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I, s:I, s:I}}", "status",
+        draining ? "draining" : "ok", "version", comi_version(), "encoder", srv.encoder_spec,
+        "model", model, "workers", srv.n_workers, "queue_depth", q_len, "queue_capacity",
+        srv.queue_cap, "in_flight", in_flight, "uptime_s", (now_ms() - srv.t_boot) / 1e3, "limits",
+        "max_body", (json_int_t)srv.max_body, "max_tokens", (json_int_t)srv.max_tokens,
+        "timeout_ms", (json_int_t)srv.timeout_ms, "max_context_tokens",
+        (json_int_t)srv.limits.max_context_tokens, "max_memory",
+        (json_int_t)(srv.limits.max_bytes > INT64_MAX ? INT64_MAX : srv.limits.max_bytes));
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return text;

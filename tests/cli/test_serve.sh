@@ -437,6 +437,38 @@ else
     skip answer "no golden model $MODEL"
 fi
 
+# --- --max-context-tokens / --max-memory: over a limit -> 413 -------------
+LIM_MODEL=""
+[ -f "$MODEL" ] && LIM_MODEL="--model $MODEL"
+# shellcheck disable=SC2086
+start_server limits --threads 1 --max-context-tokens 10 --max-memory 1M $LIM_MODEL || { fail limits_start "no server"; exit 1; }
+LIMITS_PID=$SPID
+http limits_health GET /health
+expect limits_health 200 "d['limits']['max_context_tokens'] == 10 and d['limits']['max_memory'] == 1048576"
+post limits_tokens_over '{"context": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11", "question": "w3"}' 413 \
+    "'has 11 tokens' in d['error'] and 'limit of 10' in d['error'] and '--max-context-tokens' in d['error']"
+post limits_tokens_at '{"context": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "question": "w3", "ratio": 2}' 200 \
+    "d['original_tokens'] == 10"
+post limits_documents_over '{"documents": ["w1 w2 w3 w4 w5 w6", "w7 w8 w9 w10 w11"], "question": "w3"}' 413 \
+    "'has 11 tokens' in d['error']"
+if [ -n "$LIM_MODEL" ]; then
+    printf '%s' '{"context": "The Eiffel Tower is in Paris. It was finished in 1889.", "question": "When?"}' >"$TMP/lim_ans.req"
+    http limits_answer_over POST /v1/answer "$TMP/lim_ans.req"
+    expect limits_answer_over 413 "'answer: context has' in d['error'] and 'limit of 10' in d['error']"
+else
+    skip limits_answer_over "no golden model $MODEL"
+fi
+kill -TERM "$LIMITS_PID"
+wait "$LIMITS_PID" 2>/dev/null
+start_server limits_mem --threads 1 --max-memory 1K || { fail limits_mem_start "no server"; exit 1; }
+LIMITS_MEM_PID=$SPID
+post limits_memory_over '{"context": "w1 w2 w3 w4", "question": "w3"}' 413 \
+    "'needs' in d['error'] and 'limit of 1024 bytes' in d['error'] and '--max-memory' in d['error']"
+kill -TERM "$LIMITS_MEM_PID"
+wait "$LIMITS_MEM_PID" 2>/dev/null
+expect_fail serve_bad_max_memory "--max-memory: '12Q' has an unknown unit" "$COMI" serve --port 0 --max-memory 12Q
+expect_fail serve_bad_max_context_tokens "--max-context-tokens: -1 is out of range" "$COMI" serve --port 0 --max-context-tokens -1
+
 start_server late --threads 1 --delay-ms 800 --timeout-ms 200 || { fail late_start "no server"; exit 1; }
 LATE_PID=$SPID
 http timeout POST /v1/compress "$TMP/ok.req"
