@@ -671,8 +671,10 @@ static comi_ctx *limit_ctx(int64_t max_tokens, uint64_t max_bytes) {
 static void test_limits(void) {
     enum { N = 10, D = 4 };
     float hidden[N * D], q[D];
-    for (int i = 0; i < N * D; i++) hidden[i] = (float)((i * 7) % 11) - 5.0f;
-    for (int c = 0; c < D; c++) q[c] = (float)c + 1.0f;
+    for (int i = 0; i < N * D; i++)
+        hidden[i] = (float)((i * 7) % 11) - 5.0f;
+    for (int c = 0; c < D; c++)
+        q[c] = (float)c + 1.0f;
     comi_merge_params p = comi_merge_default_params();
     p.merge_size = 4;
     /* By hand, 1 thread, 3 groups of merge size 4 over 10 tokens:
@@ -694,8 +696,8 @@ static void test_limits(void) {
                    strstr(comi_errmsg(c), "max_context_tokens") && r.memory == NULL,
                "status %d: %s", st, comi_errmsg(c));
     test_check("limit_ctx_getters",
-               comi_ctx_max_context_tokens(c) == N - 1 && comi_ctx_max_bytes(c) > need,
-               "%lld %llu", (long long)comi_ctx_max_context_tokens(c),
+               comi_ctx_max_context_tokens(c) == N - 1 && comi_ctx_max_bytes(c) > need, "%lld %llu",
+               (long long)comi_ctx_max_context_tokens(c),
                (unsigned long long)comi_ctx_max_bytes(c));
     comi_ctx_free(c);
     c = limit_ctx(N, 0);

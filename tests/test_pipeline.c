@@ -174,8 +174,8 @@ static comi_status limited_answer(int kind, const comi_pipeline *pl, const golde
                                   uint64_t max_bytes, char *msg, size_t msg_len) {
     comi_ctx *x = limited(max_tokens, max_bytes);
     comi_answer_result r;
-    comi_status st = kind == 0   ? comi_pipeline_answer_ids(x, pl, c->cids, c->nc, c->qids, c->nq,
-                                                            ap, &r)
+    comi_status st = kind == 0
+                         ? comi_pipeline_answer_ids(x, pl, c->cids, c->nc, c->qids, c->nq, ap, &r)
                      : kind == 1 ? comi_pipeline_answer(x, pl, ctext, qtext, ap, &r)
                                  : comi_pipeline_answer_tokens(x, pl, ctext, qtext, -1, ap, &r);
     snprintf(msg, msg_len, "%s", comi_errmsg(x));
@@ -227,8 +227,8 @@ static void test_answer_limits(const comi_pipeline *pl, const golden_case *c, co
         st = limited_answer(k, pl, c, ctext, qtext, &over, 0, 0, msg, sizeof msg);
         snprintf(name, sizeof name, "%s %s per-call max_bytes just below refuses", c->name,
                  kinds[k]);
-        test_check(name, st == COMI_ERR_LIMIT && strstr(msg, "per-call max_bytes") &&
-                             strstr(msg, want),
+        test_check(name,
+                   st == COMI_ERR_LIMIT && strstr(msg, "per-call max_bytes") && strstr(msg, want),
                    "status %d: %s", st, msg);
     }
 }
@@ -241,8 +241,9 @@ static void test_session_limits(const comi_model *m, const char *cname) {
     comi_ctx *x = limited(64, 0);
     comi_status st = comi_session_new(x, m, 65, &s);
     snprintf(name, sizeof name, "%s session over max_context_tokens refuses", cname);
-    test_check(name, st == COMI_ERR_LIMIT && s == NULL && strstr(comi_errmsg(x), "65 tokens") &&
-                         strstr(comi_errmsg(x), "limit of 64"),
+    test_check(name,
+               st == COMI_ERR_LIMIT && s == NULL && strstr(comi_errmsg(x), "65 tokens") &&
+                   strstr(comi_errmsg(x), "limit of 64"),
                "status %d: %s", st, comi_errmsg(x));
     st = comi_session_new(x, m, 64, &s);
     snprintf(name, sizeof name, "%s session at max_context_tokens opens", cname);

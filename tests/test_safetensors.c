@@ -404,8 +404,7 @@ static int write_index(const st_model *m, int64_t split, const char *path, const
         json_object_set_new(wm, st_tensor_at(m, i)->name, json_string(i < split ? a : b));
         total += (json_int_t)st_tensor_at(m, i)->nbytes;
     }
-    json_t *root =
-        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", total, "weight_map", wm);
+    json_t *root = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", total, "weight_map", wm);
     int rc = json_dump_file(root, path, JSON_INDENT(1));
     json_decref(root);
     return rc;

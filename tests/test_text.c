@@ -479,9 +479,12 @@ static comi_status limited_run(int method, int64_t max_tokens, uint64_t max_byte
     comi_ctx *c = limited(max_tokens, max_bytes);
     comi_text_result r;
     comi_status st;
-    if (method == 0) st = comi_compress_text(c, context, "three", NULL, &r);
-    else if (method == 1) st = comi_compress_documents(c, docs, 2, "three", NULL, &r);
-    else st = comi_compress_baseline(c, (comi_baseline)(method - 2), context, "three", 3, 1, &r);
+    if (method == 0)
+        st = comi_compress_text(c, context, "three", NULL, &r);
+    else if (method == 1)
+        st = comi_compress_documents(c, docs, 2, "three", NULL, &r);
+    else
+        st = comi_compress_baseline(c, (comi_baseline)(method - 2), context, "three", 3, 1, &r);
     snprintf(msg, msg_len, "%s", comi_errmsg(c));
     *orig = st == COMI_OK ? r.original_tokens : -1;
     if (st == COMI_OK) comi_text_result_free(&r);
@@ -538,8 +541,8 @@ static void model_limit_tests(void) {
     char path[512];
     snprintf(path, sizeof path, "%s/forward/models/tiny-llama-spm.gguf", g);
     comi_encoder *enc = NULL;
-    if (!test_check("limit_model_encoder_load", comi_encoder_load(ctx, path, &enc) == COMI_OK,
-                    "%s", comi_errmsg(ctx)))
+    if (!test_check("limit_model_encoder_load", comi_encoder_load(ctx, path, &enc) == COMI_OK, "%s",
+                    comi_errmsg(ctx)))
         return;
     const char *context = "The canal opened in 1914. Its chief engineer was John Stevens, "
                           "then George Goethals took over. Locks lift ships 26 metres.";
