@@ -173,8 +173,10 @@ typedef struct comi_merge_result {
  * (d_model,); params NULL means the defaults. Both inputs are only read and
  * may be freed after the call. Fails (COMI_ERR_INVALID_ARG, message in ctx)
  * on NULL pointers, n_tokens < 1 or > INT32_MAX, d_model < 1, merge_size < 1,
- * non-finite weights, or a NaN/Inf anywhere in hidden or query. On success
- * *out is filled (free it with comi_merge_result_free); on failure it is
+ * non-finite weights, or a NaN/Inf anywhere in hidden or query; with
+ * COMI_ERR_LIMIT when n_tokens is over the context's max_context_tokens or
+ * the merge's buffers (results, scratch, coarse representatives; not hidden)
+ * over its max_bytes. On success *out is filled (free it with comi_merge_result_free); on failure it is
  * zeroed. Uses the context's threads; one call per context at a time. */
 comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
                        const float *query, const comi_merge_params *params,
@@ -345,7 +347,9 @@ comi_status comi_model_embed(comi_ctx *ctx, const comi_model *model, const int32
 
 /* A session holds the KV cache of up to max_tokens positions (memory is
  * reserved up front but touched only as positions fill) and the logits of
- * the last evaluated position. *out owned by the caller (comi_session_free). */
+ * the last evaluated position. *out owned by the caller (comi_session_free).
+ * COMI_ERR_LIMIT when max_tokens is over the context's max_context_tokens or
+ * comi_model_session_bytes(model, max_tokens) over its max_bytes. */
 comi_status comi_session_new(comi_ctx *ctx, const comi_model *model, int64_t max_tokens,
                              comi_session **out);
 void comi_session_free(comi_session *sess);
@@ -653,7 +657,10 @@ typedef struct comi_text_result {
     double ms;                 /* wall time of the call */
 } comi_text_result;
 
-/* Compresses one context (documents may be separated by blank lines). */
+/* Compresses one context (documents may be separated by blank lines).
+ * COMI_ERR_LIMIT when its words are over the context's max_context_tokens
+ * (counted before the word list is built) or the working set is over its
+ * max_bytes (checked once words and units are known, before the vectors). */
 comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,
                                const comi_text_params *params, comi_text_result *out);
 /* Compresses a list of n_docs documents (each a NUL-terminated string). */
