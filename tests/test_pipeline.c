@@ -233,6 +233,43 @@ static void test_answer_limits(const comi_pipeline *pl, const golden_case *c, co
     }
 }
 
+/* The stage functions check the limits on their own: encode the context's
+ * tokens and its session, decode its session. */
+static void test_stage_limits(const comi_pipeline *pl, const golden_case *c) {
+    char name[160], want[64];
+    comi_pipeline_info pi;
+    comi_pipeline_get_info(pl, &pi);
+    float *q = malloc((size_t)pi.d_encoder * sizeof(float));
+    comi_ctx *x = limited(c->nc - 1, 0);
+    comi_status st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
+    snprintf(want, sizeof want, "encode: context has %lld tokens", (long long)c->nc);
+    snprintf(name, sizeof name, "%s encode stage over max_context_tokens refuses", c->name);
+    test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(x), want), "status %d: %s", st,
+               comi_errmsg(x));
+    comi_ctx_free(x);
+    x = limited(c->nc, 0);
+    st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
+    snprintf(name, sizeof name, "%s encode stage at max_context_tokens runs", c->name);
+    test_check(name, st == COMI_OK, "status %d: %s", st, comi_errmsg(x));
+    comi_ctx_free(x);
+    x = limited(0, 1024);
+    st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
+    snprintf(name, sizeof name, "%s encode stage over max_bytes refuses", c->name);
+    test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(x), "encode: ") &&
+                         strstr(comi_errmsg(x), "limit of 1024 bytes"),
+               "status %d: %s", st, comi_errmsg(x));
+    int32_t ids[4], n_ids = 0;
+    comi_generate_params gp = comi_generate_default_params();
+    gp.max_new_tokens = 4;
+    st = comi_pipeline_decode(x, pl, NULL, 0, c->qids, c->nq, &gp, NULL, ids, &n_ids);
+    snprintf(name, sizeof name, "%s decode stage over max_bytes refuses", c->name);
+    test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(x), "decode: ") &&
+                         strstr(comi_errmsg(x), "limit of 1024 bytes"),
+               "status %d: %s", st, comi_errmsg(x));
+    comi_ctx_free(x);
+    free(q);
+}
+
 /* comi_session_new: max_tokens against max_context_tokens, and
  * comi_model_session_bytes against max_bytes. */
 static void test_session_limits(const comi_model *m, const char *cname) {
@@ -434,6 +471,7 @@ static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
     test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(ctx), "MiB"), "%d %s", st,
                comi_errmsg(ctx));
     test_answer_limits(pl, c, ctext, qtext, ap);
+    test_stage_limits(pl, c);
     comi_pipeline_free(pl);
 }
 
