@@ -659,6 +659,44 @@ static void test_bad_headers(void) {
                    "__metadata__ value 'format'");
 }
 
+/* Every proper prefix of a valid file (a download cut short anywhere) fails
+ * with a message naming the file; the whole file opens. */
+static void test_every_prefix(void) {
+    const char *hdr = "{\"__metadata__\": {\"format\": \"pt\"},"
+                      " \"a\": {\"dtype\": \"F16\", \"shape\": [2, 3], \"data_offsets\": [0, 12]},"
+                      " \"b\": {\"dtype\": \"I8\", \"shape\": [5], \"data_offsets\": [12, 17]}}";
+    size_t size;
+    uint8_t *buf = build_st(hdr, 0, NULL, 17, &size);
+    size_t n_bad = 0, first = 0;
+    char first_msg[600] = "";
+    for (size_t cut = 0; cut < size; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1); /* exact size: ASan sees any overread */
+        memcpy(p, buf, cut);
+        comi_err e;
+        comi_err_clear(&e);
+        st_model *m = NULL;
+        comi_status st = st_open_memory(&e, "cut.safetensors", p, cut, &m);
+        if (st != COMI_ERR_FORMAT || m != NULL || !strstr(e.msg, "cut.safetensors")) {
+            if (n_bad++ == 0) {
+                first = cut;
+                snprintf(first_msg, sizeof first_msg, "status %d '%s'", (int)st, e.msg);
+            }
+        }
+        st_close(m);
+        free(p);
+    }
+    test_check("every_prefix_fails", n_bad == 0, "%zu of %zu prefixes, first at %zu: %s", n_bad,
+               size, first, first_msg);
+    comi_err e;
+    comi_err_clear(&e);
+    st_model *m = NULL;
+    test_check("every_prefix_whole_opens", st_open_memory(&e, "cut.safetensors", buf, size, &m) ==
+                                               COMI_OK,
+               "%s", e.msg);
+    st_close(m);
+    free(buf);
+}
+
 /* Valid corner cases: scalars, empty tensors, integer dtypes, metadata. */
 static void test_good_corners(void) {
     const char *hdr =
@@ -806,6 +844,7 @@ int main(void) {
     }
     test_index_total_size(tmp);
     test_bad_headers();
+    test_every_prefix();
     test_good_corners();
     test_config();
     rm_tree(tmp);
