@@ -32,6 +32,7 @@ from .adapters import CompressedDocument, ComiCompressor
 __all__ = [
     "ComiError",
     "NotSupportedError",
+    "LimitError",
     "CompressResult",
     "Encoder",
     "Model",
@@ -42,6 +43,8 @@ __all__ = [
     "compress_documents_ex",
     "version",
     "library_path",
+    "set_limits",
+    "get_limits",
     "ComiCompressor",
     "CompressedDocument",
 ]
@@ -68,10 +71,52 @@ class NotSupportedError(ComiError, NotImplementedError):
         super().__init__(4, message)  # COMI_ERR_UNSUPPORTED
 
 
+class LimitError(ComiError):
+    """A call that would go over a resource limit (COMI_ERR_LIMIT): see
+    set_limits(). Raised before the large allocations."""
+
+    def __init__(self, message):
+        super().__init__(6, message)  # COMI_ERR_LIMIT
+
+
 def _error(status, message):
     """The exception for a library status: NotSupportedError for
-    COMI_ERR_UNSUPPORTED, else ComiError."""
-    return NotSupportedError(message) if status == 4 else ComiError(status, message)
+    COMI_ERR_UNSUPPORTED, LimitError for COMI_ERR_LIMIT, else ComiError."""
+    if status == 4:
+        return NotSupportedError(message)
+    if status == 6:
+        return LimitError(message)
+    return ComiError(status, message)
+
+
+def set_limits(max_context_tokens=None, max_memory=None):
+    """Sets the resource limits of every later call, in every thread (the
+    library's comi_ctx_params.max_context_tokens and max_bytes; the CLI's
+    --max-context-tokens and --max-memory). max_context_tokens: the most
+    tokens a context may have (text mode counts words); max_memory: the most
+    bytes one call's working buffers may take. 0 means no token limit /
+    physical memory (the defaults); None leaves a limit as it is. A call over
+    a limit raises LimitError before allocating."""
+    cur_tokens, cur_bytes = _lib.get_limits()
+    new = []
+    for name, value, cur in (("max_context_tokens", max_context_tokens, cur_tokens),
+                             ("max_memory", max_memory, cur_bytes)):
+        if value is None:
+            new.append(cur)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
+        if value < 0 or value >= 1 << 63:
+            raise ValueError("%s must be in [0, 2**63), got %d" % (name, value))
+        new.append(value)
+    _lib.set_limits(new[0], new[1])
+
+
+def get_limits():
+    """The current limits: {"max_context_tokens": int, "max_memory": int}
+    (0: no limit / physical memory)."""
+    tokens, nbytes = _lib.get_limits()
+    return {"max_context_tokens": tokens, "max_memory": nbytes}
 
 
 class CompressResult:

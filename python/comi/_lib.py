@@ -29,6 +29,16 @@ STATUS_NAMES = {
 }
 
 
+class CtxParams(ctypes.Structure):
+    """comi_ctx_params (every field, in order)."""
+
+    _fields_ = [
+        ("n_threads", ctypes.c_int32),
+        ("max_context_tokens", ctypes.c_int64),
+        ("max_bytes", ctypes.c_uint64),
+    ]
+
+
 class TextParams(ctypes.Structure):
     """comi_text_params (include/comi.h)."""
 
@@ -67,8 +77,10 @@ def _declare(lib):
     c = ctypes
     lib.comi_version.restype = c.c_char_p
     lib.comi_version.argtypes = []
+    lib.comi_ctx_default_params.restype = CtxParams
+    lib.comi_ctx_default_params.argtypes = []
     lib.comi_ctx_new.restype = c.c_void_p
-    lib.comi_ctx_new.argtypes = [c.c_void_p]
+    lib.comi_ctx_new.argtypes = [c.POINTER(CtxParams)]
     lib.comi_ctx_free.restype = None
     lib.comi_ctx_free.argtypes = [c.c_void_p]
     lib.comi_errmsg.restype = c.c_char_p
@@ -120,12 +132,15 @@ def lib():
 
 
 class _Ctx:
-    """One comi_ctx (per-thread state); freed with the object."""
+    """One comi_ctx (per-thread state) with the resource limits set when it
+    was made; freed with the object."""
 
-    def __init__(self):
+    def __init__(self, max_context_tokens=0, max_bytes=0):
         self._lib = lib()
-        # NULL: the library's defaults, which stay right if comi_ctx_params grows.
-        self.handle = self._lib.comi_ctx_new(None)
+        params = self._lib.comi_ctx_default_params()
+        params.max_context_tokens = max_context_tokens
+        params.max_bytes = max_bytes
+        self.handle = self._lib.comi_ctx_new(ctypes.byref(params))
         if not self.handle:
             raise MemoryError("comi_ctx_new failed")
 
@@ -139,14 +154,34 @@ class _Ctx:
 
 
 _local = threading.local()
+_limits_lock = threading.Lock()
+# The limits every context is made with, and a generation number that
+# set_limits() bumps so each thread remakes its context on its next call.
+_limits = {"max_context_tokens": 0, "max_bytes": 0, "generation": 0}
+
+
+def set_limits(max_context_tokens, max_bytes):
+    with _limits_lock:
+        _limits["max_context_tokens"] = max_context_tokens
+        _limits["max_bytes"] = max_bytes
+        _limits["generation"] += 1
+
+
+def get_limits():
+    with _limits_lock:
+        return _limits["max_context_tokens"], _limits["max_bytes"]
 
 
 def ctx():
     """This thread's comi_ctx (a context is not thread-safe, so each thread
-    gets its own, created on first use)."""
+    gets its own, created on first use and again after set_limits)."""
+    with _limits_lock:
+        gen, tokens, nbytes = (_limits["generation"], _limits["max_context_tokens"],
+                               _limits["max_bytes"])
     c = getattr(_local, "ctx", None)
-    if c is None:
-        c = _local.ctx = _Ctx()
+    if c is None or _local.generation != gen:
+        c = _local.ctx = _Ctx(tokens, nbytes)
+        _local.generation = gen
     return c
 
 

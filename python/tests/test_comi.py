@@ -60,7 +60,8 @@ class TestBasics(unittest.TestCase):
         if not os.path.exists(header):
             self.skipTest("no include/comi.h beside the package")
         src = open(header, encoding="utf-8").read()
-        for cname, pyname in (("comi_text_params", "TextParams"),
+        for cname, pyname in (("comi_ctx_params", "CtxParams"),
+                              ("comi_text_params", "TextParams"),
                               ("comi_text_result", "TextResult"),
                               ("comi_merge_params", "MergeParams"),
                               ("comi_pipeline_load_params", "PipelineLoadParams"),
@@ -75,7 +76,7 @@ class TestBasics(unittest.TestCase):
                 parts = [p.strip() for p in decl.split(",") if p.strip()]
                 fields += [re.findall(r"(\w+)\s*$", p)[0] for p in parts]
             py = [f[0] for f in getattr(comi._lib, pyname)._fields_ if f[0] != "_reserved"]
-            if pyname == "MergeParams":  # nested: must match exactly
+            if pyname in ("MergeParams", "CtxParams"):  # nested / made here: exactly
                 self.assertEqual(fields, py, cname)
             else:
                 self.assertEqual(fields[:len(py)], py, cname)
@@ -167,6 +168,68 @@ class TestCompress(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertEqual(len(got), 160)
         self.assertEqual(set(got), {want})
+
+
+class TestLimits(unittest.TestCase):
+    def tearDown(self):
+        comi.set_limits(max_context_tokens=0, max_memory=0)
+
+    def test_defaults(self):
+        self.assertEqual(comi.get_limits(), {"max_context_tokens": 0, "max_memory": 0})
+
+    def test_context_tokens(self):
+        comi.set_limits(max_context_tokens=15)
+        self.assertEqual(comi.get_limits()["max_context_tokens"], 15)
+        with self.assertRaises(comi.LimitError) as cm:
+            comi.compress(CTX, "kappa", ratio=2)
+        self.assertIsInstance(cm.exception, comi.ComiError)
+        self.assertEqual(cm.exception.status, 6)
+        self.assertEqual(cm.exception.status_name, "limit exceeded")
+        self.assertIn("16", cm.exception.message)
+        self.assertIn("15", cm.exception.message)
+        comi.set_limits(max_context_tokens=16)  # exactly the context: allowed
+        self.assertTrue(comi.compress(CTX, "kappa", ratio=2))
+
+    def test_memory(self):
+        comi.set_limits(max_memory=1000)
+        with self.assertRaisesRegex(comi.LimitError, "more than the max_bytes limit of 1000"):
+            comi.compress(CTX, "kappa", ratio=2)
+        comi.set_limits(max_memory=0)
+        self.assertTrue(comi.compress(CTX, "kappa", ratio=2))
+
+    def test_other_threads_see_the_limits(self):
+        comi.compress(CTX, "kappa", ratio=2)  # this thread's context exists already
+        comi.set_limits(max_context_tokens=3)
+        errors = []
+
+        def work():
+            try:
+                comi.compress(CTX, "kappa", ratio=2)
+            except comi.LimitError as e:
+                errors.append(e)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        self.assertEqual(len(errors), 1)
+        with self.assertRaises(comi.LimitError):
+            comi.compress(CTX, "kappa", ratio=2)
+
+    def test_none_keeps(self):
+        comi.set_limits(max_context_tokens=7, max_memory=123456)
+        comi.set_limits(max_memory=None)
+        self.assertEqual(comi.get_limits(), {"max_context_tokens": 7, "max_memory": 123456})
+
+    def test_bad_values(self):
+        with self.assertRaisesRegex(ValueError, "max_context_tokens must be in"):
+            comi.set_limits(max_context_tokens=-1)
+        with self.assertRaisesRegex(ValueError, "max_memory must be in"):
+            comi.set_limits(max_memory=1 << 64)
+        with self.assertRaisesRegex(TypeError, "max_memory must be an int"):
+            comi.set_limits(max_memory="1G")
+        with self.assertRaisesRegex(TypeError, "max_context_tokens must be an int"):
+            comi.set_limits(max_context_tokens=True)
+        self.assertEqual(comi.get_limits(), {"max_context_tokens": 0, "max_memory": 0})
 
 
 class TestErrors(unittest.TestCase):
