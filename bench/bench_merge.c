@@ -12,6 +12,7 @@
  *                                       for scripts/bench_merge_cli.sh)
  */
 #include "comi.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -22,12 +23,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Uniform values in [-1, 1) from a 64-bit LCG; rows get a shared component
  * in runs of 64 tokens so relevance and redundancy are not all alike. */
@@ -40,12 +35,6 @@ static void fill_random(float *a, int64_t n, int64_t d, uint64_t seed) {
     for (int64_t i = 0; i < n; i++)
         for (int64_t c = 0; c < d; c++)
             a[i * d + c] += 0.5f * a[(i / 64) * 64 * d + c];
-}
-
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -71,22 +60,20 @@ static int run_config(int64_t n, int64_t d, int64_t m, int runs, int threads) {
     int64_t n_memory = 0;
     for (int r = 0; r < runs; r++) {
         comi_merge_result res;
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = bench_now_s(), c0 = bench_cpu_s();
         if (comi_merge(ctx, h, n, d, q, &p, &res) != COMI_OK) {
             fprintf(stderr, "bench_merge: %s\n", comi_errmsg(ctx));
             return 1;
         }
-        t[r] = now_s() - t0;
-        cpu[r] = cpu_s() - c0;
+        t[r] = bench_now_s() - t0;
+        cpu[r] = bench_cpu_s() - c0;
         n_memory = res.n_memory;
         comi_merge_result_free(&res);
     }
     qsort(t, (size_t)runs, sizeof t[0], cmp_double);
     qsort(cpu, (size_t)runs, sizeof cpu[0], cmp_double);
     double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double in_mb = (double)count * 4 / 1048576.0, rss_mb = (double)ru.ru_maxrss / 1024.0;
+    double in_mb = (double)count * 4 / 1048576.0, rss_mb = bench_peak_rss_mib();
     printf("%-8s %7d %5d %3d %8.4f %8.4f %8.4f %10.0f %9.1f %10.1f %6.2f %6lld\n", "merge", (int)n,
            (int)d, (int)m, med, t[0], cpu[runs / 2], (double)n / med, in_mb, rss_mb, rss_mb / in_mb,
            (long long)n_memory);

@@ -13,17 +13,12 @@
 #include "quant.h"
 
 #include "common.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
-}
 
 static uint64_t rng_s = 88172645463325252ull;
 static float rnd(void) {
@@ -104,7 +99,7 @@ int main(int argc, char **argv) {
             }
             const char *kn[3] = {"matvec", "matvec_ref", "dequant_rows"};
             printf("%-5s %-14s %10.3f %10.2f %10.0f%s\n", quant_type_name(t), kn[kernel], best,
-                   bytes / best / 1e6, peak_rss_mib(), sink == 12345.0f ? " " : "");
+                   bytes / best / 1e6, bench_peak_rss_mib(), sink == 12345.0f ? " " : "");
         }
     }
     free(w);

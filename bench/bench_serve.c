@@ -16,6 +16,7 @@
  *                    [--ratio 8] [--seconds 3] [--concurrency 1,2,8]
  */
 #include "comi.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -34,9 +35,7 @@
 #include <unistd.h>
 
 static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return bench_now_s() * 1e3;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -50,12 +49,6 @@ static double quantile(const double *v, size_t n, double q) {
     size_t i = (size_t)(q * (double)n);
     if (i >= n) i = n - 1;
     return v[i];
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
 }
 
 /* VmHWM of another process, MB (0 when unreadable). */
@@ -368,7 +361,7 @@ int main(int argc, char **argv) {
     qsort(lat, n, sizeof *lat, cmp_double);
     double bare_p50 = quantile(lat, n, 0.5);
     printf("%-14s %8zu %8.2f %9.1f %8.3f %8.3f %6d %8.1f\n", "library_1t", n, el, (double)n / el,
-           bare_p50, quantile(lat, n, 0.99), 0, peak_rss_mb());
+           bare_p50, quantile(lat, n, 0.99), 0, bench_peak_rss_mib());
     printf("# %lld -> %lld tokens per request\n", (long long)orig, (long long)kept);
     fflush(stdout);
 

@@ -19,6 +19,7 @@
  * parameters, file size, seconds, MB/s written, peak RSS.
  */
 #include "gguf.h"
+#include "bench.h"
 #include "pool.h"
 #include "quant.h"
 
@@ -162,12 +163,6 @@ static void usage(FILE *f) {
             "usage: gen_model --arch qwen2-0.5b|qwen2.5-1.5b|llama-2-7b --type F16|Q8_0|Q4_K_M\n"
             "                 --vocab VOCAB.gguf --out OUT.gguf [--layers N] [--seed S] [--threads T]\n"
             "Writes a random-weight model with real shapes (for speed benchmarks only).\n");
-}
-
-static double peak_rss_mib(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0;
 }
 
 int main(int argc, char **argv) {
@@ -338,7 +333,7 @@ int main(int argc, char **argv) {
                "threads %d  peak RSS %.0f MiB  -> %s\n",
                a.name, type_name, (long long)a.n_layer, (double)p.n_params / 1e9,
                bytes / 1048576.0, secs, bytes / 1e6 / (secs > 0 ? secs : 1), threads,
-               peak_rss_mib(), out);
+               bench_peak_rss_mib(), out);
     }
     gguf_writer_free(w);
     gguf_close(vf);
