@@ -6,7 +6,8 @@
  * into at most 32 arguments; the words @c, @q, @o and @s stand for the
  * context file, the query file, the memory output and the group-size
  * output. FILES: byte 0 is the query's length in float32 values, that many
- * values follow (fewer if the input ends), the rest is the context file.
+ * values follow (fewer if the input ends), the rest (at most
+ * FM_MAX_CONTEXT bytes) is the context file.
  * Both files live in memory (memfd). Any other value given to a path
  * option becomes a file name in the scratch directory, so the fuzzer
  * cannot read or write outside it.
@@ -27,6 +28,9 @@
 #include <sys/stat.h>
 
 #define FM_MAX_ARGS 32
+/* Context bytes used (the rest is ignored): the merge's similarity work is
+ * quadratic in the tokens, and bigger files reach no new code. */
+#define FM_MAX_CONTEXT 4096
 
 /* Reads a whole scratch file; NULL when it does not exist. */
 static uint8_t *fm_slurp(const char *path, size_t *len) {
@@ -66,6 +70,7 @@ int fuzz_merge(const uint8_t *data, size_t size) {
     const uint8_t *q_data = files_len > 0 ? files + 1 : files;
     const uint8_t *c_data = q_data + q_bytes;
     size_t c_bytes = files_len > 0 ? files_len - 1 - q_bytes : 0;
+    if (c_bytes > FM_MAX_CONTEXT) c_bytes = FM_MAX_CONTEXT;
     char q_path[64], c_path[64], o_path[320], s_path[320], x_path[4][320];
     size_t done;
     int qfd = fuzz_memfd(q_data, q_bytes, "fuzz-merge-q", q_path, sizeof q_path, &done);
