@@ -10,6 +10,9 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 runs=""
 [ -n "${FUZZ_RUNS:-}" ] && runs="-runs=$FUZZ_RUNS"
 mkdir -p "$FUZZ_BUILD/logs"
+# The targets are single-threaded; OpenBLAS threads would only contend with
+# other runs.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 status=0
 printf '%-14s %10s %8s %8s %8s %6s %s\n' target execs exec/s cov ft corpus result
 for t in "$@"; do
@@ -32,7 +35,10 @@ for t in "$@"; do
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\).*/\1/p')
-    if [ "$rc" -eq 0 ]; then result=ok; else result="FINDING (rc $rc, see $log)"; status=1; fi
+    # 72: libFuzzer's exit status when interrupted (SIGINT/SIGTERM), not a finding.
+    if [ "$rc" -eq 0 ]; then result=ok
+    elif [ "$rc" -eq 72 ]; then result="interrupted"; status=1
+    else result="FINDING (rc $rc, see $log)"; status=1; fi
     printf '%-14s %10s %8s %8s %8s %6s %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
         "${ft:-?}" "${corp:-?}" "$result"
 done
