@@ -79,17 +79,24 @@ uint64_t comi_model_session_bytes(const comi_model *m, int64_t max_tokens) {
     return tot;
 }
 
+/* The one range check of a session's capacity (before the limits, so a bad
+ * value is an invalid argument, not a limit). */
+static comi_status check_max_tokens(comi_err *e, int64_t max_tokens) {
+    if (max_tokens < 1 || max_tokens > ((int64_t)1 << 31))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: max_tokens %lld out of range",
+                            (long long)max_tokens);
+    return COMI_OK;
+}
+
 comi_status comi_session_new(comi_ctx *ctx, const comi_model *m, int64_t max_tokens,
                              comi_session **out) {
     comi_err *e = &ctx->err;
     comi_err_clear(e);
     if (!out || !m) return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: NULL argument");
     *out = NULL;
-    if (max_tokens < 1 || max_tokens > ((int64_t)1 << 31))
-        return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: max_tokens %lld out of range",
-                            (long long)max_tokens);
-    comi_status st = comi_check_tokens(ctx, "session", max_tokens);
+    comi_status st = check_max_tokens(e, max_tokens);
     if (st) return st;
+    if ((st = comi_check_tokens(ctx, "session", max_tokens))) return st;
     char what[64];
     snprintf(what, sizeof what, "session of %lld tokens", (long long)max_tokens);
     if ((st = comi_check_bytes(ctx, what, comi_model_session_bytes(m, max_tokens), 0, NULL)))
@@ -100,9 +107,8 @@ comi_status comi_session_new(comi_ctx *ctx, const comi_model *m, int64_t max_tok
 comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_tokens,
                               comi_session **out) {
     *out = NULL;
-    if (max_tokens < 1 || max_tokens > ((int64_t)1 << 31))
-        return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: max_tokens %lld out of range",
-                            (long long)max_tokens);
+    comi_status st = check_max_tokens(e, max_tokens);
+    if (st) return st;
     size_t kvf, scf;
     if (!sess_sizes(m, max_tokens, &kvf, &scf))
         return comi_err_set(e, COMI_ERR_LIMIT, "session: %lld tokens overflow the cache size",
