@@ -19,39 +19,24 @@
  * group sizes (when written) are >= 0, sum to the token count, and the
  * non-empty ones match the memory rows one to one.
  */
+#include "common.h"
 #include "fuzz.h"
 #include "fuzz_cli.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define FM_MAX_ARGS 32
 /* Context bytes used (the rest is ignored): the merge's similarity work is
  * quadratic in the tokens, and bigger files reach no new code. */
 #define FM_MAX_CONTEXT 4096
 
-/* Reads a whole scratch file; NULL when it does not exist. */
-static uint8_t *fm_slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            uint8_t *nb = realloc(buf, cap);
-            FUZZ_CHECK(nb != NULL);
-            buf = nb;
-        }
-        size_t r = fread(buf + *len, 1, cap - *len, f);
-        if (r == 0) break;
-        *len += r;
-    }
-    fclose(f);
-    return buf;
+/* A whole output file (the library's reader); NULL when it is missing. */
+static uint8_t *fm_read(const char *path, size_t *len) {
+    comi_err e = {0};
+    char *data = NULL;
+    return comi_read_file(&e, path, &data, len) == COMI_OK ? (uint8_t *)data : NULL;
 }
 
 int fuzz_merge(const uint8_t *data, size_t size) {
@@ -103,11 +88,10 @@ int fuzz_merge(const uint8_t *data, size_t size) {
                        : !strcmp(tok, "@s") ? s_path
                                             : tok;
     argv[argc] = NULL;
-    static const char *const path_flags[4] = {"--context", "--query", "--out",
-                                              "--group-sizes-out"};
-    static const char *const value_flags[] = {"--dim",         "--merge-size",  "--threads",
-                                              "--alpha-select", "--beta-select", "--alpha-merge",
-                                              "--beta-merge"};
+    static const char *const path_flags[4] = {"--context", "--query", "--out", "--group-sizes-out"};
+    static const char *const value_flags[] = {
+        "--dim",         "--merge-size", "--threads",    "--alpha-select",      "--beta-select",
+        "--alpha-merge", "--beta-merge", "--max-memory", "--max-context-tokens"};
     const char *used[4] = {NULL, NULL, NULL, NULL}; /* the file each path option names */
     bool help = false;
     for (int i = 1; i < argc; i++) {
@@ -139,8 +123,8 @@ int fuzz_merge(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rc == 0 || rc == 1 || rc == 2);
 
     size_t o_len = 0, s_len = 0;
-    uint8_t *o = used[2] ? fm_slurp(used[2], &o_len) : NULL;
-    uint8_t *s = used[3] ? fm_slurp(used[3], &s_len) : NULL;
+    uint8_t *o = used[2] ? fm_read(used[2], &o_len) : NULL;
+    uint8_t *s = used[3] ? fm_read(used[3], &s_len) : NULL;
     if (rc == 0 && !help) {
         /* Success writes the memory (and the sizes when asked); only
          * --help succeeds without. */
@@ -151,8 +135,8 @@ int fuzz_merge(const uint8_t *data, size_t size) {
      * distinct output files. */
     const uint8_t *in = used[0] == c_path ? c_data : used[0] == q_path ? q_data : NULL;
     size_t in_bytes = used[0] == c_path ? c_bytes : q_bytes;
-    if (rc == 0 && !help && in && used[2] != used[3] && used[2] != used[0] &&
-        used[3] != used[0] && s) {
+    if (rc == 0 && !help && in && used[2] != used[3] && used[2] != used[0] && used[3] != used[0] &&
+        s) {
         FUZZ_CHECK(s_len % 4 == 0 && o_len % 4 == 0);
         const int32_t *sz = (const int32_t *)(const void *)s;
         size_t n_groups = s_len / 4, nonempty = 0;
