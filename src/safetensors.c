@@ -448,8 +448,6 @@ static bool shard_name_ok(const char *s) {
     return true;
 }
 
-/* Opens a sharded checkpoint described by the index file at `index_path`
- * inside `dir`. */
 /* metadata.total_size of an index, when present (null counts as absent):
  * transformers writes the sum of the tensors' data bytes, which the shards
  * must then hold. It must be a non-negative integer, and not smaller than
@@ -483,6 +481,8 @@ static comi_status check_total_size(comi_err *e, const char *index_path, const j
     return COMI_OK;
 }
 
+/* Opens a sharded checkpoint described by the index file at `index_path`
+ * inside `dir`. */
 static comi_status open_index(comi_err *e, const char *dir, const char *index_path,
                               st_model **out) {
     char *text = NULL;
