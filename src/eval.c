@@ -563,10 +563,8 @@ comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method, const ch
     const char *srcs[1] = {context};
     uint8_t *keep = NULL;
     uint32_t *idx = NULL;
-    comi_status st = COMI_OK;
-    if (ctx->max_context_tokens > 0 &&
-        (st = comi_check_tokens(ctx, "context", lex_count_words(context))) != COMI_OK)
-        goto out;
+    comi_status st = lex_check_word_limit(ctx, "context", srcs, 1);
+    if (st != COMI_OK) goto out;
     size_t len = strlen(context);
     if ((st = lex_split(e, "context", context, len, 0, &lo, &dict, &w)) != COMI_OK) goto out;
     size_t nw = w.n;

@@ -55,6 +55,15 @@ int64_t lex_count_words(const char *s) {
     return n;
 }
 
+comi_status lex_check_word_limit(comi_ctx *ctx, const char *what, const char *const *srcs,
+                                 size_t n) {
+    if (ctx->max_context_tokens <= 0) return COMI_OK;
+    int64_t words = 0;
+    for (size_t i = 0; i < n; i++)
+        words += lex_count_words(srcs[i]);
+    return comi_check_tokens(ctx, what, words);
+}
+
 int64_t comi_text_count_tokens(const char *text) {
     return lex_count_words(text);
 }

@@ -1072,15 +1072,10 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
     w.n_srcs = n_srcs;
     text_dict_init(&w.dict);
     lex_opts lo = {.stem = !w.enc || w.enc->kind == ENC_LEXICAL, .stopwords = true};
-    if (ctx->max_context_tokens > 0) {
-        /* count first, so an oversize context is refused before its word list exists */
-        int64_t words = 0;
-        for (size_t i = 0; i < n_srcs; i++)
-            words += srcs[i] ? lex_count_words(srcs[i]) : 0;
-        if ((st = comi_check_tokens(ctx, docs_mode ? "document list" : "context", words))) {
-            work_free(&w);
-            return st;
-        }
+    /* count first, so an oversize context is refused before its word list exists */
+    if ((st = lex_check_word_limit(ctx, docs_mode ? "document list" : "context", srcs, n_srcs))) {
+        work_free(&w);
+        return st;
     }
     for (size_t i = 0; i < n_srcs && st == COMI_OK; i++) {
         if (!srcs[i]) {

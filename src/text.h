@@ -93,6 +93,13 @@ bool lex_is_space(const uint8_t *p, const uint8_t *end, size_t *clen);
 /* Number of whitespace-separated words in s. */
 int64_t lex_count_words(const char *s);
 
+/* The context's max_context_tokens for text mode, which counts words: when
+ * a limit is set, counts the words of the n sources (NULL ones count 0)
+ * and refuses (COMI_ERR_LIMIT, naming what) more than the limit, before
+ * any word list is built. COMI_OK when no limit is set. */
+comi_status lex_check_word_limit(comi_ctx *ctx, const char *what, const char *const *srcs,
+                                 size_t n);
+
 void text_words_free(text_words *w);
 
 /* Appends words idx[0..n) (indices into w, ascending) of sources srcs to a
