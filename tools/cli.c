@@ -126,9 +126,12 @@ int cli_limit_flag(const char *cmd, int argc, char **argv, int *i, cli_limits *l
     return 0;
 }
 
-void cli_limits_apply(const cli_limits *lim, comi_ctx_params *cp) {
-    cp->max_context_tokens = lim->max_context_tokens;
-    cp->max_bytes = lim->max_bytes;
+comi_ctx *cli_ctx_new(int32_t n_threads, const cli_limits *lim) {
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.n_threads = n_threads;
+    cp.max_context_tokens = lim->max_context_tokens;
+    cp.max_bytes = lim->max_bytes;
+    return comi_ctx_new(&cp);
 }
 
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {

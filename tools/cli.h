@@ -41,8 +41,9 @@ typedef struct cli_limits {
  * (missing or bad value); returns 0 for any other argument. */
 int cli_limit_flag(const char *cmd, int argc, char **argv, int *i, cli_limits *lim);
 
-/* Copies lim into the context parameters. */
-void cli_limits_apply(const cli_limits *lim, comi_ctx_params *cp);
+/* A context with n_threads kernel threads (<= 0: all cores) and the
+ * limits; NULL when memory is exhausted. */
+comi_ctx *cli_ctx_new(int32_t n_threads, const cli_limits *lim);
 
 /* --help lines of the two limit flags. */
 #define CLI_LIMITS_HELP                                                                            \

@@ -189,10 +189,7 @@ int cmd_answer(int argc, char **argv) {
     char *ctx_text = NULL;
     if (context_file && !(ctx_text = read_text(context_file))) return 1;
 
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = (int32_t)threads;
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     if (!ctx) {
         free(ctx_text);
         return cli_error(CMD, "out of memory");

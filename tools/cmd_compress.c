@@ -238,9 +238,7 @@ int cmd_compress(int argc, char **argv) {
     if (sources != 1)
         return cli_error(cmd, "give exactly one of --context, --context-file, --documents-file");
 
-    comi_ctx_params cp = comi_ctx_default_params();
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new(0, &lim);
     if (!ctx) return cli_error(cmd, "out of memory");
     int rc = 1;
     char *file_text = NULL, **docs = NULL;

@@ -232,10 +232,7 @@ static void progress(runner *r) {
 
 static void *worker(void *arg) {
     runner *r = arg;
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = 1;
-    cli_limits_apply(&r->limits, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new(1, &r->limits);
     if (!ctx) {
         pthread_mutex_lock(&r->mu);
         r->failed = true;
@@ -646,9 +643,7 @@ int cmd_eval(int argc, char **argv) {
     size_t n_methods;
     if (!parse_methods(methods_s, methods, &n_methods)) return 1;
 
-    comi_ctx_params cp = comi_ctx_default_params();
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new(0, &lim);
     if (!ctx) return cli_error(cmd, "out of memory");
     int rc = 1;
     comi_dataset *ds = NULL;

@@ -318,10 +318,7 @@ int cmd_eval_qa(int argc, char **argv) {
     bool on[M_N] = {false};
     if (!parse_methods(methods_s, on)) return 1;
 
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = (int32_t)threads;
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     if (!ctx) return cli_error(CMD, "out of memory");
     int rc = 1;
     comi_dataset *ds = NULL;

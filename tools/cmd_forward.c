@@ -140,10 +140,7 @@ int cmd_forward(int argc, char **argv) {
     int64_t n;
     if (!read_ids(ids_path, &ids, &n)) return 1;
 
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = (int32_t)threads;
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     comi_model *model = NULL;
     comi_session *sess = NULL;
     FILE *fh = NULL, *fl = NULL;

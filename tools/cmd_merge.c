@@ -198,10 +198,7 @@ int cmd_merge(int argc, char **argv) {
     int64_t n = (int64_t)(ctx_view.bytes / ((size_t)dim * 4));
 
     int rc = 1;
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = (int32_t)threads;
-    cli_limits_apply(&lim, &cp);
-    comi_ctx *ctx = comi_ctx_new(&cp);
+    comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     comi_merge_result res = {0};
     if (!ctx) {
         cli_error(CMD, "out of memory");

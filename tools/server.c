@@ -1467,11 +1467,8 @@ int cmd_serve(int argc, char **argv) {
     }
     /* By default each request runs single-threaded and parallelism is
      * across requests; --ctx-threads gives model kernels more. */
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = srv.ctx_threads;
-    cli_limits_apply(&srv.limits, &cp);
     for (int i = 0; i < srv.n_workers; i++)
-        if (!(srv.ctxs[i] = comi_ctx_new(&cp))) {
+        if (!(srv.ctxs[i] = cli_ctx_new(srv.ctx_threads, &srv.limits))) {
             teardown(0);
             return cli_error(CMD, "out of memory for worker contexts");
         }

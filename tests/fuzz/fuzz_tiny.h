@@ -166,7 +166,7 @@ done:
 /* The tiny pipeline (encoder = decoder = the tiny model, SentencePiece
  * tokenizer), built on first use and kept for the process; NULL when
  * building fails (the message is printed). */
-static comi_pipeline *fuzz_tiny_pipeline(comi_ctx *ctx) {
+static inline comi_pipeline *fuzz_tiny_pipeline(comi_ctx *ctx) {
     static comi_pipeline *pl;
     static comi_model *model;
     static comi_tokenizer *tok;
