@@ -7,6 +7,7 @@
  */
 #include "comi.h"
 #include "mig.h"
+#include "limits.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -657,15 +658,6 @@ static void test_validation(comi_ctx *ctx) {
     test_pass("comi_merge_result_free twice and on NULL");
 }
 
-/* A context with one thread and the given limits. */
-static comi_ctx *limit_ctx(int64_t max_tokens, uint64_t max_bytes) {
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.n_threads = 1;
-    cp.max_context_tokens = max_tokens;
-    cp.max_bytes = max_bytes;
-    return comi_ctx_new(&cp);
-}
-
 /* max_context_tokens and max_bytes: refused with COMI_ERR_LIMIT before any
  * allocation, just below the need; accepted at it. */
 static void test_limits(void) {
@@ -688,7 +680,7 @@ static void test_limits(void) {
                mig_merge_bytes(INT32_MAX, INT64_MAX / 2, &p, 1) == UINT64_MAX, "no saturation");
 
     comi_merge_result r;
-    comi_ctx *c = limit_ctx(N - 1, 0);
+    comi_ctx *c = limits_ctx(1, N - 1, 0);
     comi_status st = comi_merge(c, hidden, N, D, q, &p, &r);
     test_check("limit_merge_tokens_below",
                st == COMI_ERR_LIMIT && strstr(comi_errmsg(c), "10 tokens") &&
@@ -700,14 +692,14 @@ static void test_limits(void) {
                (long long)comi_ctx_max_context_tokens(c),
                (unsigned long long)comi_ctx_max_bytes(c));
     comi_ctx_free(c);
-    c = limit_ctx(N, 0);
+    c = limits_ctx(1, N, 0);
     st = comi_merge(c, hidden, N, D, q, &p, &r);
     test_check("limit_merge_tokens_at", st == COMI_OK && r.n_memory >= 1, "status %d: %s", st,
                comi_errmsg(c));
     comi_merge_result_free(&r);
     comi_ctx_free(c);
 
-    c = limit_ctx(0, need - 1);
+    c = limits_ctx(1, 0, need - 1);
     st = comi_merge(c, hidden, N, D, q, &p, &r);
     test_check("limit_merge_bytes_below",
                st == COMI_ERR_LIMIT && strstr(comi_errmsg(c), "needs 5028 bytes") &&
@@ -717,7 +709,7 @@ static void test_limits(void) {
     test_check("limit_ctx_getter_bytes", comi_ctx_max_bytes(c) == need - 1, "%llu",
                (unsigned long long)comi_ctx_max_bytes(c));
     comi_ctx_free(c);
-    c = limit_ctx(0, need);
+    c = limits_ctx(1, 0, need);
     st = comi_merge(c, hidden, N, D, q, &p, &r);
     test_check("limit_merge_bytes_at", st == COMI_OK && r.n_memory >= 1, "status %d: %s", st,
                comi_errmsg(c));

@@ -8,6 +8,7 @@
  * input. COMI checkpoints built here from the tiny HF twins: see
  * test_checkpoint.c. */
 #include "comi.h"
+#include "limits.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -155,24 +156,12 @@ static comi_answer_params golden_params(const comi_pipeline *pl) {
 
 /* ---- limits ---------------------------------------------------------- */
 
-static comi_ctx *limited(int64_t max_tokens, uint64_t max_bytes) {
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.max_context_tokens = max_tokens;
-    cp.max_bytes = max_bytes;
-    return comi_ctx_new(&cp);
-}
-
-static unsigned long long needs_figure(const char *msg) {
-    const char *p = strstr(msg, "needs ");
-    return p ? strtoull(p + 6, NULL, 10) : 0;
-}
-
 /* kind 0: answer_ids, 1: answer (text), 2: answer_tokens (whole context) */
 static comi_status limited_answer(int kind, const comi_pipeline *pl, const golden_case *c,
                                   const char *ctext, const char *qtext,
                                   const comi_answer_params *ap, int64_t max_tokens,
                                   uint64_t max_bytes, char *msg, size_t msg_len) {
-    comi_ctx *x = limited(max_tokens, max_bytes);
+    comi_ctx *x = limits_ctx(0, max_tokens, max_bytes);
     comi_answer_result r;
     comi_status st = kind == 0
                          ? comi_pipeline_answer_ids(x, pl, c->cids, c->nc, c->qids, c->nq, ap, &r)
@@ -202,7 +191,7 @@ static void test_answer_limits(const comi_pipeline *pl, const golden_case *c, co
         test_check(name, st == COMI_OK, "status %d: %s", st, msg);
 
         st = limited_answer(k, pl, c, ctext, qtext, &ap, 0, 1, msg, sizeof msg);
-        unsigned long long need = needs_figure(msg);
+        unsigned long long need = limits_needs_figure(msg);
         snprintf(name, sizeof name, "%s %s max_bytes names the need", c->name, kinds[k]);
         if (!test_check(name, st == COMI_ERR_LIMIT && need > 1000, "status %d: %s", st, msg))
             continue;
@@ -240,19 +229,19 @@ static void test_stage_limits(const comi_pipeline *pl, const golden_case *c) {
     comi_pipeline_info pi;
     comi_pipeline_get_info(pl, &pi);
     float *q = malloc((size_t)pi.d_encoder * sizeof(float));
-    comi_ctx *x = limited(c->nc - 1, 0);
+    comi_ctx *x = limits_ctx(0, c->nc - 1, 0);
     comi_status st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
     snprintf(want, sizeof want, "encode: context has %lld tokens", (long long)c->nc);
     snprintf(name, sizeof name, "%s encode stage over max_context_tokens refuses", c->name);
     test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(x), want), "status %d: %s", st,
                comi_errmsg(x));
     comi_ctx_free(x);
-    x = limited(c->nc, 0);
+    x = limits_ctx(0, c->nc, 0);
     st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
     snprintf(name, sizeof name, "%s encode stage at max_context_tokens runs", c->name);
     test_check(name, st == COMI_OK, "status %d: %s", st, comi_errmsg(x));
     comi_ctx_free(x);
-    x = limited(0, 1024);
+    x = limits_ctx(0, 0, 1024);
     st = comi_pipeline_encode(x, pl, c->cids, c->nc, c->qids, c->nq, 2, NULL, q);
     snprintf(name, sizeof name, "%s encode stage over max_bytes refuses", c->name);
     test_check(name, st == COMI_ERR_LIMIT && strstr(comi_errmsg(x), "encode: ") &&
@@ -275,7 +264,7 @@ static void test_stage_limits(const comi_pipeline *pl, const golden_case *c) {
 static void test_session_limits(const comi_model *m, const char *cname) {
     char name[160];
     comi_session *s = NULL;
-    comi_ctx *x = limited(64, 0);
+    comi_ctx *x = limits_ctx(0, 64, 0);
     comi_status st = comi_session_new(x, m, 65, &s);
     snprintf(name, sizeof name, "%s session over max_context_tokens refuses", cname);
     test_check(name,
@@ -290,7 +279,7 @@ static void test_session_limits(const comi_model *m, const char *cname) {
     s = NULL;
     comi_ctx_free(x);
     uint64_t need = comi_model_session_bytes(m, 64);
-    x = limited(0, need - 1);
+    x = limits_ctx(0, 0, need - 1);
     st = comi_session_new(x, m, 64, &s);
     char want[64];
     snprintf(want, sizeof want, "needs %llu bytes", (unsigned long long)need);
@@ -298,7 +287,7 @@ static void test_session_limits(const comi_model *m, const char *cname) {
     test_check(name, st == COMI_ERR_LIMIT && s == NULL && strstr(comi_errmsg(x), want),
                "status %d: %s", st, comi_errmsg(x));
     comi_ctx_free(x);
-    x = limited(0, need);
+    x = limits_ctx(0, 0, need);
     st = comi_session_new(x, m, 64, &s);
     snprintf(name, sizeof name, "%s session at max_bytes opens", cname);
     test_check(name, st == COMI_OK, "status %d: %s", st, comi_errmsg(x));

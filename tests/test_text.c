@@ -5,6 +5,7 @@
  * the shared data (SKIP when absent): budget compliance on every example
  * and answer recall at least the truncation baseline's. */
 #include "comi.h"
+#include "limits.h"
 #include "test.h"
 
 #include <stdint.h>
@@ -457,26 +458,13 @@ static void data_tests(void) {
 
 /* ---- limits: max_context_tokens (words) and max_bytes ------------------ */
 
-static comi_ctx *limited(int64_t max_tokens, uint64_t max_bytes) {
-    comi_ctx_params cp = comi_ctx_default_params();
-    cp.max_context_tokens = max_tokens;
-    cp.max_bytes = max_bytes;
-    return comi_ctx_new(&cp);
-}
-
-/* The N of "needs N bytes" in a message, 0 when absent. */
-static unsigned long long needs_figure(const char *msg) {
-    const char *p = strstr(msg, "needs ");
-    return p ? strtoull(p + 6, NULL, 10) : 0;
-}
-
 /* Runs method (0: comi_compress_text, 1: comi_compress_documents, 2..4: the
  * baselines) on a context of ten words under the given limits. */
 static comi_status limited_run(int method, int64_t max_tokens, uint64_t max_bytes, char *msg,
                                size_t msg_len, int64_t *orig) {
     static const char *const docs[2] = {"one two three four five six.", "seven eight nine ten."};
     const char *context = "one two three four five six. seven eight nine ten.";
-    comi_ctx *c = limited(max_tokens, max_bytes);
+    comi_ctx *c = limits_ctx(0, max_tokens, max_bytes);
     comi_text_result r;
     comi_status st;
     if (method == 0)
@@ -510,7 +498,7 @@ static void limit_tests(void) {
 
         /* the working-set estimate: the figure a refusal names is the threshold */
         st = limited_run(m, 0, 1, msg, sizeof msg, &orig);
-        unsigned long long need = needs_figure(msg);
+        unsigned long long need = limits_needs_figure(msg);
         snprintf(name, sizeof name, "limit_%s_bytes_tiny", names[m]);
         test_check(name, st == COMI_ERR_LIMIT && need > 1000 && need < (1u << 20),
                    "status %d, need %llu: %s", st, need, msg);
@@ -550,18 +538,18 @@ static void model_limit_tests(void) {
     p.encoder = enc;
     unsigned long long need = 0, lexical_need = 0;
     for (int pass = 0; pass < 2; pass++) {
-        comi_ctx *c = limited(0, 1);
+        comi_ctx *c = limits_ctx(0, 0, 1);
         comi_text_result r;
         p.encoder = pass == 0 ? NULL : enc;
         comi_status st = comi_compress_text(c, context, "Who took over?", &p, &r);
         unsigned long long *dst = pass == 0 ? &lexical_need : &need;
-        *dst = st == COMI_ERR_LIMIT ? needs_figure(comi_errmsg(c)) : 0;
+        *dst = st == COMI_ERR_LIMIT ? limits_needs_figure(comi_errmsg(c)) : 0;
         comi_ctx_free(c);
     }
     test_check("limit_model_encoder_counts_vectors_and_session", need > lexical_need + 4096,
                "model %llu, lexical %llu", need, lexical_need);
     for (int k = 0; k < 2 && need > 1; k++) {
-        comi_ctx *c = limited(0, k == 0 ? need - 1 : need);
+        comi_ctx *c = limits_ctx(0, 0, k == 0 ? need - 1 : need);
         comi_text_result r;
         comi_status st = comi_compress_text(c, context, "Who took over?", &p, &r);
         test_check(k == 0 ? "limit_model_encoder_below" : "limit_model_encoder_at",
