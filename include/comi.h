@@ -487,10 +487,10 @@ typedef struct comi_answer_params {
     int32_t max_new_tokens;   /* default 20 */
     float repetition_penalty; /* on generated ids (default 1.3): a positive logit is divided
                                  by it, a negative one multiplied */
-    bool penalty_per_occurrence; /* true (default): applied once per earlier occurrence of
-                                    the id, compounding, which is what reproduces the golden
-                                    pipeline ids (see README "Soft pipeline"); false: once
-                                    per id, as Hugging Face's generate() does */
+    bool penalty_per_occurrence; /* false (default): once per id that occurs among the
+                                    generated ids, as Hugging Face's generate() and the
+                                    authors do (the golden pipeline ids); true: once per
+                                    earlier occurrence, compounding (an explicit option) */
     uint64_t max_bytes;          /* refuse (COMI_ERR_LIMIT, before any work) a context whose
                                     buffers would exceed this; 0 (default): the context's
                                     max_bytes (comi_ctx_params), itself physical memory when 0.

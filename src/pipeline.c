@@ -43,7 +43,7 @@ comi_answer_params comi_answer_default_params(void) {
     p.merge = comi_merge_default_params();
     p.max_new_tokens = 20;
     p.repetition_penalty = 1.3f;
-    p.penalty_per_occurrence = true;
+    p.penalty_per_occurrence = false;
     p.max_bytes = 0;
     p.keep_logits = true;
     return p;

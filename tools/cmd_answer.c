@@ -50,9 +50,10 @@ static void usage(FILE *out) {
         "  --segment-size N         context tokens per encoded segment (default 10000)\n"
         "  --max-new-tokens N       at most N answer tokens (default 20)\n"
         "  --repetition-penalty P   on generated ids: positive logit / P, negative * P,\n"
-        "                           once per earlier occurrence (default 1.3)\n"
-        "  --penalty-once           apply it once per id, as Hugging Face generate() does\n"
-        "  --penalty-per-occurrence the default rule, spelled out\n"
+        "                           once per id among the generated ids, as Hugging Face\n"
+        "                           generate() does (default 1.3)\n"
+        "  --penalty-once           the default rule, spelled out\n"
+        "  --penalty-per-occurrence apply it once per earlier occurrence (compounding)\n"
         "  --alpha-select A  --beta-select B  --alpha-merge A  --beta-merge B\n"
         "                           MIG weights (default 1, or the checkpoint's)\n"
         "  --no-coarse  --no-fine  --no-coarse-redundancy  --no-fine-redundancy\n"
@@ -90,7 +91,7 @@ int cmd_answer(int argc, char **argv) {
     double weights[4];
     bool have_w[4] = {false, false, false, false};
     bool no_coarse = false, no_fine = false, no_cr = false, no_fr = false, print_ids = false,
-         timings = false, per_occ = true;
+         timings = false, per_occ = false;
     static const char *const wflags[4] = {"--alpha-select", "--beta-select", "--alpha-merge",
                                           "--beta-merge"};
     cli_limits lim = {0};

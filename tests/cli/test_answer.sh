@@ -2,7 +2,7 @@
 # tests/cli/test_answer.sh — `comi answer` on the golden pipeline cases
 # (forward/pipeline: encoder 2 layers, merge size 4, weights 1, repetition
 # penalty 1.3, 12 new tokens): group sizes exact, memory and decoder logits
-# NMSE <= 1e-4, first greedy ids exact; --help, the empty-context note and
+# NMSE <= 1e-4, all 12 greedy ids exact (HF rule by default); --help, the empty-context note and
 # one-line errors for bad input.
 . tests/cli/lib.sh
 
@@ -42,10 +42,11 @@ for m in tiny-llama-spm tiny-qwen2-bpe; do
     model=$GOLDEN/forward/models/$m.gguf
     jq -j .context "$P/$m.json" >"$TMP/ctx.txt"
     q=$(jq -r .question "$P/$m.json")
-    want=$(jq -r '.greedy_rep1_3 | join(" ")' "$P/$m.json")
     for mode in hf occ; do
-        extra=--penalty-once
-        [ $mode = occ ] && extra=""
+        extra=""
+        key=greedy_rep1_3
+        [ $mode = occ ] && { extra=--penalty-per-occurrence; key=greedy_compounding; }
+        want=$(jq -r ".$key | join(\" \")" "$P/$m.json")
         "$COMI" answer --model "$model" --encoder-layers 2 --merge-size 4 \
             --alpha-select 1 --beta-select 1 --alpha-merge 1 --beta-merge 1 \
             --context-file "$TMP/ctx.txt" --question "$q" --max-new-tokens 12 \
@@ -68,19 +69,11 @@ for m in tiny-llama-spm tiny-qwen2-bpe; do
         echo "# $m $mode logits nmse $e"
         if le "$e" 1e-4; then pass "answer_${m}_${mode}_logits"; else
             fail "answer_${m}_${mode}_logits" "nmse $e > 1e-4"; fi
+        # default (hf): greedy_rep1_3, Hugging Face's once-per-id rule;
+        # --penalty-per-occurrence: the reference-only compounding ids.
         got=$(sed -n 2p "$TMP/out")
-        # The golden ids compound the penalty per occurrence; under the HF
-        # rule tiny-qwen2-bpe's 4th id differs (see README), so the HF run is
-        # held to the first 3 ids there.
-        n=4
-        [ $mode = hf ] && [ $m = tiny-qwen2-bpe ] && n=3
-        g=$(echo "$got" | cut -d' ' -f1-$n); w=$(echo "$want" | cut -d' ' -f1-$n)
-        if [ "$g" = "$w" ]; then pass "answer_${m}_${mode}_first${n}_ids"; else
-            fail "answer_${m}_${mode}_first${n}_ids" "got '$got', want '$want'"; fi
-        if [ $mode = occ ]; then
-            if [ "$got" = "$want" ]; then pass "answer_${m}_occ_all_12_ids"; else
-                fail "answer_${m}_occ_all_12_ids" "got '$got', want '$want'"; fi
-        fi
+        if [ "$got" = "$want" ]; then pass "answer_${m}_${mode}_all_12_ids"; else
+            fail "answer_${m}_${mode}_all_12_ids" "got '$got', want '$want'"; fi
     done
 
     # the question alone when the context is empty, with a note on stderr
