@@ -1,7 +1,8 @@
 # comi — build with `make`, test with `make test`, sanitizers with
 # `make SAN=address,undefined test` (builds into build-san/).
 #
-# Every src/*.c goes into the library, every tools/*.c into the CLI,
+# Every src/<subsystem>/*.c goes into the library, every tools/*.c and
+# tools/serve/*.c into the CLI,
 # every tests/test_*.c becomes one test program, every bench/*.c one
 # benchmark program. Adding a file needs no Makefile edit.
 
@@ -32,8 +33,10 @@ CFLAGS_ALL += -fsanitize=$(SAN) -fno-sanitize-recover=undefined
 LDFLAGS    += -fsanitize=$(SAN)
 endif
 
-LIB_SRC   := $(sort $(wildcard src/*.c))
-TOOL_SRC  := $(sort $(wildcard tools/*.c))
+SUBSYS    := base formats runtime comi text eval
+LIB_SRC   := $(sort $(foreach d,$(SUBSYS),$(wildcard src/$(d)/*.c)))
+LIB_HDR   := $(foreach d,$(SUBSYS),$(wildcard src/$(d)/*.h))
+TOOL_SRC  := $(sort $(wildcard tools/*.c tools/serve/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -44,7 +47,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all lib test check bench clean format fuzz fuzz-coverage
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h tools/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h tools/*.h tools/serve/*.h tests/*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -58,11 +61,11 @@ $(BUILD)/libcomi.so: $(LIB_OBJ)
 $(BUILD)/comi: $(TOOL_OBJ) $(BUILD)/libcomi.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcomi.a $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h tests/fuzz/*.[ch] src/*.h include/*.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h tests/fuzz/*.[ch] include/*.h tools/*.c tools/serve/*.c) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libcomi.a $(wildcard bench/*.h src/*.h include/*.h)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcomi.a $(wildcard bench/*.h include/*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
 
@@ -84,7 +87,7 @@ fuzz-coverage:
 	sh scripts/fuzz_coverage.sh
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c bench/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tools/*.c tools/*.h tools/serve/*.c tests/*.c bench/*.c
 
 clean:
 	rm -rf build build-san

@@ -1,6 +1,6 @@
 /*
  * bench_merge.c — throughput and peak memory of the merge stage
- * (comi_merge, src/mig.c) on random hidden states, one row per
+ * (comi_merge, src/comi/mig.c) on random hidden states, one row per
  * configuration: median and fastest wall time over the runs, the median
  * process CPU time of a run (all threads; a load-independent view of the
  * cost on a shared machine), tokens/s (from the median), and

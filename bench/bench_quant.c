@@ -1,6 +1,6 @@
 /*
  * bench_quant.c — single-thread throughput of the weight kernels in
- * src/quant.c: the decode dot products (AVX2 and scalar reference) and the
+ * src/formats/quant.c: the decode dot products (AVX2 and scalar reference) and the
  * tile dequantization used for prefill.
  *
  * usage: bench_quant [--rows R] [--cols K] [--reps N]
@@ -10,9 +10,9 @@
  * matrix-vector product (or per dequantization of the whole matrix), the
  * weight bytes streamed per second, and the process's peak RSS.
  */
-#include "quant.h"
+#include "formats/quant.h"
 
-#include "common.h"
+#include "base/common.h"
 #include "bench.h"
 
 #include <stdio.h>

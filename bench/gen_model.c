@@ -18,10 +18,10 @@
  * file does not depend on --threads). Prints one row: arch, type, layers,
  * parameters, file size, seconds, MB/s written, peak RSS.
  */
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "bench.h"
-#include "pool.h"
-#include "quant.h"
+#include "base/pool.h"
+#include "formats/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>

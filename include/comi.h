@@ -94,7 +94,7 @@ const char *comi_version(void);
 void comi_free(void *ptr);
 
 /* ------------------------------------------------------------------------ */
-/* Merge core (src/mig.c)                                                   */
+/* Merge core (src/comi/mig.c)                                                   */
 /* ------------------------------------------------------------------------ */
 
 /* The merge turns the hidden states of one context segment, H (n_tokens x
@@ -186,10 +186,10 @@ comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int
 void comi_merge_result_free(comi_merge_result *res);
 
 /* ------------------------------------------------------------------------ */
-/* Models, tokenizers, forward pass (src/gguf.c, src/model.c, ...)         */
+/* Models, tokenizers, forward pass (src/formats/gguf.c, src/runtime/model.c, ...)         */
 /* ------------------------------------------------------------------------ */
 
-/* ---- Tokenizers (src/tokenizer.c, src/tokenizer_hf.c) ------------------ */
+/* ---- Tokenizers (src/runtime/tokenizer.c, src/runtime/tokenizer_hf.c) ------------------ */
 
 /* A loaded tokenizer: SentencePiece-style (GGUF tokenizer.ggml.model
  * "llama") or byte-level / byte-fallback BPE (GGUF "gpt2", Hugging Face
@@ -243,7 +243,7 @@ bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id);
  * by tok), NULL when id is out of range. */
 const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len);
 
-/* ---- Models (src/model.c, src/session.c, src/ops.c) ---------------------
+/* ---- Models (src/runtime/model.c, src/runtime/session.c, src/runtime/ops.c) ---------------------
  *
  * A comi_model is a decoder-only transformer (llama, qwen2, qwen3) loaded
  * from a GGUF file or a Hugging Face directory (config.json + safetensors,
@@ -407,7 +407,7 @@ comi_status comi_generate(comi_ctx *ctx, comi_session *sess, const comi_generate
                           int32_t *out_ids, int32_t *n_out);
 
 /* ------------------------------------------------------------------------ */
-/* Soft pipeline (src/pipeline.c)                                           */
+/* Soft pipeline (src/comi/pipeline.c)                                           */
 /* ------------------------------------------------------------------------ */
 
 /* The soft pipeline is the paper's system: an encoder LM turns
@@ -607,7 +607,7 @@ comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl, const f
 
 
 /* ------------------------------------------------------------------------ */
-/* Text-mode compression (src/text.c)                                       */
+/* Text-mode compression (src/text/text.c)                                       */
 /* ------------------------------------------------------------------------ */
 
 /* Text mode keeps the words/phrases/sentences of a context that carry the
@@ -674,7 +674,7 @@ void comi_text_result_free(comi_text_result *res);
 int64_t comi_text_count_tokens(const char *text);
 
 /* ------------------------------------------------------------------------ */
-/* Evaluation (src/eval.c)                                                  */
+/* Evaluation (src/eval/eval.c)                                                  */
 /* ------------------------------------------------------------------------ */
 
 /* Answer metrics, exactly as DESIGN.md "Metrics" defines them (the SQuAD

@@ -18,7 +18,7 @@ FLAGS="-O1 -g -std=c11 -mavx2 -mfma -mf16c -D_GNU_SOURCE -pthread -Iinclude -Isr
  -I/usr/include/x86_64-linux-gnu/openblas-pthread $(pkg-config --cflags $PKGS) \
  -fprofile-instr-generate -fcoverage-mapping"
 objs=""
-for f in src/*.c; do
+for f in src/*/*.c; do
     o=$B/obj/$(basename "$f" .c).o
     if [ ! -f "$o" ] || [ "$f" -nt "$o" ]; then $CC $FLAGS -c "$f" -o "$o"; fi
     objs="$objs $o"
@@ -27,19 +27,19 @@ done
 $CC $FLAGS -o "$B/replay" tests/test_fuzz_replay.c $objs $(pkg-config --libs $PKGS) -lopenblas -lm
 files_for() {
     case $1 in
-    gguf) echo src/gguf.c ;;
-    safetensors | st_index) echo src/safetensors.c ;;
-    hfconfig) echo src/hfconfig.c ;;
-    quant) echo src/quant.c ;;
-    model_gguf) echo src/model.c src/gguf.c ;;
-    model_hf) echo src/model.c src/safetensors.c src/hfconfig.c ;;
-    tokenizer) echo src/tokenizer.c ;;
-    tokenizer_json) echo src/tokenizer_hf.c ;;
-    jsonl) echo src/eval.c ;;
-    text) echo src/text.c src/lexical.c ;;
-    request) echo tools/server.c src/text.c ;;
-    answer) echo tools/server.c src/pipeline.c ;;
-    merge) echo tools/cmd_merge.c src/mig.c ;;
+    gguf) echo src/formats/gguf.c ;;
+    safetensors | st_index) echo src/formats/safetensors.c ;;
+    hfconfig) echo src/formats/hfconfig.c ;;
+    quant) echo src/formats/quant.c ;;
+    model_gguf) echo src/runtime/model.c src/formats/gguf.c ;;
+    model_hf) echo src/runtime/model.c src/formats/safetensors.c src/formats/hfconfig.c ;;
+    tokenizer) echo src/runtime/tokenizer.c ;;
+    tokenizer_json) echo src/runtime/tokenizer_hf.c ;;
+    jsonl) echo src/eval/eval.c ;;
+    text) echo src/text/text.c src/text/lexical.c ;;
+    request) echo tools/serve/server.c src/text/text.c ;;
+    answer) echo tools/serve/server.c src/comi/pipeline.c ;;
+    merge) echo tools/cmd_merge.c src/comi/mig.c ;;
     *) echo "" ;;
     esac
 }

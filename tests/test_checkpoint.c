@@ -1,4 +1,4 @@
-/* test_checkpoint.c — COMI checkpoint import (src/checkpoint.c) with
+/* test_checkpoint.c — COMI checkpoint import (src/comi/checkpoint.c) with
  * checkpoints this test builds from the tiny Hugging Face twins in
  * $COMI_GOLDEN/forward/models, named as the reference training saves them
  * (encoder., decoder.base_model.model. + PEFT lora_A/lora_B .default,
@@ -13,8 +13,8 @@
  *  - a missing key, an unknown key, a shape mismatch and a missing scalar
  *    fail with messages naming the tensor. */
 #include "comi.h"
-#include "quant.h"
-#include "safetensors.h"
+#include "formats/quant.h"
+#include "formats/safetensors.h"
 #include "test.h"
 
 #include <stdint.h>

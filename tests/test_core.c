@@ -1,7 +1,7 @@
 /* test_core.c — contexts, status strings, the thread pool. */
 #include "comi.h"
-#include "common.h"
-#include "pool.h"
+#include "base/common.h"
+#include "base/pool.h"
 #include "test.h"
 
 #include <stdatomic.h>

@@ -6,7 +6,7 @@
  * F32 golden logits), thread-count independence, KV-cache generation versus
  * recomputation, embedding input versus id input, and bad input. */
 #include "comi.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
 
 #include <stdint.h>

@@ -2,8 +2,8 @@
  * vocabularies) and on a corpus of broken files built here byte by byte:
  * every prefix of a small valid file, bad magic/version/counts, lengths
  * past the end, bad types, dimensions, offsets and duplicate names. */
-#include "gguf.h"
-#include "quant.h"
+#include "formats/gguf.h"
+#include "formats/quant.h"
 #include "test.h"
 
 #include <unistd.h>

@@ -4,9 +4,9 @@
  * base model bit for bit; GGUF llama bases (permuted q/k rows) give the same
  * result as HF bases; malformed adapters fail with a message. */
 #include "comi.h"
-#include "common.h"
-#include "quant.h"
-#include "safetensors.h"
+#include "base/common.h"
+#include "formats/quant.h"
+#include "formats/safetensors.h"
 #include "test.h"
 
 #include <stdint.h>

@@ -1,12 +1,12 @@
 /*
- * test_mig.c — the merge stage (src/mig.c): the dot/axpy kernels against
+ * test_mig.c — the merge stage (src/comi/mig.c): the dot/axpy kernels against
  * their scalar references, the 60 golden cases produced by the authors'
  * PyTorch code (../shared/golden/mig), every switch combination and edge
  * shape against a plain double-precision reference written here, thread-count
  * independence, and argument validation.
  */
 #include "comi.h"
-#include "mig.h"
+#include "comi/mig.h"
 #include "limits.h"
 #include "test.h"
 

@@ -3,10 +3,10 @@
  * equivalence under the GGUF q/k row permutation), matmul for every weight
  * type on both the dot and the BLAS-tile path, and tiled causal GQA
  * attention; plus bit-identical results for 1, 2 and 3 threads. */
-#include "common.h"
-#include "ops.h"
-#include "pool.h"
-#include "quant.h"
+#include "base/common.h"
+#include "runtime/ops.h"
+#include "base/pool.h"
+#include "formats/quant.h"
 #include "test.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* test_quant.c — element types: sizes, half/bfloat16 conversions, and
  * dequantization against llama.cpp's own dequantized tensors (golden). */
-#include "gguf.h"
-#include "quant.h"
+#include "formats/gguf.h"
+#include "formats/quant.h"
 #include "test.h"
 
 #include <float.h>

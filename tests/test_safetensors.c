@@ -1,10 +1,10 @@
 /* test_safetensors.c — safetensors files, sharded HF directories and
  * config.json: the golden tiny models, a sharded copy built here, and a
  * corpus of broken files that must fail with a clear message. */
-#include "common.h"
-#include "gguf.h"
-#include "hfconfig.h"
-#include "safetensors.h"
+#include "base/common.h"
+#include "formats/gguf.h"
+#include "formats/hfconfig.h"
+#include "formats/safetensors.h"
 #include "test.h"
 
 #include <ftw.h>

@@ -7,7 +7,7 @@
  * inputs.
  */
 #include "test.h"
-#include "tokenizer_impl.h"
+#include "runtime/tokenizer_impl.h"
 
 #include <jansson.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_answer.c — libFuzzer target for the HTTP service's POST /v1/answer
- * path (tools/server.c), with a loaded pipeline: a one-layer random-weight
+ * path (tools/serve/server.c), with a loaded pipeline: a one-layer random-weight
  * llama over a SentencePiece vocabulary (tests/fuzz/fuzz_tiny.h).
  *
  * The input is the request body. Parsing must give 0 or an error status

@@ -10,7 +10,7 @@
 
 #include "../../tools/cli.c"
 #include "../../tools/cmd_merge.c"
-#include "../../tools/server.c"
+#include "../../tools/serve/server.c"
 
 /* A refused request: an HTTP error status and a message Jansson can quote
  * (err may hold bytes that are not UTF-8). */

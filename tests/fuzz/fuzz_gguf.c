@@ -1,13 +1,13 @@
 /*
- * fuzz_gguf.c — libFuzzer target for the GGUF reader (src/gguf.c): the
+ * fuzz_gguf.c — libFuzzer target for the GGUF reader (src/formats/gguf.c): the
  * input is a whole .gguf file image, written to an anonymous memfd and
  * opened through /proc/self/fd because gguf_open takes a path. On success
  * every key, string and tensor must be readable, found by name and inside
  * the file.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

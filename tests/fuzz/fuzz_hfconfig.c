@@ -1,11 +1,11 @@
 /*
  * fuzz_hfconfig.c — libFuzzer target for the config.json reader
- * (src/hfconfig.c): the input is the JSON text. On success the derived
+ * (src/formats/hfconfig.c): the input is the JSON text. On success the derived
  * fields must be consistent (head_dim set, kv heads dividing the heads).
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "hfconfig.h"
+#include "formats/hfconfig.h"
 
 int fuzz_hfconfig(const uint8_t *data, size_t size) {
     comi_err e;

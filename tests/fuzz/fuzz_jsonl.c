@@ -1,12 +1,12 @@
 /*
- * fuzz_jsonl.c — libFuzzer target for the evaluation input (src/eval.c):
+ * fuzz_jsonl.c — libFuzzer target for the evaluation input (src/eval/eval.c):
  * the input is a COMI JSONL file, loaded strictly and with skip_bad. Every
  * loaded example is then scored (its prompt against its answers, recall of
  * the answers in its input), so the metric code sees fuzzed strings too.
  * Scores must lie in [0, 1].
  */
 #include "comi.h"
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
 
 #include <unistd.h>

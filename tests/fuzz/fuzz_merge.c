@@ -19,7 +19,7 @@
  * group sizes (when written) are >= 0, sum to the token count, and the
  * non-empty ones match the memory rows one to one.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
 #include "fuzz_cli.h"
 

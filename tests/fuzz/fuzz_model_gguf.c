@@ -1,6 +1,6 @@
 /*
  * fuzz_model_gguf.c — libFuzzer target for the model loader on GGUF input
- * (src/model.c over src/gguf.c): the input is a whole .gguf file image
+ * (src/runtime/model.c over src/formats/gguf.c): the input is a whole .gguf file image
  * (memfd, opened through /proc/self/fd). A model that loads runs the
  * checks of fuzz_model.h (tensor listing, 2-token forward pass).
  */

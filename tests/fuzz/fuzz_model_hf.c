@@ -1,13 +1,13 @@
 /*
  * fuzz_model_hf.c — libFuzzer target for the model loader on Hugging Face
- * directories (src/model.c over src/hfconfig.c and src/safetensors.c).
+ * directories (src/runtime/model.c over src/formats/hfconfig.c and src/formats/safetensors.c).
  * Input: u16 little-endian length L, L bytes of config.json, then the
  * bytes of model.safetensors; both are written into a scratch directory
  * (one per process) that comi_model_load opens. A model that loads runs
  * the checks of fuzz_model.h.
  */
 #include "comi.h"
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
 #include "fuzz_model.h"
 

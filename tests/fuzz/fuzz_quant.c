@@ -1,13 +1,13 @@
 /*
  * fuzz_quant.c — libFuzzer target for the dequantization kernels
- * (src/quant.c): byte 0 picks a tensor type, the rest is raw blocks of it,
+ * (src/formats/quant.c): byte 0 picks a tensor type, the rest is raw blocks of it,
  * dequantized into an exact-size buffer (ASan catches any write past it).
  * The F16C half conversions are checked bit for bit against the scalar
  * references on the same bytes, read as halves and as floats.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_request.c — libFuzzer target for the HTTP service's request path
- * (tools/server.c): the input is a POST /v1/compress body. Parsing must
+ * (tools/serve/server.c): the input is a POST /v1/compress body. Parsing must
  * give 0 or an error status with a message; an accepted request is run
  * through the lexical compressor exactly as a worker runs it, and the
  * response body must be valid JSON with the documented fields; the lossy

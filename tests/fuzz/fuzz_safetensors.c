@@ -1,12 +1,12 @@
 /*
  * fuzz_safetensors.c — libFuzzer target for the safetensors header parser
- * (src/safetensors.c): the input is a whole .safetensors file image.
+ * (src/formats/safetensors.c): the input is a whole .safetensors file image.
  * On success every tensor must be found by name, lie inside the input (or
  * an aligned copy of it) and have nbytes == elements x dtype size.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 int fuzz_safetensors(const uint8_t *data, size_t size) {
     comi_err e;

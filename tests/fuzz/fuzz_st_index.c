@@ -1,14 +1,14 @@
 /*
  * fuzz_st_index.c — libFuzzer target for sharded safetensors directories
- * (src/safetensors.c, st_open_dir): the input is written as
+ * (src/formats/safetensors.c, st_open_dir): the input is written as
  * model.safetensors.index.json into a scratch directory that holds two
  * small valid shards, a.safetensors (tensors x, y) and b.safetensors
  * (tensor z), created once per process. On success every weight_map
  * entry must resolve.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <ftw.h>
 #include <string.h>

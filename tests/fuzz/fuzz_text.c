@@ -1,6 +1,6 @@
 /*
- * fuzz_text.c — libFuzzer target for text-mode compression (src/text.c,
- * src/lexical.c) with the built-in lexical encoder.
+ * fuzz_text.c — libFuzzer target for text-mode compression (src/text/text.c,
+ * src/text/lexical.c) with the built-in lexical encoder.
  * Input: byte 0 sets the ratio (1 + b % 32), byte 1 the switches (bit 0
  * keep_titles, bit 1 coarse, bit 2 redundancy, bit 3 document list), then
  * NUL-separated strings: the context (or, in document mode, the documents)

@@ -9,8 +9,8 @@
 
 #include "comi.h"
 #include "fuzz.h"
-#include "gguf.h"
-#include "tokenizer_impl.h"
+#include "formats/gguf.h"
+#include "runtime/tokenizer_impl.h"
 
 #include <string.h>
 

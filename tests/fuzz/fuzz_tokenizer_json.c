@@ -1,13 +1,13 @@
 /*
  * fuzz_tokenizer_json.c — libFuzzer target for the Hugging Face
- * tokenizer.json loader (src/tokenizer_hf.c): the input is the JSON text,
+ * tokenizer.json loader (src/runtime/tokenizer_hf.c): the input is the JSON text,
  * written to a scratch file. A tokenizer that loads encodes a fixed
  * multilingual sample (with and without special-token parsing) and the
  * ids decode; every id must be in range.
  */
-#include "common.h"
+#include "base/common.h"
 #include "fuzz.h"
-#include "tokenizer.h"
+#include "runtime/tokenizer.h"
 
 #include <string.h>
 #include <unistd.h>

@@ -1,0 +1,711 @@
+/*
+ * checkpoint.c — COMI checkpoints (stage: the trained pipeline's weights).
+ * Reads model.safetensors as the reference training saves the whole COMI
+ * module's state dict (the authors' COMI class):
+ *
+ *   encoder.model.{embed_tokens,layers.N.*,norm}.weight, encoder.lm_head.weight
+ *       the encoder, an AutoModelForCausalLM cut to encoder_layers layers
+ *       (fully fine-tuned by default; PEFT-wrapped names when it has LoRA)
+ *   decoder.base_model.model.model.layers.N.self_attn.q_proj.base_layer.weight
+ *   decoder.base_model.model.model.layers.N.self_attn.q_proj.lora_A.default.weight
+ *       the decoder wrapped by PEFT: base weights (base_layer. on the LoRA
+ *       targets) and LoRA A/B on q/k/v/o, scale lora_alpha / r
+ *   memory_fusion_layer.model.{embed_tokens,layers.N.*,norm}.weight, ...
+ *       the fusion block(s): a CausalLM of num_mem_fusion_layers layers whose
+ *       last hidden state (after the final norm) over the memory sequence is
+ *       the decoder's memory input (absent when trained without it)
+ *   semantic_alignment_layer.{weight,bias}
+ *       nn.Linear(encoder width, decoder width), used only without fusion
+ *       when the widths differ
+ *   alpha_select, beta_select, alpha_merge, beta_merge   scalars
+ *
+ * Old checkpoints name the encoder icae.; the reference renames that prefix
+ * to encoder., and so do we. Hyper-parameters come from the base model
+ * (config.json, or a GGUF's metadata); every component's layer count is
+ * counted from its keys. Every key must be used or explicitly known
+ * (lm_head of a component whose output is not used, rotary inv_freq
+ * buffers); anything else fails the load, named.
+ */
+#include "comi/pipeline.h"
+
+#include "formats/gguf.h"
+#include "formats/hfconfig.h"
+#include "runtime/model.h"
+#include "formats/quant.h"
+#include "formats/safetensors.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CKPT_LORA_ALPHA_DEFAULT 32.0f
+
+typedef struct ckpt {
+    comi_err *e;
+    st_model *st;
+    char file[4096];
+    const char *prefix;           /* component being looked up */
+    const comi_tensor **used;     /* tensors a lookup handed out */
+    size_t n_used, cap;
+} ckpt;
+
+static void mark_used(ckpt *c, const comi_tensor *t) {
+    if (c->n_used == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 256;
+        const comi_tensor **u = realloc(c->used, cap * sizeof *u);
+        if (!u) return; /* accounting then reports the key as unknown: fails loudly */
+        c->used = u;
+        c->cap = cap;
+    }
+    c->used[c->n_used++] = t;
+}
+
+static bool was_used(const ckpt *c, const comi_tensor *t) {
+    for (size_t i = 0; i < c->n_used; i++)
+        if (c->used[i] == t) return true;
+    return false;
+}
+
+/* Resolves a Hugging Face name inside the current component: plain
+ * (prefix + name), PEFT-wrapped (prefix + base_model.model. + name), and
+ * on a LoRA target (... .base_layer.weight / .base_layer.bias). */
+static const comi_tensor *ck_lookup(void *ud, const char *name) {
+    ckpt *c = ud;
+    char buf[1024];
+    const comi_tensor *t;
+    snprintf(buf, sizeof buf, "%s%s", c->prefix, name);
+    if ((t = st_find_tensor(c->st, buf))) goto found;
+    snprintf(buf, sizeof buf, "%sbase_model.model.%s", c->prefix, name);
+    if ((t = st_find_tensor(c->st, buf))) goto found;
+    const char *dot = strrchr(name, '.');
+    if (dot) {
+        snprintf(buf, sizeof buf, "%sbase_model.model.%.*s.base_layer%s", c->prefix,
+                 (int)(dot - name), name, dot);
+        if ((t = st_find_tensor(c->st, buf))) goto found;
+    }
+    return NULL;
+found:
+    mark_used(c, t);
+    return t;
+}
+
+static bool has_prefix(const char *s, const char *p) {
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Layers of a component: 1 + the largest N in "<prefix>...layers.N." (0
+ * when it has no layer keys); *n_keys counts its keys, *lora_r is the rank
+ * of its first lora_A (0 when none). */
+static int64_t comp_scan(const ckpt *c, const char *prefix, int64_t *n_keys, int64_t *lora_r) {
+    int64_t n = 0;
+    *n_keys = 0;
+    *lora_r = 0;
+    for (int64_t i = 0; i < st_n_tensors(c->st); i++) {
+        const comi_tensor *t = st_tensor_at(c->st, i);
+        if (!has_prefix(t->name, prefix)) continue;
+        (*n_keys)++;
+        if (!*lora_r && strstr(t->name, ".lora_A.") && t->n_dims == 2) *lora_r = t->ne[1];
+        const char *p = strstr(t->name + strlen(prefix), "layers.");
+        if (!p) continue;
+        char *end;
+        long long l = strtoll(p + 7, &end, 10);
+        if (end != p + 7 && *end == '.' && l >= 0 && l < 1000000 && l + 1 > n) n = l + 1;
+    }
+    return n;
+}
+
+/* The base model's hyper-parameters as a config.json would give them. */
+static comi_status base_config(comi_err *e, comi_ctx *ctx, const char *base, hf_config *cfg) {
+    struct stat sb;
+    if (stat(base, &sb) != 0) return comi_err_set(e, COMI_ERR_IO, "%s: base model not found", base);
+    if (S_ISDIR(sb.st_mode)) return hf_config_load(e, base, cfg);
+    comi_model *m = NULL;
+    comi_status st = comi_model_load(ctx, base, NULL, &m);
+    if (st) return st;
+    comi_model_info mi;
+    comi_model_get_info(m, &mi);
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->model_type, sizeof cfg->model_type, "%s", mi.arch);
+    snprintf(cfg->hidden_act, sizeof cfg->hidden_act, "silu");
+    cfg->hidden_size = mi.n_embd;
+    cfg->intermediate_size = mi.n_ff;
+    cfg->num_hidden_layers = mi.n_layer;
+    cfg->num_attention_heads = mi.n_head;
+    cfg->num_key_value_heads = mi.n_head_kv;
+    cfg->head_dim = mi.head_dim;
+    cfg->vocab_size = mi.n_vocab;
+    cfg->max_position_embeddings = mi.n_ctx_train;
+    cfg->rms_norm_eps = mi.norm_eps;
+    cfg->rope_theta = mi.rope_theta;
+    cfg->tie_word_embeddings = mi.tied_embeddings;
+    cfg->bos_token_id = mi.bos_id;
+    cfg->n_eos = 0;
+    for (int32_t id = 0; id < mi.n_vocab && cfg->n_eos < HF_MAX_EOS; id++)
+        if (comi_model_is_eos(m, id)) cfg->eos_token_ids[cfg->n_eos++] = id;
+    comi_model_free(m);
+    return COMI_OK;
+}
+
+static comi_status read_scalar(ckpt *c, const char *name, float *out) {
+    const comi_tensor *t = st_find_tensor(c->st, name);
+    if (!t)
+        return comi_err_set(c->e, COMI_ERR_FORMAT, "%s: missing key '%s' (a COMI checkpoint holds "
+                                                   "alpha_select, beta_select, alpha_merge, beta_merge)",
+                            c->file, name);
+    if (t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] != 1 ||
+        (t->type != COMI_TYPE_F32 && t->type != COMI_TYPE_F16 && t->type != COMI_TYPE_BF16))
+        return comi_err_set(c->e, COMI_ERR_FORMAT, "%s: '%s' must be one F32/F16/BF16 number",
+                            c->file, name);
+    quant_dequant_row(t->type, t->data, out, 1);
+    mark_used(c, t);
+    return COMI_OK;
+}
+
+/* lora_alpha from adapter_config.json in dir, if there is one. */
+static bool adapter_alpha(const char *dir, float *alpha) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    json_error_t je;
+    json_t *root = json_load_file(p, 0, &je);
+    if (!root) return false;
+    json_t *a = json_object_get(root, "lora_alpha");
+    bool ok = json_is_number(a) && json_number_value(a) > 0;
+    if (ok) *alpha = (float)json_number_value(a);
+    json_decref(root);
+    return ok;
+}
+
+/* Builds one component (prefix) with n_layer layers from the checkpoint;
+ * LoRA tensors under the prefix are applied with scale alpha / r. */
+static comi_status load_comp(ckpt *c, comi_pipeline *pl, const hf_config *base, const char *prefix,
+                             int64_t n_layer, bool output_used, int64_t lora_r, float alpha,
+                             comi_model **out) {
+    hf_config cfg = *base;
+    cfg.num_hidden_layers = n_layer;
+    c->prefix = prefix;
+    /* a component whose logits are never used may come without lm_head */
+    if (!output_used && !ck_lookup(c, "lm_head.weight")) cfg.tie_word_embeddings = true;
+    char where[4200];
+    snprintf(where, sizeof where, "%s (%s)", c->file, prefix);
+    comi_status st = model_load_custom(c->e, where, &cfg, ck_lookup, c, out);
+    if (st) return st;
+    pl->owned[pl->n_owned++] = *out;
+    if (lora_r > 0) {
+        comi_model_params mp = comi_model_default_params();
+        mp.lora_path = c->file;
+        mp.lora_prefix = prefix;
+        mp.lora_scale = alpha / (float)lora_r;
+        if ((st = lora_load(c->e, *out, &mp))) return st;
+        (*out)->has_lora = true;
+    }
+    return COMI_OK;
+}
+
+/* Every key must have been used or be known-unused. */
+static comi_status account_keys(ckpt *c, const char *const *lora_prefixes, int n_lp,
+                                bool dec_tied) {
+    int64_t n_bad = 0;
+    const char *first = NULL;
+    for (int64_t i = 0; i < st_n_tensors(c->st); i++) {
+        const comi_tensor *t = st_tensor_at(c->st, i);
+        if (was_used(c, t)) continue;
+        const char *n = t->name;
+        size_t len = strlen(n);
+        bool known = len >= 19 && !strcmp(n + len - 19, "rotary_emb.inv_freq");
+        for (int k = 0; !known && k < n_lp; k++)
+            known = lora_prefixes[k] && has_prefix(n, lora_prefixes[k]) &&
+                    (strstr(n, ".lora_A.") || strstr(n, ".lora_B."));
+        /* lm_head of the encoder / fusion block: their logits are not used;
+         * the decoder's when it ties its output to the embeddings */
+        if (!known && strstr(n, "lm_head.") &&
+            (has_prefix(n, "encoder.") || has_prefix(n, "icae.") ||
+             has_prefix(n, "memory_fusion_layer.") || (dec_tied && has_prefix(n, "decoder."))))
+            known = true;
+        if (!known) {
+            if (!first) first = n;
+            n_bad++;
+        }
+    }
+    if (n_bad)
+        return comi_err_set(c->e, COMI_ERR_FORMAT,
+                            "%s: unknown key '%s'%s (%lld unknown in all): not part of a COMI "
+                            "checkpoint for this base model",
+                            c->file, first, n_bad > 1 ? " and others" : "", (long long)n_bad);
+    return COMI_OK;
+}
+
+static comi_status load_st(ckpt *c, comi_err *e, comi_ctx *ctx, comi_pipeline *pl,
+                           const char *ckpt_path, const char *base_path, float lora_alpha) {
+    struct stat sb;
+    if (stat(ckpt_path, &sb) != 0)
+        return comi_err_set(e, COMI_ERR_IO, "%s: checkpoint not found", ckpt_path);
+    bool is_dir = S_ISDIR(sb.st_mode);
+    if (is_dir) snprintf(c->file, sizeof c->file, "%s/model.safetensors", ckpt_path);
+    else snprintf(c->file, sizeof c->file, "%s", ckpt_path);
+    hf_config base;
+    comi_status st = base_config(e, ctx, base_path, &base);
+    if (st) return st;
+    if ((st = st_open_dir(e, is_dir ? ckpt_path : c->file, &c->st))) return st;
+    pl->ckpt = c->st;
+
+    const char *enc_prefix = "encoder.";
+    int64_t nk_enc, nk_dec, nk_fus, r_enc, r_dec, r_fus;
+    int64_t l_enc = comp_scan(c, enc_prefix, &nk_enc, &r_enc);
+    if (nk_enc == 0) {
+        enc_prefix = "icae.";
+        l_enc = comp_scan(c, enc_prefix, &nk_enc, &r_enc);
+    }
+    int64_t l_dec = comp_scan(c, "decoder.", &nk_dec, &r_dec);
+    int64_t l_fus = comp_scan(c, "memory_fusion_layer.", &nk_fus, &r_fus);
+    if (nk_enc == 0 || l_enc == 0)
+        st = comi_err_set(e, COMI_ERR_FORMAT, "%s: no encoder. layer keys (not a COMI checkpoint?)",
+                          c->file);
+    else if (nk_dec == 0 || l_dec == 0)
+        st = comi_err_set(e, COMI_ERR_FORMAT, "%s: no decoder. layer keys (not a COMI checkpoint?)",
+                          c->file);
+    else if (l_enc > base.num_hidden_layers || l_fus > base.num_hidden_layers)
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s: the %s has %lld layers, more than the base model's %lld", c->file,
+                          l_enc > base.num_hidden_layers ? "encoder" : "fusion block",
+                          (long long)(l_enc > base.num_hidden_layers ? l_enc : l_fus),
+                          (long long)base.num_hidden_layers);
+    else if (l_dec != base.num_hidden_layers)
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s: the decoder has %lld layers, the base model %s has %lld", c->file,
+                          (long long)l_dec, base_path, (long long)base.num_hidden_layers);
+    if (st) return st;
+
+    float alpha = lora_alpha;
+    const char *alpha_src = "given";
+    if (!(alpha > 0)) {
+        alpha = CKPT_LORA_ALPHA_DEFAULT;
+        alpha_src = "reference default";
+        if (is_dir && adapter_alpha(ckpt_path, &alpha)) alpha_src = "adapter_config.json";
+    }
+    comi_model *enc = NULL, *dec = NULL, *fus = NULL;
+    if ((st = load_comp(c, pl, &base, enc_prefix, l_enc, false, r_enc, alpha, &enc)) ||
+        (st = load_comp(c, pl, &base, "decoder.", l_dec, true, r_dec, alpha, &dec)) ||
+        (l_fus > 0 &&
+         (st = load_comp(c, pl, &base, "memory_fusion_layer.", l_fus, false, r_fus, alpha, &fus))))
+        return st;
+    if (nk_fus > 0 && l_fus == 0)
+        return comi_err_set(e, COMI_ERR_FORMAT, "%s: memory_fusion_layer. keys but no layers",
+                            c->file);
+
+    float *w[4] = {&pl->merge_default.alpha_select, &pl->merge_default.beta_select,
+                   &pl->merge_default.alpha_merge, &pl->merge_default.beta_merge};
+    static const char *const wn[4] = {"alpha_select", "beta_select", "alpha_merge", "beta_merge"};
+    for (int i = 0; i < 4; i++)
+        if ((st = read_scalar(c, wn[i], w[i]))) return st;
+
+    /* semantic_alignment_layer: nn.Linear(d_enc, d_dec) */
+    const comi_tensor *aw = st_find_tensor(c->st, "semantic_alignment_layer.weight");
+    const comi_tensor *ab = st_find_tensor(c->st, "semantic_alignment_layer.bias");
+    const int64_t de = enc->n_embd, dd = dec->n_embd;
+    if (aw || ab) {
+        if (!aw || !ab)
+            return comi_err_set(e, COMI_ERR_FORMAT, "%s: semantic_alignment_layer has only its %s",
+                                c->file, aw ? "weight" : "bias");
+        if (aw->n_dims != 2 || aw->ne[0] != de || aw->ne[1] != dd || ab->n_dims != 1 ||
+            ab->ne[0] != dd)
+            return comi_err_set(e, COMI_ERR_FORMAT,
+                                "%s: semantic_alignment_layer.weight is [%lld, %lld] and bias [%lld], "
+                                "expected [%lld, %lld] and [%lld]",
+                                c->file, (long long)aw->ne[1], (long long)aw->ne[0],
+                                (long long)ab->ne[0], (long long)dd, (long long)de, (long long)dd);
+        if ((aw->type != COMI_TYPE_F32 && aw->type != COMI_TYPE_F16 && aw->type != COMI_TYPE_BF16) ||
+            (ab->type != COMI_TYPE_F32 && ab->type != COMI_TYPE_F16 && ab->type != COMI_TYPE_BF16))
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED,
+                                "%s: semantic_alignment_layer must be F32, F16 or BF16", c->file);
+        pl->align_w = comi_alloc_array(e, (size_t)dd, (size_t)de * sizeof(float), "alignment");
+        pl->align_b = comi_alloc_array(e, (size_t)dd, sizeof(float), "alignment bias");
+        if (!pl->align_w || !pl->align_b) return e->status;
+        size_t rb;
+        quant_row_bytes(aw->type, de, &rb);
+        for (int64_t o = 0; o < dd; o++)
+            quant_dequant_row(aw->type, (const uint8_t *)aw->data + (size_t)o * rb,
+                              pl->align_w + o * de, de);
+        quant_dequant_row(ab->type, ab->data, pl->align_b, dd);
+        mark_used(c, aw);
+        mark_used(c, ab);
+    }
+    if (!fus && de != dd && !pl->align_w)
+        return comi_err_set(e, COMI_ERR_FORMAT,
+                            "%s: encoder width %lld != decoder width %lld and the checkpoint has "
+                            "neither memory_fusion_layer nor semantic_alignment_layer",
+                            c->file, (long long)de, (long long)dd);
+    const char *lp[3] = {r_enc ? enc_prefix : NULL, r_dec ? "decoder." : NULL,
+                         r_fus ? "memory_fusion_layer." : NULL};
+    st = account_keys(c, lp, 3, dec->tied);
+    if (st) return st;
+
+    pl->enc = enc;
+    pl->dec = dec;
+    pl->fusion = fus;
+    pl->decoder_lora = r_dec > 0;
+    pl->enc_layers_default = (int32_t)l_enc;
+    char lora[160] = "no LoRA";
+    if (r_dec || r_enc || r_fus)
+        snprintf(lora, sizeof lora, "LoRA r %lld, alpha %g (%s)",
+                 (long long)(r_dec ? r_dec : r_enc ? r_enc : r_fus), (double)alpha, alpha_src);
+    snprintf(pl->desc, sizeof pl->desc,
+             "COMI checkpoint %s on %s: encoder %lld layers, decoder %lld layers, %s, fusion %lld "
+             "layer(s)%s; alpha/beta select %g/%g merge %g/%g",
+             ckpt_path, base_path, (long long)l_enc, (long long)l_dec, lora, (long long)l_fus,
+             pl->align_w ? (fus || de == dd ? ", alignment layer (unused)" : ", alignment layer")
+                         : "",
+             (double)pl->merge_default.alpha_select, (double)pl->merge_default.beta_select,
+             (double)pl->merge_default.alpha_merge, (double)pl->merge_default.beta_merge);
+    return COMI_OK;
+}
+
+static comi_status load_gguf_ckpt(comi_err *e, comi_ctx *ctx, comi_pipeline *pl,
+                                  const char *prefix, const char *base_path);
+static bool file_exists(const char *p);
+
+comi_status ckpt_load(comi_err *e, comi_ctx *ctx, comi_pipeline *pl, const char *ckpt_path,
+                      const char *base_path, float lora_alpha) {
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s.comi.gguf", ckpt_path);
+    if (file_exists(meta)) return load_gguf_ckpt(e, ctx, pl, ckpt_path, base_path);
+    ckpt c = {.e = e};
+    comi_status st = load_st(&c, e, ctx, pl, ckpt_path, base_path, lora_alpha);
+    free(c.used);
+    return st;
+}
+
+/* ---- converted checkpoints (GGUF) -------------------------------------- */
+
+/* Layout written by comi_checkpoint_convert and read back below:
+ *   PREFIX.encoder.gguf  the encoder (its own layer count), llama.cpp names
+ *   PREFIX.decoder.gguf  the decoder, LoRA merged into q/k/v/o
+ *   PREFIX.fusion.gguf   the fusion block(s), when the checkpoint has them
+ *   PREFIX.comi.gguf     comi.format_version = 1, comi.encoder_layers,
+ *                        comi.fusion_layers, comi.alpha_select, comi.beta_select,
+ *                        comi.alpha_merge, comi.beta_merge (f32),
+ *                        comi.source (string); tensors comi.alignment.weight
+ *                        (ne = d_enc x d_dec, F32) and comi.alignment.bias
+ * Model files carry the usual <arch>.* hyper-parameters and, when the base
+ * model is a GGUF file, its tokenizer.* metadata; llama q/k rows are in
+ * GGUF order (permuted from Hugging Face's, as convert_hf_to_gguf does). */
+
+static bool file_exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static comi_status load_gguf_ckpt(comi_err *e, comi_ctx *ctx, comi_pipeline *pl,
+                                  const char *prefix, const char *base_path) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s.comi.gguf", prefix);
+    gguf_file *meta = NULL;
+    comi_status st = gguf_open(e, p, &meta);
+    if (st) return st;
+    int64_t ver = 0, kl = 0, fl = 0;
+    float w[4];
+    static const char *const wn[4] = {"comi.alpha_select", "comi.beta_select", "comi.alpha_merge",
+                                      "comi.beta_merge"};
+    if (!gguf_get_i64(meta, "comi.format_version", &ver) || ver != 1 ||
+        !gguf_get_i64(meta, "comi.encoder_layers", &kl) ||
+        !gguf_get_i64(meta, "comi.fusion_layers", &fl))
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s: not a comi convert file (comi.format_version 1, comi.encoder_layers, "
+                          "comi.fusion_layers)",
+                          p);
+    for (int i = 0; !st && i < 4; i++)
+        if (!gguf_get_f32(meta, wn[i], &w[i]))
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: missing metadata '%s'", p, wn[i]);
+    const char *names[3] = {"encoder", "decoder", "fusion"};
+    comi_model *m[3] = {NULL, NULL, NULL};
+    for (int i = 0; !st && i < (fl > 0 ? 3 : 2); i++) {
+        char mp[4200];
+        snprintf(mp, sizeof mp, "%s.%s.gguf", prefix, names[i]);
+        if (!(st = comi_model_load(ctx, mp, NULL, &m[i]))) pl->owned[pl->n_owned++] = m[i];
+    }
+    if (!st && (m[0]->n_layer != kl || (m[2] && m[2]->n_layer != fl)))
+        st = comi_err_set(e, COMI_ERR_FORMAT, "%s: layer counts disagree with %s.*.gguf", p, prefix);
+    hf_config base;
+    if (!st) st = base_config(e, ctx, base_path, &base);
+    if (!st && (base.hidden_size != m[1]->n_embd || base.vocab_size != m[1]->n_vocab))
+        st = comi_err_set(e, COMI_ERR_FORMAT,
+                          "%s.decoder.gguf: hidden size %lld / vocabulary %lld, the base model %s "
+                          "has %lld / %lld",
+                          prefix, (long long)m[1]->n_embd, (long long)m[1]->n_vocab, base_path,
+                          (long long)base.hidden_size, (long long)base.vocab_size);
+    const comi_tensor *aw = st ? NULL : gguf_find_tensor(meta, "comi.alignment.weight");
+    const comi_tensor *ab = st ? NULL : gguf_find_tensor(meta, "comi.alignment.bias");
+    if (!st && aw && ab) {
+        int64_t de = m[0]->n_embd, dd = m[1]->n_embd;
+        if (aw->type != COMI_TYPE_F32 || ab->type != COMI_TYPE_F32 || aw->ne[0] != de ||
+            aw->ne[1] != dd || ab->ne[0] != dd) {
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: comi.alignment tensors have the wrong shape "
+                                                  "or type",
+                              p);
+        } else {
+            pl->align_w = comi_alloc_array(e, (size_t)dd, (size_t)de * sizeof(float), "alignment");
+            pl->align_b = comi_alloc_array(e, (size_t)dd, sizeof(float), "alignment bias");
+            if (!pl->align_w || !pl->align_b) st = e->status;
+            else {
+                memcpy(pl->align_w, aw->data, (size_t)(dd * de) * sizeof(float));
+                memcpy(pl->align_b, ab->data, (size_t)dd * sizeof(float));
+            }
+        }
+    }
+    gguf_str src = {0};
+    if (!st) gguf_get_str(meta, "comi.source", &src);
+    if (!st) {
+        pl->enc = m[0];
+        pl->dec = m[1];
+        pl->fusion = m[2];
+        pl->enc_layers_default = (int32_t)kl;
+        pl->merge_default.alpha_select = w[0];
+        pl->merge_default.beta_select = w[1];
+        pl->merge_default.alpha_merge = w[2];
+        pl->merge_default.beta_merge = w[3];
+        comi_model_info mi;
+        comi_model_get_info(m[1], &mi);
+        snprintf(pl->desc, sizeof pl->desc,
+                 "converted COMI checkpoint %s (%s, from %.*s): encoder %lld layers, decoder %d "
+                 "layers (LoRA merged), fusion %lld layer(s); alpha/beta select %g/%g merge %g/%g",
+                 prefix, mi.weight_type ? mi.weight_type : "?", (int)(src.len > 200 ? 200 : src.len),
+                 src.ptr ? src.ptr : "", (long long)kl, (int)mi.n_layer, (long long)fl, (double)w[0],
+                 (double)w[1], (double)w[2], (double)w[3]);
+    }
+    gguf_close(meta);
+    return st;
+}
+
+typedef struct mat_fill {
+    const comi_tensor *w;  /* source matrix, ne = (in, out), HF row order */
+    const model_lora *lo;  /* NULL or an adapter to merge */
+    int64_t perm_hd;       /* > 0: write rows in GGUF q/k order for this head dim */
+    comi_type out;
+} mat_fill;
+
+/* The HF row whose data lands in GGUF row j of a permuted q/k matrix (the
+ * inverse of convert_hf_to_gguf's pairing of rotate-half halves). */
+static int64_t perm_src(int64_t j, int64_t hd) {
+    int64_t h = j / hd, i = j % hd;
+    return h * hd + (i % 2 == 0 ? i / 2 : i / 2 + hd / 2);
+}
+
+static comi_status fill_rows(comi_err *e, void *user, void *dst, int64_t r0, int64_t r1) {
+    const mat_fill *f = user;
+    const int64_t in = f->w->ne[0];
+    size_t srb, drb;
+    quant_row_bytes(f->w->type, in, &srb);
+    quant_row_bytes(f->out, in, &drb);
+    float *row = comi_alloc_array(e, (size_t)in, sizeof(float), "convert row"); /* (in) */
+    if (!row) return e->status;
+    for (int64_t j = r0; j < r1; j++) {
+        int64_t s = f->perm_hd > 0 ? perm_src(j, f->perm_hd) : j;
+        quant_dequant_row(f->w->type, (const uint8_t *)f->w->data + (size_t)s * srb, row, in);
+        if (f->lo && f->lo->a.data) {
+            /* row += B[s] . A, with B (out x r, scale folded in), A (r x in) */
+            const int64_t r = f->lo->a.ne[1];
+            const float *A = f->lo->a.data, *B = (const float *)f->lo->b.data + s * r;
+            for (int64_t k = 0; k < r; k++)
+                for (int64_t i = 0; i < in; i++) row[i] += B[k] * A[k * in + i];
+        }
+        if (!quant_quantize_row(f->out, row, (uint8_t *)dst + (size_t)(j - r0) * drb, in)) {
+            free(row);
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "convert: cannot quantize to %s",
+                                quant_type_name(f->out));
+        }
+    }
+    free(row);
+    return COMI_OK;
+}
+
+typedef struct conv {
+    comi_err *e;
+    gguf_writer *w;
+    mat_fill *fills; /* owned until the file is written */
+    size_t n_fills, cap_fills;
+    float **bufs;    /* permuted vector copies, owned likewise */
+    size_t n_bufs;
+    comi_type type;
+    int64_t n_fallback;
+} conv;
+
+static comi_status add_matrix(conv *c, const char *name, const comi_tensor *t,
+                              const model_lora *lo, int64_t perm_hd) {
+    comi_type out = c->type;
+    int64_t in = t->ne[0];
+    if (in % quant_block_elems(out) != 0) {
+        out = in % 32 == 0 ? COMI_TYPE_Q8_0 : COMI_TYPE_F16;
+        c->n_fallback++;
+    }
+    if (c->n_fills == c->cap_fills) return comi_err_set(c->e, COMI_ERR_INTERNAL, "convert: fills");
+    mat_fill *f = &c->fills[c->n_fills++];
+    *f = (mat_fill){.w = t, .lo = lo, .perm_hd = perm_hd, .out = out};
+    int64_t ne[2] = {t->ne[0], t->ne[1]};
+    return gguf_writer_add_tensor_fill(c->e, c->w, name, out, 2, ne, fill_rows, f);
+}
+
+static comi_status add_vector(conv *c, const char *name, const float *v, int64_t n,
+                              int64_t perm_hd) {
+    if (!v) return COMI_OK;
+    float *buf = NULL;
+    if (perm_hd > 0) {
+        buf = comi_alloc_array(c->e, (size_t)n, sizeof(float), "convert vector");
+        if (!buf) return c->e->status;
+        for (int64_t j = 0; j < n; j++) buf[j] = v[perm_src(j, perm_hd)];
+        c->bufs[c->n_bufs++] = buf;
+        v = buf;
+    }
+    int64_t ne[1] = {n};
+    return gguf_writer_add_tensor(c->e, c->w, name, COMI_TYPE_F32, 1, ne, v,
+                                  (size_t)n * sizeof(float), true);
+}
+
+/* Writes one model as a GGUF file (llama.cpp names and metadata). */
+static comi_status write_model(comi_err *e, const comi_model *m, const char *path, comi_type type,
+                               const gguf_file *tok_src, int64_t *n_fallback) {
+    comi_model_info mi;
+    comi_model_get_info(m, &mi);
+    conv c = {.e = e, .w = gguf_writer_new(), .type = type};
+    c.cap_fills = (size_t)(3 + 7 * m->n_layer);
+    c.fills = calloc(c.cap_fills, sizeof *c.fills);
+    c.bufs = calloc((size_t)(3 * m->n_layer + 1), sizeof *c.bufs);
+    if (!c.w || !c.fills || !c.bufs) {
+        gguf_writer_free(c.w);
+        free(c.fills);
+        free(c.bufs);
+        return comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+    }
+    const char *a = mi.arch;
+    char k[128];
+    comi_status st = gguf_writer_set_str(e, c.w, "general.architecture", a);
+    if (!st) st = gguf_writer_set_str(e, c.w, "general.name", "comi convert");
+#define U32(key, v) \
+    if (!st) st = (snprintf(k, sizeof k, "%s." key, a), gguf_writer_set_u32(e, c.w, k, (uint32_t)(v)))
+#define F32(key, v) \
+    if (!st) st = (snprintf(k, sizeof k, "%s." key, a), gguf_writer_set_f32(e, c.w, k, (v)))
+    U32("embedding_length", m->n_embd);
+    U32("block_count", m->n_layer);
+    U32("feed_forward_length", m->n_ff);
+    U32("attention.head_count", m->n_head);
+    U32("attention.head_count_kv", m->n_head_kv);
+    U32("attention.key_length", m->head_dim);
+    U32("attention.value_length", m->head_dim);
+    U32("rope.dimension_count", m->head_dim);
+    if (m->n_ctx_train > 0) U32("context_length", m->n_ctx_train);
+    F32("rope.freq_base", m->rope_theta);
+    F32("attention.layer_norm_rms_epsilon", m->norm_eps);
+#undef U32
+#undef F32
+    for (int64_t i = 0; !st && tok_src && i < gguf_n_kv(tok_src); i++) {
+        const gguf_kv *kv = gguf_kv_at(tok_src, i);
+        if (!strncmp(kv->key, "tokenizer.", 10)) st = gguf_writer_copy_kv(e, c.w, kv);
+    }
+    if (!st && m->bos_id >= 0)
+        st = gguf_writer_set_u32(e, c.w, "tokenizer.ggml.bos_token_id", (uint32_t)m->bos_id);
+    if (!st && m->n_eos > 0)
+        st = gguf_writer_set_u32(e, c.w, "tokenizer.ggml.eos_token_id", (uint32_t)m->eos_ids[0]);
+    /* HF order -> GGUF order for llama's q/k rows */
+    const int64_t hd = m->arch == MODEL_ARCH_LLAMA && !m->from_gguf ? m->head_dim : 0;
+    if (!st) st = add_matrix(&c, "token_embd.weight", &m->tok_embd, NULL, 0);
+    if (!st) st = add_vector(&c, "output_norm.weight", m->output_norm, m->n_embd, 0);
+    if (!st && !m->tied) st = add_matrix(&c, "output.weight", &m->output, NULL, 0);
+    for (int64_t l = 0; !st && l < m->n_layer; l++) {
+        const model_layer *ly = &m->layers[l];
+        char n[96];
+#define N(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
+        if ((st = add_vector(&c, N("attn_norm.weight"), ly->attn_norm, m->n_embd, 0)) ||
+            (st = add_matrix(&c, N("attn_q.weight"), &ly->wq, &ly->lora[LORA_Q], hd)) ||
+            (st = add_matrix(&c, N("attn_k.weight"), &ly->wk, &ly->lora[LORA_K], hd)) ||
+            (st = add_matrix(&c, N("attn_v.weight"), &ly->wv, &ly->lora[LORA_V], 0)) ||
+            (st = add_matrix(&c, N("attn_output.weight"), &ly->wo, &ly->lora[LORA_O], 0)) ||
+            (st = add_vector(&c, N("attn_q.bias"), ly->bq, m->q_dim, hd)) ||
+            (st = add_vector(&c, N("attn_k.bias"), ly->bk, m->kv_dim, hd)) ||
+            (st = add_vector(&c, N("attn_v.bias"), ly->bv, m->kv_dim, 0)) ||
+            (st = add_vector(&c, N("attn_q_norm.weight"), ly->q_norm, m->head_dim, 0)) ||
+            (st = add_vector(&c, N("attn_k_norm.weight"), ly->k_norm, m->head_dim, 0)) ||
+            (st = add_vector(&c, N("ffn_norm.weight"), ly->ffn_norm, m->n_embd, 0)) ||
+            (st = add_matrix(&c, N("ffn_gate.weight"), &ly->w_gate, NULL, 0)) ||
+            (st = add_matrix(&c, N("ffn_up.weight"), &ly->w_up, NULL, 0)) ||
+            (st = add_matrix(&c, N("ffn_down.weight"), &ly->w_down, NULL, 0)))
+            break;
+#undef N
+    }
+    if (!st) st = gguf_writer_write(e, c.w, path);
+    gguf_writer_free(c.w);
+    for (size_t i = 0; i < c.n_bufs; i++) free(c.bufs[i]);
+    free(c.bufs);
+    free(c.fills);
+    *n_fallback += c.n_fallback;
+    return st;
+}
+
+comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint, const char *base,
+                                    const char *out_prefix, const char *type, float lora_alpha,
+                                    char *summary, size_t summary_len) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    if (!checkpoint || !base || !out_prefix)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "convert: checkpoint, base and output needed");
+    comi_type t = COMI_TYPE_F16;
+    if (type && (!quant_type_from_name(type, &t) ||
+                 (t != COMI_TYPE_F32 && t != COMI_TYPE_F16 && t != COMI_TYPE_Q8_0 &&
+                  t != COMI_TYPE_Q4_K)))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                            "convert: type '%s' is not one of F32, F16, Q8_0, Q4_K", type);
+    comi_pipeline *pl = calloc(1, sizeof *pl);
+    if (!pl) return comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+    pl->merge_default = comi_merge_default_params();
+    comi_status st = ckpt_load(e, ctx, pl, checkpoint, base, lora_alpha);
+    gguf_file *tok_src = NULL;
+    struct stat sb;
+    if (!st && stat(base, &sb) == 0 && S_ISREG(sb.st_mode)) st = gguf_open(e, base, &tok_src);
+    int64_t n_fb = 0;
+    char p[4200];
+    const comi_model *ms[3] = {pl->enc, pl->dec, pl->fusion};
+    const char *names[3] = {"encoder", "decoder", "fusion"};
+    for (int i = 0; !st && i < 3; i++) {
+        if (!ms[i]) continue;
+        snprintf(p, sizeof p, "%s.%s.gguf", out_prefix, names[i]);
+        st = write_model(e, ms[i], p, t, tok_src, &n_fb);
+    }
+    if (!st) {
+        gguf_writer *w = gguf_writer_new();
+        if (!w) st = comi_err_set(e, COMI_ERR_NOMEM, "convert: out of memory");
+        static const char *const wn[4] = {"comi.alpha_select", "comi.beta_select",
+                                          "comi.alpha_merge", "comi.beta_merge"};
+        const float wv[4] = {pl->merge_default.alpha_select, pl->merge_default.beta_select,
+                             pl->merge_default.alpha_merge, pl->merge_default.beta_merge};
+        if (!st) st = gguf_writer_set_str(e, w, "general.architecture", "comi");
+        if (!st) st = gguf_writer_set_u32(e, w, "comi.format_version", 1);
+        if (!st) st = gguf_writer_set_u32(e, w, "comi.encoder_layers", (uint32_t)pl->enc->n_layer);
+        if (!st)
+            st = gguf_writer_set_u32(e, w, "comi.fusion_layers",
+                                     pl->fusion ? (uint32_t)pl->fusion->n_layer : 0);
+        for (int i = 0; !st && i < 4; i++) st = gguf_writer_set_f32(e, w, wn[i], wv[i]);
+        if (!st) st = gguf_writer_set_str(e, w, "comi.source", checkpoint);
+        int64_t de = pl->enc->n_embd, dd = pl->dec->n_embd;
+        if (!st && pl->align_w)
+            st = gguf_writer_add_tensor(e, w, "comi.alignment.weight", COMI_TYPE_F32, 2,
+                                        (int64_t[]){de, dd}, pl->align_w,
+                                        (size_t)(de * dd) * sizeof(float), true);
+        if (!st && pl->align_b)
+            st = gguf_writer_add_tensor(e, w, "comi.alignment.bias", COMI_TYPE_F32, 1,
+                                        (int64_t[]){dd}, pl->align_b, (size_t)dd * sizeof(float),
+                                        true);
+        snprintf(p, sizeof p, "%s.comi.gguf", out_prefix);
+        if (!st) st = gguf_writer_write(e, w, p);
+        gguf_writer_free(w);
+    }
+    if (!st && summary)
+        snprintf(summary, summary_len,
+                 "wrote %s.{encoder,decoder%s,comi}.gguf: %s matrices (%lld fell back to Q8_0/F16 "
+                 "for their row length), encoder %lld layers, decoder %lld layers%s, fusion %lld",
+                 out_prefix, pl->fusion ? ",fusion" : "", quant_type_name(t), (long long)n_fb,
+                 (long long)pl->enc->n_layer, (long long)pl->dec->n_layer,
+                 pl->decoder_lora ? " (LoRA merged)" : "",
+                 pl->fusion ? (long long)pl->fusion->n_layer : 0LL);
+    gguf_close(tok_src);
+    comi_pipeline_free(pl);
+    return st;
+}

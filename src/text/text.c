@@ -1,0 +1,1131 @@
+/*
+ * text.c — text mode, stage 2: coarse-to-fine MIG selection of the words to
+ * keep. Mirrors the two MIG stages of the merge (DESIGN.md "The merge,
+ * exactly", src/comi/mig.c) at the level of text instead of hidden states:
+ *
+ *  coarse: the context is cut into groups (documents, paragraphs, lines or
+ *    windows of sentences). Each group g gets MIG score
+ *      alpha * rel_g - beta * red_g
+ *    (rel = BM25 relevance to the question scaled to [0, 1], red = the
+ *    largest cosine with another group), and the word budget B is shared
+ *    as B * softmax(score / temperature) — relevant, non-redundant groups
+ *    keep more words, like the paper's reallocation of group sizes.
+ *  fine: inside a group, units (clauses of sentences, never shorter than
+ *    min_unit_words so short answer phrases stay whole) are kept greedily
+ *    by marginal gain: unit relevance (own BM25 plus context_weight times
+ *    its sentence's and group's) minus beta times its largest cosine with
+ *    what is already kept. The group's quota is filled exactly: when no
+ *    whole unit fits, the best remaining unit is cut to the window of words
+ *    around its question matches.
+ *
+ * Kept words are written in their original order. Relevance and
+ * redundancy come from the encoder: lexical (BM25 / TF-IDF sparse vectors
+ * over the context's own units) or static word vectors (IDF-weighted mean
+ * vectors, mixed with the lexical relevance).
+ */
+#include "text/text.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+comi_text_params comi_text_default_params(void) {
+    comi_text_params p = {
+        .ratio = 4.0,
+        .target_tokens = 0,
+        .encoder = NULL,
+        .keep_titles = false,
+        .coarse = true,
+        .redundancy = true,
+        .alpha = 1.0f,
+        .beta = 0.3f,
+        .temperature = 0.15f,
+        .context_weight = 0.5f,
+        .min_unit_words = 6,
+        .min_group_words = 6,
+        .window_words = 120,
+        .bridge_weight = 1.0f,
+        .centrality_weight = 0.0f,
+        .lead_weight = 2.0f,
+    };
+    return p;
+}
+
+/* ------------------------------------------------------------ encoders */
+
+comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **out) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    *out = NULL;
+    if (!spec || !*spec) return comi_err_set(e, COMI_ERR_INVALID_ARG, "encoder: empty spec");
+    comi_encoder *enc = calloc(1, sizeof *enc);
+    if (!enc) return comi_err_set(e, COMI_ERR_NOMEM, "encoder: out of memory");
+    if (!strcmp(spec, "lexical")) {
+        enc->kind = ENC_LEXICAL;
+    } else if (!strncmp(spec, "vectors:", 8)) {
+        enc->kind = ENC_VECTORS;
+        comi_status st = vec_load(e, spec + 8, &enc->vec);
+        if (st != COMI_OK) {
+            free(enc);
+            return st;
+        }
+    } else {
+        /* A transformer: its first layers (at most 8, the soft pipeline's
+         * default encoder depth) give contextual unit vectors. */
+        enc->kind = ENC_MODEL;
+        comi_status st = comi_model_load(ctx, spec, NULL, &enc->model);
+        if (st != COMI_OK) {
+            char msg[sizeof e->msg];
+            memcpy(msg, e->msg, sizeof msg);
+            free(enc);
+            return comi_err_set(e, st, "encoder '%s' (not 'lexical', 'vectors:FILE' or a "
+                                "loadable model): %.400s", spec, msg);
+        }
+        if (!comi_model_tokenizer(enc->model)) {
+            comi_model_free(enc->model);
+            free(enc);
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "encoder '%s': the model has no tokenizer",
+                                spec);
+        }
+        comi_model_info info;
+        comi_model_get_info(enc->model, &info);
+        enc->model_layers = info.n_layer < 8 ? info.n_layer : 8;
+    }
+    *out = enc;
+    return COMI_OK;
+}
+
+void comi_encoder_free(comi_encoder *enc) {
+    if (!enc) return;
+    vec_free(enc->vec);
+    comi_model_free(enc->model);
+    free(enc);
+}
+
+/* ------------------------------------------------------- sparse vectors */
+
+/* A sparse vector: entries [off, off + len) of the pool, sorted by term. */
+typedef struct {
+    uint32_t term;
+    float w;
+} sp_entry;
+
+typedef struct {
+    sp_entry *e;
+    size_t n, cap;
+} sp_pool;
+
+static bool sp_push(comi_err *e, sp_pool *p, uint32_t term, float w) {
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 1024;
+        sp_entry *ne = realloc(p->e, nc * sizeof *ne);
+        if (!ne) {
+            comi_err_set(e, COMI_ERR_NOMEM, "sparse vectors: out of memory");
+            return false;
+        }
+        p->e = ne;
+        p->cap = nc;
+    }
+    p->e[p->n++] = (sp_entry){term, w};
+    return true;
+}
+
+
+/* ---------------------------------------------------------- work state */
+
+typedef struct {
+    uint32_t w0, w1;  /* words [w0, w1) */
+    uint32_t group, sent;
+    uint32_t n_terms; /* non-stop terms (BM25 length) */
+    bool title;
+    float rel;        /* BM25 of the unit */
+    float score;      /* relevance used by the fine stage */
+    float cent;       /* cosine with the context centroid */
+    size_t v_off, v_len; /* redundancy vector in the pool */
+    float *dense;     /* (dim,) unit-normalised, vectors encoder only */
+} unit_t;
+
+typedef struct {
+    uint32_t w0, w1, u0, u1; /* words and units */
+    uint32_t n_terms;
+    float rel, red, score;
+    double p;
+    int64_t quota, size;
+    size_t v_off, v_len;
+} group_t;
+
+typedef struct {
+    comi_ctx *ctx;
+    comi_err *e;
+    const comi_text_params *prm;
+    const comi_encoder *enc;
+    const char *const *srcs;
+    size_t n_srcs;
+    text_dict dict;
+    text_words words;   /* the context */
+    text_words qwords;  /* the question */
+    uint32_t *word_group; /* (n_words,) */
+    unit_t *units;
+    size_t n_units, cap_units;
+    group_t *groups;
+    size_t n_groups;
+    sp_pool pool;
+    uint32_t *df;       /* (n_terms,) units containing the term */
+    float *idf;         /* (n_terms,) */
+    uint8_t *in_q;      /* (n_terms,) 1 if a query term */
+    uint32_t *qterms;   /* unique non-stop query terms */
+    size_t n_qterms;
+    float *qdense;      /* (dim,) question vector (vectors encoder) */
+    uint32_t *tf;       /* (n_terms,) scratch counts, kept zeroed */
+    uint32_t *touched;  /* scratch list of terms touched in tf */
+    float *sent_rel;    /* (n_sents,) */
+    int32_t dense_dim;  /* dimension of unit dense vectors (0: none) */
+    float *acc;         /* (n_terms,) scatter buffer for sparse dots, kept zeroed */
+    uint32_t n_sents;
+    size_t n_bytes; /* bytes of the sources together */
+} work_t;
+
+static void work_free(work_t *w) {
+    text_dict_free(&w->dict);
+    text_words_free(&w->words);
+    text_words_free(&w->qwords);
+    free(w->word_group);
+    if (w->units)
+        for (size_t i = 0; i < w->n_units; i++) free(w->units[i].dense);
+    free(w->units);
+    free(w->groups);
+    free(w->pool.e);
+    free(w->df);
+    free(w->idf);
+    free(w->in_q);
+    free(w->qterms);
+    free(w->qdense);
+    free(w->tf);
+    free(w->touched);
+    free(w->sent_rel);
+    free(w->acc);
+}
+
+static bool push_unit(work_t *w, unit_t u) {
+    if (w->n_units == w->cap_units) {
+        size_t nc = w->cap_units ? w->cap_units * 2 : 256;
+        unit_t *nu = realloc(w->units, nc * sizeof *nu);
+        if (!nu) {
+            comi_err_set(w->e, COMI_ERR_NOMEM, "units: out of memory");
+            return false;
+        }
+        w->units = nu;
+        w->cap_units = nc;
+    }
+    w->units[w->n_units++] = u;
+    return true;
+}
+
+/* ------------------------------------------------------------ grouping */
+
+/* Groups: one per document when docs_mode, else paragraphs (blank lines),
+ * else long lines, else windows of whole sentences. Fills w->groups (units
+ * not yet). */
+static comi_status make_groups(work_t *w, bool docs_mode) {
+    size_t n = w->words.n;
+    const text_word *tw = w->words.w;
+    size_t cap = 16, ng = 0;
+    group_t *g = calloc(cap, sizeof *g);
+    if (!g) return comi_err_set(w->e, COMI_ERR_NOMEM, "groups: out of memory");
+    /* Breaks: a word that starts a new group. */
+    int mode; /* 0 docs, 1 paragraphs, 2 lines, 3 windows */
+    if (docs_mode) {
+        mode = 0;
+    } else {
+        size_t paras = 1, lines = 1;
+        for (size_t i = 1; i < n; i++) {
+            if (tw[i].flags & TW_PARA_BEFORE) paras++;
+            if (tw[i].flags & TW_LINE_BEFORE) lines++;
+        }
+        if (paras > 1) mode = 1;
+        else if (lines > 1 && n / lines >= 15) mode = 2;
+        else mode = 3;
+    }
+    size_t start = 0;
+    int64_t win = w->prm->window_words > 0 ? w->prm->window_words : 120;
+    for (size_t i = 1; i <= n; i++) {
+        bool brk = i == n;
+        if (!brk) {
+            if (mode == 0) brk = tw[i].src != tw[i - 1].src;
+            else if (mode == 1) brk = (tw[i].flags & TW_PARA_BEFORE) != 0;
+            else if (mode == 2) brk = (tw[i].flags & TW_LINE_BEFORE) != 0;
+            else brk = (int64_t)(i - start) >= win && (tw[i - 1].flags & TW_SENT_END);
+            if (mode == 3 && !brk && (int64_t)(i - start) >= 4 * win) brk = true;
+        }
+        if (!brk) continue;
+        if (ng == cap) {
+            cap *= 2;
+            group_t *ngp = realloc(g, cap * sizeof *ngp);
+            if (!ngp) {
+                free(g);
+                return comi_err_set(w->e, COMI_ERR_NOMEM, "groups: out of memory");
+            }
+            g = ngp;
+        }
+        memset(&g[ng], 0, sizeof g[ng]);
+        g[ng].w0 = (uint32_t)start;
+        g[ng].w1 = (uint32_t)i;
+        g[ng].size = (int64_t)(i - start);
+        ng++;
+        start = i;
+    }
+    w->groups = g;
+    w->n_groups = ng;
+    w->word_group = comi_alloc_array(w->e, n ? n : 1, sizeof *w->word_group, "word groups");
+    if (!w->word_group) return w->e->status;
+    for (size_t k = 0; k < ng; k++)
+        for (uint32_t i = g[k].w0; i < g[k].w1; i++) w->word_group[i] = (uint32_t)k;
+    return COMI_OK;
+}
+
+/* Units of group k: an optional title (a short first line), then clauses of
+ * sentences, clauses shorter than min_unit_words merged forward (the last
+ * one backward) so a short answer phrase is never split off its clause. */
+static bool make_units(work_t *w, size_t k) {
+    group_t *g = &w->groups[k];
+    const text_word *tw = w->words.w;
+    int64_t min_unit = w->prm->min_unit_words > 0 ? w->prm->min_unit_words : 1;
+    g->u0 = (uint32_t)w->n_units;
+    uint32_t i = g->w0;
+    /* Title: the group's first line when short and followed by more lines. */
+    for (uint32_t j = g->w0 + 1; j < g->w1 && j - g->w0 <= 16; j++) {
+        if (tw[j].flags & TW_LINE_BEFORE) {
+            unit_t u = {.w0 = g->w0, .w1 = j, .group = (uint32_t)k, .sent = w->n_sents++,
+                        .title = true};
+            if (!push_unit(w, u)) return false;
+            i = j;
+            break;
+        }
+    }
+    while (i < g->w1) {
+        /* One sentence [i, s1). */
+        uint32_t s1 = i;
+        while (s1 < g->w1 && !(tw[s1].flags & TW_SENT_END)) s1++;
+        if (s1 < g->w1) s1++;
+        uint32_t sent = w->n_sents++;
+        uint32_t c0 = i;
+        size_t first_unit = w->n_units;
+        while (c0 < s1) {
+            uint32_t c1 = c0;
+            while (c1 < s1) {
+                bool end = (tw[c1].flags & TW_CLAUSE_END) != 0;
+                c1++;
+                if (end && (int64_t)(c1 - c0) >= min_unit) break;
+            }
+            if (w->n_units > first_unit && (int64_t)(c1 - c0) < min_unit) {
+                w->units[w->n_units - 1].w1 = c1; /* short tail: merge backward */
+            } else {
+                unit_t u = {.w0 = c0, .w1 = c1, .group = (uint32_t)k, .sent = sent};
+                if (!push_unit(w, u)) return false;
+            }
+            c0 = c1;
+        }
+        i = s1;
+    }
+    g->u1 = (uint32_t)w->n_units;
+    return true;
+}
+
+/* ----------------------------------------------------------- relevance */
+
+#define BM25_K1 1.2f
+#define BM25_B 0.75f
+
+/* BM25 of the words [w0, w1) against the query terms; counts the terms in
+ * w->tf (left zeroed on return). *n_terms gets the non-stop term count. */
+static float bm25_span(work_t *w, uint32_t w0, uint32_t w1, float avglen, uint32_t *n_terms) {
+    const text_word *tw = w->words.w;
+    size_t nt = 0, len = 0;
+    for (uint32_t i = w0; i < w1; i++) {
+        if (tw[i].flags & TW_STOP) continue;
+        uint32_t t = tw[i].term;
+        len++;
+        if (!w->in_q[t]) continue;
+        if (w->tf[t]++ == 0) w->touched[nt++] = t;
+    }
+    float s = 0;
+    float norm = BM25_K1 * (1 - BM25_B + BM25_B * (float)len / (avglen > 0 ? avglen : 1));
+    for (size_t j = 0; j < nt; j++) {
+        uint32_t t = w->touched[j];
+        float f = (float)w->tf[t];
+        s += w->idf[t] * f * (BM25_K1 + 1) / (f + norm);
+        w->tf[t] = 0;
+    }
+    if (n_terms) *n_terms = (uint32_t)len;
+    return s;
+}
+
+/* TF-IDF vector of words [w0, w1) (non-stop, non-query terms), unit
+ * length, appended to the pool (entries in first-occurrence order; dot
+ * products scatter one vector into w->acc). */
+static bool tfidf_span(work_t *w, uint32_t w0, uint32_t w1, size_t *off, size_t *len) {
+    const text_word *tw = w->words.w;
+    size_t nt = 0;
+    for (uint32_t i = w0; i < w1; i++) {
+        if (tw[i].flags & TW_STOP) continue;
+        uint32_t t = tw[i].term;
+        if (w->in_q[t]) continue; /* shared question terms are not redundancy */
+        if (w->tf[t]++ == 0) w->touched[nt++] = t;
+    }
+    *off = w->pool.n;
+    double ss = 0;
+    for (size_t j = 0; j < nt; j++) {
+        uint32_t t = w->touched[j];
+        float x = (1.0f + logf((float)w->tf[t])) * w->idf[t];
+        w->tf[t] = 0;
+        ss += (double)x * x;
+        if (!sp_push(w->e, &w->pool, t, x)) return false;
+    }
+    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+    for (size_t j = *off; j < w->pool.n; j++) w->pool.e[j].w *= inv;
+    *len = w->pool.n - *off;
+    return true;
+}
+
+/* Dense vector of words [w0, w1): IDF-weighted mean of the word vectors,
+ * unit length; NULL entries when nothing is known. */
+static bool dense_span(work_t *w, const text_words *ws, uint32_t w0, uint32_t w1, float **out) {
+    int32_t d = vec_dim(w->enc->vec);
+    float *v = calloc((size_t)d, sizeof *v);
+    if (!v) {
+        comi_err_set(w->e, COMI_ERR_NOMEM, "dense vectors: out of memory");
+        return false;
+    }
+    for (uint32_t i = w0; i < w1; i++) {
+        const text_word *x = &ws->w[i];
+        if (x->flags & TW_STOP) continue;
+        uint32_t t = x->term;
+        const float *wv = vec_lookup(w->enc->vec, w->dict.chars + w->dict.offs[t],
+                                     w->dict.offs[t + 1] - w->dict.offs[t]);
+        if (!wv) continue;
+        float wt = t < w->dict.n && w->idf ? w->idf[t] : 1.0f;
+        for (int32_t j = 0; j < d; j++) v[j] += wt * wv[j];
+    }
+    double ss = 0;
+    for (int32_t j = 0; j < d; j++) ss += (double)v[j] * v[j];
+    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+    for (int32_t j = 0; j < d; j++) v[j] *= inv;
+    *out = v;
+    return true;
+}
+
+static void normalize_vec(float *v, int32_t d) {
+    double ss = 0;
+    for (int32_t j = 0; j < d; j++) ss += (double)v[j] * v[j];
+    float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+    for (int32_t j = 0; j < d; j++) v[j] *= inv;
+}
+
+/* Unit and question vectors from the transformer encoder. */
+static comi_status model_vectors(work_t *w, const char *question) {
+    int32_t d = w->dense_dim;
+    size_t nu = w->n_units;
+    char **texts = calloc(nu ? nu : 1, sizeof *texts);
+    float *uv = NULL;
+    w->qdense = calloc((size_t)d, sizeof *w->qdense);
+    comi_status st = COMI_OK;
+    size_t bytes;
+    if (!texts || !w->qdense || !comi_mul3_size(nu ? nu : 1, (size_t)d, sizeof(float), &bytes) ||
+        !(uv = malloc(bytes))) {
+        st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+        goto out;
+    }
+    for (size_t u = 0; u < nu && st == COMI_OK; u++) {
+        size_t len = 1;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++)
+            len += w->words.w[i].end - w->words.w[i].start + 1;
+        texts[u] = malloc(len);
+        if (!texts[u]) {
+            st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+            break;
+        }
+        size_t k = 0;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++) {
+            const text_word *x = &w->words.w[i];
+            if (k) texts[u][k++] = ' ';
+            memcpy(texts[u] + k, w->srcs[x->src] + x->start, x->end - x->start);
+            k += x->end - x->start;
+        }
+        texts[u][k] = '\0';
+    }
+    if (st == COMI_OK)
+        st = tm_encode(w->ctx, w->enc, (const char *const *)texts, nu, question, uv, w->qdense);
+    if (st == COMI_OK) {
+        normalize_vec(w->qdense, d);
+        for (size_t u = 0; u < nu && st == COMI_OK; u++) {
+            w->units[u].dense = malloc((size_t)d * sizeof(float));
+            if (!w->units[u].dense) {
+                st = comi_err_set(w->e, COMI_ERR_NOMEM, "model encoder: out of memory");
+                break;
+            }
+            memcpy(w->units[u].dense, uv + u * (size_t)d, (size_t)d * sizeof(float));
+            normalize_vec(w->units[u].dense, d);
+        }
+    }
+out:
+    if (texts)
+        for (size_t u = 0; u < nu; u++) free(texts[u]);
+    free(texts);
+    free(uv);
+    return st;
+}
+
+static float dense_dot(const float *a, const float *b, int32_t d) {
+    float s = 0;
+    for (int32_t j = 0; j < d; j++) s += a[j] * b[j];
+    return s;
+}
+
+/* Sparse dot products: scatter one vector into acc, gather others against
+ * it, clear it again (O(entries), no sorting). */
+static void sp_scatter(work_t *w, size_t off, size_t len, bool set) {
+    for (size_t j = off; j < off + len; j++) w->acc[w->pool.e[j].term] = set ? w->pool.e[j].w : 0;
+}
+
+static float sp_gather(const work_t *w, size_t off, size_t len) {
+    float s = 0;
+    for (size_t j = off; j < off + len; j++) s += w->acc[w->pool.e[j].term] * w->pool.e[j].w;
+    return s;
+}
+
+/* Redundancy of unit a against units list[0..n): the largest cosine. */
+static float unit_red(work_t *w, const unit_t *a, const uint32_t *list, size_t n);
+
+static int32_t enc_dim(const comi_encoder *enc) {
+    return enc->kind == ENC_MODEL ? tm_dim(enc) : vec_dim(enc->vec);
+}
+
+static float unit_red(work_t *w, const unit_t *a, const uint32_t *list, size_t n) {
+    float r = 0;
+    if (a->dense) {
+        for (size_t j = 0; j < n; j++) {
+            float c = dense_dot(a->dense, w->units[list[j]].dense, w->dense_dim);
+            if (c > r) r = c;
+        }
+        return r;
+    }
+    sp_scatter(w, a->v_off, a->v_len, true);
+    for (size_t j = 0; j < n; j++) {
+        const unit_t *b = &w->units[list[j]];
+        float c = sp_gather(w, b->v_off, b->v_len);
+        if (c > r) r = c;
+    }
+    sp_scatter(w, a->v_off, a->v_len, false);
+    return r;
+}
+
+/* Raises the relevance of groups whose title terms all occur in the body
+ * of a relevant group: rel_h += bridge_weight * max_g rel_g (relative).
+ * Body terms of each group are stamped in w->tf (restored to zero). */
+static bool bridge_scores(work_t *w, float max_g) {
+    size_t ng = w->n_groups;
+    float *add = calloc(ng ? ng : 1, sizeof *add);
+    uint32_t *tt = malloc((ng ? ng : 1) * 17 * sizeof *tt); /* (ng, 17) title terms */
+    uint8_t *ntt = calloc(ng ? ng : 1, 1);
+    if (!add || !tt || !ntt) {
+        free(add);
+        free(tt);
+        free(ntt);
+        comi_err_set(w->e, COMI_ERR_NOMEM, "bridges: out of memory");
+        return false;
+    }
+    size_t n_titled = 0;
+    for (size_t h = 0; h < ng; h++) {
+        const group_t *g = &w->groups[h];
+        if (!(g->u1 > g->u0 && w->units[g->u0].title)) continue;
+        const unit_t *t = &w->units[g->u0];
+        if (t->w1 - t->w0 > 16) continue;
+        for (uint32_t i = t->w0; i < t->w1; i++) {
+            if (w->words.w[i].flags & TW_STOP) continue;
+            uint32_t term = w->words.w[i].term;
+            bool dup = false;
+            for (size_t j = 0; j < ntt[h]; j++) dup |= tt[h * 17 + j] == term;
+            if (!dup) tt[h * 17 + ntt[h]++] = term;
+        }
+        n_titled += ntt[h] > 0;
+    }
+    for (size_t k = 0; n_titled && k < ng; k++) {
+        const group_t *g = &w->groups[k];
+        if (g->rel <= 0) continue;
+        bool titled = g->u1 > g->u0 && w->units[g->u0].title;
+        uint32_t b0 = titled ? w->units[g->u0].w1 : g->w0;
+        for (uint32_t i = b0; i < g->w1; i++)
+            if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 1;
+        float r = g->rel / max_g;
+        for (size_t h = 0; h < ng; h++) {
+            if (h == k || ntt[h] == 0 || r <= add[h]) continue;
+            size_t hit = 0;
+            for (size_t j = 0; j < ntt[h]; j++) hit += w->tf[tt[h * 17 + j]];
+            if (hit == ntt[h]) add[h] = r;
+        }
+        for (uint32_t i = b0; i < g->w1; i++)
+            if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 0;
+    }
+    for (size_t h = 0; h < ng; h++) w->groups[h].rel += w->prm->bridge_weight * add[h] * max_g;
+    free(add);
+    free(tt);
+    free(ntt);
+    return true;
+}
+
+/* ------------------------------------------------------------- coarse */
+
+/* Shares budget B over groups in proportion to p, capped at each group's
+ * size, groups below min_words dropped (their share goes to the others);
+ * integer quotas by largest remainder (lower index first on ties). */
+static void allocate(group_t *g, size_t ng, int64_t B, int64_t min_words) {
+    bool *dropped = calloc(ng ? ng : 1, sizeof *dropped);
+    bool *capped = calloc(ng ? ng : 1, sizeof *capped);
+    double *frac = calloc(ng ? ng : 1, sizeof *frac);
+    if (!dropped || !capped || !frac) { /* fall back: first groups first */
+        int64_t left = B;
+        for (size_t k = 0; k < ng; k++) {
+            g[k].quota = left < g[k].size ? left : g[k].size;
+            left -= g[k].quota;
+        }
+        free(dropped);
+        free(capped);
+        free(frac);
+        return;
+    }
+    for (size_t k = 0; k < ng; k++) dropped[k] = g[k].size == 0;
+    for (;;) {
+        /* Continuous shares with caps (water-filling). */
+        memset(capped, 0, ng * sizeof *capped);
+        double left = (double)B;
+        for (;;) {
+            double psum = 0;
+            for (size_t k = 0; k < ng; k++)
+                if (!dropped[k] && !capped[k]) psum += g[k].p;
+            bool changed = false;
+            for (size_t k = 0; k < ng; k++) {
+                if (dropped[k] || capped[k]) continue;
+                double q = psum > 0 ? left * g[k].p / psum : 0;
+                if (q >= (double)g[k].size) {
+                    capped[k] = true;
+                    left -= (double)g[k].size;
+                    changed = true;
+                }
+            }
+            if (!changed || left <= 0) {
+                for (size_t k = 0; k < ng; k++) {
+                    if (dropped[k]) frac[k] = 0;
+                    else if (capped[k]) frac[k] = (double)g[k].size;
+                    else frac[k] = psum > 0 && left > 0 ? left * g[k].p / psum : 0;
+                }
+                break;
+            }
+        }
+        int64_t total = 0;
+        for (size_t k = 0; k < ng; k++) {
+            g[k].quota = (int64_t)floor(frac[k]);
+            if (g[k].quota > g[k].size) g[k].quota = g[k].size;
+            frac[k] -= (double)g[k].quota;
+            total += g[k].quota;
+        }
+        while (total < B) { /* largest remainders get one more */
+            size_t best = ng;
+            for (size_t k = 0; k < ng; k++)
+                if (!dropped[k] && g[k].quota < g[k].size && (best == ng || frac[k] > frac[best]))
+                    best = k;
+            if (best == ng) break;
+            g[best].quota++;
+            frac[best] = -1;
+            total++;
+        }
+        /* Drop the smallest too-small quota and share again. */
+        size_t worst = ng;
+        for (size_t k = 0; k < ng; k++)
+            if (!dropped[k] && g[k].quota < min_words && g[k].quota < g[k].size &&
+                (worst == ng || g[k].p < g[worst].p))
+                worst = k;
+        if (worst == ng) break;
+        /* Only while the other groups can still hold the whole budget. */
+        int64_t room = 0;
+        for (size_t k = 0; k < ng; k++)
+            if (!dropped[k] && k != worst) room += g[k].size;
+        if (room < B) break;
+        dropped[worst] = true;
+    }
+    free(dropped);
+    free(capped);
+    free(frac);
+}
+
+/* --------------------------------------------------------------- fine */
+
+/* Keeps the best window of n words of unit u (its question matches, then
+ * content words); marks them in keep. */
+static void keep_window(work_t *w, const unit_t *u, int64_t n, uint8_t *keep) {
+    const text_word *tw = w->words.w;
+    int64_t len = u->w1 - u->w0;
+    if (n >= len) {
+        for (uint32_t i = u->w0; i < u->w1; i++) keep[i] = 1;
+        return;
+    }
+    double best = -1, cur = 0;
+    int64_t best_at = 0;
+    /* score of word i: idf if a query term, a small bonus if a content word */
+    for (int64_t i = 0; i < len; i++) {
+        const text_word *x = &tw[u->w0 + i];
+        double s = (x->flags & TW_STOP) ? 0 : (w->in_q[x->term] ? w->idf[x->term] : 0.01);
+        cur += s;
+        if (i >= n) {
+            const text_word *y = &tw[u->w0 + i - n];
+            cur -= (y->flags & TW_STOP) ? 0 : (w->in_q[y->term] ? w->idf[y->term] : 0.01);
+        }
+        if (i >= n - 1 && cur > best + 1e-9) {
+            best = cur;
+            best_at = i - n + 1;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) keep[u->w0 + best_at + i] = 1;
+}
+
+/* The working set of one compression, checked against the context's byte
+ * limit once words, terms and units are known and before the vectors, the
+ * term tables and the selection buffers are allocated: words (both lists),
+ * term dictionary, units, groups, the per-term, per-word and per-unit
+ * tables, sparse vectors (at most one entry per word for units and again
+ * for groups, doubled for growth), dense unit vectors (the model encoder
+ * also holds its own copies and tm_work_bytes), the output text. */
+static comi_status check_memory(work_t *w) {
+    uint64_t nw = w->words.n, nq = w->qwords.n, nt = w->dict.n, nu = w->n_units;
+    uint64_t b = comi_mul_sat(comi_add_sat(w->words.cap, w->qwords.cap), sizeof(text_word));
+    b = comi_add_sat(b, comi_mul_sat(w->dict.cap, sizeof(uint32_t)));
+    b = comi_add_sat(b, comi_add_sat(comi_mul_sat(w->dict.n_alloc, 8 + 4 + 1), w->dict.chars_cap));
+    b = comi_add_sat(b, comi_mul_sat(w->cap_units, sizeof(unit_t)));
+    b = comi_add_sat(b, comi_mul_sat(w->n_groups, sizeof(group_t) + 4));
+    /* df, idf, in_q, tf, acc per term; word_group, touched, keep, idx per word;
+     * sent_rel, ukept, ured, kept_list per unit (a unit is at least one sentence) */
+    b = comi_add_sat(b, comi_mul_sat(nt + 1, 4 + 4 + 1 + 4 + 4));
+    b = comi_add_sat(b, comi_mul_sat(nw + nq + 1, 4 + 4 + 1 + 4));
+    b = comi_add_sat(b, comi_mul_sat(comi_add_sat(nu, w->n_sents) + 1, 4 + 1 + 4 + 4));
+    b = comi_add_sat(b, comi_mul_sat(comi_mul_sat(nw + 1, 4), sizeof(sp_entry)));
+    if (w->enc && w->enc->kind != ENC_LEXICAL) {
+        uint64_t vec = comi_mul_sat(nu + 1, (uint64_t)enc_dim(w->enc) * sizeof(float));
+        b = comi_add_sat(b, vec);
+        if (w->enc->kind == ENC_MODEL) {
+            /* uv, the unit texts (a copy of the words) and the encoder's work */
+            b = comi_add_sat(b, comi_add_sat(vec, comi_add_sat(w->n_bytes, comi_mul_sat(nu, 8))));
+            b = comi_add_sat(b, tm_work_bytes(w->enc, nu, w->n_bytes));
+        }
+    }
+    b = comi_add_sat(b, comi_add_sat(w->n_bytes, nw + 1));
+    char what[96];
+    snprintf(what, sizeof what, "text compression of %llu words (%llu units)",
+             (unsigned long long)nw, (unsigned long long)nu);
+    return comi_check_bytes(w->ctx, what, b, 0, NULL);
+}
+
+static comi_status compress_core(work_t *w, bool docs_mode, const char *question,
+                                 comi_text_result *out) {
+    comi_err *e = w->e;
+    const comi_text_params *prm = w->prm;
+    comi_status st;
+    size_t nw = w->words.n;
+    if (nw == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "context: empty (no words)");
+    lex_opts qo = {.stem = !w->enc || w->enc->kind == ENC_LEXICAL, .stopwords = true};
+    st = lex_split(e, "question", question, strlen(question), 0, &qo, &w->dict, &w->qwords);
+    if (st != COMI_OK) return st;
+    if (w->qwords.n == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "question: empty (no words)");
+
+    int64_t budget;
+    if (prm->target_tokens > 0) {
+        budget = prm->target_tokens < (int64_t)nw ? prm->target_tokens : (int64_t)nw;
+    } else {
+        budget = (int64_t)floor((double)nw / prm->ratio);
+        if (budget > (int64_t)nw) budget = (int64_t)nw;
+    }
+
+    /* Boundaries per source, then groups and units. */
+    for (size_t i = 0; i < nw;) {
+        size_t j = i;
+        while (j < nw && w->words.w[j].src == w->words.w[i].src) j++;
+        lex_mark_boundaries(&w->words, i, j, w->srcs);
+        i = j;
+    }
+    if ((st = make_groups(w, docs_mode)) != COMI_OK) return st;
+    for (size_t k = 0; k < w->n_groups; k++)
+        if (!make_units(w, k)) return e->status;
+    if ((st = check_memory(w)) != COMI_OK) return st;
+
+    size_t nt = w->dict.n;
+    w->df = comi_calloc_array(e, nt ? nt : 1, sizeof *w->df, "df");
+    w->idf = comi_calloc_array(e, nt ? nt : 1, sizeof *w->idf, "idf");
+    w->in_q = comi_calloc_array(e, nt ? nt : 1, 1, "query terms");
+    w->tf = comi_calloc_array(e, nt ? nt : 1, sizeof *w->tf, "tf");
+    w->touched = comi_alloc_array(e, nw + w->qwords.n + 1, sizeof *w->touched, "terms");
+    w->qterms = comi_alloc_array(e, w->qwords.n + 1, sizeof *w->qterms, "query terms");
+    w->sent_rel = comi_calloc_array(e, w->n_sents + 1, sizeof *w->sent_rel, "sentences");
+    w->acc = comi_calloc_array(e, nt ? nt : 1, sizeof *w->acc, "scatter buffer");
+    if (!w->df || !w->idf || !w->in_q || !w->tf || !w->touched || !w->qterms || !w->sent_rel ||
+        !w->acc)
+        return e->status;
+
+    /* Document frequencies over units; IDF as in BM25 (always positive). */
+    for (size_t u = 0; u < w->n_units; u++) {
+        size_t n_touch = 0;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++) {
+            uint32_t t = w->words.w[i].term;
+            if (t == TEXT_NO_TERM || w->tf[t]) continue;
+            w->tf[t] = 1;
+            w->touched[n_touch++] = t;
+        }
+        for (size_t j = 0; j < n_touch; j++) {
+            w->df[w->touched[j]]++;
+            w->tf[w->touched[j]] = 0;
+        }
+    }
+    double N = (double)w->n_units;
+    for (size_t t = 0; t < nt; t++)
+        w->idf[t] = (float)log(1.0 + (N - w->df[t] + 0.5) / (w->df[t] + 0.5));
+
+    /* Query terms: unique non-stop terms (all terms if only stopwords). */
+    bool any_content = false;
+    for (size_t i = 0; i < w->qwords.n; i++)
+        if (!(w->qwords.w[i].flags & TW_STOP)) any_content = true;
+    for (size_t i = 0; i < w->qwords.n; i++) {
+        const text_word *x = &w->qwords.w[i];
+        if (x->term == TEXT_NO_TERM || (any_content && (x->flags & TW_STOP))) continue;
+        if (!w->in_q[x->term]) {
+            w->in_q[x->term] = 1;
+            w->qterms[w->n_qterms++] = x->term;
+        }
+    }
+    if (!any_content) /* stopword-only question: let its terms count */
+        for (size_t i = 0; i < nw; i++)
+            if (w->words.w[i].term != TEXT_NO_TERM && w->in_q[w->words.w[i].term])
+                w->words.w[i].flags &= (uint16_t)~TW_STOP;
+
+    /* Unit and group relevance (BM25), redundancy vectors (TF-IDF). */
+    double sum_len = 0;
+    for (size_t u = 0; u < w->n_units; u++) {
+        uint32_t len = 0;
+        for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++)
+            len += !(w->words.w[i].flags & TW_STOP);
+        w->units[u].n_terms = len;
+        sum_len += len;
+    }
+    float avg_u = w->n_units ? (float)(sum_len / (double)w->n_units) : 1;
+    float avg_g = w->n_groups ? (float)(sum_len / (double)w->n_groups) : 1;
+    float max_u = 0, max_s = 0, max_g = 0;
+    for (size_t u = 0; u < w->n_units; u++) {
+        unit_t *x = &w->units[u];
+        x->rel = bm25_span(w, x->w0, x->w1, avg_u, NULL);
+        if (x->rel > max_u) max_u = x->rel;
+        if (!tfidf_span(w, x->w0, x->w1, &x->v_off, &x->v_len)) return e->status;
+    }
+    /* Sentence relevance: BM25 of the whole sentence (units share sent). */
+    for (size_t u = 0; u < w->n_units;) {
+        size_t v = u;
+        while (v < w->n_units && w->units[v].sent == w->units[u].sent) v++;
+        float r = bm25_span(w, w->units[u].w0, w->units[v - 1].w1, avg_u, NULL);
+        w->sent_rel[w->units[u].sent] = r;
+        if (r > max_s) max_s = r;
+        u = v;
+    }
+    for (size_t k = 0; k < w->n_groups; k++) {
+        group_t *g = &w->groups[k];
+        g->rel = bm25_span(w, g->w0, g->w1, avg_g, &g->n_terms);
+        if (g->rel > max_g) max_g = g->rel;
+        if (!tfidf_span(w, g->w0, g->w1, &g->v_off, &g->v_len)) return e->status;
+    }
+    /* Bridges (multi-hop): a group whose title is named inside a relevant
+     * group is relevant through it ("the arena where X played" -> the
+     * arena's own document). */
+    if (prm->bridge_weight > 0 && max_g > 0 && !bridge_scores(w, max_g)) return e->status;
+
+    /* Dense vectors (vectors or model encoder): mix cosine relevance in. */
+    bool dense = w->enc && w->enc->kind != ENC_LEXICAL;
+    if (dense) {
+        int32_t d = enc_dim(w->enc);
+        w->dense_dim = d;
+        if (w->enc->kind == ENC_VECTORS) {
+            if (!dense_span(w, &w->qwords, 0, (uint32_t)w->qwords.n, &w->qdense))
+                return e->status;
+            for (size_t u = 0; u < w->n_units; u++) {
+                unit_t *x = &w->units[u];
+                if (!dense_span(w, &w->words, x->w0, x->w1, &x->dense)) return e->status;
+            }
+        } else if ((st = model_vectors(w, question)) != COMI_OK) {
+            return st;
+        }
+        for (size_t u = 0; u < w->n_units; u++) {
+            float c = dense_dot(w->units[u].dense, w->qdense, d);
+            w->units[u].rel = (max_u > 0 ? w->units[u].rel / max_u : 0) + (c > 0 ? c : 0);
+        }
+        max_u = 0;
+        for (size_t u = 0; u < w->n_units; u++)
+            if (w->units[u].rel > max_u) max_u = w->units[u].rel;
+    }
+    /* Centrality: cosine of a unit with the centroid of the whole context
+     * (what the context is about), for instructions that name no content
+     * ("summarise the news"); lead: earlier units of a group first. */
+    float cw = prm->context_weight, cent_w = prm->centrality_weight, lead_w = prm->lead_weight;
+    if (cent_w != 0) {
+        double ss = 0;
+        for (size_t j = 0; j < w->pool.n; j++) w->acc[w->pool.e[j].term] += w->pool.e[j].w;
+        for (size_t t = 0; t < nt; t++) ss += (double)w->acc[t] * w->acc[t];
+        float inv = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0;
+        for (size_t t = 0; t < nt; t++) w->acc[t] *= inv;
+        for (size_t u = 0; u < w->n_units; u++)
+            w->units[u].cent = sp_gather(w, w->units[u].v_off, w->units[u].v_len);
+        memset(w->acc, 0, nt * sizeof *w->acc);
+    }
+    for (size_t u = 0; u < w->n_units; u++) {
+        unit_t *x = &w->units[u];
+        float r = max_u > 0 ? x->rel / max_u : 0;
+        float s = max_s > 0 ? w->sent_rel[x->sent] / max_s : 0;
+        float gr = max_g > 0 ? w->groups[x->group].rel / max_g : 0;
+        float lead = 1.0f / (1.0f + (float)(u - w->groups[x->group].u0));
+        x->score = prm->alpha * (r + cw * (s + gr)) + cent_w * x->cent + lead_w * lead;
+    }
+
+    /* Coarse: group MIG and budget shares. */
+    size_t ng = w->n_groups;
+    for (size_t k = 0; k < ng; k++) {
+        group_t *g = &w->groups[k];
+        float red = 0;
+        if (prm->redundancy) {
+            /* Against at most 64 neighbours on each side keeps this linear. */
+            size_t lo = k > 64 ? k - 64 : 0, hi = k + 65 < ng ? k + 65 : ng;
+            sp_scatter(w, g->v_off, g->v_len, true);
+            for (size_t h = lo; h < hi; h++) {
+                if (h == k) continue;
+                float c = sp_gather(w, w->groups[h].v_off, w->groups[h].v_len);
+                if (c > red) red = c;
+            }
+            sp_scatter(w, g->v_off, g->v_len, false);
+        }
+        g->red = red;
+        g->score = prm->alpha * (max_g > 0 ? g->rel / max_g : 0) - prm->beta * red;
+    }
+    if (prm->coarse && ng > 1) {
+        float tau = prm->temperature > 1e-4f ? prm->temperature : 1e-4f;
+        double mx = -DBL_MAX, sum = 0;
+        for (size_t k = 0; k < ng; k++)
+            if (w->groups[k].score > mx) mx = w->groups[k].score;
+        for (size_t k = 0; k < ng; k++) {
+            w->groups[k].p = exp((w->groups[k].score - mx) / tau);
+            sum += w->groups[k].p;
+        }
+        for (size_t k = 0; k < ng; k++) w->groups[k].p /= sum;
+    } else {
+        /* No coarse stage: shares proportional to group size. */
+        for (size_t k = 0; k < ng; k++) w->groups[k].p = (double)w->groups[k].size / (double)nw;
+    }
+    allocate(w->groups, ng, budget, prm->coarse ? prm->min_group_words : 0);
+
+    /* Fine: greedy MIG inside each group, best groups first (redundancy
+     * is measured against everything kept so far). */
+    uint8_t *keep = comi_calloc_array(e, nw, 1, "kept words");
+    uint32_t *order = comi_alloc_array(e, ng, sizeof *order, "group order");
+    uint8_t *ukept = comi_calloc_array(e, w->n_units + 1, 1, "kept units");
+    float *ured = comi_calloc_array(e, w->n_units + 1, sizeof *ured, "unit redundancy");
+    uint32_t *kept_list = comi_alloc_array(e, w->n_units + 1, sizeof *kept_list, "kept units");
+    st = COMI_OK;
+    if (!keep || !order || !ukept || !ured || !kept_list) {
+        st = e->status;
+        goto out;
+    }
+    for (size_t k = 0; k < ng; k++) order[k] = (uint32_t)k;
+    for (size_t a = 1; a < ng; a++) { /* insertion sort by score, stable */
+        uint32_t x = order[a];
+        size_t b = a;
+        while (b > 0 && w->groups[order[b - 1]].score < w->groups[x].score) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = x;
+    }
+    size_t n_kept_units = 0;
+    for (size_t oi = 0; oi < ng; oi++) {
+        group_t *g = &w->groups[order[oi]];
+        int64_t left = g->quota;
+        if (left <= 0) continue;
+        if (prm->keep_titles && g->u1 > g->u0 && w->units[g->u0].title) {
+            unit_t *t = &w->units[g->u0];
+            int64_t tl = t->w1 - t->w0;
+            if (tl + 3 <= left) {
+                for (uint32_t i = t->w0; i < t->w1; i++) keep[i] = 1;
+                ukept[g->u0] = 1;
+                left -= tl;
+            }
+        }
+        /* Redundancy of this group's units against what is kept. */
+        for (uint32_t u = g->u0; u < g->u1; u++)
+            ured[u] = prm->redundancy && n_kept_units
+                          ? unit_red(w, &w->units[u], kept_list, n_kept_units)
+                          : 0;
+        while (left > 0) {
+            int64_t best = -1, best_any = -1;
+            float bg = -FLT_MAX, bga = -FLT_MAX;
+            for (uint32_t u = g->u0; u < g->u1; u++) {
+                if (ukept[u]) continue;
+                const unit_t *x = &w->units[u];
+                float gain = x->score - prm->beta * ured[u];
+                if (gain > bga) {
+                    bga = gain;
+                    best_any = u;
+                }
+                if ((int64_t)(x->w1 - x->w0) <= left && gain > bg) {
+                    bg = gain;
+                    best = u;
+                }
+            }
+            if (best_any < 0) break;
+            bool trim = best < 0;
+            int64_t pick = trim ? best_any : best;
+            unit_t *x = &w->units[pick];
+            if (trim) {
+                keep_window(w, x, left, keep);
+                left = 0;
+            } else {
+                for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
+                left -= x->w1 - x->w0;
+            }
+            ukept[pick] = 1;
+            kept_list[n_kept_units++] = (uint32_t)pick;
+            if (prm->redundancy)
+                for (uint32_t u = g->u0; u < g->u1; u++) {
+                    if (ukept[u]) continue;
+                    uint32_t one = (uint32_t)pick;
+                    float c = unit_red(w, &w->units[u], &one, 1);
+                    if (c > ured[u]) ured[u] = c;
+                }
+        }
+    }
+    /* Output: kept words in order. */
+    size_t n_keep = 0;
+    for (size_t i = 0; i < nw; i++) n_keep += keep[i];
+    uint32_t *idx = comi_alloc_array(e, n_keep + 1, sizeof *idx, "kept words");
+    if (!idx) {
+        st = e->status;
+        goto out;
+    }
+    n_keep = 0;
+    for (size_t i = 0; i < nw; i++)
+        if (keep[i]) idx[n_keep++] = (uint32_t)i;
+    st = text_join(e, &w->words, w->srcs, idx, n_keep, w->word_group, &out->text);
+    free(idx);
+    if (st == COMI_OK) {
+        out->original_tokens = (int64_t)nw;
+        out->compressed_tokens = (int64_t)n_keep;
+        out->ratio = (double)nw / (double)(n_keep ? n_keep : 1);
+    }
+out:
+    free(keep);
+    free(order);
+    free(ukept);
+    free(ured);
+    free(kept_list);
+    return st;
+}
+
+static comi_status check_params(comi_err *e, const comi_text_params *p) {
+    if (p->target_tokens < 0)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "target_tokens: %lld is negative",
+                            (long long)p->target_tokens);
+    if (p->target_tokens == 0 && (!isfinite(p->ratio) || p->ratio < 1.0))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "ratio: %g must be a finite number >= 1",
+                            p->ratio);
+    if (!isfinite(p->alpha) || !isfinite(p->beta) || !isfinite(p->temperature) ||
+        !isfinite(p->context_weight))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "alpha/beta/temperature/context_weight "
+                                                     "must be finite");
+    if (p->temperature <= 0)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "temperature: %g must be > 0",
+                            (double)p->temperature);
+    return COMI_OK;
+}
+
+static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bool docs_mode,
+                       const char *question, const comi_text_params *params,
+                       comi_text_result *out) {
+    double t0 = comi_now_ms();
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    memset(out, 0, sizeof *out);
+    comi_text_params def = comi_text_default_params();
+    if (!params) params = &def;
+    comi_status st = check_params(e, params);
+    if (st != COMI_OK) return st;
+    if (!question) return comi_err_set(e, COMI_ERR_INVALID_ARG, "question: NULL");
+    if (n_srcs > UINT16_MAX)
+        return comi_err_set(e, COMI_ERR_LIMIT, "documents: %zu is over the limit of %u", n_srcs,
+                            (unsigned)UINT16_MAX);
+    work_t w;
+    memset(&w, 0, sizeof w);
+    w.ctx = ctx;
+    w.e = e;
+    w.prm = params;
+    w.enc = params->encoder;
+    w.srcs = srcs;
+    w.n_srcs = n_srcs;
+    text_dict_init(&w.dict);
+    lex_opts lo = {.stem = !w.enc || w.enc->kind == ENC_LEXICAL, .stopwords = true};
+    /* count first, so an oversize context is refused before its word list exists */
+    if ((st = lex_check_word_limit(ctx, docs_mode ? "document list" : "context", srcs, n_srcs))) {
+        work_free(&w);
+        return st;
+    }
+    for (size_t i = 0; i < n_srcs && st == COMI_OK; i++) {
+        if (!srcs[i]) {
+            st = comi_err_set(e, COMI_ERR_INVALID_ARG, "documents[%zu]: NULL", i);
+            break;
+        }
+        size_t len = strlen(srcs[i]);
+        if (!comi_add_size(w.n_bytes, len + 1, &w.n_bytes)) {
+            st = comi_err_set(e, COMI_ERR_LIMIT, "documents: total size overflows");
+            break;
+        }
+        char what[48];
+        if (docs_mode) snprintf(what, sizeof what, "documents[%zu]", i);
+        else snprintf(what, sizeof what, "context");
+        st = lex_split(e, what, srcs[i], len, (uint16_t)i, &lo, &w.dict, &w.words);
+    }
+    if (st == COMI_OK && w.words.n > UINT32_MAX - 1)
+        st = comi_err_set(e, COMI_ERR_LIMIT, "context: too many words");
+    if (st == COMI_OK) st = compress_core(&w, docs_mode, question, out);
+    work_free(&w);
+    if (st != COMI_OK) {
+        comi_text_result_free(out);
+        return st;
+    }
+    out->ms = comi_now_ms() - t0;
+    return COMI_OK;
+}
+
+comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,
+                               const comi_text_params *params, comi_text_result *out) {
+    if (!context) {
+        memset(out, 0, sizeof *out);
+        return comi_err_set(&ctx->err, COMI_ERR_INVALID_ARG, "context: NULL");
+    }
+    const char *srcs[1] = {context};
+    return run(ctx, srcs, 1, false, question, params, out);
+}
+
+comi_status comi_compress_documents(comi_ctx *ctx, const char *const *docs, size_t n_docs,
+                                    const char *question, const comi_text_params *params,
+                                    comi_text_result *out) {
+    if (!docs || n_docs == 0) {
+        memset(out, 0, sizeof *out);
+        return comi_err_set(&ctx->err, COMI_ERR_INVALID_ARG, "documents: empty list");
+    }
+    return run(ctx, docs, n_docs, true, question, params, out);
+}
+
+void comi_text_result_free(comi_text_result *res) {
+    if (!res) return;
+    free(res->text);
+    res->text = NULL;
+}
