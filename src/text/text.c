@@ -185,6 +185,8 @@ typedef struct {
     float *acc;         /* (n_terms,) scatter buffer for sparse dots, kept zeroed */
     uint32_t n_sents;
     size_t n_bytes; /* bytes of the sources together */
+    int64_t budget; /* words to keep */
+    float max_g;    /* best group BM25 before bridges (stage_relevance) */
 } work_t;
 
 static void work_free(work_t *w) {
@@ -580,20 +582,18 @@ static bool bridge_scores(work_t *w, float max_g) {
 /* Shares budget B over groups in proportion to p, capped at each group's
  * size, groups below min_words dropped (their share goes to the others);
  * integer quotas by largest remainder (lower index first on ties). */
-static void allocate(group_t *g, size_t ng, int64_t B, int64_t min_words) {
+static comi_status allocate(work_t *w, int64_t min_words) {
+    group_t *g = w->groups;
+    size_t ng = w->n_groups;
+    int64_t B = w->budget;
     bool *dropped = calloc(ng ? ng : 1, sizeof *dropped);
     bool *capped = calloc(ng ? ng : 1, sizeof *capped);
     double *frac = calloc(ng ? ng : 1, sizeof *frac);
-    if (!dropped || !capped || !frac) { /* fall back: first groups first */
-        int64_t left = B;
-        for (size_t k = 0; k < ng; k++) {
-            g[k].quota = left < g[k].size ? left : g[k].size;
-            left -= g[k].quota;
-        }
+    if (!dropped || !capped || !frac) {
         free(dropped);
         free(capped);
         free(frac);
-        return;
+        return comi_err_set(w->e, COMI_ERR_NOMEM, "coarse stage: out of memory (%zu groups)", ng);
     }
     for (size_t k = 0; k < ng; k++) dropped[k] = g[k].size == 0;
     for (;;) {
@@ -657,6 +657,7 @@ static void allocate(group_t *g, size_t ng, int64_t B, int64_t min_words) {
     free(dropped);
     free(capped);
     free(frac);
+    return COMI_OK;
 }
 
 /* --------------------------------------------------------------- fine */
@@ -725,24 +726,27 @@ static comi_status check_memory(work_t *w) {
     return comi_check_bytes(w->ctx, what, b, 0, NULL);
 }
 
-static comi_status compress_core(work_t *w, bool docs_mode, const char *question,
-                                 comi_text_result *out) {
+/* ------------------------------------------------------------- stages */
+
+/* Stage 1 (parse): the question's words, the word budget, sentence and
+ * clause boundaries, groups and units; the working set is checked against
+ * the context's byte limit before anything large is allocated. */
+static comi_status stage_parse(work_t *w, bool docs_mode, const char *question) {
     comi_err *e = w->e;
     const comi_text_params *prm = w->prm;
-    comi_status st;
     size_t nw = w->words.n;
     if (nw == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "context: empty (no words)");
     lex_opts qo = {.stem = !w->enc || w->enc->kind == ENC_LEXICAL, .stopwords = true};
-    st = lex_split(e, "question", question, strlen(question), 0, &qo, &w->dict, &w->qwords);
+    comi_status st = lex_split(e, "question", question, strlen(question), 0, &qo, &w->dict,
+                               &w->qwords);
     if (st != COMI_OK) return st;
     if (w->qwords.n == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "question: empty (no words)");
 
-    int64_t budget;
     if (prm->target_tokens > 0) {
-        budget = prm->target_tokens < (int64_t)nw ? prm->target_tokens : (int64_t)nw;
+        w->budget = prm->target_tokens < (int64_t)nw ? prm->target_tokens : (int64_t)nw;
     } else {
-        budget = (int64_t)floor((double)nw / prm->ratio);
-        if (budget > (int64_t)nw) budget = (int64_t)nw;
+        w->budget = (int64_t)floor((double)nw / prm->ratio);
+        if (w->budget > (int64_t)nw) w->budget = (int64_t)nw;
     }
 
     /* Boundaries per source, then groups and units. */
@@ -755,9 +759,14 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
     if ((st = make_groups(w, docs_mode)) != COMI_OK) return st;
     for (size_t k = 0; k < w->n_groups; k++)
         if (!make_units(w, k)) return e->status;
-    if ((st = check_memory(w)) != COMI_OK) return st;
+    return check_memory(w);
+}
 
-    size_t nt = w->dict.n;
+/* Stage 2 (terms): the per-term tables, document frequencies over units,
+ * IDF (BM25's, always positive) and the question's terms. */
+static comi_status stage_terms(work_t *w) {
+    comi_err *e = w->e;
+    size_t nw = w->words.n, nt = w->dict.n;
     w->df = comi_calloc_array(e, nt ? nt : 1, sizeof *w->df, "df");
     w->idf = comi_calloc_array(e, nt ? nt : 1, sizeof *w->idf, "idf");
     w->in_q = comi_calloc_array(e, nt ? nt : 1, 1, "query terms");
@@ -770,7 +779,6 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         !w->acc)
         return e->status;
 
-    /* Document frequencies over units; IDF as in BM25 (always positive). */
     for (size_t u = 0; u < w->n_units; u++) {
         size_t n_touch = 0;
         for (uint32_t i = w->units[u].w0; i < w->units[u].w1; i++) {
@@ -804,8 +812,17 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         for (size_t i = 0; i < nw; i++)
             if (w->words.w[i].term != TEXT_NO_TERM && w->in_q[w->words.w[i].term])
                 w->words.w[i].flags &= (uint16_t)~TW_STOP;
+    return COMI_OK;
+}
 
-    /* Unit and group relevance (BM25), redundancy vectors (TF-IDF). */
+/* Stage 3 (relevance): BM25 of units, sentences and groups, TF-IDF
+ * redundancy vectors, bridges, dense vectors of the vectors/model encoders,
+ * centrality and lead: each unit's fine-stage score. Sets w->max_g. */
+static comi_status stage_relevance(work_t *w, const char *question) {
+    comi_err *e = w->e;
+    const comi_text_params *prm = w->prm;
+    size_t nt = w->dict.n;
+    comi_status st;
     double sum_len = 0;
     for (size_t u = 0; u < w->n_units; u++) {
         uint32_t len = 0;
@@ -888,9 +905,16 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         float lead = 1.0f / (1.0f + (float)(u - w->groups[x->group].u0));
         x->score = prm->alpha * (r + cw * (s + gr)) + cent_w * x->cent + lead_w * lead;
     }
+    w->max_g = max_g;
+    return COMI_OK;
+}
 
-    /* Coarse: group MIG and budget shares. */
-    size_t ng = w->n_groups;
+/* Stage 4 (coarse): group MIG scores, budget shares by softmax (or by size
+ * without the coarse stage) and integer quotas. */
+static comi_status stage_coarse(work_t *w) {
+    const comi_text_params *prm = w->prm;
+    size_t ng = w->n_groups, nw = w->words.n;
+    float max_g = w->max_g;
     for (size_t k = 0; k < ng; k++) {
         group_t *g = &w->groups[k];
         float red = 0;
@@ -922,17 +946,22 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
         /* No coarse stage: shares proportional to group size. */
         for (size_t k = 0; k < ng; k++) w->groups[k].p = (double)w->groups[k].size / (double)nw;
     }
-    allocate(w->groups, ng, budget, prm->coarse ? prm->min_group_words : 0);
+    return allocate(w, prm->coarse ? prm->min_group_words : 0);
+}
 
-    /* Fine: greedy MIG inside each group, best groups first (redundancy
-     * is measured against everything kept so far). */
-    uint8_t *keep = comi_calloc_array(e, nw, 1, "kept words");
+/* Stage 5 (fine): greedy MIG inside each group, best groups first
+ * (redundancy is measured against everything kept so far); marks the kept
+ * words in keep (nw bytes, zeroed). */
+static comi_status stage_fine(work_t *w, uint8_t *keep) {
+    comi_err *e = w->e;
+    const comi_text_params *prm = w->prm;
+    size_t ng = w->n_groups;
     uint32_t *order = comi_alloc_array(e, ng, sizeof *order, "group order");
     uint8_t *ukept = comi_calloc_array(e, w->n_units + 1, 1, "kept units");
     float *ured = comi_calloc_array(e, w->n_units + 1, sizeof *ured, "unit redundancy");
     uint32_t *kept_list = comi_alloc_array(e, w->n_units + 1, sizeof *kept_list, "kept units");
-    st = COMI_OK;
-    if (!keep || !order || !ukept || !ured || !kept_list) {
+    comi_status st = COMI_OK;
+    if (!order || !ukept || !ured || !kept_list) {
         st = e->status;
         goto out;
     }
@@ -1003,30 +1032,46 @@ static comi_status compress_core(work_t *w, bool docs_mode, const char *question
                 }
         }
     }
-    /* Output: kept words in order. */
-    size_t n_keep = 0;
+out:
+    free(order);
+    free(ukept);
+    free(ured);
+    free(kept_list);
+    return st;
+}
+
+/* Stage 6 (output): the kept words in their original order. */
+static comi_status stage_output(work_t *w, const uint8_t *keep, comi_text_result *out) {
+    comi_err *e = w->e;
+    size_t nw = w->words.n, n_keep = 0;
     for (size_t i = 0; i < nw; i++) n_keep += keep[i];
     uint32_t *idx = comi_alloc_array(e, n_keep + 1, sizeof *idx, "kept words");
-    if (!idx) {
-        st = e->status;
-        goto out;
-    }
+    if (!idx) return e->status;
     n_keep = 0;
     for (size_t i = 0; i < nw; i++)
         if (keep[i]) idx[n_keep++] = (uint32_t)i;
-    st = text_join(e, &w->words, w->srcs, idx, n_keep, w->word_group, &out->text);
+    comi_status st = text_join(e, &w->words, w->srcs, idx, n_keep, w->word_group, &out->text);
     free(idx);
     if (st == COMI_OK) {
         out->original_tokens = (int64_t)nw;
         out->compressed_tokens = (int64_t)n_keep;
         out->ratio = (double)nw / (double)(n_keep ? n_keep : 1);
     }
-out:
+    return st;
+}
+
+static comi_status compress_core(work_t *w, bool docs_mode, const char *question,
+                                 comi_text_result *out) {
+    comi_status st;
+    if ((st = stage_parse(w, docs_mode, question)) != COMI_OK) return st;
+    if ((st = stage_terms(w)) != COMI_OK) return st;
+    if ((st = stage_relevance(w, question)) != COMI_OK) return st;
+    if ((st = stage_coarse(w)) != COMI_OK) return st;
+    uint8_t *keep = comi_calloc_array(w->e, w->words.n, 1, "kept words");
+    if (!keep) return w->e->status;
+    st = stage_fine(w, keep);
+    if (st == COMI_OK) st = stage_output(w, keep, out);
     free(keep);
-    free(order);
-    free(ukept);
-    free(ured);
-    free(kept_list);
     return st;
 }
 
