@@ -189,7 +189,7 @@ void comi_merge_result_free(comi_merge_result *res);
 /* Models, tokenizers, forward pass (src/formats/gguf.c, src/runtime/model.c, ...)         */
 /* ------------------------------------------------------------------------ */
 
-/* ---- Tokenizers (src/runtime/tokenizer.c, src/runtime/tokenizer_hf.c) ------------------ */
+/* ---- Tokenizers (src/runtime/tokenizer*.c) ------------------------------------------------ */
 
 /* A loaded tokenizer: SentencePiece-style (GGUF tokenizer.ggml.model
  * "llama") or byte-level / byte-fallback BPE (GGUF "gpt2", Hugging Face

@@ -33,8 +33,8 @@ files_for() {
     quant) echo src/formats/quant.c ;;
     model_gguf) echo src/runtime/model.c src/formats/gguf.c ;;
     model_hf) echo src/runtime/model.c src/formats/safetensors.c src/formats/hfconfig.c ;;
-    tokenizer) echo src/runtime/tokenizer.c ;;
-    tokenizer_json) echo src/runtime/tokenizer_hf.c ;;
+    tokenizer) echo src/runtime/tokenizer.c src/runtime/tokenizer_vocab.c src/runtime/tokenizer_gguf.c ;;
+    tokenizer_json) echo src/runtime/tokenizer_hf.c src/runtime/tokenizer_vocab.c ;;
     jsonl) echo src/eval/eval.c ;;
     text) echo src/text/text.c src/text/lexical.c ;;
     request) echo tools/serve/server.c src/text/text.c ;;

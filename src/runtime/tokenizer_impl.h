@@ -1,7 +1,9 @@
 /*
- * tokenizer_impl.h — the tokenizer object and the builder functions shared
- * by the engine and GGUF loader (tokenizer.c) and the Hugging Face
- * tokenizer.json loader (tokenizer_hf.c). Private to those two files.
+ * tokenizer_impl.h — the tokenizer object, the builder functions
+ * (tokenizer_vocab.c) the loaders use (tokenizer_gguf.c, tokenizer_hf.c) and
+ * the helpers the builder and the engine (tokenizer.c) share. Private to the
+ * tokenizer files (and white-box tests). Dependencies, no cycles:
+ * vocab <- gguf, hf, engine <- api.
  */
 #ifndef COMI_TOKENIZER_IMPL_H
 #define COMI_TOKENIZER_IMPL_H
@@ -123,6 +125,8 @@ comi_status tok_set_piece(comi_err *e, comi_tokenizer *tok, int32_t id, const ch
 comi_status tok_build_map(comi_err *e, comi_tokenizer *tok);
 /* Id of a piece text, -1 when absent (needs the map). */
 int32_t tok_lookup(const comi_tokenizer *tok, const char *s, size_t len);
+/* Index into merges of the merge (l, r), -1 when none. */
+int32_t tok_merge_find(const comi_tokenizer *tok, int32_t l, int32_t r);
 /* Appends a merge of two piece texts with the next rank; a merge whose
  * parts or concatenation are not pieces is counted in n_merges_skipped. */
 comi_status tok_add_merge(comi_err *e, comi_tokenizer *tok, const char *l, size_t l_len,
@@ -140,5 +144,20 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
 
 /* GPT-2 byte-to-unicode: the code point byte b stands for. */
 uint32_t tok_byte_to_cp(uint8_t b);
+
+/* ---- helpers shared by the builder and the engine ------------------------ */
+
+/* Writes code point cp as UTF-8 to out (room for 4 bytes); returns its length. */
+size_t tok_utf8_put(uint32_t cp, char *out);
+
+/* Growable byte buffer, kept NUL-terminated (p is malloc'ed, owner the user). */
+typedef struct tok_buf {
+    char *p;
+    size_t n, cap;
+} tok_buf;
+/* Room for extra more bytes plus the NUL; COMI_ERR_LIMIT / NOMEM on failure. */
+comi_status tok_buf_reserve(comi_err *e, tok_buf *b, size_t extra);
+/* Appends len bytes of s. */
+comi_status tok_buf_add(comi_err *e, tok_buf *b, const char *s, size_t len);
 
 #endif /* COMI_TOKENIZER_IMPL_H */
