@@ -16,60 +16,24 @@ int cmd_answer(int argc, char **argv); /* the entry point tools/comi.c dispatche
 
 static const char *const CMD = "answer";
 
-static void usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: comi answer --model MODEL (--context TEXT | --context-file F) --question Q\n"
-        "                   [--checkpoint DIR] [--encoder-layers K] [--merge-size M]\n"
-        "                   [--segment-size N] [--max-new-tokens N] [--repetition-penalty P]\n"
-        "                   [--memory-out MEM.f32] [--group-sizes-out S.i32]\n"
-        "                   [--logits-out L.f32] [--print-ids] [--timings] [--threads T]\n"
-        "                   [--max-context-tokens N] [--max-memory SIZE]\n"
-        "\n"
-        "Answers Q from the context with COMI's soft pipeline: the encoder (the first K\n"
-        "layers of the model + its final norm) reads [context segment ; question], the\n"
-        "coarse-to-fine MIG merge turns each segment into ~n/M memory vectors, and the\n"
-        "decoder answers greedily from [memory vectors ; question token embeddings].\n"
-        "\n"
-        "  --model MODEL            base model: a .gguf file or a Hugging Face directory;\n"
-        "                           alone it is used training-free (encoder = its first K\n"
-        "                           layers, decoder = itself, no fusion; loaded once)\n"
-        "  --checkpoint DIR         a COMI checkpoint (model.safetensors as the reference\n"
-        "                           training saves it) or the PREFIX `comi convert` wrote;\n"
-        "                           MODEL is then its base model (config, tokenizer)\n"
-        "  --tokenizer T            tokenizer from T (.gguf, HF directory, tokenizer.json)\n"
-        "                           instead of MODEL\n"
-        "  --lora-alpha A           decoder LoRA alpha (scale A / r) when the checkpoint has\n"
-        "                           no adapter_config.json (default 32, the reference's)\n"
-        "  --context TEXT           the context; --context-file F reads it from F\n"
-        "                           (an empty context answers from the question alone)\n"
-        "  --question Q             the question (must not be empty)\n"
-        "  --encoder-layers K       encoder depth (default 8, at most the model's layers;\n"
-        "                           a checkpoint: its encoder's)\n"
-        "  --merge-size M           compression rate: tokens per memory vector (default 16)\n"
-        "  --segment-size N         context tokens per encoded segment (default 10000)\n"
-        "  --max-new-tokens N       at most N answer tokens (default 20)\n"
-        "  --repetition-penalty P   on generated ids: positive logit / P, negative * P,\n"
-        "                           once per id among the generated ids, as Hugging Face\n"
-        "                           generate() does (default 1.3)\n"
-        "  --penalty-once           the default rule, spelled out\n"
-        "  --penalty-per-occurrence apply it once per earlier occurrence (compounding)\n"
-        "  --alpha-select A  --beta-select B  --alpha-merge A  --beta-merge B\n"
-        "                           MIG weights (default 1, or the checkpoint's)\n"
-        "  --no-coarse  --no-fine  --no-coarse-redundancy  --no-fine-redundancy\n"
-        "                           merge switches, as in comi merge\n"
-        "  --memory-out MEM.f32     merged memory vectors (n_memory x d float32, before fusion)\n"
-        "  --group-sizes-out S.i32  group sizes of every segment, concatenated (int32)\n"
-        "  --logits-out L.f32       decoder logits at the last input position (n_vocab float32)\n"
-        "  --print-ids              add a line with the generated ids\n"
-        "  --timings                per-stage milliseconds on stderr\n"
-        "  --threads T              worker threads (default: all cores)\n" CLI_LIMITS_HELP
-        "                           (the estimate covers the encoder, merge and decoder)\n"
-        "  -h, --help               this text\n"
-        "\n"
-        "Prints the answer on one line. Exit status: 0 success; 1 bad input or failure\n"
-        "(one line on stderr); 2 bad usage.\n");
-}
+static const char *const answer_usage =
+    "usage: comi answer --model MODEL (--context TEXT | --context-file F) --question Q\n"
+    "                   [--checkpoint DIR] [--encoder-layers K] [--merge-size M]\n"
+    "                   [--segment-size N] [--max-new-tokens N] [--repetition-penalty P]\n"
+    "                   [--memory-out MEM.f32] [--group-sizes-out S.i32]\n"
+    "                   [--logits-out L.f32] [--print-ids] [--timings] [--threads T]\n"
+    "                   [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const answer_about =
+    "Answers Q from the context with COMI's soft pipeline: the encoder (the first K\n"
+    "layers of the model + its final norm) reads [context segment ; question], the\n"
+    "coarse-to-fine MIG merge turns each segment into ~n/M memory vectors, and the\n"
+    "decoder answers greedily from [memory vectors ; question token embeddings].\n";
+
+static const char *const answer_epilog =
+    "The --max-memory estimate covers the encoder, merge and decoder.\n"
+    "Prints the answer on one line. Exit status: 0 success; 1 bad input or failure\n"
+    "(one line on stderr); 2 bad usage.\n";
 
 static char *read_text(const char *path) {
     size_t len;
@@ -85,108 +49,87 @@ static char *read_text(const char *path) {
 
 int cmd_answer(int argc, char **argv) {
     const char *model = NULL, *ckpt = NULL, *tok = NULL, *context = NULL, *context_file = NULL,
-               *question = NULL, *mem_out = NULL, *sizes_out = NULL, *logits_out = NULL, *v;
+               *question = NULL, *mem_out = NULL, *sizes_out = NULL, *logits_out = NULL;
     int64_t enc_layers = -1, merge_size = -1, seg = -1, max_new = -1, threads = 0;
-    double pen = -1, lora_alpha = 0, x;
-    double weights[4];
-    bool have_w[4] = {false, false, false, false};
+    float pen = -1, lora_alpha = 0;
+    float weights[4] = {1, 1, 1, 1};
     bool no_coarse = false, no_fine = false, no_cr = false, no_fr = false, print_ids = false,
          timings = false, per_occ = false;
+    cli_limits lim = {0};
+    cli_opt opts[] = {
+        {CLI_O("--model", CLI_PATH, &model, "MODEL",
+               "base model: a .gguf file or a Hugging Face directory;\n"
+               "alone it is used training-free (encoder = its first K\n"
+               "layers, decoder = itself, no fusion; loaded once)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--checkpoint", CLI_PATH, &ckpt, "DIR",
+               "a COMI checkpoint (model.safetensors as the reference\n"
+               "training saves it) or the PREFIX `comi convert` wrote;\n"
+               "MODEL is then its base model (config, tokenizer)")},
+        {CLI_O("--tokenizer", CLI_PATH, &tok, "T",
+               "tokenizer from T (.gguf, HF directory, tokenizer.json)\ninstead of MODEL")},
+        {CLI_O("--lora-alpha", CLI_F32, &lora_alpha, "A",
+               "decoder LoRA alpha (scale A / r) when the checkpoint has\n"
+               "no adapter_config.json (default 32, the reference's)"),
+         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--context", CLI_STR, &context, "TEXT",
+               "the context (an empty context answers from the question alone)")},
+        {CLI_O("--context-file", CLI_FILE, &context_file, "F", "read the context from F (- : stdin)")},
+        {CLI_O("--question", CLI_STR, &question, "Q", "the question (must not be empty)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--encoder-layers", CLI_I64, &enc_layers, "K",
+               "encoder depth (default 8, at most the model's layers;\n"
+               "a checkpoint: its encoder's)"),
+         .ilo = 1, .ihi = 4096},
+        {CLI_O("--merge-size", CLI_I64, &merge_size, "M",
+               "compression rate: tokens per memory vector (default 16)"),
+         .ilo = 1, .ihi = INT32_MAX},
+        {CLI_O("--segment-size", CLI_I64, &seg, "N",
+               "context tokens per encoded segment (default 10000)"),
+         .ilo = 1, .ihi = INT32_MAX},
+        {CLI_O("--max-new-tokens", CLI_I64, &max_new, "N", "at most N answer tokens (default 20)"),
+         .ilo = 0, .ihi = 1000000},
+        {CLI_O("--repetition-penalty", CLI_F32, &pen, "P",
+               "on generated ids: positive logit / P, negative * P,\n"
+               "once per id among the generated ids, as Hugging Face\n"
+               "generate() does (default 1.3)"),
+         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--penalty-once", CLI_CLEAR, &per_occ, NULL, "the default rule, spelled out")},
+        {CLI_O("--penalty-per-occurrence", CLI_FLAG, &per_occ, NULL,
+               "apply it once per earlier occurrence (compounding)")},
+        {CLI_O("--alpha-select", CLI_F32, &weights[0], "A",
+               "coarse MIG relevance weight (default 1, or the checkpoint's)")},
+        {CLI_O("--beta-select", CLI_F32, &weights[1], "B", "coarse MIG redundancy weight")},
+        {CLI_O("--alpha-merge", CLI_F32, &weights[2], "A", "fine MIG relevance weight")},
+        {CLI_O("--beta-merge", CLI_F32, &weights[3], "B", "fine MIG redundancy weight")},
+        {CLI_O("--no-coarse", CLI_FLAG, &no_coarse, NULL, "merge switch, as in comi merge")},
+        {CLI_O("--no-fine", CLI_FLAG, &no_fine, NULL, "merge switch, as in comi merge")},
+        {CLI_O("--no-coarse-redundancy", CLI_FLAG, &no_cr, NULL, "merge switch, as in comi merge")},
+        {CLI_O("--no-fine-redundancy", CLI_FLAG, &no_fr, NULL, "merge switch, as in comi merge")},
+        {CLI_O("--memory-out", CLI_PATH, &mem_out, "MEM.f32",
+               "merged memory vectors (n_memory x d float32, before fusion)")},
+        {CLI_O("--group-sizes-out", CLI_PATH, &sizes_out, "S.i32",
+               "group sizes of every segment, concatenated (int32)")},
+        {CLI_O("--logits-out", CLI_PATH, &logits_out, "L.f32",
+               "decoder logits at the last input position (n_vocab float32)")},
+        {CLI_O("--print-ids", CLI_FLAG, &print_ids, NULL, "add a line with the generated ids")},
+        {CLI_O("--timings", CLI_FLAG, &timings, NULL, "per-stage milliseconds on stderr")},
+        {CLI_O("--threads", CLI_I64, &threads, "T", "worker threads (default: all cores)"),
+         .ilo = 0, .ihi = 256},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = CMD, .usage = answer_usage, .about = answer_about,
+                    .epilog = answer_epilog, .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    bool have_w[4];
     static const char *const wflags[4] = {"--alpha-select", "--beta-select", "--alpha-merge",
                                           "--beta-merge"};
-    cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int w = -1;
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        for (int j = 0; j < 4; j++)
-            if (!strcmp(a, wflags[j])) w = j;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (w >= 0) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &x)) return 1;
-            if (!isfinite((float)x)) return cli_error(CMD, "%s: %s overflows float32", a, v);
-            weights[w] = x;
-            have_w[w] = true;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!(ckpt = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!(tok = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--context")) {
-            if (!(context = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--context-file")) {
-            if (!(context_file = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--question")) {
-            if (!(question = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--memory-out")) {
-            if (!(mem_out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--group-sizes-out")) {
-            if (!(sizes_out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--logits-out")) {
-            if (!(logits_out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--encoder-layers")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, 4096, &enc_layers))
-                return 1;
-        } else if (!strcmp(a, "--merge-size")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, INT32_MAX, &merge_size))
-                return 1;
-        } else if (!strcmp(a, "--segment-size")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, INT32_MAX, &seg))
-                return 1;
-        } else if (!strcmp(a, "--max-new-tokens")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, 1000000, &max_new))
-                return 1;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 256, &threads))
-                return 1;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &pen)) return 1;
-            if (!(pen > 0) || !isfinite((float)pen))
-                return cli_error(CMD, "--repetition-penalty: %s must be a number > 0", v);
-        } else if (!strcmp(a, "--lora-alpha")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &lora_alpha))
-                return 1;
-            if (!(lora_alpha > 0) || !isfinite((float)lora_alpha))
-                return cli_error(CMD, "--lora-alpha: %s must be a number > 0", v);
-        } else if (!strcmp(a, "--no-coarse")) {
-            no_coarse = true;
-        } else if (!strcmp(a, "--no-fine")) {
-            no_fine = true;
-        } else if (!strcmp(a, "--no-coarse-redundancy")) {
-            no_cr = true;
-        } else if (!strcmp(a, "--no-fine-redundancy")) {
-            no_fr = true;
-        } else if (!strcmp(a, "--print-ids")) {
-            print_ids = true;
-        } else if (!strcmp(a, "--timings")) {
-            timings = true;
-        } else if (!strcmp(a, "--penalty-per-occurrence")) {
-            per_occ = true;
-        } else if (!strcmp(a, "--penalty-once")) {
-            per_occ = false;
-        } else {
-            cli_error(CMD, "unknown option '%s' (comi answer --help lists them)", a);
-            return 2;
-        }
-    }
-    if (!model || !question || (!context && !context_file)) {
-        cli_error(CMD, "missing required option %s (comi answer --help)",
-                  !model ? "--model" : !question ? "--question" : "--context or --context-file");
-        return 2;
-    }
-    if (context && context_file) {
-        cli_error(CMD, "give only one of --context and --context-file");
-        return 2;
-    }
+    for (int j = 0; j < 4; j++)
+        have_w[j] = cli_find(&spec, wflags[j])->seen > 0;
+    if (!context && !context_file)
+        return cli_usage(CMD, "missing required option --context or --context-file");
+    if (context && context_file) return cli_usage(CMD, "give only one of --context and --context-file");
     char *ctx_text = NULL;
     if (context_file && !(ctx_text = read_text(context_file))) return 1;
 
@@ -199,7 +142,7 @@ int cmd_answer(int argc, char **argv) {
     lp.model = model;
     lp.checkpoint = ckpt;
     lp.tokenizer = tok;
-    lp.lora_alpha = (float)lora_alpha;
+    lp.lora_alpha = lora_alpha;
     comi_pipeline *pl = NULL;
     comi_answer_result r;
     memset(&r, 0, sizeof r);
@@ -213,12 +156,12 @@ int cmd_answer(int argc, char **argv) {
     if (merge_size > 0) ap.merge.merge_size = merge_size;
     if (seg > 0) ap.segment_size = seg;
     if (max_new >= 0) ap.max_new_tokens = (int32_t)max_new;
-    if (pen > 0) ap.repetition_penalty = (float)pen;
+    if (pen > 0) ap.repetition_penalty = pen;
     ap.penalty_per_occurrence = per_occ;
     float *wdst[4] = {&ap.merge.alpha_select, &ap.merge.beta_select, &ap.merge.alpha_merge,
                       &ap.merge.beta_merge};
     for (int j = 0; j < 4; j++)
-        if (have_w[j]) *wdst[j] = (float)weights[j];
+        if (have_w[j]) *wdst[j] = weights[j];
     if (no_coarse) ap.merge.coarse = false;
     if (no_fine) ap.merge.fine = false;
     if (no_cr) ap.merge.coarse_redundancy = false;

@@ -17,35 +17,31 @@ int cmd_compress(int argc, char **argv);
 static const char *const compress_usage =
     "usage: comi compress --question Q (--context-file F | --context TEXT | --documents-file F)\n"
     "                     [--ratio R | --target-tokens N] [--encoder SPEC] [--json]\n"
-    "                     [--max-context-tokens N] [--max-memory SIZE]\n"
-    "\n"
+    "                     [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const compress_about =
     "Keeps the words of the context with the most Marginal Information Gain for the\n"
     "question (coarse-to-fine: groups get budgets, units inside them are kept\n"
     "greedily) and prints them in their original order. The output never has more\n"
     "than floor(words / R) words (--ratio, default 4) or N words (--target-tokens).\n"
-    "\n"
-    "  --question Q          the question or instruction (required)\n"
-    "  --context TEXT        the context; blank lines separate passages (groups)\n"
-    "  --context-file F      read the context from F (UTF-8)\n"
-    "  --documents-file F    documents: a JSON list of strings, or JSONL with one\n"
-    "                        string (or object with \"text\") per line\n"
-    "  --ratio R             compression ratio >= 1 (default 4)\n"
-    "  --target-tokens N     keep at most N words (N >= 1; overrides --ratio)\n"
-    "  --encoder SPEC        lexical (default) | vectors:FILE (GloVe text or word2vec\n"
-    "                        binary) | MODEL (.gguf or HF directory with a tokenizer:\n"
-    "                        hidden states of its first 8 layers)\n"
-    "  --json                print {compressed, original_tokens, compressed_tokens,\n"
-    "                        ratio, ms}\n"
-    "  --keep-titles         keep the first short line (title) of groups that get words\n"
-    "  --no-coarse           share the budget by group size instead of MIG\n"
-    "  --no-redundancy       drop the redundancy terms (relevance only)\n"
-    "  --alpha A --beta B    relevance and redundancy weights\n"
-    "  --temperature T       coarse softmax temperature (lower: more concentrated)\n"
-    "  --context-weight W    weight of sentence/group relevance in a unit's score\n"
-    "  --min-unit-words N    shortest clause kept as its own unit\n" CLI_LIMITS_HELP;
+    "A file argument of - reads standard input.\n";
+
+static const char *const compress_epilog =
+    "Exit status: 0 success; 1 bad input (empty context or question, invalid UTF-8,\n"
+    "missing file, unknown encoder) with one line on stderr; 2 bad usage.\n";
 
 /* Reads a whole text file; NULL and an error line on failure. */
 static char *read_text(const char *flag, const char *path) {
+    if (!strcmp(path, "-")) {
+        size_t len = 0;
+        char *buf = cli_read_file("compress", flag, path, &len);
+        if (buf && strlen(buf) != len) {
+            free(buf);
+            cli_error("compress", "%s: standard input contains a NUL byte (not UTF-8 text)", flag);
+            return NULL;
+        }
+        return buf;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_error("compress", "%s: cannot open '%s': %s", flag, path, strerror(errno));
@@ -178,65 +174,47 @@ int cmd_compress(int argc, char **argv) {
     bool json = false;
     comi_text_params prm = comi_text_default_params();
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        double d;
-        int64_t n;
-        int lf = cli_limit_flag(cmd, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(compress_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--question")) {
-            if (!(question = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--context")) {
-            if (!(context = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--context-file")) {
-            if (!(context_file = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--documents-file")) {
-            if (!(docs_file = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--ratio")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_f64(cmd, a, v, &d)) return 1;
-            if (d < 1) return cli_error(cmd, "--ratio: %s must be >= 1", v);
-            prm.ratio = d;
-        } else if (!strcmp(a, "--target-tokens")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) ||
-                !cli_parse_i64(cmd, a, v, 1, INT64_MAX, &n))
-                return 1;
-            prm.target_tokens = n;
-        } else if (!strcmp(a, "--encoder")) {
-            if (!(encoder_spec = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "--keep-titles")) {
-            prm.keep_titles = true;
-        } else if (!strcmp(a, "--no-coarse")) {
-            prm.coarse = false;
-        } else if (!strcmp(a, "--no-redundancy")) {
-            prm.redundancy = false;
-        } else if (!strcmp(a, "--alpha") || !strcmp(a, "--beta") || !strcmp(a, "--temperature") ||
-                   !strcmp(a, "--context-weight")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_f64(cmd, a, v, &d)) return 1;
-            if (!strcmp(a, "--alpha")) prm.alpha = (float)d;
-            else if (!strcmp(a, "--beta")) prm.beta = (float)d;
-            else if (!strcmp(a, "--context-weight")) prm.context_weight = (float)d;
-            else {
-                if (d <= 0) return cli_error(cmd, "--temperature: %s must be > 0", v);
-                prm.temperature = (float)d;
-            }
-        } else if (!strcmp(a, "--min-unit-words")) {
-            if (!(v = cli_value(cmd, argc, argv, &i)) || !cli_parse_i64(cmd, a, v, 1, 1000, &n))
-                return 1;
-            prm.min_unit_words = (int32_t)n;
-        } else {
-            return cli_error(cmd, "unknown option '%s' (comi compress --help lists them)", a);
-        }
-    }
-    if (!question) return cli_error(cmd, "--question is required");
+    cli_opt opts[] = {
+        {CLI_O("--question", CLI_STR, &question, "Q", "the question or instruction (required)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--context", CLI_STR, &context, "TEXT",
+         "the context; blank lines separate passages (groups)")},
+        {CLI_O("--context-file", CLI_FILE, &context_file, "F", "read the context from F (UTF-8)")},
+        {CLI_O("--documents-file", CLI_FILE, &docs_file, "F",
+         "documents: a JSON list of strings, or JSONL with one\n"
+         "string (or object with \"text\") per line")},
+        {CLI_O("--ratio", CLI_F64, &prm.ratio, "R", "compression ratio >= 1 (default 4)"), .flags = CLI_MIN,
+         .lo = 1},
+        {CLI_O("--target-tokens", CLI_I64, &prm.target_tokens, "N",
+         "keep at most N words (N >= 1; overrides --ratio)"), .ilo = 1, .ihi = INT64_MAX},
+        {CLI_O("--encoder", CLI_STR, &encoder_spec, "SPEC",
+         "lexical (default) | vectors:FILE (GloVe text or word2vec\n"
+         "binary) | MODEL (.gguf or HF directory with a tokenizer:\n"
+         "hidden states of its first 8 layers)")},
+        {CLI_O("--json", CLI_FLAG, &json, NULL,
+         "print {compressed, original_tokens, compressed_tokens,\nratio, ms}")},
+        {CLI_O("--keep-titles", CLI_FLAG, &prm.keep_titles, NULL,
+         "keep the first short line (title) of groups that get words")},
+        {CLI_O("--no-coarse", CLI_CLEAR, &prm.coarse, NULL, "share the budget by group size instead of MIG")},
+        {CLI_O("--no-redundancy", CLI_CLEAR, &prm.redundancy, NULL,
+         "drop the redundancy terms (relevance only)")},
+        {CLI_O("--alpha", CLI_F32, &prm.alpha, "A", "relevance weight")},
+        {CLI_O("--beta", CLI_F32, &prm.beta, "B", "redundancy weight")},
+        {CLI_O("--temperature", CLI_F32, &prm.temperature, "T",
+         "coarse softmax temperature > 0 (lower: more concentrated)"), .flags = CLI_GT, .lo = 0},
+        {CLI_O("--context-weight", CLI_F32, &prm.context_weight, "W",
+         "weight of sentence/group relevance in a unit's score")},
+        {CLI_O("--min-unit-words", CLI_I32, &prm.min_unit_words, "N",
+         "shortest clause kept as its own unit (1..1000)"), .ilo = 1, .ihi = 1000},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = cmd, .usage = compress_usage, .about = compress_about,
+                    .epilog = compress_epilog, .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     int sources = (context != NULL) + (context_file != NULL) + (docs_file != NULL);
     if (sources != 1)
-        return cli_error(cmd, "give exactly one of --context, --context-file, --documents-file");
+        return cli_usage(cmd, "give exactly one of --context, --context-file, --documents-file");
 
     comi_ctx *ctx = cli_ctx_new(0, &lim);
     if (!ctx) return cli_error(cmd, "out of memory");

@@ -31,33 +31,15 @@ static const char *const eval_usage =
     "                 [--methods comi,truncate,random,bm25,no-redundancy,no-coarse]\n"
     "                 [--limit N] [--shuffle] [--seed S] [--out-dir DIR] [--encoder SPEC]\n"
     "                 [--threads T] [--no-documents] [--skip-bad] [--save-text] [--set K=V]\n"
-    "                 [--max-context-tokens N] [--max-memory SIZE]\n"
-    "\n"
+    "                 [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const eval_about =
     "Compresses every example's context with each method at each ratio (budget =\n"
-    "floor(words of `input` / ratio), the same for every method) and scores it.\n"
-    "\n"
-    "  --task recall     answer recall of the compressed text (a normalised reference\n"
-    "                    occurs in it) and token F1 against the references\n"
-    "  --methods LIST    comi: coarse-to-fine MIG (documents when the example has them)\n"
-    "                    no-redundancy, no-coarse: comi without that part\n"
-    "                    truncate: first words; random: random words (seeded);\n"
-    "                    bm25: BM25 sentence selection; full: the whole input\n"
-    "                    (an upper bound; not in the default list)\n"
-    "  --limit N         only the first N examples (after --shuffle)\n"
-    "  --shuffle --seed S  shuffle the examples first (seed also drives `random`)\n"
-    "  --out-dir DIR     writes DIR/examples.jsonl (per example; resumable),\n"
-    "                    DIR/metrics.json and DIR/recall.svg (default eval-out)\n"
-    "  --encoder SPEC    encoder for the comi methods (lexical | vectors:FILE | MODEL)\n"
-    "  --threads T       examples in parallel (default 1)\n"
-    "  --no-documents    compress `input` even when `documents` are given\n"
-    "  --skip-bad        skip malformed lines (counted) instead of stopping\n"
-    "  --save-text       also store each compressed text in examples.jsonl\n"
-    "  --set KEY=VALUE   a comi knob: alpha, beta, temperature, context_weight,\n"
-    "                    min_unit_words, min_group_words, window_words, keep_titles,\n"
-    "                    bridge_weight, lead_weight, centrality_weight\n" CLI_LIMITS_HELP
-    "                           (per example and method; an example over a limit stops\n"
-    "                           the run with its line number)\n"
-    "\n"
+    "floor(words of `input` / ratio), the same for every method) and scores it.\n";
+
+static const char *const eval_epilog =
+    "The limits apply per example and method; an example over a limit stops the run\n"
+    "with its line number.\n"
     "The model-based QA evaluation: comi eval --task qa --help.\n";
 
 /* ---------------------------------------------------------------- methods */
@@ -528,7 +510,7 @@ static bool parse_methods(const char *s, const method_def **out, size_t *n) {
         size_t k = 0;
         while (k < N_METHODS_ALL && strcmp(methods_all[k].name, tok)) k++;
         if (k == N_METHODS_ALL) {
-            cli_error("eval", "--methods: unknown method '%s' (known: comi, no-redundancy, "
+            cli_usage("eval", "--methods: unknown method '%s' (known: comi, no-redundancy, "
                       "no-coarse, bm25, truncate, random, full)", tok);
             return false;
         }
@@ -537,20 +519,21 @@ static bool parse_methods(const char *s, const method_def **out, size_t *n) {
         out[(*n)++] = &methods_all[k];
     next:;
     }
-    if (*n == 0) cli_error("eval", "--methods: empty list");
+    if (*n == 0) cli_usage("eval", "--methods: empty list");
     return *n > 0;
 }
 
-/* --set KEY=VALUE: one comi_text_params knob. */
-static bool set_knob(comi_text_params *p, const char *kv) {
+/* --set KEY=VALUE: one comi_text_params knob (a cli_value_fn). */
+static bool set_knob(const char *kv, void *target, char *err, size_t errsz) {
+    comi_text_params *p = target;
     const char *eq = strchr(kv, '=');
-    if (!eq) return cli_error("eval", "--set: '%s' is not KEY=VALUE", kv), false;
+    if (!eq) return snprintf(err, errsz, "'%s' is not KEY=VALUE", kv), false;
     size_t kl = (size_t)(eq - kv);
     char *end;
     errno = 0;
     double v = strtod(eq + 1, &end);
     if (!eq[1] || *end || errno || !isfinite(v))
-        return cli_error("eval", "--set: '%s' is not a finite number", eq + 1), false;
+        return snprintf(err, errsz, "'%s' is not a finite number", eq + 1), false;
 #define KNOB(name, expr)                                                                          \
     if (kl == strlen(name) && !strncmp(kv, name, kl)) {                                         \
         expr;                                                                                     \
@@ -568,17 +551,19 @@ static bool set_knob(comi_text_params *p, const char *kv) {
     KNOB("centrality_weight", p->centrality_weight = (float)v)
     KNOB("lead_weight", p->lead_weight = (float)v)
 #undef KNOB
-    cli_error("eval", "--set: unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
-              "min_unit_words, min_group_words, window_words, keep_titles, bridge_weight, "
-              "lead_weight, centrality_weight)", (int)kl, kv);
+    snprintf(err, errsz, "unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
+             "min_unit_words, min_group_words, window_words, keep_titles, bridge_weight, "
+             "lead_weight, centrality_weight)", (int)kl, kv);
     return false;
 }
 
 int cmd_eval_qa(int argc, char **argv); /* --task qa: tools/cmd_eval_qa.c */
 
 int cmd_eval(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--task") && !strcmp(argv[i + 1], "qa")) return cmd_eval_qa(argc, argv);
+    for (int i = 1; i < argc; i++)
+        if ((!strcmp(argv[i], "--task") && i + 1 < argc && !strcmp(argv[i + 1], "qa")) ||
+            !strcmp(argv[i], "--task=qa"))
+            return cmd_eval_qa(argc, argv);
     const char *cmd = "eval";
     const char *data = NULL, *task_name = "recall", *out_dir = "eval-out";
     const char *ratios_s = "4,8,16,32", *methods_s = "comi,truncate,random,bm25,no-redundancy,no-coarse";
@@ -587,61 +572,63 @@ int cmd_eval(int argc, char **argv) {
     bool shuffle = false, skip_bad = false, save_text = false, use_docs = true;
     comi_text_params base = comi_text_default_params();
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int lf = cli_limit_flag(cmd, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(eval_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--data")) {
-            if (!(data = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--task")) {
-            if (!(task_name = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--ratio") || !strcmp(a, "--ratios")) {
-            if (!(ratios_s = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--methods")) {
-            if (!(methods_s = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--out-dir")) {
-            if (!(out_dir = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--encoder")) {
-            if (!(encoder_spec = cli_value(cmd, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--limit") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            int64_t *dst = !strcmp(a, "--limit") ? &limit : !strcmp(a, "--seed") ? &seed : &threads;
-            int64_t lo = !strcmp(a, "--threads") ? 1 : 0, hi = !strcmp(a, "--threads") ? 256 : INT64_MAX;
-            if (!v || !cli_parse_i64(cmd, a, v, lo, hi, dst)) return 1;
-        } else if (!strcmp(a, "--set")) {
-            const char *v = cli_value(cmd, argc, argv, &i);
-            if (!v || !set_knob(&base, v)) return 1;
-        } else if (!strcmp(a, "--shuffle")) {
-            shuffle = true;
-        } else if (!strcmp(a, "--skip-bad")) {
-            skip_bad = true;
-        } else if (!strcmp(a, "--save-text")) {
-            save_text = true;
-        } else if (!strcmp(a, "--no-documents")) {
-            use_docs = false;
-        } else {
-            return cli_error(cmd, "unknown option '%s' (comi eval --help lists them)", a);
-        }
-    }
-    if (!data) return cli_error(cmd, "--data is required");
+    cli_opt opts[] = {
+        {CLI_O("--data", CLI_FILE, &data, "F.jsonl", "the COMI JSONL data set (- : stdin)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--task", CLI_STR, &task_name, "TASK",
+               "recall (default): answer recall of the compressed text (a\n"
+               "normalised reference occurs in it) and token F1 against the\n"
+               "references; qa: comi eval --task qa --help")},
+        {CLI_O("--ratio", CLI_STR, &ratios_s, "LIST", "ratios, comma-separated (default 4,8,16,32)"),
+         .alias = "--ratios"},
+        {CLI_O("--methods", CLI_STR, &methods_s, "LIST",
+               "comi: coarse-to-fine MIG (documents when the example has them)\n"
+               "no-redundancy, no-coarse: comi without that part\n"
+               "truncate: first words; random: random words (seeded);\n"
+               "bm25: BM25 sentence selection; full: the whole input\n"
+               "(an upper bound; not in the default list)")},
+        {CLI_O("--limit", CLI_I64, &limit, "N", "only the first N examples (after --shuffle)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--shuffle", CLI_FLAG, &shuffle, NULL, "shuffle the examples first")},
+        {CLI_O("--seed", CLI_I64, &seed, "S", "seed of --shuffle and of `random` (default 0)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--out-dir", CLI_PATH, &out_dir, "DIR",
+               "writes DIR/examples.jsonl (per example; resumable),\n"
+               "DIR/metrics.json and DIR/recall.svg (default eval-out)")},
+        {CLI_O("--encoder", CLI_STR, &encoder_spec, "SPEC",
+               "encoder for the comi methods (lexical | vectors:FILE | MODEL)")},
+        {CLI_O("--threads", CLI_I64, &threads, "T", "examples in parallel (default 1)"), .ilo = 1,
+         .ihi = 256},
+        {CLI_O("--no-documents", CLI_CLEAR, &use_docs, NULL,
+               "compress `input` even when `documents` are given")},
+        {CLI_O("--skip-bad", CLI_FLAG, &skip_bad, NULL,
+               "skip malformed lines (counted) instead of stopping")},
+        {CLI_O("--save-text", CLI_FLAG, &save_text, NULL,
+               "also store each compressed text in examples.jsonl")},
+        {CLI_O("--set", CLI_FN, &base, "KEY=VALUE",
+               "a comi knob: alpha, beta, temperature, context_weight,\n"
+               "min_unit_words, min_group_words, window_words, keep_titles,\n"
+               "bridge_weight, lead_weight, centrality_weight (repeatable)"),
+         .fn = set_knob},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = cmd, .usage = eval_usage, .about = eval_about, .epilog = eval_epilog,
+                    .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     const task_def *task = NULL;
     for (size_t k = 0; k < sizeof tasks / sizeof tasks[0]; k++)
         if (!strcmp(tasks[k].name, task_name)) task = &tasks[k];
     if (!task)
-        return cli_error(cmd, "--task: unknown task '%s' (this build has: recall; qa needs the "
-                         "model pipeline)", task_name);
+        return cli_usage(cmd, "--task: unknown task '%s' (recall or qa)", task_name);
     double ratios[16];
     size_t n_ratios;
     if (!parse_ratios(ratios_s, ratios, &n_ratios))
-        return cli_error(cmd, "--ratio: '%s' is not a comma-separated list of numbers >= 1 (at "
+        return cli_usage(cmd, "--ratio: '%s' is not a comma-separated list of numbers >= 1 (at "
                          "most 16)", ratios_s);
     const method_def *methods[N_METHODS_ALL];
     size_t n_methods;
-    if (!parse_methods(methods_s, methods, &n_methods)) return 1;
+    if (!parse_methods(methods_s, methods, &n_methods)) return CLI_EXIT_USAGE;
 
     comi_ctx *ctx = cli_ctx_new(0, &lim);
     if (!ctx) return cli_error(cmd, "out of memory");

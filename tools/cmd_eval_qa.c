@@ -30,35 +30,25 @@ int cmd_eval_qa(int argc, char **argv); /* comi eval --task qa */
 
 static const char *const CMD = "eval";
 
-static void usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: comi eval --task qa --data F.jsonl --model MODEL [--checkpoint DIR]\n"
-        "                 [--ratio 4,8,16,32]\n"
-        "                 [--methods "
-        "comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only]\n"
-        "                 [--limit N] [--shuffle --seed S] [--out-dir DIR] [--encoder-layers K]\n"
-        "                 [--max-new-tokens N] [--segment-size N] [--threads T] [--skip-bad]\n"
-        "                 [--max-context-tokens N] [--max-memory SIZE]\n"
-        "\n"
-        "Answers every example's `prompt` from its `input` with the soft pipeline (comi answer)\n"
-        "and its ablations at each ratio (merge size = ratio), and scores the answers against\n"
-        "`answer` by exact match, token F1 and accuracy (a reference inside the answer).\n"
-        "\n"
-        "  --methods LIST   comi, no-redundancy, coarse-only, fine-only, mean-pool (merge\n"
-        "                   variants); truncate (decoder reads the first n/ratio context\n"
-        "                   tokens); full (the whole context; run once, shown at every ratio)\n"
-        "  --model, --checkpoint, --tokenizer, --encoder-layers, --max-new-tokens,\n"
-        "  --segment-size, --repetition-penalty   as in comi answer\n"
-        "  --limit N        only the first N examples (after --shuffle)\n"
-        "  --shuffle --seed S  shuffle the examples first\n"
-        "  --out-dir DIR    DIR/examples.jsonl (resumable), DIR/metrics.json, DIR/qa.svg\n"
-        "                   (default eval-qa-out)\n"
-        "  --skip-bad       skip malformed JSONL lines (counted) instead of stopping\n"
-        "  --threads T      kernel threads (default: all cores)\n" CLI_LIMITS_HELP
-        "                           (per example and method; an example over a limit stops\n"
-        "                           the run with its line number)\n");
-}
+/* the name usage errors carry: "comi eval --task qa: ... (comi eval --task qa --help)" */
+static const char *const QA = "eval --task qa";
+
+static const char *const qa_usage =
+    "usage: comi eval --task qa --data F.jsonl --model MODEL [--checkpoint DIR]\n"
+    "                 [--ratio 4,8,16,32]\n"
+    "                 [--methods comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only]\n"
+    "                 [--limit N] [--shuffle --seed S] [--out-dir DIR] [--encoder-layers K]\n"
+    "                 [--max-new-tokens N] [--segment-size N] [--threads T] [--skip-bad]\n"
+    "                 [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const qa_about =
+    "Answers every example's `prompt` from its `input` with the soft pipeline (comi answer)\n"
+    "and its ablations at each ratio (merge size = ratio), and scores the answers against\n"
+    "`answer` by exact match, token F1 and accuracy (a reference inside the answer).\n";
+
+static const char *const qa_epilog =
+    "The limits apply per example and method; an example over a limit stops the run\n"
+    "with its line number.\n";
 
 enum { M_COMI, M_NO_RED, M_COARSE_ONLY, M_FINE_ONLY, M_MEAN_POOL, M_TRUNCATE, M_FULL, M_N };
 static const char *const method_names[M_N] = {"comi",      "no-redundancy", "coarse-only",
@@ -103,7 +93,7 @@ static bool parse_methods(const char *s, bool *on) {
         int k = 0;
         while (k < M_N && strcmp(method_names[k], t)) k++;
         if (k == M_N) {
-            cli_error(CMD, "--methods: unknown method '%s' for --task qa (comi, full, truncate, "
+            cli_usage(QA, "--methods: unknown method '%s' for --task qa (comi, full, truncate, "
                            "mean-pool, no-redundancy, coarse-only, fine-only)",
                       t);
             return false;
@@ -111,7 +101,7 @@ static bool parse_methods(const char *s, bool *on) {
         on[k] = true;
         n++;
     }
-    if (!n) cli_error(CMD, "--methods: empty list");
+    if (!n) cli_usage(QA, "--methods: empty list");
     return n > 0;
 }
 
@@ -251,72 +241,61 @@ static bool write_svg(const char *path, const char *title, const qa_agg *a, cons
 int cmd_eval_qa(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *ckpt = NULL, *tok = NULL, *out_dir = "eval-qa-out";
     const char *ratios_s = "4,8,16,32",
-               *methods_s = "comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only", *v;
+               *methods_s = "comi,full,truncate,mean-pool,no-redundancy,coarse-only,fine-only";
+    const char *task = NULL;
     int64_t limit = -1, seed = 0, threads = 0, enc_layers = 0, max_new = -1, seg = -1;
     double pen = -1;
     bool shuffle = false, skip_bad = false;
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--task")) {
-            if (!(v = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--data")) {
-            if (!(data = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!(ckpt = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!(tok = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--out-dir")) {
-            if (!(out_dir = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--ratio") || !strcmp(a, "--ratios")) {
-            if (!(ratios_s = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--methods")) {
-            if (!(methods_s = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--limit") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
-                   !strcmp(a, "--encoder-layers") || !strcmp(a, "--max-new-tokens") ||
-                   !strcmp(a, "--segment-size")) {
-            int64_t *dst = !strcmp(a, "--limit")            ? &limit
-                           : !strcmp(a, "--seed")           ? &seed
-                           : !strcmp(a, "--threads")        ? &threads
-                           : !strcmp(a, "--encoder-layers") ? &enc_layers
-                           : !strcmp(a, "--max-new-tokens") ? &max_new
-                                                            : &seg;
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, !strcmp(a, "--segment-size") ? 1 : 0, INT32_MAX, dst))
-                return 1;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &pen)) return 1;
-            if (!(pen > 0)) return cli_error(CMD, "--repetition-penalty: %s must be > 0", v);
-        } else if (!strcmp(a, "--shuffle")) {
-            shuffle = true;
-        } else if (!strcmp(a, "--skip-bad")) {
-            skip_bad = true;
-        } else {
-            cli_error(CMD, "unknown option '%s' for --task qa (comi eval --task qa --help)", a);
-            return 2;
-        }
-    }
-    if (!data || !model) {
-        cli_error(CMD, "missing required option %s (comi eval --task qa --help)",
-                  !data ? "--data" : "--model");
-        return 2;
-    }
+    cli_opt opts[] = {
+        {CLI_O("--task", CLI_STR, &task, "qa", "this evaluation (--task recall: comi eval --help)")},
+        {CLI_O("--data", CLI_FILE, &data, "F.jsonl", "the COMI JSONL data set (- : stdin)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--model", CLI_PATH, &model, "MODEL", "as in comi answer"), .flags = CLI_REQUIRED},
+        {CLI_O("--checkpoint", CLI_PATH, &ckpt, "DIR", "as in comi answer")},
+        {CLI_O("--tokenizer", CLI_PATH, &tok, "T", "as in comi answer")},
+        {CLI_O("--ratio", CLI_STR, &ratios_s, "LIST",
+               "whole-number ratios, comma-separated (default 4,8,16,32)"),
+         .alias = "--ratios"},
+        {CLI_O("--methods", CLI_STR, &methods_s, "LIST",
+               "comi, no-redundancy, coarse-only, fine-only, mean-pool (merge\n"
+               "variants); truncate (decoder reads the first n/ratio context\n"
+               "tokens); full (the whole context; run once, shown at every ratio)")},
+        {CLI_O("--limit", CLI_I64, &limit, "N", "only the first N examples (after --shuffle)"),
+         .ilo = 0, .ihi = INT32_MAX},
+        {CLI_O("--shuffle", CLI_FLAG, &shuffle, NULL, "shuffle the examples first")},
+        {CLI_O("--seed", CLI_I64, &seed, "S", "seed of --shuffle (default 0)"), .ilo = 0,
+         .ihi = INT32_MAX},
+        {CLI_O("--out-dir", CLI_PATH, &out_dir, "DIR",
+               "DIR/examples.jsonl (resumable), DIR/metrics.json, DIR/qa.svg\n"
+               "(default eval-qa-out)")},
+        {CLI_O("--encoder-layers", CLI_I64, &enc_layers, "K", "as in comi answer"), .ilo = 0,
+         .ihi = INT32_MAX},
+        {CLI_O("--max-new-tokens", CLI_I64, &max_new, "N", "as in comi answer"), .ilo = 0,
+         .ihi = INT32_MAX},
+        {CLI_O("--segment-size", CLI_I64, &seg, "N", "as in comi answer"), .ilo = 1,
+         .ihi = INT32_MAX},
+        {CLI_O("--repetition-penalty", CLI_F64, &pen, "P", "as in comi answer"), .flags = CLI_GT,
+         .lo = 0},
+        {CLI_O("--skip-bad", CLI_FLAG, &skip_bad, NULL,
+               "skip malformed JSONL lines (counted) instead of stopping")},
+        {CLI_O("--threads", CLI_I64, &threads, "T", "kernel threads (default: all cores)"),
+         .ilo = 0, .ihi = INT32_MAX},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = QA, .usage = qa_usage, .about = qa_about, .epilog = qa_epilog,
+                    .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    if (task && strcmp(task, "qa")) return cli_usage(QA, "--task: both qa and '%s' given", task);
     double ratios[16];
     size_t nr;
     if (!parse_list_ratios(ratios_s, ratios, &nr))
-        return cli_error(CMD, "--ratio: '%s' is not a comma-separated list of whole numbers >= 1 "
+        return cli_usage(QA, "--ratio: '%s' is not a comma-separated list of whole numbers >= 1 "
                               "(at most 16)",
                          ratios_s);
     bool on[M_N] = {false};
-    if (!parse_methods(methods_s, on)) return 1;
+    if (!parse_methods(methods_s, on)) return CLI_EXIT_USAGE;
 
     comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     if (!ctx) return cli_error(CMD, "out of memory");

@@ -16,31 +16,20 @@ static const char *CMD = "forward";
 /* Positions evaluated per call: bounds the logits buffer for long inputs. */
 #define FWD_CHUNK 256
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: comi forward --model MODEL --ids FILE [--layers K] [--hidden-out H.f32]\n"
-            "                    [--logits-out L.f32] [--generate N] [--threads T]\n"
-            "                    [--repetition-penalty P] [--stop-at-eos]\n"
-            "                    [--max-context-tokens N] [--max-memory SIZE]\n"
-            "\n"
-            "Runs MODEL (a .gguf file or a Hugging Face directory) over the token ids in FILE\n"
-            "(one line of space-separated integers), positions from 0.\n"
-            "\n"
-            "  --layers K            run only the first K layers (default: all)\n"
-            "  --hidden-out H.f32    hidden states after K layers with the final RMSNorm\n"
-            "                        applied, float32 (n_tokens x n_embd)\n"
-            "  --logits-out L.f32    logits of every position, float32 (n_tokens x n_vocab);\n"
-            "                        needs all layers\n"
-            "  --generate N          print N greedy continuation ids on one line\n"
-            "  --repetition-penalty P  penalise ids already generated (HF semantics, default 1)\n"
-            "  --stop-at-eos         stop generating at the model's end-of-sequence id\n"
-            "  --threads T           worker threads (default: all cores); results do not\n"
-            "                        depend on T\n"
-            CLI_LIMITS_HELP
-            "                           (here the tokens are the ids plus --generate N, the\n"
-            "                           positions of the session; SIZE bounds its KV cache\n"
-            "                           and scratch)\n");
-}
+static const char *const forward_usage =
+    "usage: comi forward --model MODEL --ids FILE [--layers K] [--hidden-out H.f32]\n"
+    "                    [--logits-out L.f32] [--generate N] [--threads T]\n"
+    "                    [--repetition-penalty P] [--stop-at-eos]\n"
+    "                    [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const forward_about =
+    "Runs MODEL (a .gguf file or a Hugging Face directory) over the token ids in FILE\n"
+    "(one line of space-separated integers; - reads standard input), positions from 0.\n";
+
+static const char *const forward_epilog =
+    "Here --max-context-tokens counts the ids plus --generate N, the positions of the\n"
+    "session; --max-memory bounds its KV cache and scratch.\n"
+    "Exit status: 0 success; 1 bad input or failure; 2 bad usage.\n";
 
 /* Parses one line of space-separated token ids. Prints an error and returns
  * false on a bad token, an empty file or an unreadable file. */
@@ -97,44 +86,34 @@ int cmd_forward(int argc, char **argv) {
     double penalty = 1.0;
     bool stop_eos = false;
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--ids")) {
-            if (!(ids_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--hidden-out")) {
-            if (!(hidden_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--logits-out")) {
-            if (!(logits_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--layers")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            if (!v || !cli_parse_i64(CMD, a, v, 1, 1 << 20, &layers)) return 1;
-        } else if (!strcmp(a, "--generate")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            if (!v || !cli_parse_i64(CMD, a, v, 0, 1 << 20, &n_gen)) return 1;
-        } else if (!strcmp(a, "--threads")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            if (!v || !cli_parse_i64(CMD, a, v, 1, 256, &threads)) return 1;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            if (!v || !cli_parse_f64(CMD, a, v, &penalty)) return 1;
-            if (!(penalty > 0))
-                return cli_error(CMD, "--repetition-penalty: %g must be > 0", penalty);
-        } else if (!strcmp(a, "--stop-at-eos")) {
-            stop_eos = true;
-        } else {
-            return cli_error(CMD, "unknown option '%s' (comi forward --help)", a);
-        }
-    }
-    if (!model_path) return cli_error(CMD, "--model is required");
-    if (!ids_path) return cli_error(CMD, "--ids is required");
+    cli_opt opts[] = {
+        {CLI_O("--model", CLI_PATH, &model_path, "MODEL", "a .gguf file or a Hugging Face directory"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--ids", CLI_FILE, &ids_path, "FILE", "token ids, one line, space-separated"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--layers", CLI_I64, &layers, "K", "run only the first K layers (default: all)"),
+         .ilo = 1, .ihi = 1 << 20},
+        {CLI_O("--hidden-out", CLI_PATH, &hidden_path, "H.f32",
+               "hidden states after K layers with the final RMSNorm\n"
+               "applied, float32 (n_tokens x n_embd)")},
+        {CLI_O("--logits-out", CLI_PATH, &logits_path, "L.f32",
+               "logits of every position, float32 (n_tokens x n_vocab);\nneeds all layers")},
+        {CLI_O("--generate", CLI_I64, &n_gen, "N", "print N greedy continuation ids on one line"),
+         .ilo = 0, .ihi = 1 << 20},
+        {CLI_O("--repetition-penalty", CLI_F64, &penalty, "P",
+               "penalise ids already generated (HF semantics, default 1)"),
+         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--stop-at-eos", CLI_FLAG, &stop_eos, NULL,
+               "stop generating at the model's end-of-sequence id")},
+        {CLI_O("--threads", CLI_I64, &threads, "T",
+               "worker threads (default: all cores); results do not\ndepend on T"),
+         .ilo = 1, .ihi = 256},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = CMD, .usage = forward_usage, .about = forward_about,
+                    .epilog = forward_epilog, .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
 
     int32_t *ids;
     int64_t n;

@@ -10,17 +10,13 @@
 
 static const char *CMD = "inspect";
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: comi inspect MODEL [--tensors] [--ctx N]\n"
-                 "\n"
-                 "Loads MODEL (a .gguf file or a Hugging Face directory), checks every tensor\n"
-                 "against the architecture, and prints the architecture, shapes, types,\n"
-                 "tokenizer and the memory needed.\n"
-                 "\n"
-                 "  --tensors   list every tensor: name, type, shape (outermost first), bytes\n"
-                 "  --ctx N     size the session memory estimate for N tokens (default: the\n"
-                 "              trained context length, at most 32768)\n");
-}
+static const char *const inspect_usage = "usage: comi inspect MODEL [--tensors] [--ctx N]\n"
+                                         "       comi inspect --model MODEL [--tensors] [--ctx N]\n";
+
+static const char *const inspect_about =
+    "Loads MODEL (a .gguf file or a Hugging Face directory), checks every tensor\n"
+    "against the architecture, and prints the architecture, shapes, types,\n"
+    "tokenizer and the memory needed.\n";
 
 static double mib(uint64_t b) {
     return (double)b / (1024.0 * 1024.0);
@@ -31,25 +27,23 @@ int cmd_inspect(int argc, char **argv) {
     const char *path = NULL;
     bool list = false;
     int64_t n_ctx = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--tensors")) {
-            list = true;
-        } else if (!strcmp(a, "--ctx")) {
-            const char *v = cli_value(CMD, argc, argv, &i);
-            if (!v || !cli_parse_i64(CMD, a, v, 1, (int64_t)1 << 31, &n_ctx)) return 1;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_error(CMD, "unknown option '%s' (comi inspect --help)", a);
-        } else if (path) {
-            return cli_error(CMD, "more than one MODEL given ('%s', '%s')", path, a);
-        } else {
-            path = a;
-        }
-    }
-    if (!path) return cli_error(CMD, "MODEL is required (comi inspect --help)");
+    const char *model_opt = NULL;
+    cli_opt opts[] = {
+        {CLI_O("--model", CLI_PATH, &model_opt, "MODEL", "the model (or give it as the argument)")},
+        {CLI_O("--tensors", CLI_FLAG, &list, NULL,
+               "list every tensor: name, type, shape (outermost first), bytes")},
+        {CLI_O("--ctx", CLI_I64, &n_ctx, "N",
+               "size the session memory estimate for N tokens (default: the\n"
+               "trained context length, at most 32768)"),
+         .ilo = 1, .ihi = (int64_t)1 << 31},
+    };
+    cli_cmd spec = {.name = CMD, .usage = inspect_usage, .about = inspect_about, .opts = opts,
+                    .n_opts = CLI_N(opts), .pos = &path, .pos_meta = "MODEL"};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    if (path && model_opt) return cli_usage(CMD, "give MODEL once (argument '%s', --model '%s')", path, model_opt);
+    if (model_opt) path = model_opt;
+    if (!path) return cli_usage(CMD, "missing MODEL");
     comi_ctx *ctx = comi_ctx_new(NULL);
     if (!ctx) return cli_error(CMD, "out of memory");
     comi_model *m = NULL;

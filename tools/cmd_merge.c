@@ -20,59 +20,56 @@ int cmd_merge(int argc, char **argv); /* the entry point tools/comi.c dispatches
 
 static const char *const CMD = "merge";
 
-static void merge_usage(FILE *out) {
-    fprintf(out,
-            "usage: comi merge --context C.f32 --query Q.f32 --dim D --merge-size M --out MEM.f32\n"
-            "                  [--group-sizes-out S.i32] [--alpha-select A] [--beta-select B]\n"
-            "                  [--alpha-merge A] [--beta-merge B] [--no-coarse] [--no-fine]\n"
-            "                  [--no-coarse-redundancy] [--no-fine-redundancy] [--threads T]\n"
-            "                  [--max-context-tokens N] [--max-memory SIZE]\n"
-            "\n"
-            "Merges the hidden states of one context segment into at most ceil(n / M) memory\n"
-            "vectors with COMI's coarse-to-fine Marginal Information Gain (MIG):\n"
-            "  coarse: the context is cut into groups of M tokens; a group whose most relevant\n"
-            "          token is relevant to the query and not redundant with the other groups\n"
-            "          gets a smaller reallocated group (less compression), and vice versa;\n"
-            "  fine:   each group becomes one vector, the softmax(MIG)-weighted average of its\n"
-            "          tokens' hidden states.\n"
-            "\n"
-            "Files are raw little-endian float32/int32, row-major, no header.\n"
-            "  --context C.f32          hidden states, n x D float32; n = file size / (4 D)\n"
-            "  --query Q.f32            query vector, D float32\n"
-            "  --dim D                  hidden size D (>= 1)\n"
-            "  --merge-size M           compression rate: tokens per memory vector (>= 1)\n"
-            "  --out MEM.f32            writes the memory vectors, n_memory x D float32\n"
-            "  --group-sizes-out S.i32  writes the group sizes, n_groups int32: with the coarse\n"
-            "                           stage, the reallocated sizes of the ceil(n / M) groups,\n"
-            "                           zeros included (empty groups give no memory vector);\n"
-            "                           with --no-coarse, the uniform sizes used\n"
-            "  --alpha-select A         weight of relevance in the coarse MIG (default 1)\n"
-            "  --beta-select B          weight of redundancy in the coarse MIG (default 1)\n"
-            "  --alpha-merge A          weight of relevance in the fine MIG (default 1)\n"
-            "  --beta-merge B           weight of redundancy in the fine MIG (default 1)\n"
-            "  --no-coarse              no reallocation: round(n / M) groups of equal size\n"
-            "  --no-fine                memory vector = plain mean of its group\n"
-            "  --no-coarse-redundancy   coarse MIG = alpha-select * relevance only\n"
-            "  --no-fine-redundancy     fine MIG = alpha-merge * relevance only\n"
-            "  --threads T              worker threads (default: all cores)\n"
-            "  --quiet                  no summary line on stdout\n" CLI_LIMITS_HELP
-            "  -h, --help               this text\n"
-            "\n"
-            "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"
-            "Exit status: 0 success; 1 bad input (missing/unreadable file, wrong file size,\n"
-            "NaN/Inf values, out-of-range value) or failure, with one line on stderr; 2 bad\n"
-            "usage (unknown option, missing required option).\n");
-}
+static const char *const merge_usage =
+    "usage: comi merge --context C.f32 --query Q.f32 --dim D --merge-size M --out MEM.f32\n"
+    "                  [--group-sizes-out S.i32] [--alpha-select A] [--beta-select B]\n"
+    "                  [--alpha-merge A] [--beta-merge B] [--no-coarse] [--no-fine]\n"
+    "                  [--no-coarse-redundancy] [--no-fine-redundancy] [--threads T]\n"
+    "                  [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const merge_about =
+    "Merges the hidden states of one context segment into at most ceil(n / M) memory\n"
+    "vectors with COMI's coarse-to-fine Marginal Information Gain (MIG):\n"
+    "  coarse: the context is cut into groups of M tokens; a group whose most relevant\n"
+    "          token is relevant to the query and not redundant with the other groups\n"
+    "          gets a smaller reallocated group (less compression), and vice versa;\n"
+    "  fine:   each group becomes one vector, the softmax(MIG)-weighted average of its\n"
+    "          tokens' hidden states.\n"
+    "\n"
+    "Files are raw little-endian float32/int32, row-major, no header; - as an input\n"
+    "file reads standard input.\n";
+
+static const char *const merge_epilog =
+    "On success prints one summary line (tokens, groups, memory vectors) on stdout.\n"
+    "Exit status: 0 success; 1 bad input (missing/unreadable file, wrong file size,\n"
+    "NaN/Inf values) or failure, with one line on stderr; 2 bad usage (unknown\n"
+    "option, missing required option, malformed or out-of-range value).\n";
 
 /* A read-only view of a whole float32 file: mmapped (no copy). */
 typedef struct {
     const float *data;
     size_t bytes;
-    void *map;
+    void *map;    /* mmapped file, or NULL */
+    float *owned; /* read from standard input, or NULL */
 } f32_view;
 
 static bool map_context(const char *path, int64_t dim, f32_view *v) {
     memset(v, 0, sizeof *v);
+    if (!strcmp(path, "-")) { /* a pipe cannot be mapped: read it */
+        float *data;
+        size_t count;
+        if (!cli_read_f32(CMD, "--context", path, &data, &count)) return false;
+        if (count == 0 || count % (size_t)dim != 0) {
+            free(data);
+            cli_error(CMD, "--context: standard input has %zu float32 values, %s", count,
+                      count ? "not a multiple of dim" : "no tokens");
+            return false;
+        }
+        v->data = data;
+        v->bytes = count * 4;
+        v->owned = data;
+        return true;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         cli_error(CMD, "--context: cannot open '%s': %s", path, strerror(errno));
@@ -112,74 +109,51 @@ static bool map_context(const char *path, int64_t dim, f32_view *v) {
 int cmd_merge(int argc, char **argv) {
     const char *context = NULL, *query_path = NULL, *out = NULL, *sizes_out = NULL;
     int64_t dim = 0, merge_size = 0, threads = 0;
-    bool have_dim = false, have_m = false, quiet = false;
+    bool quiet = false;
     comi_merge_params p = comi_merge_default_params();
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        double x;
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            merge_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--context")) {
-            if (!(context = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--query")) {
-            if (!(query_path = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--out")) {
-            if (!(out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--group-sizes-out")) {
-            if (!(sizes_out = cli_value(CMD, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--dim")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, INT32_MAX, &dim))
-                return 1;
-            have_dim = true;
-        } else if (!strcmp(a, "--merge-size")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, INT32_MAX, &merge_size))
-                return 1;
-            have_m = true;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, 256, &threads))
-                return 1;
-        } else if (!strcmp(a, "--alpha-select") || !strcmp(a, "--beta-select") ||
-                   !strcmp(a, "--alpha-merge") || !strcmp(a, "--beta-merge")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_f64(CMD, a, v, &x)) return 1;
-            if (!isfinite((float)x)) return cli_error(CMD, "%s: %s overflows float32", a, v);
-            float *dst = !strcmp(a, "--alpha-select")  ? &p.alpha_select
-                         : !strcmp(a, "--beta-select") ? &p.beta_select
-                         : !strcmp(a, "--alpha-merge") ? &p.alpha_merge
-                                                       : &p.beta_merge;
-            *dst = (float)x;
-        } else if (!strcmp(a, "--no-coarse")) {
-            p.coarse = false;
-        } else if (!strcmp(a, "--no-fine")) {
-            p.fine = false;
-        } else if (!strcmp(a, "--no-coarse-redundancy")) {
-            p.coarse_redundancy = false;
-        } else if (!strcmp(a, "--no-fine-redundancy")) {
-            p.fine_redundancy = false;
-        } else if (!strcmp(a, "--quiet")) {
-            quiet = true;
-        } else {
-            cli_error(CMD, "unknown option '%s' (comi merge --help lists them)", a);
-            return 2;
-        }
-    }
-    const char *missing = !context      ? "--context"
-                          : !query_path ? "--query"
-                          : !have_dim   ? "--dim"
-                          : !have_m     ? "--merge-size"
-                          : !out        ? "--out"
-                                        : NULL;
-    if (missing) {
-        cli_error(CMD, "missing required option %s (comi merge --help)", missing);
-        return 2;
-    }
+    cli_opt opts[] = {
+        {CLI_O("--context", CLI_FILE, &context, "C.f32",
+               "hidden states, n x D float32; n = file size / (4 D)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--query", CLI_FILE, &query_path, "Q.f32", "query vector, D float32"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--dim", CLI_I64, &dim, "D", "hidden size D (>= 1)"), .flags = CLI_REQUIRED,
+         .ilo = 1, .ihi = INT32_MAX},
+        {CLI_O("--merge-size", CLI_I64, &merge_size, "M",
+               "compression rate: tokens per memory vector (>= 1)"),
+         .flags = CLI_REQUIRED, .ilo = 1, .ihi = INT32_MAX},
+        {CLI_O("--out", CLI_PATH, &out, "MEM.f32", "writes the memory vectors, n_memory x D float32"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--group-sizes-out", CLI_PATH, &sizes_out, "S.i32",
+               "writes the group sizes, n_groups int32: with the coarse\n"
+               "stage, the reallocated sizes of the ceil(n / M) groups,\n"
+               "zeros included (empty groups give no memory vector);\n"
+               "with --no-coarse, the uniform sizes used")},
+        {CLI_O("--alpha-select", CLI_F32, &p.alpha_select, "A",
+               "weight of relevance in the coarse MIG (default 1)")},
+        {CLI_O("--beta-select", CLI_F32, &p.beta_select, "B",
+               "weight of redundancy in the coarse MIG (default 1)")},
+        {CLI_O("--alpha-merge", CLI_F32, &p.alpha_merge, "A",
+               "weight of relevance in the fine MIG (default 1)")},
+        {CLI_O("--beta-merge", CLI_F32, &p.beta_merge, "B",
+               "weight of redundancy in the fine MIG (default 1)")},
+        {CLI_O("--no-coarse", CLI_CLEAR, &p.coarse, NULL,
+               "no reallocation: round(n / M) groups of equal size")},
+        {CLI_O("--no-fine", CLI_CLEAR, &p.fine, NULL, "memory vector = plain mean of its group")},
+        {CLI_O("--no-coarse-redundancy", CLI_CLEAR, &p.coarse_redundancy, NULL,
+               "coarse MIG = alpha-select * relevance only")},
+        {CLI_O("--no-fine-redundancy", CLI_CLEAR, &p.fine_redundancy, NULL,
+               "fine MIG = alpha-merge * relevance only")},
+        {CLI_O("--threads", CLI_I64, &threads, "T", "worker threads (default: all cores)"),
+         .ilo = 0, .ihi = 256},
+        {CLI_O("--quiet", CLI_FLAG, &quiet, NULL, "no summary line on stdout")},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = CMD, .usage = merge_usage, .about = merge_about, .epilog = merge_epilog,
+                    .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     p.merge_size = merge_size;
 
     float *query = NULL;
@@ -224,7 +198,8 @@ int cmd_merge(int argc, char **argv) {
     }
     comi_merge_result_free(&res);
     comi_ctx_free(ctx);
-    munmap(ctx_view.map, ctx_view.bytes);
+    if (ctx_view.map) munmap(ctx_view.map, ctx_view.bytes);
+    free(ctx_view.owned);
     free(query);
     return rc;
 }

@@ -12,30 +12,18 @@
 
 static const char *CMD = "tokenize";
 
-static void usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: comi tokenize --model MODEL [--no-bos] [--eos] [--parse-special]\n"
-        "                     (--text T | --file F)\n"
-        "       comi tokenize --model MODEL [--skip-special] (--ids \"ID ID ...\" | --ids-file F)\n"
-        "\n"
-        "Prints the token ids of the text on one line, space-separated. MODEL is a .gguf\n"
-        "file (full model or vocabulary only), a Hugging Face directory with\n"
-        "tokenizer.json, or a tokenizer.json file. The text is taken byte for byte (no\n"
-        "escape processing) and must be valid UTF-8; special-token text such as\n"
-        "\"<|im_start|>\" is tokenized as plain text. BOS is added when the model's\n"
-        "metadata says so.\n"
-        "\n"
-        "  --text T          the text to tokenize\n"
-        "  --file F          tokenize the whole content of file F\n"
-        "  --no-bos          never add BOS\n"
-        "  --eos             append EOS\n"
-        "  --parse-special   recognise control-token text as the control token\n"
-        "  --ids LIST        decode: print the text of these ids (space- or\n"
-        "                    comma-separated), exactly, with no newline added\n"
-        "  --ids-file F      decode the ids in file F\n"
-        "  --skip-special    when decoding, drop control tokens (BOS, EOS, ...)\n");
-}
+static const char *const tokenize_usage =
+    "usage: comi tokenize --model MODEL [--no-bos] [--eos] [--parse-special]\n"
+    "                     (--text T | --file F)\n"
+    "       comi tokenize --model MODEL [--skip-special] (--ids \"ID ID ...\" | --ids-file F)\n";
+
+static const char *const tokenize_about =
+    "Prints the token ids of the text on one line, space-separated. MODEL is a .gguf\n"
+    "file (full model or vocabulary only), a Hugging Face directory with\n"
+    "tokenizer.json, or a tokenizer.json file. The text is taken byte for byte (no\n"
+    "escape processing) and must be valid UTF-8; special-token text such as\n"
+    "\"<|im_start|>\" is tokenized as plain text. BOS is added when the model's\n"
+    "metadata says so. A file argument of - reads standard input.\n";
 
 /* Parses ids separated by spaces, commas or newlines. */
 static bool parse_id_list(const char *flag, const char *s, size_t len, int32_t **ids, size_t *n) {
@@ -81,38 +69,31 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *file = NULL, *ids_arg = NULL, *ids_file = NULL;
     bool no_bos = false, eos = false, parse_special = false, skip_special = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            if (!(model = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--text")) {
-            if (!(text = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--file")) {
-            if (!(file = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--ids")) {
-            if (!(ids_arg = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--ids-file")) {
-            if (!(ids_file = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--no-bos")) {
-            no_bos = true;
-        } else if (!strcmp(a, "--eos")) {
-            eos = true;
-        } else if (!strcmp(a, "--parse-special")) {
-            parse_special = true;
-        } else if (!strcmp(a, "--skip-special")) {
-            skip_special = true;
-        } else {
-            return cli_error(CMD, "unknown option '%s' (comi tokenize --help lists them)", a);
-        }
-    }
-    if (!model) return cli_error(CMD, "--model is required");
+    cli_opt opts[] = {
+        {CLI_O("--model", CLI_PATH, &model, "MODEL",
+               ".gguf, HF directory with tokenizer.json, or tokenizer.json"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--text", CLI_STR, &text, "T", "the text to tokenize")},
+        {CLI_O("--file", CLI_FILE, &file, "F", "tokenize the whole content of file F")},
+        {CLI_O("--no-bos", CLI_FLAG, &no_bos, NULL, "never add BOS")},
+        {CLI_O("--eos", CLI_FLAG, &eos, NULL, "append EOS")},
+        {CLI_O("--parse-special", CLI_FLAG, &parse_special, NULL,
+               "recognise control-token text as the control token")},
+        {CLI_O("--ids", CLI_STR, &ids_arg, "LIST",
+               "decode: print the text of these ids (space- or\n"
+               "comma-separated), exactly, with no newline added")},
+        {CLI_O("--ids-file", CLI_FILE, &ids_file, "F", "decode the ids in file F")},
+        {CLI_O("--skip-special", CLI_FLAG, &skip_special, NULL,
+               "when decoding, drop control tokens (BOS, EOS, ...)")},
+    };
+    cli_cmd spec = {.name = CMD, .usage = tokenize_usage, .about = tokenize_about, .opts = opts,
+                    .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     int inputs = (text != NULL) + (file != NULL) + (ids_arg != NULL) + (ids_file != NULL);
     if (inputs == 0)
-        return cli_error(CMD, "give the input with --text, --file, --ids or --ids-file");
-    if (inputs > 1) return cli_error(CMD, "give only one of --text, --file, --ids, --ids-file");
+        return cli_usage(CMD, "give the input with --text, --file, --ids or --ids-file");
+    if (inputs > 1) return cli_usage(CMD, "give only one of --text, --file, --ids, --ids-file");
 
     char *buf = NULL;
     size_t len = 0;

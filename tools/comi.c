@@ -52,25 +52,40 @@ static void usage(FILE *out) {
 }
 
 int cmd_version(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    cli_cmd spec = {.name = "version", .usage = "usage: comi version\n",
+                    .about = "Prints the library version.\n"};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
     printf("comi %s\n", comi_version());
     return 0;
 }
 
 int main(int argc, char **argv) {
+    enum { N = sizeof commands / sizeof commands[0] };
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        fprintf(stderr, "comi: missing command (comi --help lists them)\n");
+        return CLI_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || (!strcmp(name, "help") && argc == 2)) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(name, "--version")) return cmd_version(argc - 1, argv + 1);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "comi: unknown command '%s' (comi --help lists them)\n", name);
-    return 2;
+    if (!strcmp(name, "help")) { /* comi help CMD = comi CMD --help */
+        char *help_argv[] = {argv[2], "--help", NULL};
+        for (size_t i = 0; i < N; i++)
+            if (!strcmp(argv[2], commands[i].name)) return commands[i].fn(2, help_argv);
+        name = argv[2];
+    } else {
+        for (size_t i = 0; i < N; i++)
+            if (!strcmp(name, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    }
+    const char *names[N];
+    for (size_t i = 0; i < N; i++)
+        names[i] = commands[i].name;
+    const char *s = cli_suggest(name, names, N);
+    if (s) fprintf(stderr, "comi: unknown command '%s'; did you mean %s? (comi --help)\n", name, s);
+    else fprintf(stderr, "comi: unknown command '%s' (comi --help lists them)\n", name);
+    return CLI_EXIT_USAGE;
 }

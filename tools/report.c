@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double report_now_s(void) {
@@ -35,7 +36,8 @@ void report_shuffle(comi_example **ex, size_t n, uint64_t seed) {
 
 bool report_load_dataset(comi_ctx *ctx, const char *cmd, const char *data, bool skip_bad,
                          comi_dataset **ds) {
-    if (comi_dataset_load(ctx, data, skip_bad, ds) != COMI_OK) {
+    /* `-`: standard input, which the library reads by its path */
+    if (comi_dataset_load(ctx, strcmp(data, "-") ? data : "/dev/stdin", skip_bad, ds) != COMI_OK) {
         cli_error(cmd, "--data: %s", comi_errmsg(ctx));
         return false;
     }

@@ -109,7 +109,7 @@ expect_fail forward_non_integer_id "not an integer" "$COMI" forward --model "$mp
 expect_fail forward_layers_out_of_range "out of range" "$COMI" forward --model "$mp" --ids "$F/tiny-llama-spm/p0.ids.txt" --layers 4
 expect_fail forward_layers_zero "out of range" "$COMI" forward --model "$mp" --ids "$F/tiny-llama-spm/p0.ids.txt" --layers 0
 expect_fail forward_logits_need_all_layers "need all" "$COMI" forward --model "$mp" --ids "$F/tiny-llama-spm/p0.ids.txt" --layers 2 --logits-out "$TMP/x.f32"
-expect_fail forward_missing_ids_flag "ids is required" "$COMI" forward --model "$mp"
+expect_fail forward_missing_ids_flag "missing required option --ids" "$COMI" forward --model "$mp"
 expect_fail forward_unknown_flag "unknown option" "$COMI" forward --model "$mp" --ids x --bogus
 expect_fail inspect_missing "cannot open" "$COMI" inspect "$TMP/nope.gguf"
 expect_fail inspect_truncated "trunc.gguf" "$COMI" inspect "$TMP/trunc.gguf"

@@ -3,7 +3,8 @@
 # command that reads a context (merge, compress, eval in both modes, answer,
 # forward; serve is in test_serve.sh): --help documents them, a limit just
 # below the need exits 1 with one stderr line naming the figure and the
-# limit, at the need it runs, and bad SIZE values exit 1 naming the value.
+# limit, at the need it runs, and bad SIZE values exit 2 (a usage error)
+# naming the value.
 . tests/cli/lib.sh
 
 # expect_exit NAME RC PATTERN CMD... — CMD exits with RC; when RC != 0 its
@@ -40,13 +41,13 @@ done
 # --- SIZE parsing (one parser for every command) --------------------------
 TEN="one two three four five six seven eight nine ten"
 for bad in -1 +5 18446744073709551616 99999999999999999999999 5x 1.5G 12Q "" " 5" "5 " 1KiBB 17179869184T; do
-    expect_exit "size_bad_[$bad]" 1 "--max-memory: '$bad'" \
+    expect_exit "size_bad_[$bad]" 2 "--max-memory: '$bad'" \
         "$COMI" compress --question three --context "$TEN" --max-memory "$bad"
 done
-expect_exit size_missing 1 "missing value for --max-memory" "$COMI" compress --question three --context "$TEN" --max-memory
-expect_exit tokens_negative 1 "--max-context-tokens: -1 is out of range" \
+expect_exit size_missing 2 "missing value for --max-memory" "$COMI" compress --question three --context "$TEN" --max-memory
+expect_exit tokens_negative 2 "--max-context-tokens: -1 is out of range" \
     "$COMI" compress --question three --context "$TEN" --max-context-tokens -1
-expect_exit tokens_junk 1 "--max-context-tokens: '1k' is not an integer" \
+expect_exit tokens_junk 2 "--max-context-tokens: '1k' is not an integer" \
     "$COMI" compress --question three --context "$TEN" --max-context-tokens 1k
 # units: the refusal names the limit in bytes
 for pair in 1000:1000 1K:1024 1k:1024 2KiB:2048 1kB:1000 3KB:3000 1M:1048576 1MiB:1048576 1MB:1000000 7b:7; do
@@ -94,7 +95,7 @@ expect_exit merge_memory_below 1 "merge of 10 x 4 hidden states needs 5028 bytes
 # shellcheck disable=SC2086
 expect_exit merge_memory_at 0 "" $MERGE --max-memory 5028
 # shellcheck disable=SC2086
-expect_exit merge_bad_size 1 "--max-memory: '5GG'" $MERGE --max-memory 5GG
+expect_exit merge_bad_size 2 "--max-memory: '5GG'" $MERGE --max-memory 5GG
 
 # --- eval (recall) ---------------------------------------------------------
 printf '{"input": "%s", "prompt": "which number is three?", "answer": "three"}\n' "$TEN" >"$TMP/d.jsonl"
@@ -110,7 +111,7 @@ else fail eval_tokens_at_wrote_cells "examples.jsonl lacks the 2 cells"; fi
 # shellcheck disable=SC2086
 expect_exit eval_memory_below 1 "needs [0-9]* bytes.*limit of 1024 bytes" $EVAL --out-dir "$TMP/ev3" --max-memory 1K
 # shellcheck disable=SC2086
-expect_exit eval_bad_size 1 "--max-memory: '-3'" $EVAL --out-dir "$TMP/ev4" --max-memory -3
+expect_exit eval_bad_size 2 "--max-memory: '-3'" $EVAL --out-dir "$TMP/ev4" --max-memory -3
 
 # --- answer, forward, eval --task qa: a golden model ----------------------
 MODEL=$GOLDEN/forward/models/tiny-llama-spm.gguf
@@ -138,7 +139,7 @@ else
     # shellcheck disable=SC2086
     expect_exit answer_memory_at 0 "" $ANS --context "$CTXT" --max-memory "$N"
     # shellcheck disable=SC2086
-    expect_exit answer_bad_size 1 "--max-memory: '1x'" $ANS --context "$CTXT" --max-memory 1x
+    expect_exit answer_bad_size 2 "--max-memory: '1x'" $ANS --context "$CTXT" --max-memory 1x
 
     echo "1 2 3 4 5" >"$TMP/ids.txt"
     FWD="$COMI forward --model $MODEL --ids $TMP/ids.txt"
@@ -155,7 +156,7 @@ else
     # shellcheck disable=SC2086
     expect_exit forward_memory_at 0 "" $FWD --max-memory "$N"
     # shellcheck disable=SC2086
-    expect_exit forward_bad_size 1 "--max-memory: 'G'" $FWD --max-memory G
+    expect_exit forward_bad_size 2 "--max-memory: 'G'" $FWD --max-memory G
 
     printf '{"input": "%s", "prompt": "When was it finished?", "answer": "1889"}\n' "$CTXT" >"$TMP/qa.jsonl"
     QA="$COMI eval --task qa --data $TMP/qa.jsonl --model $MODEL --methods comi --ratio 4 --max-new-tokens 2"
@@ -167,6 +168,6 @@ else
     # shellcheck disable=SC2086
     expect_exit eval_qa_memory_below 1 "needs [0-9]* bytes.*limit of 1024 bytes" $QA --out-dir "$TMP/qa3" --max-memory 1K
     # shellcheck disable=SC2086
-    expect_exit eval_qa_bad_size 1 "--max-memory: '1.0'" $QA --out-dir "$TMP/qa4" --max-memory 1.0
+    expect_exit eval_qa_bad_size 2 "--max-memory: '1.0'" $QA --out-dir "$TMP/qa4" --max-memory 1.0
 fi
 exit 0

@@ -11,7 +11,7 @@ else
     fail tokenize_help "no usage text"
 fi
 
-expect_fail tokenize_no_model "--model is required" "$COMI" tokenize --text hi
+expect_fail tokenize_no_model "missing required option --model" "$COMI" tokenize --text hi
 expect_fail tokenize_no_input "give the input" "$COMI" tokenize --model x.gguf
 expect_fail tokenize_two_inputs "only one of" "$COMI" tokenize --model x.gguf --text a --file b
 expect_fail tokenize_unknown_flag "unknown option '--bogus'" "$COMI" tokenize --model x.gguf --bogus

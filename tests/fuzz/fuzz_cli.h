@@ -9,6 +9,7 @@
 #include "fuzz.h"
 
 #include "../../tools/cli.c"
+#include "../../tools/opt.c"
 #include "../../tools/cmd_merge.c"
 #include "../../tools/serve/server.c"
 

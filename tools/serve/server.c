@@ -133,9 +133,9 @@ typedef struct request {
 typedef struct server {
     /* configuration */
     const char *host;
-    int port;
-    int n_workers;
-    int queue_cap;
+    int32_t port;      /* the option parser writes these int32_t fields */
+    int32_t n_workers;
+    int32_t queue_cap;
     size_t max_body;
     int64_t max_tokens;
     cli_limits limits; /* --max-context-tokens, --max-memory: every worker's comi_ctx */
@@ -147,7 +147,7 @@ typedef struct server {
     comi_pipeline *pl;           /* shared by the workers, immutable */
     comi_pipeline_info pl_info;
     int64_t max_new_tokens; /* the largest max_new_tokens a request may ask for */
-    int ctx_threads;        /* kernel threads of each worker's comi_ctx */
+    int32_t ctx_threads;    /* kernel threads of each worker's comi_ctx */
     bool access_log;
     int64_t delay_ms; /* testing aid: workers sleep this long before each job */
     double t_boot;
@@ -1208,55 +1208,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* Start-up, the signal loop, shutdown                                      */
 /* ------------------------------------------------------------------------ */
 
-static void usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
-        "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
-        "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
-        "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
-        "                  [--max-context-tokens N] [--max-memory SIZE]\n"
-        "\n"
-        "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
-        "in-flight requests finish and exits 0.\n"
-        "\n"
-        "  GET  /health        status, version, encoder, limits (JSON)\n"
-        "  GET  /metrics       Prometheus text: requests by endpoint and code, errors,\n"
-        "                      latency histogram, tokens in/out, queue depth\n"
-        "  POST /v1/compress   {\"context\": str | \"documents\": [str], \"question\": str,\n"
-        "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
-        "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
-        "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
-        "  POST /v1/answer     {\"context\" | \"documents\", \"question\", \"merge_size\": int,\n"
-        "                       \"max_new_tokens\": int, \"encoder_layers\": int,\n"
-        "                       \"segment_size\": int} -> {\"answer\", \"ids\", "
-        "\"context_tokens\",\n"
-        "                      \"memory_vectors\", \"ms\", ...}; 503 without --model\n"
-        "\n"
-        "options:\n"
-        "  --host ADDR        address to listen on (default 127.0.0.1; numeric or a name)\n"
-        "  --port P           TCP port; 0 picks a free one (printed on stdout)\n"
-        "  --threads N        compression worker threads (default: number of cores)\n"
-        "  --encoder SPEC     lexical (default), vectors:FILE, or a model path\n"
-        "  --max-body BYTES   largest request body (default 8388608; larger -> 413)\n"
-        "  --max-tokens N     largest context in tokens (default 262144; larger -> 413)\n"
-        "  --timeout-ms MS    per-request time limit from queueing (default 30000;\n"
-        "                     0 = none; late -> 504)\n"
-        "  --queue N          jobs that may wait for a worker (default 64; full -> 503)\n"
-        "  --access-log       one line per request on stderr\n"
-        "  --delay-ms MS      testing aid: each worker sleeps MS before every job\n"
-        "                     (makes queueing, timeouts and shutdown observable)\n"
-        "  --model PATH       base model (.gguf or HF directory) for /v1/answer: the soft\n"
-        "                     COMI pipeline (encoder -> MIG merge -> decoder)\n"
-        "  --checkpoint DIR   a COMI checkpoint on top of --model (default: training-free)\n"
-        "  --max-new-tokens N largest max_new_tokens a request may ask, and the cap on the\n"
-        "                     pipeline's default of 20 (default 256)\n"
-        "  --ctx-threads N    kernel threads per worker (default 1; raise for large models)\n"
-        CLI_LIMITS_HELP
-        "                           (per request, in the library's token count: words for\n"
-        "                           /v1/compress with the lexical encoder, model tokens for\n"
-        "                           /v1/answer; over a limit -> 413)\n");
-}
+static const char *const serve_usage =
+    "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
+    "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
+    "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
+    "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
+    "                  [--max-context-tokens N] [--max-memory SIZE]\n";
+
+static const char *const serve_about =
+    "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
+    "in-flight requests finish and exits 0.\n"
+    "\n"
+    "  GET  /health        status, version, encoder, limits (JSON)\n"
+    "  GET  /metrics       Prometheus text: requests by endpoint and code, errors,\n"
+    "                      latency histogram, tokens in/out, queue depth\n"
+    "  POST /v1/compress   {\"context\": str | \"documents\": [str], \"question\": str,\n"
+    "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
+    "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
+    "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
+    "  POST /v1/answer     {\"context\" | \"documents\", \"question\", \"merge_size\": int,\n"
+    "                       \"max_new_tokens\": int, \"encoder_layers\": int,\n"
+    "                       \"segment_size\": int} -> {\"answer\", \"ids\", \"context_tokens\",\n"
+    "                      \"memory_vectors\", \"ms\", ...}; 503 without --model\n";
+
+static const char *const serve_epilog =
+    "The limits apply per request, in the library's token count: words for\n"
+    "/v1/compress with the lexical encoder, model tokens for /v1/answer; over a\n"
+    "limit -> 413.\n";
 
 /* A listening TCP socket on host:port; -1 with a message printed. */
 static int open_listener(const char *host, int port, int *bound_port) {
@@ -1344,73 +1322,55 @@ int cmd_serve(int argc, char **argv) {
     srv.encoder_spec = "lexical";
     srv.max_new_tokens = 256;
     srv.ctx_threads = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int64_t n;
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &srv.limits);
-        if (lf < 0) return 1;
-        if (lf > 0) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--access-log")) {
-            srv.access_log = true;
-        } else if (!strcmp(a, "--host")) {
-            if (!(v = cli_value(CMD, argc, argv, &i))) return 1;
-            srv.host = v;
-        } else if (!strcmp(a, "--port")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 65535, &n))
-                return 1;
-            srv.port = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 1, 256, &n))
-                return 1;
-            srv.n_workers = (int)n;
-        } else if (!strcmp(a, "--queue")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 1000000, &n))
-                return 1;
-            srv.queue_cap = (int)n;
-        } else if (!strcmp(a, "--max-body")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, (int64_t)1 << 40, &n))
-                return 1;
-            srv.max_body = (size_t)n;
-        } else if (!strcmp(a, "--max-tokens")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 1, INT64_MAX, &n))
-                return 1;
-            srv.max_tokens = n;
-        } else if (!strcmp(a, "--timeout-ms")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) ||
-                !cli_parse_i64(CMD, a, v, 0, (int64_t)1 << 40, &n))
-                return 1;
-            srv.timeout_ms = n;
-        } else if (!strcmp(a, "--delay-ms")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 0, 600000, &n))
-                return 1;
-            srv.delay_ms = n;
-        } else if (!strcmp(a, "--encoder")) {
-            if (!(v = cli_value(CMD, argc, argv, &i))) return 1;
-            srv.encoder_spec = v;
-        } else if (!strcmp(a, "--model")) {
-            if (!(srv.model_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--checkpoint")) {
-            if (!(srv.checkpoint_path = cli_value(CMD, argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--max-new-tokens")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 1, 65536, &n))
-                return 1;
-            srv.max_new_tokens = n;
-        } else if (!strcmp(a, "--ctx-threads")) {
-            if (!(v = cli_value(CMD, argc, argv, &i)) || !cli_parse_i64(CMD, a, v, 1, 256, &n))
-                return 1;
-            srv.ctx_threads = (int)n;
-        } else {
-            return cli_error(CMD, "unknown option '%s' (comi serve --help lists them)", a);
-        }
-    }
+    int64_t max_body = (int64_t)srv.max_body;
+    cli_opt opts[] = {
+        {CLI_O("--host", CLI_STR, &srv.host, "ADDR",
+               "address to listen on (default 127.0.0.1; numeric or a name)")},
+        {CLI_O("--port", CLI_I32, &srv.port, "P", "TCP port; 0 picks a free one (printed on stdout)"),
+         .flags = CLI_REQUIRED, .ilo = 0, .ihi = 65535},
+        {CLI_O("--threads", CLI_I32, &srv.n_workers, "N",
+               "compression worker threads (default: number of cores)"),
+         .ilo = 1, .ihi = 256},
+        {CLI_O("--encoder", CLI_STR, &srv.encoder_spec, "SPEC",
+               "lexical (default), vectors:FILE, or a model path")},
+        {CLI_O("--max-body", CLI_I64, &max_body, "BYTES",
+               "largest request body (default 8388608; larger -> 413)"),
+         .ilo = 1, .ihi = (int64_t)1 << 40},
+        {CLI_O("--max-tokens", CLI_I64, &srv.max_tokens, "N",
+               "largest context in tokens (default 262144; larger -> 413)"),
+         .ilo = 1, .ihi = INT64_MAX},
+        {CLI_O("--timeout-ms", CLI_I64, &srv.timeout_ms, "MS",
+               "per-request time limit from queueing (default 30000;\n0 = none; late -> 504)"),
+         .ilo = 0, .ihi = (int64_t)1 << 40},
+        {CLI_O("--queue", CLI_I32, &srv.queue_cap, "N",
+               "jobs that may wait for a worker (default 64; full -> 503)"),
+         .ilo = 0, .ihi = 1000000},
+        {CLI_O("--access-log", CLI_FLAG, &srv.access_log, NULL, "one line per request on stderr")},
+        {CLI_O("--delay-ms", CLI_I64, &srv.delay_ms, "MS",
+               "testing aid: each worker sleeps MS before every job\n"
+               "(makes queueing, timeouts and shutdown observable)"),
+         .ilo = 0, .ihi = 600000},
+        {CLI_O("--model", CLI_PATH, &srv.model_path, "PATH",
+               "base model (.gguf or HF directory) for /v1/answer: the soft\n"
+               "COMI pipeline (encoder -> MIG merge -> decoder)")},
+        {CLI_O("--checkpoint", CLI_PATH, &srv.checkpoint_path, "DIR",
+               "a COMI checkpoint on top of --model (default: training-free)")},
+        {CLI_O("--max-new-tokens", CLI_I64, &srv.max_new_tokens, "N",
+               "largest max_new_tokens a request may ask, and the cap on the\n"
+               "pipeline's default of 20 (default 256)"),
+         .ilo = 1, .ihi = 65536},
+        {CLI_O("--ctx-threads", CLI_I32, &srv.ctx_threads, "N",
+               "kernel threads per worker (default 1; raise for large models)"),
+         .ilo = 1, .ihi = 256},
+        CLI_LIMIT_OPTS(srv.limits),
+    };
+    cli_cmd spec = {.name = CMD, .usage = serve_usage, .about = serve_about,
+                    .epilog = serve_epilog, .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    srv.max_body = (size_t)max_body;
     if (srv.checkpoint_path && !srv.model_path)
-        return cli_error(CMD, "--checkpoint needs --model (the checkpoint's base model)");
-    if (srv.port < 0) return cli_error(CMD, "missing --port P (0 picks a free port)");
+        return cli_usage(CMD, "--checkpoint needs --model (the checkpoint's base model)");
     if (srv.n_workers <= 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         srv.n_workers = nc > 0 ? (int)(nc < 256 ? nc : 256) : 1;
