@@ -37,8 +37,8 @@ files_for() {
     tokenizer_json) echo src/runtime/tokenizer_hf.c src/runtime/tokenizer_vocab.c ;;
     jsonl) echo src/eval/eval.c ;;
     text) echo src/text/text.c src/text/lexical.c ;;
-    request) echo tools/serve/server.c src/text/text.c ;;
-    answer) echo tools/serve/server.c src/comi/pipeline.c ;;
+    request) echo tools/serve/request.c tools/serve/jobs.c src/text/text.c ;;
+    answer) echo tools/serve/request.c tools/serve/jobs.c src/comi/pipeline.c ;;
     merge) echo tools/cmd_merge.c src/comi/mig.c ;;
     *) echo "" ;;
     esac

@@ -1,6 +1,6 @@
 /*
  * fuzz_answer.c — libFuzzer target for the HTTP service's POST /v1/answer
- * path (tools/serve/server.c), with a loaded pipeline: a one-layer random-weight
+ * path (tools/serve/request.c, jobs.c), with a loaded pipeline: a one-layer random-weight
  * llama over a SentencePiece vocabulary (tests/fuzz/fuzz_tiny.h).
  *
  * The input is the request body. Parsing must give 0 or an error status
@@ -39,12 +39,12 @@ int fuzz_answer(const uint8_t *data, size_t size) {
     job j;
     memset(&j, 0, sizeof j);
     char err[700] = "";
-    int code = parse_answer((const char *)data, size, &j, err, sizeof err);
+    int code = serve_parse_answer((const char *)data, size, &j, err, sizeof err);
     if (code != 0) {
         FUZZ_CHECK(code != 503); /* the pipeline is loaded */
         fuzz_check_refusal(code, err);
     } else {
-        FUZZ_CHECK(j.kind == JOB_ANSWER && j.question && count_words(j.question) > 0);
+        FUZZ_CHECK(j.kind == JOB_ANSWER && j.question && serve_count_words(j.question) > 0);
         FUZZ_CHECK(j.aparams.merge.merge_size >= 1);
         FUZZ_CHECK(j.aparams.max_new_tokens >= 1 && j.aparams.max_new_tokens <= FA_MAX_NEW);
         FUZZ_CHECK(j.aparams.segment_size >= 1);

@@ -1,6 +1,6 @@
 /*
  * fuzz_request.c — libFuzzer target for the HTTP service's request path
- * (tools/serve/server.c): the input is a POST /v1/compress body. Parsing must
+ * (tools/serve/request.c, jobs.c): the input is a POST /v1/compress body. Parsing must
  * give 0 or an error status with a message; an accepted request is run
  * through the lexical compressor exactly as a worker runs it, and the
  * response body must be valid JSON with the documented fields; the lossy
@@ -26,12 +26,12 @@ int fuzz_request(const uint8_t *data, size_t size) {
     job j;
     memset(&j, 0, sizeof j);
     char err[700] = "";
-    int code = parse_compress((const char *)data, size, &j, err, sizeof err);
+    int code = serve_parse_compress((const char *)data, size, &j, err, sizeof err);
     if (code != 0) {
         fuzz_check_refusal(code, err);
     } else {
-        FUZZ_CHECK(j.question && count_words(j.question) > 0);
-        FUZZ_CHECK(j.context ? count_words(j.context) > 0 : j.n_docs > 0);
+        FUZZ_CHECK(j.question && serve_count_words(j.question) > 0);
+        FUZZ_CHECK(j.context ? serve_count_words(j.context) > 0 : j.n_docs > 0);
         FUZZ_CHECK(j.params.target_tokens > 0 || j.params.ratio >= 1);
         int rc;
         int64_t tin, tout;
@@ -53,7 +53,7 @@ int fuzz_request(const uint8_t *data, size_t size) {
 
     /* Answers may end inside a character: the lossy copy must always be
      * UTF-8 that Jansson accepts. */
-    char *lossy = utf8_lossy((const char *)data, size);
+    char *lossy = serve_utf8_lossy((const char *)data, size);
     FUZZ_CHECK(lossy != NULL);
     json_t *str = json_string(lossy);
     FUZZ_CHECK(str != NULL);
@@ -68,7 +68,7 @@ int fuzz_request(const uint8_t *data, size_t size) {
         n++;
     }
     ct[n] = '\0';
-    (void)content_type_ok(ct);
+    (void)serve_content_type_ok(ct);
     return 0;
 }
 
