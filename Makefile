@@ -25,8 +25,10 @@ BLAS_LIBS   := -lopenblas
 WARN    = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Werror
 ARCH   ?= -mavx2 -mfma -mf16c
+# tools/ see only the public header; the library, tests and benches also src/
+INC     = -Iinclude -Isrc
 CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -D_GNU_SOURCE -pthread \
-             -Iinclude -Isrc $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
+             $(INC) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) $(BLAS_LIBS) -lm -pthread $(LDLIBS)
 ifneq ($(SAN),)
 CFLAGS_ALL += -fsanitize=$(SAN) -fno-sanitize-recover=undefined
@@ -43,6 +45,10 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+# The CLI and the service use the public API only (include/comi.h): their
+# objects are compiled without -Isrc, so an internal header cannot creep in.
+$(TOOL_OBJ): INC = -Iinclude
 
 .PHONY: all lib test check bench clean format fuzz fuzz-coverage
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
