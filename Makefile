@@ -19,21 +19,30 @@ endif
 PKGS     = jansson libpcre2-8 libutf8proc libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-pthread
-BLAS_LIBS   := -lopenblas
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
 
 WARN    = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Werror
 ARCH   ?= -mavx2 -mfma -mf16c
 # tools/ see only the public header; the library, tests and benches also src/
 INC     = -Iinclude -Isrc
-CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -D_GNU_SOURCE -pthread \
+CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -fvisibility=hidden -D_GNU_SOURCE -pthread \
              $(INC) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) $(BLAS_LIBS) -lm -pthread $(LDLIBS)
 ifneq ($(SAN),)
 CFLAGS_ALL += -fsanitize=$(SAN) -fno-sanitize-recover=undefined
 LDFLAGS    += -fsanitize=$(SAN)
 endif
+
+# The version lives in include/comi.h only; the shared library is
+# libcomi.so.MAJOR.MINOR.PATCH with SONAME libcomi.so.MAJOR and the links
+# libcomi.so.MAJOR and libcomi.so next to it. Only the functions include/comi.h
+# marks COMI_API are exported (-fvisibility=hidden).
+comi_version = $(shell sed -n 's/^\#define COMI_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/comi.h)
+VERSION  := $(call comi_version,MAJOR).$(call comi_version,MINOR).$(call comi_version,PATCH)
+SONAME   := libcomi.so.$(call comi_version,MAJOR)
+SOFILE   := libcomi.so.$(VERSION)
 
 SUBSYS    := base formats runtime comi text eval
 LIB_SRC   := $(sort $(foreach d,$(SUBSYS),$(wildcard src/$(d)/*.c)))
@@ -50,7 +59,17 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # objects are compiled without -Isrc, so an internal header cannot creep in.
 $(TOOL_OBJ): INC = -Iinclude
 
-.PHONY: all lib test check bench clean format fuzz fuzz-coverage
+# make install PREFIX=/usr/local [DESTDIR=staging] puts the shared library
+# (with its SONAME links), libcomi.a, include/comi.h, the CLI and a generated
+# comi.pc under PREFIX; make uninstall removes exactly those files.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
+
+.PHONY: all lib test check bench clean format fuzz fuzz-coverage install uninstall
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h tools/*.h tools/serve/*.h tests/*.h) $(LIB_HDR)
@@ -61,8 +80,12 @@ $(BUILD)/libcomi.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libcomi.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/$(SOFILE): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--as-needed $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libcomi.so: $(BUILD)/$(SOFILE)
+	ln -sf $(SOFILE) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/comi: $(TOOL_OBJ) $(BUILD)/libcomi.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libcomi.a $(LDLIBS_ALL)
@@ -74,6 +97,28 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libcomi.a $(wildcard tests/*.h tests/fuzz/*
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libcomi.a $(wildcard bench/*.h include/*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(BUILD)/libcomi.a $(LDLIBS_ALL)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR)
+	install -m 755 $(BUILD)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SOFILE)
+	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcomi.so
+	install -m 644 $(BUILD)/libcomi.a $(DESTDIR)$(LIBDIR)/libcomi.a
+	install -m 644 include/comi.h $(DESTDIR)$(INCLUDEDIR)/comi.h
+	install -m 755 $(BUILD)/comi $(DESTDIR)$(BINDIR)/comi
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	    'Name: comi' \
+	    'Description: context compression by Marginal Information Gain (COMI)' \
+	    'Version: $(VERSION)' \
+	    'Requires.private: jansson libpcre2-8 libutf8proc' \
+	    'Libs: -L$${libdir} -lcomi' \
+	    'Libs.private: $(strip $(BLAS_LIBS)) -lm -pthread' \
+	    'Cflags: -I$${includedir}' >$(DESTDIR)$(PCDIR)/comi.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libcomi.so $(DESTDIR)$(LIBDIR)/libcomi.a \
+	      $(DESTDIR)$(INCLUDEDIR)/comi.h $(DESTDIR)$(BINDIR)/comi $(DESTDIR)$(PCDIR)/comi.pc
 
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh

@@ -31,6 +31,18 @@ extern "C" {
 #define COMI_VERSION_PATCH 0
 #define COMI_VERSION_STRING "0.1.0"
 
+/* COMI_API marks the functions libcomi.so exports. The library is built with
+ * -fvisibility=hidden, so everything else (the internal cross-file symbols)
+ * stays inside it; tests/cli/test_exports.sh checks that the exported symbols
+ * are exactly the functions declared here. */
+#if defined(_WIN32)
+#define COMI_API
+#elif defined(__GNUC__) || defined(__clang__)
+#define COMI_API __attribute__((visibility("default")))
+#else
+#define COMI_API
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Status codes, contexts, errors                                           */
 /* ------------------------------------------------------------------------ */
@@ -66,32 +78,32 @@ typedef struct comi_ctx_params {
                                    when nonzero, overrides it for that call. */
 } comi_ctx_params;
 
-comi_ctx_params comi_ctx_default_params(void);
+COMI_API comi_ctx_params comi_ctx_default_params(void);
 
 /* Returns NULL only when memory is exhausted. */
-comi_ctx *comi_ctx_new(const comi_ctx_params *params);
-void comi_ctx_free(comi_ctx *ctx);
+COMI_API comi_ctx *comi_ctx_new(const comi_ctx_params *params);
+COMI_API void comi_ctx_free(comi_ctx *ctx);
 
 /* Number of threads kernels run on with this context (>= 1). */
-int32_t comi_ctx_threads(const comi_ctx *ctx);
+COMI_API int32_t comi_ctx_threads(const comi_ctx *ctx);
 /* The context's limits: max_context_tokens (0: none) and the byte limit in
  * force (max_bytes, or physical memory when that is 0). */
-int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx);
-uint64_t comi_ctx_max_bytes(const comi_ctx *ctx);
+COMI_API int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx);
+COMI_API uint64_t comi_ctx_max_bytes(const comi_ctx *ctx);
 
 /* The message of the last failure on ctx ("" when none). The string is owned
  * by ctx and valid until the next call on ctx. */
-const char *comi_errmsg(const comi_ctx *ctx);
+COMI_API const char *comi_errmsg(const comi_ctx *ctx);
 
 /* A short constant name for a status code ("ok", "invalid argument", ...). */
-const char *comi_status_str(comi_status status);
+COMI_API const char *comi_status_str(comi_status status);
 
 /* The library version, "MAJOR.MINOR.PATCH". */
-const char *comi_version(void);
+COMI_API const char *comi_version(void);
 
 /* comi_free releases any buffer the library documents as "free with
  * comi_free" (plain heap memory). */
-void comi_free(void *ptr);
+COMI_API void comi_free(void *ptr);
 
 /* ------------------------------------------------------------------------ */
 /* Merge core (src/comi/mig.c)                                                   */
@@ -132,7 +144,7 @@ typedef struct comi_merge_params {
     bool fine_redundancy;   /* redundancy term of the fine weights (default true) */
 } comi_merge_params;
 
-comi_merge_params comi_merge_default_params(void);
+COMI_API comi_merge_params comi_merge_default_params(void);
 
 /* What comi_merge produced, including the intermediate quantities so callers
  * can inspect its decisions. Every pointer is owned by the result and
@@ -178,12 +190,12 @@ typedef struct comi_merge_result {
  * the merge's buffers (results, scratch, coarse representatives; not hidden)
  * over its max_bytes. On success *out is filled (free it with comi_merge_result_free); on failure it is
  * zeroed. Uses the context's threads; one call per context at a time. */
-comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens, int64_t d_model,
-                       const float *query, const comi_merge_params *params,
-                       comi_merge_result *out);
+COMI_API comi_status comi_merge(comi_ctx *ctx, const float *hidden, int64_t n_tokens,
+                                int64_t d_model, const float *query,
+                                const comi_merge_params *params, comi_merge_result *out);
 
 /* Releases every array of res and zeroes it; NULL and zeroed results are fine. */
-void comi_merge_result_free(comi_merge_result *res);
+COMI_API void comi_merge_result_free(comi_merge_result *res);
 
 /* ------------------------------------------------------------------------ */
 /* Models, tokenizers, forward pass (src/formats/gguf.c, src/runtime/model.c, ...)         */
@@ -203,8 +215,8 @@ typedef struct comi_tokenizer comi_tokenizer;
  * the file when it is missing, not a GGUF, has no tokenizer, or uses a
  * tokenizer type or pre-tokenizer this build does not support. Free with
  * comi_tokenizer_free. */
-comi_status comi_tokenizer_load(comi_ctx *ctx, const char *path, comi_tokenizer **out);
-void comi_tokenizer_free(comi_tokenizer *tok);
+COMI_API comi_status comi_tokenizer_load(comi_ctx *ctx, const char *path, comi_tokenizer **out);
+COMI_API void comi_tokenizer_free(comi_tokenizer *tok);
 
 typedef struct comi_tokenize_params {
     int32_t add_bos;    /* -1: as the tokenizer's metadata says (default); 0: no; 1: yes */
@@ -214,14 +226,15 @@ typedef struct comi_tokenize_params {
                            non-special tokens are always recognised, as in llama.cpp) */
 } comi_tokenize_params;
 
-comi_tokenize_params comi_tokenize_default_params(void);
+COMI_API comi_tokenize_params comi_tokenize_default_params(void);
 
 /* Tokenizes len bytes of UTF-8 text (no NUL needed; no escape processing).
  * Invalid UTF-8 fails with COMI_ERR_INVALID_ARG naming the byte offset.
  * params NULL means defaults. *ids (free with comi_free; NULL when *n_ids
  * is 0) receives *n_ids ids. */
-comi_status comi_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *text, size_t len,
-                          const comi_tokenize_params *params, int32_t **ids, size_t *n_ids);
+COMI_API comi_status comi_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *text,
+                                   size_t len, const comi_tokenize_params *params, int32_t **ids,
+                                   size_t *n_ids);
 
 /* Turns ids back into text: *text is NUL-terminated (free with comi_free),
  * *len (may be NULL) its length without the NUL. skip_special drops control
@@ -229,19 +242,19 @@ comi_status comi_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *
  * spell, so an id sequence that splits a character gives invalid UTF-8.
  * Fails on an id outside [0, n_vocab). For SentencePiece vocabularies the
  * space the tokenizer put in front of the text is removed again. */
-comi_status comi_detokenize(comi_ctx *ctx, const comi_tokenizer *tok, const int32_t *ids,
-                            size_t n_ids, bool skip_special, char **text, size_t *len);
+COMI_API comi_status comi_detokenize(comi_ctx *ctx, const comi_tokenizer *tok, const int32_t *ids,
+                                     size_t n_ids, bool skip_special, char **text, size_t *len);
 
-int32_t comi_tokenizer_n_vocab(const comi_tokenizer *tok);
-int32_t comi_tokenizer_bos(const comi_tokenizer *tok); /* -1 when none */
-int32_t comi_tokenizer_eos(const comi_tokenizer *tok); /* -1 when none */
+COMI_API int32_t comi_tokenizer_n_vocab(const comi_tokenizer *tok);
+COMI_API int32_t comi_tokenizer_bos(const comi_tokenizer *tok); /* -1 when none */
+COMI_API int32_t comi_tokenizer_eos(const comi_tokenizer *tok); /* -1 when none */
 /* Whether comi_tokenize adds BOS by default (the model's metadata). */
-bool comi_tokenizer_adds_bos(const comi_tokenizer *tok);
+COMI_API bool comi_tokenizer_adds_bos(const comi_tokenizer *tok);
 /* End of generation: EOS, EOT and end-of-turn tokens such as <|im_end|>. */
-bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id);
+COMI_API bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id);
 /* The vocabulary string of a token (not NUL-terminated, *len bytes; owned
  * by tok), NULL when id is out of range. */
-const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len);
+COMI_API const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len);
 
 /* ---- Models (src/runtime/model.c, src/runtime/session.c, src/runtime/ops.c) ---------------------
  *
@@ -275,18 +288,18 @@ typedef struct comi_model_params {
                                 (lora_alpha / r, or / sqrt(r) with use_rslora) */
 } comi_model_params;
 
-comi_model_params comi_model_default_params(void);
+COMI_API comi_model_params comi_model_default_params(void);
 
 /* Loads path: a .gguf file or a directory with config.json and
  * model.safetensors (or model.safetensors.index.json + shards). Checks the
  * architecture, every hyper-parameter and every tensor's shape and type;
  * a failure names the file and the field or tensor. params NULL means the
  * defaults. On success *out owns the model (free with comi_model_free). */
-comi_status comi_model_load(comi_ctx *ctx, const char *path, const comi_model_params *params,
-                            comi_model **out);
+COMI_API comi_status comi_model_load(comi_ctx *ctx, const char *path,
+                                     const comi_model_params *params, comi_model **out);
 /* Frees the model, its mappings and its tokenizer. No session of the model
  * may be alive. */
-void comi_model_free(comi_model *model);
+COMI_API void comi_model_free(comi_model *model);
 
 typedef struct comi_model_info {
     const char *arch;        /* "llama", "qwen2", "qwen3" (static string) */
@@ -314,7 +327,7 @@ typedef struct comi_model_info {
 } comi_model_info;
 
 /* Fills *out. Strings point to static or model-owned memory. */
-void comi_model_get_info(const comi_model *model, comi_model_info *out);
+COMI_API void comi_model_get_info(const comi_model *model, comi_model_info *out);
 
 /* Tensors of the model's file(s), in file order (for inspection). */
 typedef struct comi_tensor_info {
@@ -326,38 +339,38 @@ typedef struct comi_tensor_info {
     uint64_t nbytes;
 } comi_tensor_info;
 
-int64_t comi_model_n_tensors(const comi_model *model);
+COMI_API int64_t comi_model_n_tensors(const comi_model *model);
 /* Fills *out for tensor i; false when i is out of range. */
-bool comi_model_tensor_info(const comi_model *model, int64_t i, comi_tensor_info *out);
+COMI_API bool comi_model_tensor_info(const comi_model *model, int64_t i, comi_tensor_info *out);
 
 /* Bytes a session of max_tokens positions allocates (KV cache + scratch). */
-uint64_t comi_model_session_bytes(const comi_model *model, int64_t max_tokens);
+COMI_API uint64_t comi_model_session_bytes(const comi_model *model, int64_t max_tokens);
 
 /* The model's tokenizer, or NULL when the file/directory has none. Owned by
  * the model; valid until comi_model_free. */
-const comi_tokenizer *comi_model_tokenizer(const comi_model *model);
+COMI_API const comi_tokenizer *comi_model_tokenizer(const comi_model *model);
 
 /* True when id is one of the model's end-of-sequence ids. */
-bool comi_model_is_eos(const comi_model *model, int32_t id);
+COMI_API bool comi_model_is_eos(const comi_model *model, int32_t id);
 
 /* Token embedding rows, dequantized to float32: out (n x n_embd) row i is
  * the embedding of ids[i]. Fails on ids outside [0, n_vocab). */
-comi_status comi_model_embed(comi_ctx *ctx, const comi_model *model, const int32_t *ids,
-                             int64_t n, float *out);
+COMI_API comi_status comi_model_embed(comi_ctx *ctx, const comi_model *model, const int32_t *ids,
+                                      int64_t n, float *out);
 
 /* A session holds the KV cache of up to max_tokens positions (memory is
  * reserved up front but touched only as positions fill) and the logits of
  * the last evaluated position. *out owned by the caller (comi_session_free).
  * COMI_ERR_LIMIT when max_tokens is over the context's max_context_tokens or
  * comi_model_session_bytes(model, max_tokens) over its max_bytes. */
-comi_status comi_session_new(comi_ctx *ctx, const comi_model *model, int64_t max_tokens,
-                             comi_session **out);
-void comi_session_free(comi_session *sess);
+COMI_API comi_status comi_session_new(comi_ctx *ctx, const comi_model *model, int64_t max_tokens,
+                                      comi_session **out);
+COMI_API void comi_session_free(comi_session *sess);
 /* Forgets every position (the next eval starts at position 0). */
-void comi_session_reset(comi_session *sess);
+COMI_API void comi_session_reset(comi_session *sess);
 /* Positions held in the KV cache (the next eval's first position). */
-int64_t comi_session_n_past(const comi_session *sess);
-int64_t comi_session_max_tokens(const comi_session *sess);
+COMI_API int64_t comi_session_n_past(const comi_session *sess);
+COMI_API int64_t comi_session_max_tokens(const comi_session *sess);
 
 typedef struct comi_eval_params {
     int32_t n_layers;   /* run the first n_layers layers (0 = all) */
@@ -368,7 +381,7 @@ typedef struct comi_eval_params {
     int64_t n_logits;   /* 0..n; with logits_out */
 } comi_eval_params;
 
-comi_eval_params comi_eval_default_params(void);
+COMI_API comi_eval_params comi_eval_default_params(void);
 
 /* Appends n positions to the session and runs them through the model:
  * either token ids (ids != NULL, each in [0, n_vocab)) or input embedding
@@ -380,13 +393,14 @@ comi_eval_params comi_eval_default_params(void);
  * the session then only accepts evals of at most that many layers until
  * comi_session_reset. Fails (nothing appended) when n_past + n would exceed
  * max_tokens, on a bad id or on bad parameters. */
-comi_status comi_session_eval(comi_ctx *ctx, comi_session *sess, const int32_t *ids,
-                              const float *embd, int64_t n, const comi_eval_params *params);
+COMI_API comi_status comi_session_eval(comi_ctx *ctx, comi_session *sess, const int32_t *ids,
+                                       const float *embd, int64_t n,
+                                       const comi_eval_params *params);
 
 /* The logits (n_vocab) of the last position of the last full-depth eval, or
  * NULL when there is none. Owned by the session; valid until the next call
  * on it. */
-const float *comi_session_logits(const comi_session *sess);
+COMI_API const float *comi_session_logits(const comi_session *sess);
 
 typedef struct comi_generate_params {
     int32_t max_new_tokens;   /* default 20 */
@@ -396,15 +410,16 @@ typedef struct comi_generate_params {
     bool stop_at_eos;         /* stop before emitting an EOS id (default true) */
 } comi_generate_params;
 
-comi_generate_params comi_generate_default_params(void);
+COMI_API comi_generate_params comi_generate_default_params(void);
 
 /* Greedy decoding from the session's last logits (an eval must come
  * first). Writes up to max_new_tokens ids to out_ids and their count to
  * *n_out; an EOS id ends generation and is not written. Every emitted id
  * except the last is appended to the session (so a later eval continues
  * after the last id once the caller evaluates it). Ties pick the lowest id. */
-comi_status comi_generate(comi_ctx *ctx, comi_session *sess, const comi_generate_params *params,
-                          int32_t *out_ids, int32_t *n_out);
+COMI_API comi_status comi_generate(comi_ctx *ctx, comi_session *sess,
+                                   const comi_generate_params *params, int32_t *out_ids,
+                                   int32_t *n_out);
 
 /* ------------------------------------------------------------------------ */
 /* Soft pipeline (src/comi/pipeline.c)                                           */
@@ -445,23 +460,24 @@ typedef struct comi_pipeline_load_params {
                                (the reference training's default) */
 } comi_pipeline_load_params;
 
-comi_pipeline_load_params comi_pipeline_load_default_params(void);
+COMI_API comi_pipeline_load_params comi_pipeline_load_default_params(void);
 
 /* Loads the weights. Every key of a checkpoint is accounted for: a missing or
  * unknown key, or a shape that disagrees with the base model, fails with a
  * message naming the tensor (and both shapes). *out: free with
  * comi_pipeline_free. */
-comi_status comi_pipeline_load(comi_ctx *ctx, const comi_pipeline_load_params *params,
-                               comi_pipeline **out);
+COMI_API comi_status comi_pipeline_load(comi_ctx *ctx, const comi_pipeline_load_params *params,
+                                        comi_pipeline **out);
 
 /* A training-free pipeline over models the caller already loaded (borrowed:
  * they must outlive the pipeline; encoder may equal decoder). tokenizer may
  * be NULL: then only the *_ids calls work. Fails when the hidden sizes
  * differ (no alignment layer to map them). */
-comi_status comi_pipeline_from_models(comi_ctx *ctx, const comi_model *encoder,
-                                      const comi_model *decoder, const comi_tokenizer *tokenizer,
-                                      comi_pipeline **out);
-void comi_pipeline_free(comi_pipeline *pl);
+COMI_API comi_status comi_pipeline_from_models(comi_ctx *ctx, const comi_model *encoder,
+                                               const comi_model *decoder,
+                                               const comi_tokenizer *tokenizer,
+                                               comi_pipeline **out);
+COMI_API void comi_pipeline_free(comi_pipeline *pl);
 
 typedef struct comi_pipeline_info {
     const char *description; /* one line: what was loaded (owned by the pipeline) */
@@ -474,9 +490,9 @@ typedef struct comi_pipeline_info {
     bool shared_model;       /* encoder and decoder are one loaded model */
 } comi_pipeline_info;
 
-void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *out);
+COMI_API void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *out);
 /* The pipeline's tokenizer (owned by it), or NULL when it has none. */
-const comi_tokenizer *comi_pipeline_tokenizer(const comi_pipeline *pl);
+COMI_API const comi_tokenizer *comi_pipeline_tokenizer(const comi_pipeline *pl);
 
 typedef struct comi_answer_params {
     int32_t encoder_layers;   /* K >= 1; 0: the pipeline's default (8 for a base model,
@@ -499,10 +515,10 @@ typedef struct comi_answer_params {
 } comi_answer_params;
 
 /* Generic defaults (merge weights 1, switches on). */
-comi_answer_params comi_answer_default_params(void);
+COMI_API comi_answer_params comi_answer_default_params(void);
 /* The defaults for this pipeline: a checkpoint's trained alpha/beta and
  * encoder depth. */
-comi_answer_params comi_pipeline_answer_params(const comi_pipeline *pl);
+COMI_API comi_answer_params comi_pipeline_answer_params(const comi_pipeline *pl);
 
 typedef struct comi_answer_result {
     char *text;               /* the answer, special tokens stripped (NULL for *_ids calls
@@ -530,32 +546,34 @@ typedef struct comi_answer_result {
 /* Answers question from context (UTF-8, NUL-terminated). Tokenizes both
  * without special tokens; an empty (or all-whitespace) context answers from
  * the question alone and sets empty_context; an empty question fails. */
-comi_status comi_pipeline_answer(comi_ctx *ctx, const comi_pipeline *pl, const char *context,
-                                 const char *question, const comi_answer_params *params,
-                                 comi_answer_result *out);
+COMI_API comi_status comi_pipeline_answer(comi_ctx *ctx, const comi_pipeline *pl,
+                                          const char *context, const char *question,
+                                          const comi_answer_params *params,
+                                          comi_answer_result *out);
 /* The same with the context given as n_docs passages (joined with "\n"). */
-comi_status comi_pipeline_answer_documents(comi_ctx *ctx, const comi_pipeline *pl,
-                                           const char *const *docs, size_t n_docs,
-                                           const char *question,
-                                           const comi_answer_params *params,
-                                           comi_answer_result *out);
+COMI_API comi_status comi_pipeline_answer_documents(comi_ctx *ctx, const comi_pipeline *pl,
+                                                    const char *const *docs, size_t n_docs,
+                                                    const char *question,
+                                                    const comi_answer_params *params,
+                                                    comi_answer_result *out);
 /* The same from token ids (n_context may be 0; n_question >= 1). */
-comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
-                                     const int32_t *context_ids, int64_t n_context,
-                                     const int32_t *question_ids, int64_t n_question,
-                                     const comi_answer_params *params, comi_answer_result *out);
-void comi_answer_result_free(comi_answer_result *res);
+COMI_API comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
+                                              const int32_t *context_ids, int64_t n_context,
+                                              const int32_t *question_ids, int64_t n_question,
+                                              const comi_answer_params *params,
+                                              comi_answer_result *out);
+COMI_API void comi_answer_result_free(comi_answer_result *res);
 
 /* Baselines without compression: the decoder reads [the first
  * max_context_tokens context tokens (all when < 0) ; question tokens] as
  * plain tokens (no BOS), then decodes as above — "full context" and
  * "truncation" in evaluations. n_memory reports the context tokens kept;
  * memory and group_sizes stay NULL. */
-comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
-                                        const char *context, const char *question,
-                                        int64_t max_context_tokens,
-                                        const comi_answer_params *params,
-                                        comi_answer_result *out);
+COMI_API comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
+                                                 const char *context, const char *question,
+                                                 int64_t max_context_tokens,
+                                                 const comi_answer_params *params,
+                                                 comi_answer_result *out);
 
 /* Converts a COMI checkpoint (directory with model.safetensors) plus its
  * base model into GGUF files the runtime maps directly (layout in README
@@ -567,9 +585,10 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
  * norms and biases stay F32. lora_alpha as in comi_pipeline_load_params.
  * summary (may be NULL) receives one line on what was written. Load the
  * result with comi_pipeline_load(checkpoint = PREFIX, model = base). */
-comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint, const char *base,
-                                    const char *out_prefix, const char *type, float lora_alpha,
-                                    char *summary, size_t summary_len);
+COMI_API comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint,
+                                             const char *base, const char *out_prefix,
+                                             const char *type, float lora_alpha, char *summary,
+                                             size_t summary_len);
 
 /* ---- the stages, one by one ---- */
 
@@ -577,34 +596,35 @@ comi_status comi_checkpoint_convert(comi_ctx *ctx, const char *checkpoint, const
  * positions from 0, causal) through the first encoder_layers layers (0: the
  * pipeline's default) and the final norm. hidden_out: NULL or (n, d_encoder);
  * query_out: NULL or (d_encoder,), the mean of the question rows. */
-comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
-                                 const int32_t *context_ids, int64_t n_context,
-                                 const int32_t *question_ids, int64_t n_question,
-                                 int32_t encoder_layers, float *hidden_out, float *query_out);
+COMI_API comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
+                                          const int32_t *context_ids, int64_t n_context,
+                                          const int32_t *question_ids, int64_t n_question,
+                                          int32_t encoder_layers, float *hidden_out,
+                                          float *query_out);
 
 /* Merge of one segment from encoder output: hidden is (n_context +
  * n_question, d) with the context rows first; the query is the mean of the
  * question rows; then comi_merge on the context rows. */
-comi_status comi_pipeline_merge(comi_ctx *ctx, const float *hidden, int64_t n_context,
-                                int64_t n_question, int64_t d_model,
-                                const comi_merge_params *params, comi_merge_result *out);
+COMI_API comi_status comi_pipeline_merge(comi_ctx *ctx, const float *hidden, int64_t n_context,
+                                         int64_t n_question, int64_t d_model,
+                                         const comi_merge_params *params, comi_merge_result *out);
 
 /* Fusion of one segment's memory (n_memory, d_encoder) into the decoder's
  * input space: out (n_memory, d_decoder). The fusion block(s) + final norm
  * run causally over the memory alone (positions from 0); without a block, the
  * alignment layer when the widths differ, else a copy. */
-comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
-                               int64_t n_memory, float *out);
+COMI_API comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
+                                        int64_t n_memory, float *out);
 
 /* Decoder: input embeddings [memory (n_memory, d_decoder) ; embedding rows of
  * question_ids], positions from 0, then greedy decoding with gen (NULL:
  * 20 tokens, penalty 1.3, stop at EOS). logits_out: NULL or (n_vocab,), the
  * logits at the last input position. ids_out has room for max_new_tokens. */
-comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl, const float *memory,
-                                 int64_t n_memory, const int32_t *question_ids,
-                                 int64_t n_question, const comi_generate_params *gen,
-                                 float *logits_out, int32_t *ids_out, int32_t *n_out);
-
+COMI_API comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl,
+                                          const float *memory, int64_t n_memory,
+                                          const int32_t *question_ids, int64_t n_question,
+                                          const comi_generate_params *gen, float *logits_out,
+                                          int32_t *ids_out, int32_t *n_out);
 
 /* ------------------------------------------------------------------------ */
 /* Text-mode compression (src/text/text.c)                                       */
@@ -621,8 +641,8 @@ typedef struct comi_encoder comi_encoder;
 /* spec: "lexical", "vectors:FILE" (GloVe text or word2vec binary), or a
  * model path (.gguf file or Hugging Face directory). Free with
  * comi_encoder_free. */
-comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **out);
-void comi_encoder_free(comi_encoder *enc);
+COMI_API comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **out);
+COMI_API void comi_encoder_free(comi_encoder *enc);
 
 typedef struct comi_text_params {
     double ratio;          /* keep at most floor(original_tokens / ratio) tokens (>= 1) */
@@ -647,7 +667,7 @@ typedef struct comi_text_params {
     float lead_weight;     /* weight of 1 / (1 + position of the unit in its group) */
 } comi_text_params;
 
-comi_text_params comi_text_default_params(void);
+COMI_API comi_text_params comi_text_default_params(void);
 
 typedef struct comi_text_result {
     char *text;                /* compressed text, NUL-terminated; free with comi_text_result_free */
@@ -661,17 +681,17 @@ typedef struct comi_text_result {
  * COMI_ERR_LIMIT when its words are over the context's max_context_tokens
  * (counted before the word list is built) or the working set is over its
  * max_bytes (checked once words and units are known, before the vectors). */
-comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,
-                               const comi_text_params *params, comi_text_result *out);
+COMI_API comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,
+                                        const comi_text_params *params, comi_text_result *out);
 /* Compresses a list of n_docs documents (each a NUL-terminated string). */
-comi_status comi_compress_documents(comi_ctx *ctx, const char *const *docs, size_t n_docs,
-                                    const char *question, const comi_text_params *params,
-                                    comi_text_result *out);
-void comi_text_result_free(comi_text_result *res);
+COMI_API comi_status comi_compress_documents(comi_ctx *ctx, const char *const *docs, size_t n_docs,
+                                             const char *question, const comi_text_params *params,
+                                             comi_text_result *out);
+COMI_API void comi_text_result_free(comi_text_result *res);
 
 /* Number of tokens text mode counts in text with the lexical encoder:
  * whitespace-separated words (ASCII and Unicode spaces). */
-int64_t comi_text_count_tokens(const char *text);
+COMI_API int64_t comi_text_count_tokens(const char *text);
 
 /* ------------------------------------------------------------------------ */
 /* Evaluation (src/eval/eval.c)                                                  */
@@ -683,7 +703,7 @@ int64_t comi_text_count_tokens(const char *text);
 
 /* Writes the normalised form of s to *out (NUL-terminated; free with
  * comi_free). Fails on invalid UTF-8. */
-comi_status comi_normalize_answer(comi_ctx *ctx, const char *s, char **out);
+COMI_API comi_status comi_normalize_answer(comi_ctx *ctx, const char *s, char **out);
 
 typedef struct comi_answer_scores {
     double exact_match; /* 1 if normalised prediction == a normalised reference */
@@ -693,13 +713,14 @@ typedef struct comi_answer_scores {
 
 /* Scores a prediction against n_refs references (maximum over references;
  * all zero when n_refs is 0). */
-comi_status comi_score_answer(comi_ctx *ctx, const char *prediction, const char *const *refs,
-                              size_t n_refs, comi_answer_scores *out);
+COMI_API comi_status comi_score_answer(comi_ctx *ctx, const char *prediction,
+                                       const char *const *refs, size_t n_refs,
+                                       comi_answer_scores *out);
 
 /* Answer recall of a compressed text: 1 if a normalised reference occurs
  * inside the normalised text, else 0 (maximum over references). */
-comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const char *const *refs,
-                               size_t n_refs, double *out);
+COMI_API comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const char *const *refs,
+                                        size_t n_refs, double *out);
 
 /* One example of a COMI JSONL file: `input` (context), `prompt` (question),
  * `answer` (string or list of strings), optional `documents` (list of
@@ -726,9 +747,9 @@ typedef struct comi_dataset {
  * (bad JSON, missing or mistyped field, invalid UTF-8) fails the load with a
  * message naming the file, line and field — or, with skip_bad, is counted in
  * n_skipped and left out. Free with comi_dataset_free. */
-comi_status comi_dataset_load(comi_ctx *ctx, const char *path, bool skip_bad,
-                              comi_dataset **out);
-void comi_dataset_free(comi_dataset *ds);
+COMI_API comi_status comi_dataset_load(comi_ctx *ctx, const char *path, bool skip_bad,
+                                       comi_dataset **out);
+COMI_API void comi_dataset_free(comi_dataset *ds);
 
 /* Baseline compressors the evaluation compares against; every one keeps at
  * most budget whitespace-separated words. */
@@ -742,9 +763,9 @@ typedef enum comi_baseline {
 /* Runs a baseline on context (question is used by BM25 only). The result's
  * fields are filled as for comi_compress_text; free with
  * comi_text_result_free. */
-comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method, const char *context,
-                                   const char *question, int64_t budget, uint64_t seed,
-                                   comi_text_result *out);
+COMI_API comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method,
+                                            const char *context, const char *question,
+                                            int64_t budget, uint64_t seed, comi_text_result *out);
 
 #ifdef __cplusplus
 }
