@@ -72,6 +72,9 @@ PCDIR      ?= $(LIBDIR)/pkgconfig
 .PHONY: all lib test check bench clean format fuzz fuzz-coverage install uninstall
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
+# the library alone (what the Python package's build step needs)
+lib: $(BUILD)/libcomi.a $(BUILD)/libcomi.so
+
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h tools/*.h tools/serve/*.h tests/*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@

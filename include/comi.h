@@ -689,6 +689,21 @@ COMI_API comi_status comi_compress_documents(comi_ctx *ctx, const char *const *d
                                              comi_text_result *out);
 COMI_API void comi_text_result_free(comi_text_result *res);
 
+/* Compresses n (context, question) pairs with the same params, one after
+ * another on ctx, each exactly as comi_compress_text would: results[i] and
+ * statuses[i] (arrays of n, filled by the call) receive pair i's result and
+ * status; errors (NULL, or an array of n) receives NULL or a copy of pair
+ * i's failure message (free each with comi_free). A failing pair does not
+ * stop the others; its result is zeroed. Returns COMI_OK when every pair
+ * succeeded, else the first failure's status with "batch item I: ..." in
+ * comi_errmsg; COMI_ERR_INVALID_ARG (nothing filled) on NULL arrays with
+ * n > 0. Free every result with comi_text_result_free. */
+COMI_API comi_status comi_compress_batch(comi_ctx *ctx, const char *const *contexts,
+                                         const char *const *questions, size_t n,
+                                         const comi_text_params *params,
+                                         comi_text_result *results, comi_status *statuses,
+                                         char **errors);
+
 /* Number of tokens text mode counts in text with the lexical encoder:
  * whitespace-separated words (ASCII and Unicode spaces). */
 COMI_API int64_t comi_text_count_tokens(const char *text);

@@ -1,21 +1,28 @@
 """comi — context compression by Marginal Information Gain, from Python.
 
-A ctypes binding over libcomi.so (no third-party packages). The library is
-loaded from $COMI_LIBRARY or from build/libcomi.so of the checkout this
-package lives in.
+A ctypes binding over libcomi (no third-party packages). `pip install .`
+from a checkout builds the C library and ships it inside the package; in a
+checkout without installing, build/libcomi.so is used (or $COMI_LIBRARY).
 
     >>> import comi
     >>> short = comi.compress(long_text, "who founded the IB?", ratio=8)
-    >>> res = comi.compress_ex(long_text, "who founded the IB?", target_tokens=200)
+    >>> c = comi.Compressor(ratio=8)                  # options (and encoder) held once
+    >>> res = c.compress(long_text, "who founded the IB?")
     >>> res.text, res.original_tokens, res.compressed_tokens, res.ratio, res.ms
+    >>> results = c.compress_batch(texts, questions)  # one call into C, GIL released
 
 Text mode keeps the words/phrases/sentences of the context that carry the
 most Marginal Information Gain for the question and returns plain text; the
 output is the same as `comi compress` prints for the same arguments.
 
 Every call is thread-safe: each thread gets its own library context, and a
-loaded Encoder is immutable and shared. Errors from the library raise
-ComiError carrying the library's message.
+loaded Encoder or Model is immutable and shared. Failures raise comi.Error
+or one of its subclasses (see comi.errors): InputError (a ValueError),
+LimitError (a MemoryError), FileError / MissingFileError (OSError /
+FileNotFoundError), NotSupportedError (NotImplementedError).
+
+Integrations (optional extras): comi.langchain.ComiCompressor,
+comi.llama_index.ComiPostprocessor, comi.ray.CompressBatch.
 
 The soft pipeline (the paper's system: encoder -> MIG merge -> decoder) is
 comi.Model(path).answer(context, question).
@@ -24,16 +31,26 @@ comi.Model(path).answer(context, question).
 import ctypes
 import os
 import threading
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import _lib
 from ._lib import library_path
+from ._version import __version__
 from .adapters import CompressedDocument, ComiCompressor
+from .errors import (ComiError, Error, FileError, InputError, LimitError, MissingFileError,
+                     NotSupportedError, error_for_status)
 
 __all__ = [
+    "__version__",
+    "Error",
     "ComiError",
-    "NotSupportedError",
+    "InputError",
     "LimitError",
+    "FileError",
+    "MissingFileError",
+    "NotSupportedError",
     "CompressResult",
+    "Compressor",
     "Encoder",
     "Model",
     "AnswerResult",
@@ -50,46 +67,12 @@ __all__ = [
 ]
 
 
-class ComiError(Exception):
-    """A failure reported by libcomi.
-
-    Attributes: status (the comi_status code, int), status_name (e.g.
-    "invalid argument") and message (the library's message naming the
-    field/value at fault)."""
-
-    def __init__(self, status, message):
-        self.status = int(status)
-        self.status_name = _lib.STATUS_NAMES.get(self.status, "unknown status")
-        self.message = message
-        super().__init__("%s: %s" % (self.status_name, message) if message else self.status_name)
+def _error(status: int, message: str, path: Optional[str] = None) -> Error:
+    """The exception for a library status (see comi.errors)."""
+    return error_for_status(status, message, path)
 
 
-class NotSupportedError(ComiError, NotImplementedError):
-    """A feature this build of comi does not have (COMI_ERR_UNSUPPORTED)."""
-
-    def __init__(self, message):
-        super().__init__(4, message)  # COMI_ERR_UNSUPPORTED
-
-
-class LimitError(ComiError):
-    """A call that would go over a resource limit (COMI_ERR_LIMIT): see
-    set_limits(). Raised before the large allocations."""
-
-    def __init__(self, message):
-        super().__init__(6, message)  # COMI_ERR_LIMIT
-
-
-def _error(status, message):
-    """The exception for a library status: NotSupportedError for
-    COMI_ERR_UNSUPPORTED, LimitError for COMI_ERR_LIMIT, else ComiError."""
-    if status == 4:
-        return NotSupportedError(message)
-    if status == 6:
-        return LimitError(message)
-    return ComiError(status, message)
-
-
-def set_limits(max_context_tokens=None, max_memory=None):
+def set_limits(max_context_tokens: Optional[int] = None, max_memory: Optional[int] = None) -> None:
     """Sets the resource limits of every later call, in every thread (the
     library's comi_ctx_params.max_context_tokens and max_bytes; the CLI's
     --max-context-tokens and --max-memory). max_context_tokens: the most
@@ -107,12 +90,12 @@ def set_limits(max_context_tokens=None, max_memory=None):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
         if value < 0 or value >= 1 << 63:
-            raise ValueError("%s must be in [0, 2**63), got %d" % (name, value))
+            raise InputError("%s must be in [0, 2**63), got %d" % (name, value))
         new.append(value)
     _lib.set_limits(new[0], new[1])
 
 
-def get_limits():
+def get_limits() -> Dict[str, int]:
     """The current limits: {"max_context_tokens": int, "max_memory": int}
     (0: no limit / physical memory)."""
     tokens, nbytes = _lib.get_limits()
@@ -128,7 +111,14 @@ class CompressResult:
 
     __slots__ = ("text", "original_tokens", "compressed_tokens", "ratio", "ms")
 
-    def __init__(self, text, original_tokens, compressed_tokens, ratio, ms):
+    text: str
+    original_tokens: int
+    compressed_tokens: int
+    ratio: float
+    ms: float
+
+    def __init__(self, text: str, original_tokens: int, compressed_tokens: int, ratio: float,
+                 ms: float) -> None:
         self.text = text
         self.original_tokens = original_tokens
         self.compressed_tokens = compressed_tokens
@@ -145,7 +135,7 @@ class CompressResult:
         return self.text
 
 
-def version():
+def version() -> str:
     """The library version, "MAJOR.MINOR.PATCH"."""
     return _lib.lib().comi_version().decode("ascii")
 
@@ -154,11 +144,11 @@ def _c_string(value, name):
     if not isinstance(value, str):
         raise TypeError("%s must be a str, got %s" % (name, type(value).__name__))
     if "\0" in value:
-        raise ValueError("%s contains a NUL character" % name)
+        raise InputError("%s contains a NUL character" % name)
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError as e:  # lone surrogates
-        raise ValueError("%s is not valid Unicode text: %s" % (name, e)) from e
+        raise InputError("%s is not valid Unicode text: %s" % (name, e)) from e
 
 
 class _OwnsHandle:
@@ -183,7 +173,7 @@ class Encoder(_OwnsHandle):
     across threads; pass it as `encoder=` to the compress functions. Free it
     with close() or a `with` block (or let it be collected)."""
 
-    def __init__(self, spec):
+    def __init__(self, spec: str) -> None:
         spec_b = _c_string(spec, "encoder spec")
         self.spec = spec
         self._handle = None
@@ -192,14 +182,15 @@ class Encoder(_OwnsHandle):
         out = ctypes.c_void_p()
         st = self._lib.comi_encoder_load(c.handle, spec_b, ctypes.byref(out))
         if st != _lib.COMI_OK:
-            raise _error(st, c.errmsg())
+            path = spec[len("vectors:"):] if spec.startswith("vectors:") else spec
+            raise _error(st, c.errmsg(), path)
         self._handle = out.value
 
     @property
     def handle(self):
         """The comi_encoder pointer (int); ValueError once closed."""
         if self._handle is None:
-            raise ValueError("encoder %r is closed" % self.spec)
+            raise InputError("encoder %r is closed" % self.spec)
         return self._handle
 
     def close(self):
@@ -235,9 +226,9 @@ def _resolve_encoder(encoder):
                     % type(encoder).__name__)
 
 
-def _params(ratio, target_tokens, encoder):
+def _params(ratio, target_tokens, encoder, knobs=None):
     if ratio is not None and target_tokens is not None:
-        raise ValueError("give either ratio or target_tokens, not both")
+        raise InputError("give either ratio or target_tokens, not both")
     p = _lib.lib().comi_text_default_params()
     if ratio is not None:
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
@@ -249,13 +240,40 @@ def _params(ratio, target_tokens, encoder):
             raise TypeError("target_tokens must be an int, got %s" % type(target_tokens).__name__)
         if target_tokens <= 0:
             # 0 would mean "use the ratio" to the library; refuse it here
-            raise ValueError("target_tokens must be > 0, got %d" % target_tokens)
+            raise InputError("target_tokens must be > 0, got %d" % target_tokens)
         if target_tokens >= 2 ** 63:
-            raise ValueError("target_tokens %d is too large" % target_tokens)
+            raise InputError("target_tokens %d is too large" % target_tokens)
         p.target_tokens = target_tokens
+    for name, value in (knobs or {}).items():
+        kind = _KNOBS.get(name)
+        if kind is None:
+            raise TypeError("unknown option %r (known: ratio, target_tokens, encoder, %s)"
+                            % (name, ", ".join(sorted(_KNOBS))))
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError("%s must be a bool, got %s" % (name, type(value).__name__))
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
+            if not -2 ** 31 <= value < 2 ** 31:
+                raise InputError("%s %d is out of range" % (name, value))
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError("%s must be a number, got %s" % (name, type(value).__name__))
+            value = float(value)
+        setattr(p, name, value)
     enc = _resolve_encoder(encoder)
     p.encoder = enc.handle if enc is not None else None
     return p, enc
+
+
+# The text-mode knobs of comi_text_params a Compressor accepts besides
+# ratio / target_tokens / encoder, with their Python types.
+_KNOBS = {
+    name: (bool if ctype is ctypes.c_bool else int if ctype is ctypes.c_int32 else float)
+    for name, ctype in _lib.TextParams._fields_
+    if name not in ("ratio", "target_tokens", "encoder", "_reserved")
+}
 
 
 def _finish(lib, c, st, res):
@@ -272,7 +290,12 @@ def _finish(lib, c, st, res):
         lib.comi_text_result_free(ctypes.byref(res))
 
 
-def compress_ex(context, question, ratio=None, target_tokens=None, encoder=None):
+EncoderLike = Union[None, str, "Encoder"]
+
+
+def compress_ex(context: str, question: str, ratio: Optional[float] = None,
+                target_tokens: Optional[int] = None,
+                encoder: EncoderLike = None) -> CompressResult:
     """Compresses one context for a question; returns a CompressResult.
 
     context: the text (documents may be separated by blank lines);
@@ -281,7 +304,7 @@ def compress_ex(context, question, ratio=None, target_tokens=None, encoder=None)
     this many (> 0; give one of ratio / target_tokens, or neither for the
     library's default ratio); encoder: None or "lexical" (built in), another
     spec string (loaded once and cached), or an Encoder.
-    Raises ComiError (library failure), TypeError / ValueError (arguments)."""
+    Raises comi.Error subclasses (InputError for bad values) and TypeError."""
     ctx_b = _c_string(context, "context")
     q_b = _c_string(question, "question")
     p, enc = _params(ratio, target_tokens, encoder)
@@ -293,13 +316,16 @@ def compress_ex(context, question, ratio=None, target_tokens=None, encoder=None)
     return _finish(lib, c, st, res)
 
 
-def compress(context, question, ratio=None, target_tokens=None, encoder=None):
+def compress(context: str, question: str, ratio: Optional[float] = None,
+             target_tokens: Optional[int] = None, encoder: EncoderLike = None) -> str:
     """Compresses one context for a question and returns the compressed text
     (a str, the same as `comi compress` prints). Arguments as compress_ex."""
     return compress_ex(context, question, ratio, target_tokens, encoder).text
 
 
-def compress_documents_ex(documents, question, ratio=None, target_tokens=None, encoder=None):
+def compress_documents_ex(documents: Sequence[str], question: str, ratio: Optional[float] = None,
+                          target_tokens: Optional[int] = None,
+                          encoder: EncoderLike = None) -> CompressResult:
     """Compresses a list of documents (str each) jointly for a question: the
     budget is shared, so documents with little Marginal Information Gain give
     up most of theirs. Returns a CompressResult; arguments as compress_ex."""
@@ -319,7 +345,8 @@ def compress_documents_ex(documents, question, ratio=None, target_tokens=None, e
     return _finish(lib, c, st, res)
 
 
-def compress_documents(documents, question, ratio=None, target_tokens=None, encoder=None):
+def compress_documents(documents: Sequence[str], question: str, ratio: Optional[float] = None,
+                       target_tokens: Optional[int] = None, encoder: EncoderLike = None) -> str:
     """compress_documents_ex(...).text: the jointly compressed text."""
     return compress_documents_ex(documents, question, ratio, target_tokens, encoder).text
 
@@ -365,7 +392,10 @@ class Model(_OwnsHandle):
     and may be shared by threads. Free it with close() or a `with` block.
     Raises ComiError naming the file at fault."""
 
-    def __init__(self, path, checkpoint=None, tokenizer=None, lora_alpha=None):
+    def __init__(self, path: Union[str, "os.PathLike[str]"],
+                 checkpoint: Union[None, str, "os.PathLike[str]"] = None,
+                 tokenizer: Union[None, str, "os.PathLike[str]"] = None,
+                 lora_alpha: Optional[float] = None) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError("path must be a str or os.PathLike, got %s" % type(path).__name__)
         self.path = os.fspath(path)
@@ -384,7 +414,8 @@ class Model(_OwnsHandle):
         out = ctypes.c_void_p()
         st = self._lib.comi_pipeline_load(c.handle, ctypes.byref(lp), ctypes.byref(out))
         if st != _lib.COMI_OK:
-            raise _error(st, c.errmsg())
+            missing = [p for p in (self.path, self.checkpoint) if p and not os.path.exists(p)]
+            raise _error(st, c.errmsg(), missing[0] if missing else self.path)
         self._handle = out.value
         info = _lib.PipelineInfo()
         self._lib.comi_pipeline_get_info(self._handle, ctypes.byref(info))
@@ -404,11 +435,13 @@ class Model(_OwnsHandle):
     def handle(self):
         """The comi_pipeline pointer (int); ValueError once closed."""
         if self._handle is None:
-            raise ValueError("model %r is closed" % self.path)
+            raise InputError("model %r is closed" % self.path)
         return self._handle
 
-    def answer_ex(self, context, question, merge_size=None, max_new_tokens=None,
-                  encoder_layers=None, segment_size=None, repetition_penalty=None):
+    def answer_ex(self, context: Union[str, Sequence[str]], question: str,
+                  merge_size: Optional[int] = None, max_new_tokens: Optional[int] = None,
+                  encoder_layers: Optional[int] = None, segment_size: Optional[int] = None,
+                  repetition_penalty: Optional[float] = None) -> "AnswerResult":
         """Answers `question` from `context` (a str, or a list of str
         passages joined with newlines). Knobs left None keep the pipeline's
         defaults (merge_size 16, max_new_tokens 20, a checkpoint's trained
@@ -425,7 +458,7 @@ class Model(_OwnsHandle):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError("%s must be an int, got %s" % (name, type(value).__name__))
             if value < lo or value >= 2 ** 31:
-                raise ValueError("%s must be in [%d, 2**31), got %d" % (name, lo, value))
+                raise InputError("%s must be in [%d, 2**31), got %d" % (name, lo, value))
             if name == "merge_size":
                 p.merge.merge_size = value
             else:
@@ -465,7 +498,7 @@ class Model(_OwnsHandle):
         finally:
             self._lib.comi_answer_result_free(ctypes.byref(res))
 
-    def answer(self, context, question, **options):
+    def answer(self, context: Union[str, Sequence[str]], question: str, **options: Any) -> str:
         """answer_ex(...).text: the answer as a str."""
         return self.answer_ex(context, question, **options).text
 
@@ -478,3 +511,143 @@ class Model(_OwnsHandle):
     def __repr__(self):
         return "Model(%r%s%s)" % (self.path, ", checkpoint=%r" % self.checkpoint
                                   if self.checkpoint else "", "" if self._handle else ", closed")
+
+
+class Compressor:
+    """Text-mode compression with options fixed once: comi.compress's
+    ratio / target_tokens / encoder plus any comi_text_params knob
+    (keep_titles, coarse, redundancy, alpha, beta, temperature,
+    context_weight, min_unit_words, min_group_words, window_words,
+    bridge_weight, centrality_weight, lead_weight); knobs left out keep the
+    library's defaults.
+
+    The options are checked and the encoder loaded (once per process for a
+    spec string) when the Compressor is made, not per call. A Compressor is
+    immutable and safe to share between threads (each thread runs on its own
+    library context). It pickles by its options, so engines (Ray,
+    multiprocessing) can ship it to workers, which load the encoder again.
+
+        >>> c = comi.Compressor(ratio=8)
+        >>> c.compress(context, question).text
+        >>> [r.compressed_tokens for r in c.compress_batch(contexts, question)]
+    """
+
+    def __init__(self, ratio: Optional[float] = None, target_tokens: Optional[int] = None,
+                 encoder: EncoderLike = None, **knobs: Any) -> None:
+        self._params, self._encoder = _params(ratio, target_tokens, encoder, knobs)
+        spec = encoder.spec if isinstance(encoder, Encoder) else encoder
+        self._options = dict(ratio=ratio, target_tokens=target_tokens, encoder=spec, **knobs)
+
+    @property
+    def options(self) -> Dict[str, Any]:
+        """The options this Compressor was made with (a copy; the encoder as
+        its spec string)."""
+        return dict(self._options)
+
+    def compress(self, context: str, question: str) -> CompressResult:
+        """Compresses one context for question; returns a CompressResult
+        (.text, .original_tokens, .compressed_tokens, .ratio, .ms). Raises
+        InputError / LimitError / Error from the library, TypeError for
+        arguments that are not str."""
+        ctx_b = _c_string(context, "context")
+        q_b = _c_string(question, "question")
+        lib = _lib.lib()
+        c = _lib.ctx()
+        res = _lib.TextResult()
+        st = lib.comi_compress_text(c.handle, ctx_b, q_b, ctypes.byref(self._params),
+                                    ctypes.byref(res))
+        return _finish(lib, c, st, res)
+
+    def compress_documents(self, documents: Sequence[str], question: str) -> CompressResult:
+        """Compresses a list of documents jointly (the budget flows to the
+        documents with the most Marginal Information Gain); one result."""
+        if isinstance(documents, (str, bytes)):
+            raise TypeError("documents must be a list of str, not a single %s"
+                            % type(documents).__name__)
+        docs_b = [_c_string(d, "documents[%d]" % i) for i, d in enumerate(documents)]
+        q_b = _c_string(question, "question")
+        lib = _lib.lib()
+        c = _lib.ctx()
+        arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
+        res = _lib.TextResult()
+        st = lib.comi_compress_documents(c.handle, arr, len(docs_b), q_b,
+                                         ctypes.byref(self._params), ctypes.byref(res))
+        return _finish(lib, c, st, res)
+
+    def compress_batch(self, contexts: Sequence[str], questions: Union[str, Sequence[str]],
+                       return_exceptions: bool = False) -> List[Any]:
+        """Compresses contexts[i] for questions[i] (or for one question
+        given as a str) in a single call into the library, which runs with
+        the GIL released; returns a list of CompressResult in input order,
+        each the same as compress() gives.
+
+        return_exceptions=False: the first failing item raises its
+        exception (after the whole batch ran). True: a failing item's place
+        in the list holds its exception (a comi.Error, or TypeError for an
+        item that is not a str) and the other items are returned."""
+        if isinstance(contexts, (str, bytes)):
+            raise TypeError("contexts must be a sequence of str, not a single %s"
+                            % type(contexts).__name__)
+        contexts = list(contexts)
+        n = len(contexts)
+        if isinstance(questions, str):
+            questions = [questions] * n
+        elif isinstance(questions, bytes):
+            raise TypeError("questions must be a str or a sequence of str, not bytes")
+        else:
+            questions = list(questions)
+            if len(questions) != n:
+                raise InputError("%d contexts but %d questions" % (n, len(questions)))
+        out: List[Any] = [None] * n
+        valid, ctx_b, q_b = [], [], []
+        for i in range(n):
+            try:
+                cb = _c_string(contexts[i], "contexts[%d]" % i)
+                qb = _c_string(questions[i], "questions[%d]" % i)
+            except (TypeError, InputError) as e:
+                out[i] = e
+                continue
+            valid.append(i)
+            ctx_b.append(cb)
+            q_b.append(qb)
+        m = len(valid)
+        if m:
+            lib = _lib.lib()
+            c = _lib.ctx()
+            carr = (ctypes.c_char_p * m)(*ctx_b)
+            qarr = (ctypes.c_char_p * m)(*q_b)
+            results = (_lib.TextResultExact * m)()
+            statuses = (ctypes.c_int * m)()
+            errors = (ctypes.c_void_p * m)()
+            lib.comi_compress_batch(c.handle, carr, qarr, m, ctypes.byref(self._params),
+                                    results, statuses, errors)
+            for k, i in enumerate(valid):
+                msg = ""
+                if errors[k]:
+                    msg = ctypes.string_at(errors[k]).decode("utf-8", "replace")
+                    lib.comi_free(errors[k])
+                st = statuses[k]
+                if st != _lib.COMI_OK:
+                    lib.comi_text_result_free(ctypes.byref(results[k]))
+                    out[i] = _error(st, msg or "batch item %d failed" % i)
+                    continue
+                try:
+                    out[i] = _finish(lib, c, st, results[k])
+                except Error as e:
+                    out[i] = e
+        if not return_exceptions:
+            for r in out:
+                if isinstance(r, BaseException):
+                    raise r
+        return out
+
+    def __reduce__(self):
+        return (_compressor_from_options, (self._options,))
+
+    def __repr__(self) -> str:
+        opts = ", ".join("%s=%r" % kv for kv in self._options.items() if kv[1] is not None)
+        return "Compressor(%s)" % opts
+
+
+def _compressor_from_options(options: Dict[str, Any]) -> Compressor:
+    return Compressor(**options)

@@ -1,12 +1,14 @@
 """Loading libcomi.so and declaring its C interface for ctypes.
 
-The library is found, in order, at $COMI_LIBRARY, or at build/libcomi.so of
-the checkout this package sits in (python/comi/ -> ../../build/). The
-structures below mirror the leading fields of include/comi.h's structures
-(tests check the order). Each ends in a reserved tail larger than any
-fields the library may add later: the library fills the structures itself
-(comi_text_default_params, comi_compress_*), so fields this binding does not
-name keep their library defaults instead of being overrun.
+The library is found, in order, at $COMI_LIBRARY (when set), next to this
+module (comi/libcomi.so: where `pip install .` puts the library it built),
+or at build/libcomi.so of the checkout this package sits in (python/comi/ ->
+../../build/). The structures below mirror the leading fields of
+include/comi.h's structures (tests check the order). Each ends in a
+reserved tail larger than any fields the library may add later: the library
+fills the structures itself (comi_text_default_params, comi_compress_*), so
+fields this binding does not name keep their library defaults instead of
+being overrun.
 """
 
 import ctypes
@@ -14,7 +16,8 @@ import os
 import threading
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_DEFAULT_PATH = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libcomi.so"))
+_PACKAGED_PATH = os.path.join(_HERE, "libcomi.so")
+_CHECKOUT_PATH = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libcomi.so"))
 
 COMI_OK = 0
 STATUS_NAMES = {
@@ -51,6 +54,14 @@ class TextParams(ctypes.Structure):
         ("redundancy", ctypes.c_bool),
         ("alpha", ctypes.c_float),
         ("beta", ctypes.c_float),
+        ("temperature", ctypes.c_float),
+        ("context_weight", ctypes.c_float),
+        ("min_unit_words", ctypes.c_int32),
+        ("min_group_words", ctypes.c_int32),
+        ("window_words", ctypes.c_int32),
+        ("bridge_weight", ctypes.c_float),
+        ("centrality_weight", ctypes.c_float),
+        ("lead_weight", ctypes.c_float),
         ("_reserved", ctypes.c_uint8 * 256),  # later fields, left at their defaults
     ]
 
@@ -68,9 +79,23 @@ class TextResult(ctypes.Structure):
     ]
 
 
+class TextResultExact(ctypes.Structure):
+    """comi_text_result with exactly the C fields (no reserved tail): the
+    element of the arrays comi_compress_batch fills, whose stride must be
+    the C one (tests check the fields match the header exactly)."""
+
+    _fields_ = [f for f in TextResult._fields_ if f[0] != "_reserved"]
+
+
 def library_path():
-    """The path libcomi.so is (or would be) loaded from."""
-    return os.environ.get("COMI_LIBRARY") or _DEFAULT_PATH
+    """The path libcomi.so is (or would be) loaded from: $COMI_LIBRARY, else
+    the library installed inside the package, else the checkout's build."""
+    env = os.environ.get("COMI_LIBRARY")
+    if env:
+        return env
+    if os.path.exists(_PACKAGED_PATH):
+        return _PACKAGED_PATH
+    return _CHECKOUT_PATH
 
 
 def _declare(lib):
@@ -101,7 +126,14 @@ def _declare(lib):
         c.c_void_p, c.POINTER(c.c_char_p), c.c_size_t, c.c_char_p, c.POINTER(TextParams),
         c.POINTER(TextResult)]
     lib.comi_text_result_free.restype = None
-    lib.comi_text_result_free.argtypes = [c.POINTER(TextResult)]
+    lib.comi_text_result_free.argtypes = [c.c_void_p]
+    lib.comi_compress_batch.restype = c.c_int
+    lib.comi_compress_batch.argtypes = [
+        c.c_void_p, c.POINTER(c.c_char_p), c.POINTER(c.c_char_p), c.c_size_t,
+        c.POINTER(TextParams), c.POINTER(TextResultExact), c.POINTER(c.c_int),
+        c.POINTER(c.c_void_p)]
+    lib.comi_free.restype = None
+    lib.comi_free.argtypes = [c.c_void_p]
 
 
 _lib = None
@@ -120,8 +152,9 @@ def lib():
                     loaded = ctypes.CDLL(path)
                 except OSError as e:
                     raise ImportError(
-                        "cannot load libcomi from %r (%s); run `make` in the checkout or set "
-                        "COMI_LIBRARY to the path of libcomi.so" % (path, e)) from e
+                        "cannot load libcomi from %r (%s); install the package with `pip "
+                        "install .`, run `make` in the checkout, or set COMI_LIBRARY to the "
+                        "path of libcomi.so" % (path, e)) from e
                 try:
                     _declare(loaded)
                     _declare_pipeline(loaded)

@@ -67,7 +67,8 @@ class TestBasics(unittest.TestCase):
                               ("comi_pipeline_load_params", "PipelineLoadParams"),
                               ("comi_pipeline_info", "PipelineInfo"),
                               ("comi_answer_params", "AnswerParams"),
-                              ("comi_answer_result", "AnswerResult")):
+                              ("comi_answer_result", "AnswerResult"),
+                              ("comi_text_result", "TextResultExact")):
             body = re.search(r"typedef struct %s \{(.*?)\} %s;" % (cname, cname), src, re.S)
             self.assertIsNotNone(body, cname)
             text = re.sub(r"/\*.*?\*/", "", body.group(1), flags=re.S)
@@ -76,7 +77,7 @@ class TestBasics(unittest.TestCase):
                 parts = [p.strip() for p in decl.split(",") if p.strip()]
                 fields += [re.findall(r"(\w+)\s*$", p)[0] for p in parts]
             py = [f[0] for f in getattr(comi._lib, pyname)._fields_ if f[0] != "_reserved"]
-            if pyname in ("MergeParams", "CtxParams"):  # nested / made here: exactly
+            if pyname in ("MergeParams", "CtxParams", "TextResultExact"):  # exactly
                 self.assertEqual(fields, py, cname)
             else:
                 self.assertEqual(fields[:len(py)], py, cname)
