@@ -8,7 +8,10 @@ import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # python/, for `import comi`
+# python/, for `import comi` from the checkout; COMI_TEST_INSTALLED=1 tests
+# the package installed in the running interpreter instead.
+if not os.environ.get("COMI_TEST_INSTALLED"):
+    sys.path.insert(0, os.path.dirname(HERE))
 
 
 class HarnessResult(unittest.TestResult):
@@ -47,11 +50,14 @@ class HarnessResult(unittest.TestResult):
 
 
 def main():
-    suite = unittest.defaultTestLoader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    """Runs the test_*.py files of the directory given as the first
+    argument (default: this one)."""
+    where = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    suite = unittest.defaultTestLoader.discover(where, pattern="test_*.py", top_level_dir=where)
     result = HarnessResult()
     suite.run(result)
     if result.testsRun == 0:
-        print("FAIL py_discovery: no tests found in %s" % HERE)
+        print("FAIL py_discovery: no tests found in %s" % where)
         return 1
     return 0 if result.wasSuccessful() else 1
 
