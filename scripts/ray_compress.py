@@ -40,13 +40,18 @@ def main(argv=None):
     ap.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     args = ap.parse_args(argv)
 
+    import os
+
+    # a busy machine can take longer than Ray's default to start its raylet
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
     import ray
     from comi.ray import CompressBatch
 
     if args.address:
         ray.init(address=args.address)
     else:
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        # one CPU per compression actor plus one for the read and write tasks
+        ray.init(num_cpus=args.workers + 1, include_dashboard=False, log_to_driver=False)
     src = args.input
     is_json = src.endswith(".jsonl") or src.endswith(".json")
     ds = ray.data.read_json(src) if is_json else ray.data.read_parquet(src)

@@ -79,10 +79,12 @@ class CompressBatch:
                 arr[:] = values
                 out[name] = arr
             return out
-        out = batch.copy()  # pandas.DataFrame
-        out["compressed"] = compressed
-        out["compressed_tokens"] = tokens
-        out["error"] = errors
+        import pandas as pd  # a DataFrame batch; object columns keep None as None
+
+        out = batch.copy()
+        out["compressed"] = pd.Series(compressed, index=out.index, dtype=object)
+        out["compressed_tokens"] = pd.Series(tokens, index=out.index, dtype=object)
+        out["error"] = pd.Series(errors, index=out.index, dtype=object)
         return out
 
     def __reduce__(self):
