@@ -29,7 +29,7 @@ ARCH   ?= -mavx2 -mfma -mf16c
 INC     = -Iinclude -Isrc
 CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -fvisibility=hidden -D_GNU_SOURCE -pthread \
              $(INC) $(PKG_CFLAGS) $(BLAS_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) $(BLAS_LIBS) -lm -pthread $(LDLIBS)
+LDLIBS_ALL = $(PKG_LIBS) $(BLAS_LIBS) -lstemmer -lm -pthread $(LDLIBS)
 ifneq ($(SAN),)
 CFLAGS_ALL += -fsanitize=$(SAN) -fno-sanitize-recover=undefined
 LDFLAGS    += -fsanitize=$(SAN)

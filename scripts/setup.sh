@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present. Needs root (or sudo).
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libpcre2-dev libutf8proc-dev libjansson-dev
-      libmicrohttpd-dev clang libclang-rt-14-dev python3 python3-venv curl jq"
+      libmicrohttpd-dev libstemmer-dev wordnet-base clang libclang-rt-14-dev python3 python3-venv curl jq"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -48,18 +48,20 @@ static void free_words(char **w, size_t n) {
     free(w);
 }
 
-/* Every word of out is a word of in, in order (a subsequence). */
+/* Every whitespace-separated piece of out occurs in in, each after the
+ * previous one (order kept; a piece is a word, or adjacent CJK letters
+ * joined again without a space). */
 static int subsequence(const char *out, const char *in) {
-    char **a, **b;
-    size_t na = split_words(out, &a), nb = split_words(in, &b), j = 0;
+    char **a;
+    size_t na = split_words(out, &a);
+    const char *cur = in;
     int ok = 1;
     for (size_t i = 0; i < na && ok; i++) {
-        while (j < nb && strcmp(a[i], b[j])) j++;
-        if (j == nb) ok = 0;
-        else j++;
+        const char *f = strstr(cur, a[i]);
+        if (!f) ok = 0;
+        else cur = f + strlen(a[i]);
     }
     free_words(a, na);
-    free_words(b, nb);
     return ok;
 }
 
@@ -125,6 +127,7 @@ static void property_tests(void) {
         int64_t nwords = comi_text_count_tokens(text);
         int64_t budget = p.target_tokens > 0 ? (p.target_tokens < nwords ? p.target_tokens : nwords)
                                              : (int64_t)floor((double)nwords / p.ratio);
+        if (budget < 1) budget = 1; /* never empty: the best word at least */
         int64_t got = comi_text_count_tokens(a.text);
         if (got > budget || a.compressed_tokens != got || a.original_tokens != nwords) {
             bad_budget++;
@@ -216,6 +219,66 @@ static void basic_tests(void) {
                                           r.compressed_tokens == 3,
                "'%s'", st == COMI_OK ? r.text : comi_errmsg(ctx));
     comi_text_result_free(&r);
+
+    /* Never an empty success: a ratio that leaves no word keeps the best one. */
+    p = comi_text_default_params();
+    p.ratio = 8;
+    st = comi_compress_text(ctx, "one two three", "two", &p, &r);
+    test_check("budget_rounds_to_zero_keeps_best_word",
+               st == COMI_OK && !strcmp(r.text, "two") && r.compressed_tokens == 1, "'%s'",
+               st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+    p.ratio = 1e9;
+    st = comi_compress_text(ctx, "Everest is 8,849 metres high. Bananas are yellow.", "how high is everest",
+                            &p, &r);
+    test_check("huge_ratio_not_empty", st == COMI_OK && r.compressed_tokens == 1 && r.text[0],
+               "'%s'", st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+
+    /* Word forms: WordNet's irregular forms, then Snowball stems. */
+    const char *forms =
+        "The bridge was painted red in 1950 by the city.\n\n"
+        "The canal opened to ships on 15 August 1914 after ten years of work.\n\n"
+        "Her second novel was written in Paris during the war years.\n\n"
+        "The old engineer died of yellow fever in 1889 near the coast.";
+    const char *qs[][2] = {{"When did the canal open?", "1914"},
+                           {"Where did she write her second novel?", "Paris"},
+                           {"When did the old engineer die?", "1889"}};
+    int morph_ok = 0;
+    char morph_msg[256] = "";
+    for (int i = 0; i < 3; i++) {
+        p = comi_text_default_params();
+        p.target_tokens = 12;
+        p.lead_weight = 0;
+        st = comi_compress_text(ctx, forms, qs[i][0], &p, &r);
+        if (st == COMI_OK && strstr(r.text, qs[i][1])) morph_ok++;
+        else snprintf(morph_msg, sizeof morph_msg, "%s -> '%s'", qs[i][0],
+                      st == COMI_OK ? r.text : comi_errmsg(ctx));
+        if (st == COMI_OK) comi_text_result_free(&r);
+    }
+    test_check("morph_word_forms_match", morph_ok == 3, "%s", morph_msg);
+    p = comi_text_default_params();
+    p.target_tokens = 12;
+    p.lead_weight = 0;
+    st = comi_compress_text(ctx, forms, "What was wrote?", &p, &r);
+    test_check("morph_irregular_wrote_written", st == COMI_OK && strstr(r.text, "written"),
+               "'%s' (WordNet exceptions in /usr/share/wordnet: package wordnet-base)",
+               st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+
+    /* Text without spaces (Chinese, Japanese): every letter is a word. */
+    const char *zh = "北京是中国的首都。长城很长。上海是中国最大的城市，人口约两千四百万。";
+    test_check("cjk_count_letters", comi_text_count_tokens(zh) == 30 &&
+                                        comi_text_count_tokens("東京タワー Tokyo") == 6,
+               "%lld", (long long)comi_text_count_tokens(zh));
+    p = comi_text_default_params();
+    p.ratio = 2;
+    st = comi_compress_text(ctx, zh, "上海的人口是多少", &p, &r);
+    test_check("cjk_compresses",
+               st == COMI_OK && r.compressed_tokens == 15 && subsequence(r.text, zh) &&
+                   comi_text_count_tokens(r.text) == 15 && !strstr(r.text, "北 京"),
+               "'%s'", st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
 
     /* errors */
     p = comi_text_default_params();
@@ -561,12 +624,60 @@ static void model_limit_tests(void) {
     comi_encoder_free(enc);
 }
 
+/* Shapes that were cubic or superlinear (the group stage): many one-word
+ * paragraphs, one huge paragraph, one huge sentence. Checked for the
+ * budget and the answer; their speed is measured by bench_text_scale. */
+static void scale_tests(void) {
+    size_t n = 20000, cap = n * 16 + 256, k = 0;
+    char *s = malloc(cap);
+    for (size_t i = 0; i < n; i++) {
+        if (i == n / 2) k += (size_t)snprintf(s + k, cap - k, "Quetzalcoatlus\n\n");
+        else k += (size_t)snprintf(s + k, cap - k, "w%zu\n\n", i);
+    }
+    comi_text_params p = comi_text_default_params();
+    p.ratio = 8;
+    comi_text_result r;
+    comi_status st = comi_compress_text(ctx, s, "where is quetzalcoatlus", &p, &r);
+    test_check("scale_many_tiny_paragraphs",
+               st == COMI_OK && r.compressed_tokens == (int64_t)(n + 0) / 8 &&
+                   strstr(r.text, "Quetzalcoatlus"),
+               "%s %lld", st == COMI_OK ? "" : comi_errmsg(ctx),
+               st == COMI_OK ? (long long)r.compressed_tokens : -1LL);
+    if (st == COMI_OK) comi_text_result_free(&r);
+    /* one paragraph of 60,000 words after a short one; the answer sentence
+     * in its middle */
+    k = (size_t)snprintf(s, cap, "Intro line.\n\n");
+    for (size_t i = 0; i < 6000; i++) {
+        if (i == 3000) k += (size_t)snprintf(s + k, cap - k, "The Quetzalcoatlus fossil was found in Texas. ");
+        else k += (size_t)snprintf(s + k, cap - k, "Some w%zu filler text goes on, here again. ", i);
+    }
+    p.ratio = 100;
+    st = comi_compress_text(ctx, s, "where was the quetzalcoatlus fossil found", &p, &r);
+    int64_t words = comi_text_count_tokens(s);
+    test_check("scale_one_huge_paragraph",
+               st == COMI_OK && r.compressed_tokens == words / 100 && strstr(r.text, "in Texas."),
+               "%s", st == COMI_OK ? "" : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+    /* one sentence: no punctuation, no line breaks */
+    k = 0;
+    for (size_t i = 0; i < 20000; i++)
+        k += (size_t)snprintf(s + k, cap - k, i == 12345 ? "quetzalcoatlus " : "w%zu ", i % 997);
+    p.ratio = 50;
+    st = comi_compress_text(ctx, s, "quetzalcoatlus", &p, &r);
+    test_check("scale_one_huge_sentence",
+               st == COMI_OK && r.compressed_tokens == 400 && strstr(r.text, "quetzalcoatlus"),
+               "%s", st == COMI_OK ? "" : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+    free(s);
+}
+
 int main(void) {
     ctx = comi_ctx_new(NULL);
     limit_tests();
     model_limit_tests();
     basic_tests();
     property_tests();
+    scale_tests();
     vector_tests();
     model_tests();
     data_tests();

@@ -5,12 +5,17 @@
  * UTF-8, maps each word to a normalised term (lower-case, letters and
  * digits only, light English plural stripping, stopwords marked) and marks
  * sentence and clause ends. The lexical encoder's BM25 weights in text.c
- * are built on these terms. Splitting happens only at whitespace, so a
- * multi-byte code point, a CJK run, an emoji sequence or a base letter with
- * its combining marks is never cut.
+ * are built on these terms. Words end at whitespace; in scripts written
+ * without spaces (Han, Hiragana, Katakana) every letter is a word of its own
+ * (with the punctuation after it), marked TW_GLUE so adjacent kept letters
+ * are joined again without a space. A multi-byte code point, an emoji
+ * sequence or a base letter with its combining marks is never cut.
  */
 #include "text/text.h"
 
+#include <libstemmer.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -37,20 +42,71 @@ bool lex_is_space(const uint8_t *p, const uint8_t *end, size_t *clen) {
     return false;
 }
 
+/* Letters of scripts written without spaces between words (Han,
+ * Hiragana, Katakana and their iteration marks): each one is a word of its
+ * own, so Chinese and Japanese text compresses character by character. */
+static bool is_unspaced_letter(int32_t cp) {
+    return (cp >= 0x3005 && cp <= 0x3007) || (cp >= 0x3040 && cp <= 0x30ff) ||
+           (cp >= 0x31f0 && cp <= 0x31ff) || (cp >= 0x3400 && cp <= 0x4dbf) ||
+           (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0xf900 && cp <= 0xfaff) ||
+           (cp >= 0xff66 && cp <= 0xff9f) || (cp >= 0x20000 && cp <= 0x3134f);
+}
+
+/* Punctuation and symbols (utf8proc categories P* and S*): they stay with
+ * the unspaced letter before them ("す。" is one word, a sentence end). */
+static bool is_punct(int32_t cp) {
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_SO;
+}
+
+/* The end of the word that starts at p (p is not a space): up to the next
+ * space, or a single unspaced letter with the punctuation after it, or a
+ * run of other text up to the next unspaced letter. An invalid sequence
+ * counts as one byte; *bad (when not NULL) gets its position. */
+static const uint8_t *scan_word(const uint8_t *p, const uint8_t *end, const uint8_t **bad) {
+    bool first = true, unspaced = false;
+    while (p < end) {
+        size_t cl;
+        if (*p < 0x80) {
+            if (*p == ' ' || (*p >= '\t' && *p <= '\r') || (*p >= 0x1c && *p <= 0x1f)) break;
+            if (unspaced && !is_punct(*p)) break;
+            p++;
+            first = false;
+            continue;
+        }
+        if (lex_is_space(p, end, &cl)) break;
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p, end - p, &cp);
+        if (k <= 0) {
+            if (bad && !*bad) *bad = p;
+            p++;
+            first = false;
+            continue;
+        }
+        if (is_unspaced_letter(cp)) {
+            if (!first) break;
+            unspaced = true;
+        } else if (unspaced && !is_punct(cp)) {
+            break;
+        }
+        p += k;
+        first = false;
+    }
+    return p;
+}
+
 int64_t lex_count_words(const char *s) {
     if (!s) return 0;
     const uint8_t *p = (const uint8_t *)s, *end = p + strlen(s);
     int64_t n = 0;
-    bool in_word = false;
     while (p < end) {
         size_t cl;
         if (lex_is_space(p, end, &cl)) {
-            in_word = false;
-        } else if (!in_word) {
-            in_word = true;
-            n++;
+            p += cl;
+            continue;
         }
-        p += cl;
+        p = scan_word(p, end, NULL);
+        n++;
     }
     return n;
 }
@@ -100,19 +156,134 @@ bool lex_is_stopword(const char *s, size_t len) {
 
 /* --------------------------------------------------------------- terms */
 
-/* Light plural stripping (ASCII words longer than 3 bytes): -ies -> -y,
- * -sses -> -ss, -s -> '' unless the word ends in -ss, -us or -is. Enough to
- * match "documents"/"document" without conflating unrelated words. */
-static size_t stem(char *w, size_t n) {
+/* Morphology: WordNet's exception lists map irregular forms to their base
+ * ("wrote", "written" -> "write"; "children" -> "child"), then the Snowball
+ * English (Porter2) stemmer of libstemmer reduces regular forms ("opened" ->
+ * "open", "died" -> "die", "cities" -> "citi"). Only ASCII words without
+ * digits are stemmed (numbers, names in other scripts stay as written). */
+
+/* WordNet exceptions, "form base" per line (verb.exc and noun.exc of the
+ * Debian package wordnet-base, read once from COMI_WORDNET_DIR or
+ * /usr/share/wordnet); entries normalised like terms, sorted by form. */
+typedef struct {
+    char *form, *base;
+} wn_exc;
+static wn_exc *wn_list;
+static size_t wn_n;
+static bool wn_loaded;
+static pthread_once_t wn_once = PTHREAD_ONCE_INIT;
+
+static int wn_cmp(const void *a, const void *b) {
+    return strcmp(((const wn_exc *)a)->form, ((const wn_exc *)b)->form);
+}
+
+/* Keeps lower-case ASCII letters and digits of s (in place). */
+static void wn_norm(char *s) {
+    size_t o = 0;
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) s[o++] = c;
+    }
+    s[o] = '\0';
+}
+
+static void wn_load(void) {
+    const char *dir = getenv("COMI_WORDNET_DIR");
+    if (!dir || !*dir) dir = "/usr/share/wordnet";
+    static const char *const files[] = {"verb.exc", "noun.exc"};
+    size_t cap = 0;
+    for (size_t f = 0; f < 2; f++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "r");
+        if (!fp) continue;
+        char line[512];
+        while (fgets(line, sizeof line, fp)) {
+            char *form = strtok(line, " \t\r\n"), *base = strtok(NULL, " \t\r\n");
+            if (!form || !base || strchr(form, '_') || strchr(base, '_')) continue;
+            wn_norm(form);
+            wn_norm(base);
+            if (!*form || !*base || !strcmp(form, base)) continue;
+            if (wn_n == cap) {
+                size_t nc = cap ? cap * 2 : 4096;
+                wn_exc *nl = realloc(wn_list, nc * sizeof *nl);
+                if (!nl) break;
+                wn_list = nl;
+                cap = nc;
+            }
+            wn_list[wn_n].form = strdup(form);
+            wn_list[wn_n].base = strdup(base);
+            if (!wn_list[wn_n].form || !wn_list[wn_n].base) {
+                free(wn_list[wn_n].form);
+                free(wn_list[wn_n].base);
+                break;
+            }
+            wn_n++;
+        }
+        fclose(fp);
+        wn_loaded = true;
+    }
+    if (wn_n) {
+        /* stable: the first entry of a form (verbs before nouns) wins */
+        qsort(wn_list, wn_n, sizeof *wn_list, wn_cmp);
+        size_t o = 0;
+        for (size_t i = 0; i < wn_n; i++) {
+            if (o && !strcmp(wn_list[o - 1].form, wn_list[i].form)) {
+                free(wn_list[i].form);
+                free(wn_list[i].base);
+                continue;
+            }
+            wn_list[o++] = wn_list[i];
+        }
+        wn_n = o;
+    }
+}
+
+bool lex_wordnet_loaded(void) {
+    pthread_once(&wn_once, wn_load);
+    return wn_loaded && wn_n > 0;
+}
+
+static const char *wn_base(const char *w) {
+    pthread_once(&wn_once, wn_load);
+    size_t lo = 0, hi = wn_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(wn_list[mid].form, w);
+        if (!c) return wn_list[mid].base;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+/* Stems the term w[0, n) in place (w has room for 4 n + 4 bytes); returns
+ * the new length. sb is a Snowball English stemmer (NULL: exceptions only). */
+static size_t stem(struct sb_stemmer *sb, char *w, size_t n) {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)w[i] >= 0x80 || (w[i] >= '0' && w[i] <= '9')) return n;
-    if (n <= 3 || w[n - 1] != 's') return n;
-    if (n > 4 && w[n - 2] == 'e' && w[n - 3] == 'i') {
-        w[n - 3] = 'y';
-        return n - 2;
+    if (n <= 2) return n;
+    char tmp[128];
+    if (n < sizeof tmp) {
+        memcpy(tmp, w, n);
+        tmp[n] = '\0';
+        const char *b = wn_base(tmp);
+        if (b) {
+            size_t bl = strlen(b);
+            if (bl <= 4 * n + 3) {
+                memcpy(w, b, bl);
+                n = bl;
+            }
+        }
     }
-    if (w[n - 2] == 's' || w[n - 2] == 'u' || w[n - 2] == 'i') return n;
-    return n - 1;
+    if (!sb) return n;
+    const sb_symbol *r = sb_stemmer_stem(sb, (const sb_symbol *)w, (int)n);
+    if (!r) return n;
+    int rl = sb_stemmer_length(sb);
+    if (rl <= 0 || (size_t)rl > n) return n;
+    memcpy(w, r, (size_t)rl);
+    return (size_t)rl;
 }
 
 size_t lex_normalize_word(const char *s, size_t len, bool do_stem, char *buf) {
@@ -144,7 +315,11 @@ size_t lex_normalize_word(const char *s, size_t len, bool do_stem, char *buf) {
         if (keep) o += (size_t)utf8proc_encode_char(utf8proc_tolower(cp), (utf8proc_uint8_t *)buf + o);
         p += k;
     }
-    if (do_stem && o) o = stem(buf, o);
+    if (do_stem && o) {
+        struct sb_stemmer *sb = sb_stemmer_new("english", "UTF_8");
+        o = stem(sb, buf, o);
+        if (sb) sb_stemmer_delete(sb);
+    }
     return o;
 }
 
@@ -285,10 +460,14 @@ comi_status lex_split(comi_err *e, const char *what, const char *s, size_t len, 
     const uint8_t *base = (const uint8_t *)s, *p = base, *end = base + len;
     int newlines = 0;
     bool first = true;
+    const uint8_t *prev_end = NULL;
     char stackbuf[256];
     char *buf = stackbuf;
     size_t buf_cap = sizeof stackbuf;
     comi_status st = COMI_OK;
+    struct sb_stemmer *sb = NULL; /* one per call: a stemmer is not thread-safe */
+    if (opt->stem && !(sb = sb_stemmer_new("english", "UTF_8")))
+        return comi_err_set(e, COMI_ERR_NOMEM, "%s: out of memory (stemmer)", what);
     while (p < end) {
         size_t cl;
         if (lex_is_space(p, end, &cl)) {
@@ -296,23 +475,15 @@ comi_status lex_split(comi_err *e, const char *what, const char *s, size_t len, 
             p += cl;
             continue;
         }
-        const uint8_t *ws = p;
-        while (p < end) {
-            if (*p < 0x80) {
-                if (*p == ' ' || (*p >= '\t' && *p <= '\r') || (*p >= 0x1c && *p <= 0x1f)) break;
-                p++;
-                continue;
-            }
-            if (lex_is_space(p, end, &cl)) break;
-            utf8proc_int32_t cp;
-            utf8proc_ssize_t k = utf8proc_iterate(p, end - p, &cp);
-            if (k <= 0) {
-                st = comi_err_set(e, COMI_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", what,
-                                  (size_t)(p - base));
-                goto done;
-            }
-            p += k;
+        const uint8_t *ws = p, *bad = NULL;
+        bool glue = !first && ws == prev_end; /* no space since the last word */
+        p = scan_word(p, end, &bad);
+        if (bad) {
+            st = comi_err_set(e, COMI_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", what,
+                              (size_t)(bad - base));
+            goto done;
         }
+        prev_end = p;
         size_t wl = (size_t)(p - ws);
         if (wl * 4 + 4 > buf_cap) {
             if (buf != stackbuf) free(buf);
@@ -326,7 +497,7 @@ comi_status lex_split(comi_err *e, const char *what, const char *s, size_t len, 
         }
         size_t tl = lex_normalize_word((const char *)ws, wl, false, buf);
         bool is_stop = tl == 0 || (opt->stopwords && lex_is_stopword(buf, tl));
-        if (tl && opt->stem) tl = stem(buf, tl);
+        if (tl && opt->stem) tl = stem(sb, buf, tl);
         text_word w = {.start = (uint32_t)(ws - base), .end = (uint32_t)(p - base),
                        .term = TEXT_NO_TERM, .src = src, .flags = 0};
         if (tl) {
@@ -340,6 +511,7 @@ comi_status lex_split(comi_err *e, const char *what, const char *s, size_t len, 
         if (!first && newlines >= 1) w.flags |= TW_LINE_BEFORE;
         if (!first && newlines >= 2) w.flags |= TW_PARA_BEFORE;
         if (*ws == '(' || *ws == '[') w.flags |= TW_OPEN;
+        if (glue) w.flags |= TW_GLUE;
         if (!words_push(e, out, w)) {
             st = COMI_ERR_NOMEM;
             goto done;
@@ -349,6 +521,7 @@ comi_status lex_split(comi_err *e, const char *what, const char *s, size_t len, 
     }
 done:
     if (buf != stackbuf) free(buf);
+    if (sb) sb_stemmer_delete(sb);
     return st;
 }
 
@@ -427,6 +600,10 @@ void lex_mark_boundaries(text_words *tw, size_t begin, size_t end, const char *c
         if (sent) w->flags |= TW_SENT_END | TW_CLAUSE_END;
         else if (n >= 1 && (s[n - 1] == ',' || s[n - 1] == ';' || s[n - 1] == ':'))
             w->flags |= TW_CLAUSE_END;
+        else if (n >= 3 && ((s[n - 3] == 0xe3 && s[n - 2] == 0x80 && s[n - 1] == 0x81) ||
+                            (s[n - 3] == 0xef && s[n - 2] == 0xbc &&
+                             (s[n - 1] == 0x8c || s[n - 1] == 0x9b || s[n - 1] == 0x9a))))
+            w->flags |= TW_CLAUSE_END; /* 、 ， ； ： */
         else if ((n == 1 && s[0] == '-') ||
                  (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0x93 || s[2] == 0x94)))
             w->flags |= TW_CLAUSE_END; /* a free-standing dash */
@@ -447,7 +624,10 @@ comi_status text_join(comi_err *e, const text_words *w, const char *const *srcs,
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const text_word *x = &w->w[idx[i]];
-        if (i) o[k++] = (group && group[idx[i]] != group[idx[i - 1]]) ? '\n' : ' ';
+        bool same = i && (!group || group[idx[i]] == group[idx[i - 1]]);
+        /* words written without a space between them (CJK) stay joined */
+        if (i && !(same && (x->flags & TW_GLUE) && idx[i] == idx[i - 1] + 1))
+            o[k++] = same ? ' ' : '\n';
         memcpy(o + k, srcs[x->src] + x->start, x->end - x->start);
         k += x->end - x->start;
     }

@@ -104,6 +104,31 @@ void comi_encoder_free(comi_encoder *enc) {
     free(enc);
 }
 
+/* Sort keys: a value and the index it belongs to (ties: lower index first,
+ * so every order is deterministic). */
+typedef struct {
+    double key;
+    uint32_t i;
+} kv_t;
+
+static int kv_desc(const void *a, const void *b) {
+    const kv_t *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int kv_desc_late(const void *a, const void *b) {
+    const kv_t *x = a, *y = b;
+    if (x->key != y->key) return x->key > y->key ? -1 : 1;
+    return x->i > y->i ? -1 : x->i < y->i;
+}
+
+static int kv_asc(const void *a, const void *b) {
+    const kv_t *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* ------------------------------------------------------- sparse vectors */
 
 /* A sparse vector: entries [off, off + len) of the pool, sorted by term. */
@@ -227,6 +252,10 @@ static bool push_unit(work_t *w, unit_t u) {
 
 /* ------------------------------------------------------------ grouping */
 
+/* Longest document, paragraph or line kept as one group (words): longer
+ * ones are cut at the first sentence end after it, or at twice it. */
+#define GROUP_MAX_WORDS 2048
+
 /* Groups: one per document when docs_mode, else paragraphs (blank lines),
  * else long lines, else windows of whole sentences. Fills w->groups (units
  * not yet). */
@@ -260,6 +289,11 @@ static comi_status make_groups(work_t *w, bool docs_mode) {
             else if (mode == 2) brk = (tw[i].flags & TW_LINE_BEFORE) != 0;
             else brk = (int64_t)(i - start) >= win && (tw[i - 1].flags & TW_SENT_END);
             if (mode == 3 && !brk && (int64_t)(i - start) >= 4 * win) brk = true;
+            /* A huge document, paragraph or line is cut into pieces of whole
+             * sentences (the fine stage is quadratic in a group's units). */
+            if (mode != 3 && !brk && (i - start) >= GROUP_MAX_WORDS &&
+                ((tw[i - 1].flags & TW_SENT_END) || (i - start) >= 2 * GROUP_MAX_WORDS))
+                brk = true;
         }
         if (!brk) continue;
         if (ng == cap) {
@@ -523,6 +557,10 @@ static float unit_red(work_t *w, const unit_t *a, const uint32_t *list, size_t n
     return r;
 }
 
+/* Groups whose bodies are searched for other groups' titles: the most
+ * relevant ones. */
+#define BRIDGE_MAX_SOURCES 64
+
 /* Raises the relevance of groups whose title terms all occur in the body
  * of a relevant group: rel_h += bridge_weight * max_g rel_g (relative).
  * Body terms of each group are stamped in w->tf (restored to zero). */
@@ -553,16 +591,38 @@ static bool bridge_scores(work_t *w, float max_g) {
         }
         n_titled += ntt[h] > 0;
     }
-    for (size_t k = 0; n_titled && k < ng; k++) {
+    /* Sources: the BRIDGE_MAX_SOURCES most relevant groups (linear work). */
+    size_t n_src = 0;
+    kv_t *src = n_titled ? comi_alloc_array(w->e, ng, sizeof *src, "bridges") : NULL;
+    uint32_t *tgroups =
+        n_titled ? comi_alloc_array(w->e, n_titled, sizeof *tgroups, "bridges") : NULL;
+    if (n_titled && (!src || !tgroups)) {
+        free(src);
+        free(tgroups);
+        free(add);
+        free(tt);
+        free(ntt);
+        return false;
+    }
+    for (size_t k = 0, j = 0; n_titled && k < ng; k++) {
+        if (w->groups[k].rel > 0) src[n_src++] = (kv_t){w->groups[k].rel, (uint32_t)k};
+        if (ntt[k]) tgroups[j++] = (uint32_t)k;
+    }
+    if (n_src > BRIDGE_MAX_SOURCES) {
+        qsort(src, n_src, sizeof *src, kv_desc);
+        n_src = BRIDGE_MAX_SOURCES;
+    }
+    for (size_t si = 0; si < n_src; si++) {
+        size_t k = src[si].i;
         const group_t *g = &w->groups[k];
-        if (g->rel <= 0) continue;
         bool titled = g->u1 > g->u0 && w->units[g->u0].title;
         uint32_t b0 = titled ? w->units[g->u0].w1 : g->w0;
         for (uint32_t i = b0; i < g->w1; i++)
             if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 1;
         float r = g->rel / max_g;
-        for (size_t h = 0; h < ng; h++) {
-            if (h == k || ntt[h] == 0 || r <= add[h]) continue;
+        for (size_t ti = 0; ti < n_titled; ti++) {
+            size_t h = tgroups[ti];
+            if (h == k || r <= add[h]) continue;
             size_t hit = 0;
             for (size_t j = 0; j < ntt[h]; j++) hit += w->tf[tt[h * 17 + j]];
             if (hit == ntt[h]) add[h] = r;
@@ -571,6 +631,8 @@ static bool bridge_scores(work_t *w, float max_g) {
             if (!(w->words.w[i].flags & TW_STOP)) w->tf[w->words.w[i].term] = 0;
     }
     for (size_t h = 0; h < ng; h++) w->groups[h].rel += w->prm->bridge_weight * add[h] * max_g;
+    free(src);
+    free(tgroups);
     free(add);
     free(tt);
     free(ntt);
@@ -579,82 +641,127 @@ static bool bridge_scores(work_t *w, float max_g) {
 
 /* ------------------------------------------------------------- coarse */
 
+/* Continuous water-filling over the K groups of best share (byp[0..K)):
+ * each gets B * p / psum of what is left, a group whose share reaches its
+ * size is capped at its size and the rest shared again. Groups are visited
+ * by size / p ascending (bycap), the order in which they reach their caps,
+ * so one pass finds the fixpoint. frac[g] gets the share of each kept group;
+ * returns the share per unit of p of the groups left uncapped. */
+static double waterfill(group_t *g, const kv_t *byp, const kv_t *bycap, const uint32_t *rank,
+                        size_t n, size_t K, double B, uint8_t *capped, double *frac) {
+    double psum = 0, left = B;
+    for (size_t r = 0; r < K; r++) psum += g[byp[r].i].p;
+    for (size_t r = 0; r < K; r++) capped[byp[r].i] = 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t k = bycap[j].i;
+        if (rank[k] >= K) continue;
+        if (!(psum > 0) || left * g[k].p / psum < (double)g[k].size) break;
+        capped[k] = 1;
+        left -= (double)g[k].size;
+        psum -= g[k].p;
+    }
+    double t = psum > 0 && left > 0 ? left / psum : 0;
+    for (size_t r = 0; r < K; r++) {
+        uint32_t k = byp[r].i;
+        frac[k] = capped[k] ? (double)g[k].size : t * g[k].p;
+    }
+    return t;
+}
+
+/* Integer quotas of the best K groups from their shares (frac): floors,
+ * then one more word for the largest remainders (lower index first on
+ * ties). rem is scratch (K entries). */
+static void round_quotas(group_t *g, const kv_t *byp, size_t K, int64_t B, const double *frac,
+                         kv_t *rem) {
+    int64_t total = 0;
+    size_t n_rem = 0;
+    for (size_t r = 0; r < K; r++) {
+        uint32_t k = byp[r].i;
+        g[k].quota = (int64_t)floor(frac[k]);
+        if (g[k].quota > g[k].size) g[k].quota = g[k].size;
+        total += g[k].quota;
+        if (g[k].quota < g[k].size) rem[n_rem++] = (kv_t){frac[k] - (double)g[k].quota, k};
+    }
+    qsort(rem, n_rem, sizeof *rem, kv_desc);
+    for (size_t j = 0; j < n_rem && total < B; j++, total++) g[rem[j].i].quota++;
+}
+
+/* Whether keeping the best K groups leaves none with a quota below
+ * min_words that is not its whole size. */
+static bool alloc_ok(group_t *g, const kv_t *byp, const kv_t *bycap, const uint32_t *rank,
+                     size_t n, size_t K, int64_t B, int64_t min_words, uint8_t *capped,
+                     double *frac, kv_t *rem) {
+    waterfill(g, byp, bycap, rank, n, K, (double)B, capped, frac);
+    round_quotas(g, byp, K, B, frac, rem);
+    for (size_t r = 0; r < K; r++) {
+        const group_t *x = &g[byp[r].i];
+        if (x->quota < min_words && x->quota < x->size) return false;
+    }
+    return true;
+}
+
 /* Shares budget B over groups in proportion to p, capped at each group's
- * size, groups below min_words dropped (their share goes to the others);
- * integer quotas by largest remainder (lower index first on ties). */
+ * size; the groups of smallest share are dropped while the smallest
+ * uncapped share is below min_words (their share goes to the others) and
+ * the rest can still hold B; integer quotas by largest remainder (lower
+ * index first on ties). O(ng log ng): the number of groups kept is found by
+ * bisection (a share only shrinks as groups are added). */
 static comi_status allocate(work_t *w, int64_t min_words) {
     group_t *g = w->groups;
     size_t ng = w->n_groups;
     int64_t B = w->budget;
-    bool *dropped = calloc(ng ? ng : 1, sizeof *dropped);
-    bool *capped = calloc(ng ? ng : 1, sizeof *capped);
-    double *frac = calloc(ng ? ng : 1, sizeof *frac);
-    if (!dropped || !capped || !frac) {
-        free(dropped);
+    kv_t *byp = comi_alloc_array(w->e, ng + 1, sizeof *byp, "coarse stage");
+    kv_t *bycap = comi_alloc_array(w->e, ng + 1, sizeof *bycap, "coarse stage");
+    uint32_t *rank = comi_alloc_array(w->e, ng + 1, sizeof *rank, "coarse stage");
+    uint8_t *capped = comi_calloc_array(w->e, ng + 1, 1, "coarse stage");
+    double *frac = comi_calloc_array(w->e, ng + 1, sizeof *frac, "coarse stage");
+    kv_t *rem = comi_alloc_array(w->e, ng + 1, sizeof *rem, "coarse stage");
+    if (!byp || !bycap || !rank || !capped || !frac || !rem) {
+        free(rem);
+        free(byp);
+        free(bycap);
+        free(rank);
         free(capped);
         free(frac);
-        return comi_err_set(w->e, COMI_ERR_NOMEM, "coarse stage: out of memory (%zu groups)", ng);
+        return w->e->status;
     }
-    for (size_t k = 0; k < ng; k++) dropped[k] = g[k].size == 0;
-    for (;;) {
-        /* Continuous shares with caps (water-filling). */
-        memset(capped, 0, ng * sizeof *capped);
-        double left = (double)B;
-        for (;;) {
-            double psum = 0;
-            for (size_t k = 0; k < ng; k++)
-                if (!dropped[k] && !capped[k]) psum += g[k].p;
-            bool changed = false;
-            for (size_t k = 0; k < ng; k++) {
-                if (dropped[k] || capped[k]) continue;
-                double q = psum > 0 ? left * g[k].p / psum : 0;
-                if (q >= (double)g[k].size) {
-                    capped[k] = true;
-                    left -= (double)g[k].size;
-                    changed = true;
-                }
-            }
-            if (!changed || left <= 0) {
-                for (size_t k = 0; k < ng; k++) {
-                    if (dropped[k]) frac[k] = 0;
-                    else if (capped[k]) frac[k] = (double)g[k].size;
-                    else frac[k] = psum > 0 && left > 0 ? left * g[k].p / psum : 0;
-                }
-                break;
-            }
-        }
-        int64_t total = 0;
-        for (size_t k = 0; k < ng; k++) {
-            g[k].quota = (int64_t)floor(frac[k]);
-            if (g[k].quota > g[k].size) g[k].quota = g[k].size;
-            frac[k] -= (double)g[k].quota;
-            total += g[k].quota;
-        }
-        while (total < B) { /* largest remainders get one more */
-            size_t best = ng;
-            for (size_t k = 0; k < ng; k++)
-                if (!dropped[k] && g[k].quota < g[k].size && (best == ng || frac[k] > frac[best]))
-                    best = k;
-            if (best == ng) break;
-            g[best].quota++;
-            frac[best] = -1;
-            total++;
-        }
-        /* Drop the smallest too-small quota and share again. */
-        size_t worst = ng;
-        for (size_t k = 0; k < ng; k++)
-            if (!dropped[k] && g[k].quota < min_words && g[k].quota < g[k].size &&
-                (worst == ng || g[k].p < g[worst].p))
-                worst = k;
-        if (worst == ng) break;
-        /* Only while the other groups can still hold the whole budget. */
-        int64_t room = 0;
-        for (size_t k = 0; k < ng; k++)
-            if (!dropped[k] && k != worst) room += g[k].size;
-        if (room < B) break;
-        dropped[worst] = true;
+    size_t n = 0; /* groups with words */
+    for (size_t k = 0; k < ng; k++) {
+        g[k].quota = 0;
+        rank[k] = UINT32_MAX;
+        if (g[k].size == 0) continue;
+        byp[n] = (kv_t){g[k].p, (uint32_t)k};
+        bycap[n] = (kv_t){g[k].p > 0 ? (double)g[k].size / g[k].p : DBL_MAX, (uint32_t)k};
+        n++;
     }
-    free(dropped);
+    qsort(byp, n, sizeof *byp, kv_desc_late); /* on ties the earlier group is dropped first */
+    qsort(bycap, n, sizeof *bycap, kv_asc);
+    for (size_t r = 0; r < n; r++) rank[byp[r].i] = (uint32_t)r;
+    /* Kmin: fewest best groups that can hold the budget. */
+    size_t kmin = 0;
+    int64_t room = 0;
+    while (kmin < n && room < B) room += g[byp[kmin++].i].size;
+    size_t K = n;
+    if (min_words > 0 && n > 0) {
+        size_t lo = kmin, hi = n;
+        if (!alloc_ok(g, byp, bycap, rank, n, lo, B, min_words, capped, frac, rem)) {
+            K = lo;
+        } else {
+            while (lo < hi) { /* largest ok K in [lo, hi] */
+                size_t mid = lo + (hi - lo + 1) / 2;
+                if (alloc_ok(g, byp, bycap, rank, n, mid, B, min_words, capped, frac, rem)) lo = mid;
+                else hi = mid - 1;
+            }
+            K = lo;
+        }
+    }
+    for (size_t r = 0; r < n; r++) g[byp[r].i].quota = 0;
+    waterfill(g, byp, bycap, rank, n, K, (double)B, capped, frac);
+    round_quotas(g, byp, K, B, frac, rem);
+    free(rem);
+    free(byp);
+    free(bycap);
+    free(rank);
     free(capped);
     free(frac);
     return COMI_OK;
@@ -747,6 +854,9 @@ static comi_status stage_parse(work_t *w, bool docs_mode, const char *question) 
     } else {
         w->budget = (int64_t)floor((double)nw / prm->ratio);
         if (w->budget > (int64_t)nw) w->budget = (int64_t)nw;
+        /* Never an empty success: when the ratio leaves no word of a short
+         * context, the best word is kept. */
+        if (w->budget < 1) w->budget = 1;
     }
 
     /* Boundaries per source, then groups and units. */
@@ -949,6 +1059,10 @@ static comi_status stage_coarse(work_t *w) {
     return allocate(w, prm->coarse ? prm->min_group_words : 0);
 }
 
+/* Units kept earlier that a group's units are compared with for redundancy:
+ * the most recent ones (contexts of the shared sets keep fewer). */
+#define RED_MAX_KEPT 128
+
 /* Stage 5 (fine): greedy MIG inside each group, best groups first
  * (redundancy is measured against everything kept so far); marks the kept
  * words in keep (nw bytes, zeroed). */
@@ -956,7 +1070,7 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
     comi_err *e = w->e;
     const comi_text_params *prm = w->prm;
     size_t ng = w->n_groups;
-    uint32_t *order = comi_alloc_array(e, ng, sizeof *order, "group order");
+    kv_t *order = comi_alloc_array(e, ng + 1, sizeof *order, "group order");
     uint8_t *ukept = comi_calloc_array(e, w->n_units + 1, 1, "kept units");
     float *ured = comi_calloc_array(e, w->n_units + 1, sizeof *ured, "unit redundancy");
     uint32_t *kept_list = comi_alloc_array(e, w->n_units + 1, sizeof *kept_list, "kept units");
@@ -965,19 +1079,11 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
         st = e->status;
         goto out;
     }
-    for (size_t k = 0; k < ng; k++) order[k] = (uint32_t)k;
-    for (size_t a = 1; a < ng; a++) { /* insertion sort by score, stable */
-        uint32_t x = order[a];
-        size_t b = a;
-        while (b > 0 && w->groups[order[b - 1]].score < w->groups[x].score) {
-            order[b] = order[b - 1];
-            b--;
-        }
-        order[b] = x;
-    }
+    for (size_t k = 0; k < ng; k++) order[k] = (kv_t){w->groups[k].score, (uint32_t)k};
+    qsort(order, ng, sizeof *order, kv_desc); /* best first, earlier first on ties */
     size_t n_kept_units = 0;
     for (size_t oi = 0; oi < ng; oi++) {
-        group_t *g = &w->groups[order[oi]];
+        group_t *g = &w->groups[order[oi].i];
         int64_t left = g->quota;
         if (left <= 0) continue;
         if (prm->keep_titles && g->u1 > g->u0 && w->units[g->u0].title) {
@@ -989,10 +1095,12 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
                 left -= tl;
             }
         }
-        /* Redundancy of this group's units against what is kept. */
+        /* Redundancy of this group's units against what is kept (the last
+         * RED_MAX_KEPT units kept, so the work stays linear in the input). */
+        size_t n_red = n_kept_units < RED_MAX_KEPT ? n_kept_units : RED_MAX_KEPT;
         for (uint32_t u = g->u0; u < g->u1; u++)
-            ured[u] = prm->redundancy && n_kept_units
-                          ? unit_red(w, &w->units[u], kept_list, n_kept_units)
+            ured[u] = prm->redundancy && n_red
+                          ? unit_red(w, &w->units[u], kept_list + n_kept_units - n_red, n_red)
                           : 0;
         while (left > 0) {
             int64_t best = -1, best_any = -1;

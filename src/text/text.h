@@ -24,7 +24,8 @@ enum {
     TW_LINE_BEFORE = 1u << 2, /* a line break precedes the word */
     TW_PARA_BEFORE = 1u << 3, /* a blank line precedes the word */
     TW_STOP = 1u << 4,        /* its term is a stopword (or it has no term) */
-    TW_OPEN = 1u << 5         /* the word starts with an opening bracket */
+    TW_OPEN = 1u << 5,        /* the word starts with an opening bracket */
+    TW_GLUE = 1u << 6         /* no space before the word (unspaced scripts: CJK) */
 };
 
 /* One whitespace-separated word: bytes [start, end) of its source string
@@ -56,7 +57,7 @@ typedef struct text_words {
 
 /* How words become terms. */
 typedef struct lex_opts {
-    bool stem;      /* light English suffix stripping */
+    bool stem;      /* WordNet exceptions + Snowball English stemming */
     bool stopwords; /* mark stopwords (TW_STOP) */
 } lex_opts;
 
@@ -81,6 +82,10 @@ void lex_mark_boundaries(text_words *w, size_t begin, size_t end, const char *co
 /* Normalises one word into buf (cap >= 4 * len + 4): lower-case, letters and
  * digits only, optionally stemmed; returns the length (0: no term). */
 size_t lex_normalize_word(const char *s, size_t len, bool stem, char *buf);
+
+/* Whether WordNet's exception lists were found (irregular forms map to
+ * their base: "wrote" -> "write"); without them stemming is Snowball only. */
+bool lex_wordnet_loaded(void);
 
 /* Is the normalised term a stopword? */
 bool lex_is_stopword(const char *s, size_t len);
