@@ -665,6 +665,9 @@ typedef struct comi_text_params {
     float centrality_weight; /* weight of a unit's cosine with the whole context's
                                 centroid (helps generic instructions); 0 = off */
     float lead_weight;     /* weight of 1 / (1 + position of the unit in its group) */
+    int32_t summary;       /* -1 (default): automatic; 1: the question names no content
+                              (a "summarise" instruction), keep the context's central,
+                              non-redundant content; 0: always question-driven */
 } comi_text_params;
 
 COMI_API comi_text_params comi_text_default_params(void);

@@ -266,6 +266,34 @@ static void basic_tests(void) {
                st == COMI_OK ? r.text : comi_errmsg(ctx));
     if (st == COMI_OK) comi_text_result_free(&r);
 
+    /* An instruction that names no content ("write a summary"): summary mode
+     * covers every document; question-driven mode follows the words
+     * "news" and "summary" into the one document that repeats them. */
+    const char *news[] = {
+        "News summary: the news agency said the news summary of the news was late. The "
+        "editor published the summary of news on Monday after a long delay.",
+        "Heavy rain flooded the valley towns and closed the mountain roads. Rescue teams "
+        "evacuated four hundred residents from the riverside villages overnight.",
+        "The central bank raised interest rates by half a point to fight inflation. "
+        "Markets fell sharply and the currency gained against the dollar."};
+    int covered[2] = {0, 0};
+    for (int mode = 0; mode < 2; mode++) {
+        p = comi_text_default_params();
+        p.target_tokens = 24;
+        p.summary = mode ? -1 : 0;
+        st = comi_compress_documents(ctx, news, 3, "Write a one-page summary of all news.", &p, &r);
+        if (st != COMI_OK) continue;
+        covered[mode] = (strstr(r.text, "news") || strstr(r.text, "summary") ||
+                         strstr(r.text, "editor")) +
+                        (strstr(r.text, "rain") || strstr(r.text, "valley") ||
+                         strstr(r.text, "Rescue") || strstr(r.text, "residents")) +
+                        (strstr(r.text, "bank") || strstr(r.text, "rates") ||
+                         strstr(r.text, "Markets") || strstr(r.text, "inflation"));
+        comi_text_result_free(&r);
+    }
+    test_check("summary_mode_covers_documents", covered[1] == 3 && covered[0] < 3,
+               "documents covered: summary mode %d, question-driven %d", covered[1], covered[0]);
+
     /* Text without spaces (Chinese, Japanese): every letter is a word. */
     const char *zh = "北京是中国的首都。长城很长。上海是中国最大的城市，人口约两千四百万。";
     test_check("cjk_count_letters", comi_text_count_tokens(zh) == 30 &&

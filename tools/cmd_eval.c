@@ -260,6 +260,121 @@ static void *worker(void *arg) {
 
 /* --------------------------------------------------------------- resuming */
 
+/* ---------------------------------------------------------------- settings */
+
+/* A knob as stored: 6 significant digits (0.3f is 0.3, not 0.30000001). */
+static double knob6(float x) {
+    char b[32];
+    snprintf(b, sizeof b, "%.6g", (double)x);
+    return strtod(b, NULL);
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s) {
+    if (!s) s = "";
+    for (const unsigned char *p = (const unsigned char *)s; ; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+        if (!*p) break; /* the NUL separates fields */
+    }
+    return h;
+}
+
+/* What the cells' values depend on: library version, task, encoder, every
+ * comi knob, documents on/off, the seed of `random` and a hash of the data
+ * (ids, inputs, prompts, documents and answers of every example). Stored in
+ * DIR/settings.json and metrics.json; a resume with other settings refuses. */
+static json_t *eval_settings(const char *task, const char *encoder_spec,
+                             const comi_text_params *p, bool use_docs, uint64_t seed,
+                             const comi_dataset *ds) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < ds->n_examples; i++) {
+        const comi_example *x = &ds->examples[i];
+        h = fnv1a(h, x->id);
+        h = fnv1a(h, x->input);
+        h = fnv1a(h, x->prompt);
+        for (size_t d = 0; d < x->n_documents; d++) h = fnv1a(h, x->documents[d]);
+        for (size_t a = 0; a < x->n_answers; a++) h = fnv1a(h, x->answers[a]);
+    }
+    char hash[40];
+    snprintf(hash, sizeof hash, "fnv1a64:%016llx", (unsigned long long)h);
+    json_t *k = json_pack("{s:b,s:b,s:b,s:f,s:f,s:f,s:f,s:i,s:i,s:i,s:f,s:f,s:f,s:i}",
+                          "keep_titles", p->keep_titles, "coarse", p->coarse, "redundancy",
+                          p->redundancy, "alpha", knob6(p->alpha), "beta", knob6(p->beta),
+                          "temperature", knob6(p->temperature), "context_weight",
+                          knob6(p->context_weight), "min_unit_words", (json_int_t)p->min_unit_words,
+                          "min_group_words", (json_int_t)p->min_group_words, "window_words",
+                          (json_int_t)p->window_words, "bridge_weight", knob6(p->bridge_weight),
+                          "centrality_weight", knob6(p->centrality_weight), "lead_weight",
+                          knob6(p->lead_weight), "summary", (json_int_t)p->summary);
+    return json_pack("{s:s,s:s,s:s,s:o,s:b,s:I,s:s,s:I}", "comi_version", comi_version(), "task",
+                     task, "encoder", encoder_spec ? encoder_spec : "lexical", "knobs", k,
+                     "documents", use_docs, "seed", (json_int_t)seed, "data_hash", hash,
+                     "n_examples", (json_int_t)ds->n_examples);
+}
+
+/* Names the first setting in which a and b differ (into buf). */
+static void settings_diff(const json_t *a, const json_t *b, const char *prefix, char *buf,
+                          size_t n) {
+    const char *key;
+    json_t *va;
+    json_object_foreach((json_t *)a, key, va) {
+        json_t *vb = json_object_get(b, key);
+        if (vb && json_equal(va, vb)) continue;
+        if (json_is_object(va) && json_is_object(vb)) {
+            settings_diff(va, vb, key, buf, n);
+            return;
+        }
+        char *sa = json_dumps(va, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *sb = vb ? json_dumps(vb, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+        snprintf(buf, n, "%s%s%s: %s now, %s there", prefix, *prefix ? "." : "", key,
+                 sa ? sa : "?", sb ? sb : "absent");
+        free(sa);
+        free(sb);
+        return;
+    }
+    snprintf(buf, n, "a setting stored there is not in this version");
+}
+
+/* Checks DIR/settings.json against this run's settings (writes it when the
+ * directory holds no results yet). False with a message on a mismatch. */
+static bool check_settings(const char *cmd, const char *out_dir, const json_t *settings) {
+    char sp[4096], ep[4096];
+    snprintf(sp, sizeof sp, "%s/settings.json", out_dir);
+    snprintf(ep, sizeof ep, "%s/examples.jsonl", out_dir);
+    struct stat st;
+    bool have_results = stat(ep, &st) == 0 && st.st_size > 0;
+    json_error_t jerr;
+    json_t *old = json_load_file(sp, 0, &jerr);
+    if (old) {
+        bool same = json_equal(old, settings);
+        if (!same) {
+            char why[512];
+            settings_diff(settings, old, "", why, sizeof why);
+            if (!have_results) {
+                json_decref(old);
+                goto write; /* nothing computed with the old settings */
+            }
+            cli_error(cmd, "--out-dir: %s holds results of other settings (%s); use another "
+                      "--out-dir or remove it", out_dir, why);
+            json_decref(old);
+            return false;
+        }
+        json_decref(old);
+        return true;
+    }
+    if (have_results) {
+        cli_error(cmd, "--out-dir: %s has results but no settings.json (an older run: their "
+                  "encoder and knobs are unknown); use another --out-dir or remove it", out_dir);
+        return false;
+    }
+write:
+    if (json_dump_file(settings, sp, JSON_INDENT(2)) != 0) {
+        cli_error(cmd, "--out-dir: cannot write '%s'", sp);
+        return false;
+    }
+    return true;
+}
+
 /* Marks cells already in an existing examples.jsonl as done (with their
  * scores). Lines that do not match a cell of this run are ignored. */
 static void resume(runner *r, const char *path, size_t *n_resumed) {
@@ -337,8 +452,9 @@ static void aggregate(const runner *r, agg *a) {
 }
 
 static bool write_metrics(const runner *r, const agg *a, const char *data, const char *path,
-                          size_t n_skipped) {
+                          size_t n_skipped, json_t *settings) {
     json_t *o = json_object();
+    json_object_set(o, "settings", settings);
     json_object_set_new(o, "data", json_string(data));
     json_object_set_new(o, "task", json_string(r->task->name));
     json_object_set_new(o, "total_samples", json_integer((json_int_t)r->n_ex));
@@ -550,10 +666,11 @@ static bool set_knob(const char *kv, void *target, char *err, size_t errsz) {
     KNOB("bridge_weight", p->bridge_weight = (float)v)
     KNOB("centrality_weight", p->centrality_weight = (float)v)
     KNOB("lead_weight", p->lead_weight = (float)v)
+    KNOB("summary", p->summary = v < 0 ? -1 : v > 0 ? 1 : 0)
 #undef KNOB
     snprintf(err, errsz, "unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
              "min_unit_words, min_group_words, window_words, keep_titles, bridge_weight, "
-             "lead_weight, centrality_weight)", (int)kl, kv);
+             "lead_weight, centrality_weight, summary)", (int)kl, kv);
     return false;
 }
 
@@ -608,7 +725,8 @@ int cmd_eval(int argc, char **argv) {
         {CLI_O("--set", CLI_FN, &base, "KEY=VALUE",
                "a comi knob: alpha, beta, temperature, context_weight,\n"
                "min_unit_words, min_group_words, window_words, keep_titles,\n"
-               "bridge_weight, lead_weight, centrality_weight (repeatable)"),
+               "bridge_weight, lead_weight, centrality_weight, summary\n"
+               "(-1 auto, 1 on, 0 off) (repeatable)"),
          .fn = set_knob},
         CLI_LIMIT_OPTS(lim),
     };
@@ -639,6 +757,7 @@ int cmd_eval(int argc, char **argv) {
     cell *cells = NULL;
     agg *a = NULL;
     FILE *jf = NULL;
+    json_t *settings = NULL;
     char path[4096];
     if (encoder_spec && comi_encoder_load(ctx, encoder_spec, &enc) != COMI_OK) {
         cli_error(cmd, "--encoder: %s", comi_errmsg(ctx));
@@ -658,6 +777,12 @@ int cmd_eval(int argc, char **argv) {
         cli_error(cmd, "--out-dir: cannot create '%s': %s", out_dir, strerror(errno));
         goto done;
     }
+    settings = eval_settings(task->name, encoder_spec, &base, use_docs, (uint64_t)seed, ds);
+    if (!settings) {
+        cli_error(cmd, "out of memory");
+        goto done;
+    }
+    if (!check_settings(cmd, out_dir, settings)) goto done;
     size_t n_cells = n_ex * n_methods * n_ratios;
     cells = calloc(n_cells ? n_cells : 1, sizeof *cells);
     a = calloc(n_methods * n_ratios, sizeof *a);
@@ -712,7 +837,7 @@ int cmd_eval(int argc, char **argv) {
     }
     aggregate(&r, a);
     snprintf(path, sizeof path, "%s/metrics.json", out_dir);
-    if (!write_metrics(&r, a, data, path, ds->n_skipped)) {
+    if (!write_metrics(&r, a, data, path, ds->n_skipped, settings)) {
         cli_error(cmd, "cannot write '%s'", path);
         goto done;
     }
@@ -732,6 +857,7 @@ int cmd_eval(int argc, char **argv) {
            r.n_todo, wall, out_dir, out_dir, path);
     rc = 0;
 done:
+    json_decref(settings);
     if (jf) fclose(jf);
     free(a);
     free(cells);

@@ -49,6 +49,7 @@ comi_text_params comi_text_default_params(void) {
         .bridge_weight = 1.0f,
         .centrality_weight = 0.0f,
         .lead_weight = 2.0f,
+        .summary = -1,
     };
     return p;
 }
@@ -184,7 +185,9 @@ typedef struct {
 typedef struct {
     comi_ctx *ctx;
     comi_err *e;
-    const comi_text_params *prm;
+    const comi_text_params *prm; /* &params */
+    comi_text_params params;     /* the caller's, adjusted in summary mode */
+    bool summary;                /* summary mode (stage_parse) */
     const comi_encoder *enc;
     const char *const *srcs;
     size_t n_srcs;
@@ -835,6 +838,54 @@ static comi_status check_memory(work_t *w) {
 
 /* ------------------------------------------------------------- stages */
 
+/* Summary mode's unit weights: centrality (cosine with the context's
+ * centroid) and the smallest redundancy weight. */
+#define SUMMARY_CENTRALITY 2.0f
+
+/* Words of instructions that ask for a summary without naming content
+ * (normalised, unstemmed): the question names no content when it holds
+ * one of the first list and otherwise only these and stopwords. */
+static const char *const summary_words[] = {
+    "summary", "summaries", "summarize", "summarise", "summarized", "summarised",
+    "summarization", "summarisation", "summarizing", "summarising", "overview", "tldr",
+    "recap", "digest", "abstract", "highlights", "gist", "synopsis"};
+static const char *const instruction_words[] = {
+    "write", "writing", "give", "provide", "produce", "generate", "create", "compose", "make",
+    "please", "briefly", "brief", "short", "concise", "concisely", "one", "page", "onepage",
+    "paragraph", "paragraphs", "sentence", "sentences", "words", "word", "main", "key",
+    "points", "point", "news", "passage", "passages", "article", "articles", "document",
+    "documents", "text", "texts", "story", "stories", "report", "reports", "given", "several",
+    "following", "above", "below", "all", "whole", "entire", "context", "content", "read",
+    "describe", "topic", "topics", "in", "less", "than", "under", "within", "few", "some",
+    "multiple", "various", "these", "this", "those", "the", "its", "their", "you", "are",
+    "is", "be"};
+
+static bool in_list(const char *const *list, size_t n, const char *s, size_t len) {
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i]) == len && !memcmp(list[i], s, len)) return true;
+    return false;
+}
+
+/* Whether the question asks for a summary and names no content. */
+static bool names_no_content(const work_t *w, const char *question) {
+    bool asks = false;
+    char buf[256];
+    for (size_t i = 0; i < w->qwords.n; i++) {
+        const text_word *x = &w->qwords.w[i];
+        size_t len = x->end - x->start;
+        if (len * 4 + 4 > sizeof buf) return false;
+        size_t n = lex_normalize_word(question + x->start, len, false, buf);
+        if (n == 0) continue;
+        if (in_list(summary_words, sizeof summary_words / sizeof *summary_words, buf, n))
+            asks = true;
+        else if (!(x->flags & TW_STOP) &&
+                 !in_list(instruction_words, sizeof instruction_words / sizeof *instruction_words,
+                          buf, n))
+            return false;
+    }
+    return asks;
+}
+
 /* Stage 1 (parse): the question's words, the word budget, sentence and
  * clause boundaries, groups and units; the working set is checked against
  * the context's byte limit before anything large is allocated. */
@@ -848,6 +899,18 @@ static comi_status stage_parse(work_t *w, bool docs_mode, const char *question) 
                                &w->qwords);
     if (st != COMI_OK) return st;
     if (w->qwords.n == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "question: empty (no words)");
+    if (prm->summary > 0 || (prm->summary < 0 && names_no_content(w, question))) {
+        /* Summary mode: no question relevance; the budget shared by group
+         * size; units by centrality, short units, strong redundancy. */
+        w->summary = true;
+        w->params.alpha = 0;
+        w->params.bridge_weight = 0;
+        w->params.coarse = false;
+        w->params.lead_weight = 0;
+        w->params.centrality_weight = SUMMARY_CENTRALITY;
+        if (w->params.beta < 1) w->params.beta = 1;
+        w->params.min_unit_words = 3;
+    }
 
     if (prm->target_tokens > 0) {
         w->budget = prm->target_tokens < (int64_t)nw ? prm->target_tokens : (int64_t)nw;
@@ -1219,7 +1282,8 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
     memset(&w, 0, sizeof w);
     w.ctx = ctx;
     w.e = e;
-    w.prm = params;
+    w.params = *params;
+    w.prm = &w.params;
     w.enc = params->encoder;
     w.srcs = srcs;
     w.n_srcs = n_srcs;

@@ -80,6 +80,20 @@ if grep -q "resuming, 12 cells" "$TMP/ev.err" && [ "$(wc -l <"$TMP/ev/examples.j
 else
     fail eval_resume "$(cat "$TMP/ev.err")"
 fi
+# the settings are stored with the results; a resume with others refuses
+if python3 -c "
+import json
+s=json.load(open('$TMP/ev/metrics.json'))['settings']
+t=json.load(open('$TMP/ev/settings.json'))
+assert s==t and s['encoder']=='lexical' and s['knobs']['beta']==0.3 and s['data_hash'].startswith('fnv1a64:'), s
+" 2>"$TMP/perr"; then pass eval_settings_stored; else fail eval_settings_stored "$(tail -1 "$TMP/perr")"; fi
+expect_fail eval_resume_other_settings "other settings (knobs.beta: 0.5 now, 0.3 there)" \
+    "$COMI" eval --data "$TMP/d.jsonl" --ratio 2,3 --methods comi,truncate,bm25 --out-dir "$TMP/ev" --set beta=0.5
+expect_fail eval_resume_other_documents "other settings (documents: false now, true there)" \
+    "$COMI" eval --data "$TMP/d.jsonl" --ratio 2,3 --methods comi --out-dir "$TMP/ev" --no-documents
+mkdir -p "$TMP/ev4" && cp "$TMP/ev/examples.jsonl" "$TMP/ev4/"
+expect_fail eval_resume_unknown_settings "no settings.json" \
+    "$COMI" eval --data "$TMP/d.jsonl" --ratio 2,3 --methods comi --out-dir "$TMP/ev4"
 "$COMI" eval --data "$TMP/d.jsonl" --ratio 4 --methods full,truncate --out-dir "$TMP/ev3" >"$TMP/ev3.out" 2>&1
 if python3 -c "
 import json
