@@ -297,6 +297,261 @@ static void test_golden(comi_ctx *ctx, const char *name) {
     json_decref(g);
 }
 
+
+/* ---- finite differences ------------------------------------------------ */
+
+static uint64_t fd_rng = 12345;
+static double fd_unif(void) {
+    fd_rng = fd_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(fd_rng >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Central difference of the summed loss along v = (g/|g| + r)/|.| (r a
+ * random unit direction, so errors orthogonal to g show too) against g . v,
+ * for one tensor; rows limits the direction to the first rows of the
+ * tensor's 2-D view (0: all; embeddings: rows whose ids occur). */
+static double fd_check(comi_ctx *ctx, tr_model *m, tr_param *p, const tr_example *ex, int n_ex,
+                       const int32_t *rows, int n_rows, double *fd_out, double *an_out) {
+    comi_err e = {0};
+    tr_zero_grad(m);
+    double l0 = 0, l;
+    static tr_layout lay[2];
+    for (int i = 0; i < n_ex; i++) {
+        m->layout_in = NULL;
+        m->layout_out = &lay[i];
+        if (tr_example_step(&e, ctx, m, &ex[i], true, 1.0f, 7 + (uint64_t)i, &l, NULL)) return -1;
+        l0 += l;
+    }
+    m->layout_out = NULL;
+    double *v = calloc((size_t)p->n, sizeof *v);
+    int64_t cols = p->n_dims == 2 ? p->shape[1] : p->n;
+    double gn = 0, rn = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        bool on = true;
+        if (rows) {
+            on = false;
+            for (int k = 0; k < n_rows; k++) on = on || rows[k] == i / cols;
+        }
+        if (on) {
+            v[i] = 2 * fd_unif() - 1;
+            gn += (double)p->g[i] * p->g[i];
+            rn += v[i] * v[i];
+        }
+    }
+    gn = sqrt(gn);
+    rn = sqrt(rn);
+    double vn = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        v[i] = (gn > 0 ? p->g[i] / gn : 0) * (v[i] != 0) + v[i] / rn;
+        vn += v[i] * v[i];
+    }
+    vn = sqrt(vn);
+    double an = 0;
+    for (int64_t i = 0; i < p->n; i++) {
+        v[i] /= vn;
+        an += p->g[i] * v[i];
+    }
+    /* step: about 1e-3 of the tensor's typical size */
+    double scale = 0;
+    for (int64_t i = 0; i < p->n; i++) scale += (double)p->w[i] * p->w[i];
+    scale = sqrt(scale / (double)p->n);
+    double h = 1e-3 * (scale > 1e-3 ? scale : 1e-3) * sqrt((double)p->n);
+    if (h > 3e-2) h = 3e-2;
+    float *w0 = malloc((size_t)p->n * sizeof *w0);
+    memcpy(w0, p->w, (size_t)p->n * sizeof *w0);
+    double lp = 0, lm = 0;
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+        for (int64_t i = 0; i < p->n; i++) p->w[i] = (float)(w0[i] + sgn * h * v[i]);
+        double acc = 0;
+        for (int i = 0; i < n_ex; i++) {
+            m->layout_in = &lay[i];
+            if (tr_example_step(&e, ctx, m, &ex[i], false, 1.0f, 7 + (uint64_t)i, &l, NULL))
+                return -1;
+            acc += l;
+        }
+        if (sgn < 0) lm = acc;
+        else lp = acc;
+    }
+    m->layout_in = NULL;
+    memcpy(p->w, w0, (size_t)p->n * sizeof *w0);
+    free(w0);
+    free(v);
+    double fd = (lp - lm) / (2 * h);
+    *fd_out = fd;
+    *an_out = an;
+    return fabs(fd - an) / fmax(fabs(an), 1e-3);
+}
+
+/* Every kind of tensor of a module on base (a tiny model directory), with
+ * LoRA B made non-zero and, when dropout > 0, dropout masks on. */
+static void test_fd_model(comi_ctx *ctx, const char *base_name, float dropout) {
+    char p[1024], tn[300];
+    snprintf(p, sizeof p, "%s/forward/models/%s", golden, base_name);
+    comi_model *base = NULL;
+    snprintf(tn, sizeof tn, "train fd %s: base loads", base_name);
+    if (!test_check(tn, comi_model_load(ctx, p, NULL, &base) == COMI_OK, "%s", comi_errmsg(ctx)))
+        return;
+    tr_opts o = tr_default_opts();
+    o.encoder_layers = 2;
+    o.merge_size = 4;
+    o.lora_r = 4;
+    o.lora_alpha = 8;
+    o.lora_dropout = dropout;
+    comi_err e = {0};
+    tr_model *m = NULL;
+    if (!test_check(tn, tr_model_new(&e, base, &o, &m) == COMI_OK, "%s", e.msg)) {
+        comi_model_free(base);
+        return;
+    }
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strstr(m->params[i].name, "lora_B"))
+            for (int64_t j = 0; j < m->params[i].n; j++)
+                m->params[i].w[j] = (float)(0.2 * (fd_unif() - 0.5));
+    /* ids well inside every tiny vocabulary; two examples */
+    int32_t ctx_ids[2][40], q_ids[2][5], ans_ids[2][4], rows[64];
+    int n_rows = 0;
+    for (int x = 0; x < 2; x++) {
+        for (int i = 0; i < 40; i++) ctx_ids[x][i] = 100 + (int32_t)(fd_unif() * 2000);
+        for (int i = 0; i < 5; i++) q_ids[x][i] = 100 + (int32_t)(fd_unif() * 2000);
+        for (int i = 0; i < 4; i++) ans_ids[x][i] = 100 + (int32_t)(fd_unif() * 2000);
+    }
+    rows[n_rows++] = ctx_ids[0][3];
+    rows[n_rows++] = q_ids[1][2];
+    rows[n_rows++] = ctx_ids[1][39];
+    tr_example ex[2];
+    for (int x = 0; x < 2; x++)
+        ex[x] = (tr_example){.ctx = ctx_ids[x], .q = q_ids[x], .ans = ans_ids[x], .n_ctx = 40,
+                             .n_q = 5, .n_ans = 4};
+    /* one tensor of every kind */
+    const char *kinds[] = {"encoder.model.embed_tokens.weight",
+                           "encoder.model.layers.0.input_layernorm.weight",
+                           "encoder.model.layers.0.self_attn.q_proj.weight",
+                           "encoder.model.layers.0.self_attn.k_proj.weight",
+                           "encoder.model.layers.1.self_attn.v_proj.weight",
+                           "encoder.model.layers.1.self_attn.o_proj.weight",
+                           "encoder.model.layers.0.self_attn.q_proj.bias",
+                           "encoder.model.layers.1.self_attn.k_proj.bias",
+                           "encoder.model.layers.0.self_attn.v_proj.bias",
+                           "encoder.model.layers.0.self_attn.q_norm.weight",
+                           "encoder.model.layers.1.self_attn.k_norm.weight",
+                           "encoder.model.layers.1.post_attention_layernorm.weight",
+                           "encoder.model.layers.1.mlp.gate_proj.weight",
+                           "encoder.model.layers.0.mlp.up_proj.weight",
+                           "encoder.model.layers.0.mlp.down_proj.weight",
+                           "encoder.model.norm.weight",
+                           "memory_fusion_layer.model.layers.0.self_attn.q_proj.weight",
+                           "memory_fusion_layer.model.layers.0.mlp.down_proj.weight",
+                           "memory_fusion_layer.model.norm.weight",
+                           "decoder.base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight",
+                           "decoder.base_model.model.model.layers.1.self_attn.k_proj.lora_B.default.weight",
+                           "decoder.base_model.model.model.layers.2.self_attn.v_proj.lora_A.default.weight",
+                           "decoder.base_model.model.model.layers.2.self_attn.o_proj.lora_B.default.weight",
+                           "decoder.base_model.model.model.layers.0.self_attn.o_proj.lora_A.default.weight"};
+    int n_checked = 0;
+    double worst = 0;
+    const char *wk = "";
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        tr_param *pr = tr_find(m, kinds[k]);
+        if (!pr) continue; /* biases / q-k norms exist only for qwen2 / qwen3 */
+        bool emb = strstr(kinds[k], "embed_tokens") != NULL;
+        double fd = 0, an = 0;
+        double rel = fd_check(ctx, m, pr, ex, 2, emb ? rows : NULL, emb ? n_rows : 0, &fd, &an);
+        printf("  fd %s %s: numeric %.6e analytic %.6e rel %.2e\n", base_name, kinds[k], fd, an,
+               rel);
+        if (rel < 0 || rel > worst) {
+            worst = rel < 0 ? INFINITY : rel;
+            wk = kinds[k];
+        }
+        n_checked++;
+    }
+    snprintf(tn, sizeof tn,
+             "train fd %s%s: %d tensor kinds, central differences = analytic (rel <= 2e-2)",
+             base_name, dropout > 0 ? " with LoRA dropout" : "", n_checked);
+    test_check(tn, n_checked >= 15 && worst <= 2e-2, "worst %.3e at %s", worst, wk);
+    tr_model_free(m);
+    comi_model_free(base);
+}
+
+/* Kernels alone in float32: L = sum(r * y) for random r. */
+static void test_fd_kernels(void) {
+    enum { N = 7, NH = 4, NKV = 2, HD = 8 };
+    const int64_t qd = NH * HD, kd = NKV * HD;
+    float q[N * qd], k[N * kd], v[N * kd], o[N * qd], pr[NH * N * N], r[N * qd];
+    float dq[N * qd], dk[N * kd], dv[N * kd], ds[N * N];
+    for (int i = 0; i < N * qd; i++) q[i] = (float)(fd_unif() - 0.5), r[i] = (float)(fd_unif() - 0.5);
+    for (int i = 0; i < N * kd; i++) k[i] = (float)(fd_unif() - 0.5), v[i] = (float)(fd_unif() - 0.5);
+    tr_attn_fwd(o, pr, q, k, v, N, NH, NKV, HD);
+    tr_attn_bwd(dq, dk, dv, r, pr, q, k, v, N, NH, NKV, HD, ds);
+    double worst = 0;
+    float *xs[3] = {q, k, v}, *gs[3] = {dq, dk, dv};
+    int ns[3] = {N * (int)qd, N * (int)kd, N * (int)kd};
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < ns[t]; i += 3) {
+            float x0 = xs[t][i];
+            double l[2];
+            for (int s = 0; s < 2; s++) {
+                xs[t][i] = x0 + (s ? 1e-2f : -1e-2f);
+                tr_attn_fwd(o, pr, q, k, v, N, NH, NKV, HD);
+                l[s] = 0;
+                for (int j = 0; j < N * qd; j++) l[s] += (double)r[j] * o[j];
+            }
+            xs[t][i] = x0;
+            double fd = (l[1] - l[0]) / 2e-2, err = fabs(fd - gs[t][i]);
+            if (err > worst) worst = err;
+        }
+    test_check("train fd kernel: causal GQA attention backward", worst < 2e-3,
+               "worst absolute error %.3e", worst);
+
+    /* RMSNorm */
+    float x[N * qd], w[qd], y[N * qd], rs[N], dx[N * qd], gw[qd];
+    for (int i = 0; i < N * qd; i++) x[i] = (float)(fd_unif() - 0.5);
+    for (int i = 0; i < qd; i++) w[i] = (float)(0.5 + fd_unif()), gw[i] = 0;
+    memset(dx, 0, sizeof dx);
+    tr_rmsnorm_fwd(y, rs, x, w, N, qd, 1e-5f);
+    tr_rmsnorm_bwd(dx, gw, r, x, rs, w, N, qd);
+    worst = 0;
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < (t ? (int)qd : N * (int)qd); i += 2) {
+            float *z = t ? w : x, z0 = z[i];
+            double l[2];
+            for (int s = 0; s < 2; s++) {
+                z[i] = z0 + (s ? 1e-2f : -1e-2f);
+                tr_rmsnorm_fwd(y, rs, x, w, N, qd, 1e-5f);
+                l[s] = 0;
+                for (int j = 0; j < N * qd; j++) l[s] += (double)r[j] * y[j];
+            }
+            z[i] = z0;
+            double fd = (l[1] - l[0]) / 2e-2, err = fabs(fd - (t ? gw[i] : dx[i]));
+            if (err > worst) worst = err;
+        }
+    test_check("train fd kernel: RMSNorm backward (input and weight)", worst < 2e-3,
+               "worst absolute error %.3e", worst);
+
+    /* RoPE, both layouts: rotate, then the inverse is the exact transpose:
+     * <R x, r> = <x, R^T r> */
+    for (int mode = 0; mode < 2; mode++) {
+        float a[N * qd], b[N * qd];
+        memcpy(a, x, sizeof a);
+        memcpy(b, r, sizeof b);
+        tr_rope(a, N, qd, NH, HD, 10000.0f, mode ? OPS_ROPE_NEOX : OPS_ROPE_NORMAL, false);
+        tr_rope(b, N, qd, NH, HD, 10000.0f, mode ? OPS_ROPE_NEOX : OPS_ROPE_NORMAL, true);
+        double l1 = 0, l2 = 0;
+        for (int j = 0; j < N * qd; j++) l1 += (double)a[j] * r[j], l2 += (double)x[j] * b[j];
+        /* and it matches the runtime's own forward rotation */
+        float c[N * qd], cs[N * HD];
+        memcpy(c, x, sizeof c);
+        ops_rope_table(cs, 0, N, HD, 10000.0f);
+        ops_rope_apply(c, N, qd, NH, HD, cs, mode ? OPS_ROPE_NEOX : OPS_ROPE_NORMAL);
+        double md = 0;
+        for (int j = 0; j < N * qd; j++) md = fmax(md, fabs((double)c[j] - a[j]));
+        char tn[160];
+        snprintf(tn, sizeof tn, "train fd kernel: RoPE %s backward = transpose, forward = runtime",
+                 mode ? "NEOX" : "NORMAL");
+        test_check(tn, fabs(l1 - l2) < 1e-5 && md < 1e-5, "<Rx,r> %.9f vs <x,R^T r> %.9f, max diff "
+                   "to ops_rope_apply %.3e", l1, l2, md);
+    }
+}
+
 int main(void) {
     golden = test_golden_dir();
     comi_ctx *ctx = comi_ctx_new(NULL);
@@ -305,7 +560,12 @@ int main(void) {
     } else {
         test_golden(ctx, "tiny-llama-spm");
         test_golden(ctx, "tiny-qwen2-bpe");
+        test_fd_model(ctx, "tiny-llama-spm.hf", 0.0f);
+        test_fd_model(ctx, "tiny-qwen2-bpe.hf", 0.0f);
+        test_fd_model(ctx, "tiny-qwen3-bpe.hf", 0.0f);
+        test_fd_model(ctx, "tiny-llama-spm.hf", 0.1f);
     }
+    test_fd_kernels();
     comi_ctx_free(ctx);
     return test_n_failed ? 1 : 0;
 }

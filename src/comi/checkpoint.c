@@ -85,6 +85,12 @@ static const comi_tensor *ck_lookup(void *ud, const char *name) {
                  (int)(dot - name), name, dot);
         if ((t = st_find_tensor(c->st, buf))) goto found;
     }
+    /* the fusion block never reads its embeddings: a checkpoint of trained
+     * tensors only leaves them out, the encoder's (same shape) stand in */
+    if (!strcmp(c->prefix, "memory_fusion_layer.") && !strcmp(name, "model.embed_tokens.weight")) {
+        if ((t = st_find_tensor(c->st, "encoder.model.embed_tokens.weight"))) goto found;
+        if ((t = st_find_tensor(c->st, "icae.model.embed_tokens.weight"))) goto found;
+    }
     return NULL;
 found:
     mark_used(c, t);
@@ -93,6 +99,15 @@ found:
 
 static bool has_prefix(const char *s, const char *p) {
     return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Does every key under prefix name a LoRA tensor? */
+static bool comp_lora_only(const ckpt *c, const char *prefix) {
+    for (int64_t i = 0; i < st_n_tensors(c->st); i++) {
+        const char *n = st_tensor_at(c->st, i)->name;
+        if (has_prefix(n, prefix) && !strstr(n, ".lora_A.") && !strstr(n, ".lora_B.")) return false;
+    }
+    return true;
 }
 
 /* Layers of a component: 1 + the largest N in "<prefix>...layers.N." (0
@@ -285,8 +300,23 @@ static comi_status load_st(ckpt *c, comi_err *e, comi_ctx *ctx, comi_pipeline *p
         if (is_dir && adapter_alpha(ckpt_path, &alpha)) alpha_src = "adapter_config.json";
     }
     comi_model *enc = NULL, *dec = NULL, *fus = NULL;
+    /* a checkpoint of trained tensors only (comi train, golden/train/): the
+     * decoder is the base model itself with the checkpoint's LoRA */
+    bool dec_lora_only = r_dec > 0 && comp_lora_only(c, "decoder.");
+    if (dec_lora_only) {
+        comi_model_params mp = comi_model_default_params();
+        mp.lora_path = c->file;
+        mp.lora_prefix = "decoder.";
+        mp.lora_scale = alpha / (float)r_dec;
+        if ((st = comi_model_load(ctx, base_path, &mp, &dec))) {
+            comi_err_set(e, st, "%s", comi_errmsg(ctx));
+            return st;
+        }
+        pl->owned[pl->n_owned++] = dec;
+    }
     if ((st = load_comp(c, pl, &base, enc_prefix, l_enc, false, r_enc, alpha, &enc)) ||
-        (st = load_comp(c, pl, &base, "decoder.", l_dec, true, r_dec, alpha, &dec)) ||
+        (!dec_lora_only &&
+         (st = load_comp(c, pl, &base, "decoder.", l_dec, true, r_dec, alpha, &dec))) ||
         (l_fus > 0 &&
          (st = load_comp(c, pl, &base, "memory_fusion_layer.", l_fus, false, r_fus, alpha, &fus))))
         return st;

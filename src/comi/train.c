@@ -893,7 +893,7 @@ comi_status tr_example_step(comi_err *e, comi_ctx *ctx, tr_model *M, const tr_ex
     comi_status st = COMI_OK;
     comi_merge_result mr = {0};
     const int64_t n_enc = ex->n_ctx + ex->n_q;
-    uint64_t rng_state = dropout_seed, *rng = M->lora_dropout > 0 && backward ? &rng_state : NULL;
+    uint64_t rng_state = dropout_seed, *rng = M->lora_dropout > 0 && dropout_seed ? &rng_state : NULL;
 
     /* ---- encoder: X_0 = embed(ids), X_{l+1} = block_l(X_l), H = norm(X_K) ---- */
     float **ex_x = (float **)sc_get(&sc, 2 * (M->n_enc + 1)); /* (n_enc + 1) pointers */
@@ -921,14 +921,24 @@ comi_status tr_example_step(comi_err *e, comi_ctx *ctx, tr_model *M, const tr_ex
     }
 
     /* ---- merge: group layout from mig_merge, memories recomputed with gradient ---- */
-    st = mig_merge(ctx, H, ex->n_ctx, d, qf, &M->merge, false, &mr);
-    if (st) {
-        comi_err_set(e, st, "merge: %s", comi_errmsg(ctx));
-        goto done;
+    const tr_layout *lay = M->layout_in;
+    if (!lay) {
+        st = mig_merge(ctx, H, ex->n_ctx, d, qf, &M->merge, false, &mr);
+        if (st) {
+            comi_err_set(e, st, "merge: %s", comi_errmsg(ctx));
+            goto done;
+        }
     }
-    const int64_t n_mem = mr.n_memory;
+    const int64_t n_mem = lay ? lay->n_mem : mr.n_memory;
     if (n_memory) *n_memory = n_mem;
-    fine_act fact = {.n_mem = n_mem, .start = mr.memory_start, .len = mr.memory_len};
+    fine_act fact = {.n_mem = n_mem,
+                     .start = lay ? lay->start : mr.memory_start,
+                     .len = lay ? lay->len : mr.memory_len};
+    if (M->layout_out && n_mem <= TR_MAX_LAYOUT) {
+        M->layout_out->n_mem = n_mem;
+        memcpy(M->layout_out->start, fact.start, (size_t)n_mem * sizeof(int64_t));
+        memcpy(M->layout_out->len, fact.len, (size_t)n_mem * sizeof(int64_t));
+    }
     fact.nrm = (double *)sc_get(&sc, 2 * ex->n_ctx);
     fact.w = (double *)sc_get(&sc, 2 * ex->n_ctx);
     fact.rel = (double *)sc_get(&sc, 2 * ex->n_ctx);

@@ -78,6 +78,12 @@ typedef struct tr_model {
     float *g_enc_embd, *g_enc_norm, *g_fus_norm;
     tr_block *g_enc, *g_fus, *g_dec;
 
+    /* test hook: when layout_in is set, the merge uses these groups instead
+     * of mig_merge's (group sizes carry no gradient, so finite differences
+     * hold them fixed); layout_out, when set, receives the groups used */
+    const struct tr_layout *layout_in;
+    struct tr_layout *layout_out;
+
     tr_param *params; /* the trainable tensors, checkpoint order */
     int32_t n_params;
     tr_param mig[4]; /* alpha_select, beta_select, alpha_merge, beta_merge: saved, not trained */
@@ -86,6 +92,13 @@ typedef struct tr_model {
     void **allocs;
     int32_t n_allocs, cap_allocs;
 } tr_model;
+
+/* The memories' spans over the context rows. */
+#define TR_MAX_LAYOUT 4096
+typedef struct tr_layout {
+    int64_t n_mem;
+    int64_t start[TR_MAX_LAYOUT], len[TR_MAX_LAYOUT];
+} tr_layout;
 
 /* Settings of the module (what `comi train` takes besides the optimiser). */
 typedef struct tr_opts {
@@ -129,8 +142,8 @@ typedef struct tr_example {
 
 /* Runs the module on ex and returns its loss (mean cross-entropy over the
  * answer ids) in *loss; when backward, adds scale * d(loss)/d(tensor) to
- * every gradient. dropout_seed picks the LoRA dropout masks (ignored when
- * lora_dropout is 0). n_memory (may be NULL) receives the memory count. */
+ * every gradient. dropout_seed picks the LoRA dropout masks; 0 means no
+ * dropout (evaluation). n_memory (may be NULL) receives the memory count. */
 comi_status tr_example_step(comi_err *e, comi_ctx *ctx, tr_model *m, const tr_example *ex,
                             bool backward, float scale, uint64_t dropout_seed, double *loss,
                             int64_t *n_memory);
