@@ -785,6 +785,83 @@ COMI_API comi_status comi_compress_baseline(comi_ctx *ctx, comi_baseline method,
                                             const char *context, const char *question,
                                             int64_t budget, uint64_t seed, comi_text_result *out);
 
+/* ------------------------------------------------------------------------ */
+/* Training (src/comi/train*.c)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Fine-tunes a COMI compressor for a base model on CPU, as the authors'
+ * instruction_finetune.py does (DESIGN.md "Training"): encoder = base layers
+ * 0..K-1 + final norm + embeddings, fully trained; merge with gradients
+ * through the fine MIG weights; fusion block(s) initialised from base layers
+ * 0.. + final norm; frozen decoder with LoRA on q/k/v/o; loss = mean
+ * cross-entropy over the answer ids; AdamW as the Hugging Face Trainer
+ * applies it. float32 master weights. */
+
+typedef struct comi_train_progress {
+    int64_t step, total_steps; /* optimiser steps done / planned */
+    double loss;               /* mean loss of this step's batch */
+    double lr;                 /* learning rate this step used */
+    double grad_norm;          /* global gradient norm before clipping */
+    double eval_loss;          /* NaN unless an evaluation ran after this step */
+    double elapsed_s, eta_s;   /* wall time so far (this run) and estimated remaining */
+    double tokens_per_s;       /* encoder + decoder tokens per second (this run) */
+    bool checkpoint_saved;     /* a checkpoint was written after this step */
+} comi_train_progress;
+
+typedef void (*comi_train_progress_fn)(void *user, const comi_train_progress *p);
+
+typedef struct comi_train_params {
+    const char *model;       /* base model: .gguf file or HF directory (required) */
+    const char *data;        /* COMI JSONL (input/prompt/answer, or context_ids/question_ids/
+                                answer_ids) (required) */
+    const char *out_dir;     /* checkpoint directory (required unless dump_grad) */
+    const char *init;        /* NULL, or a checkpoint (directory or .safetensors) whose tensors
+                                replace the base-initialised ones */
+    const char *log;         /* JSONL log path; NULL: out_dir/log.jsonl */
+    const char *dump_grad;   /* non-NULL: write d(mean loss over all data)/d(tensor) at the
+                                starting weights to this safetensors file (no dropout), set
+                                *dump_loss, train nothing */
+    const char *eval_data;   /* NULL, or held-out COMI JSONL for evaluation losses */
+    int32_t encoder_layers;  /* default 8 */
+    int32_t fusion_layers;   /* default 1 */
+    int64_t merge_size;      /* default 16 */
+    int64_t lora_r;          /* default 128 */
+    float lora_alpha;        /* default 32 */
+    float lora_dropout;      /* default 0.05 */
+    double lr;               /* default 1e-5 */
+    bool cosine;             /* cosine schedule (default true); false: constant */
+    double warmup_ratio;     /* default 0.1 */
+    double weight_decay;     /* default 0.01 (tensors of 2+ dimensions) */
+    double max_grad_norm;    /* default 1.0; <= 0: no clipping */
+    int32_t batch_size;      /* examples per optimiser step (losses averaged; default 1) */
+    int64_t steps;           /* > 0: this many optimiser steps; 0: from epochs */
+    double epochs;           /* default 1 */
+    bool shuffle;            /* reshuffle every epoch from the seed (default true) */
+    uint64_t seed;           /* default 42: LoRA init, data order, dropout */
+    bool resume;             /* continue from out_dir's last checkpoint, bit-identically */
+    int64_t stop_after;      /* > 0: stop after this step (with a checkpoint) although the
+                                schedule plans more; --resume continues (time-sliced runs) */
+    int64_t save_every;      /* checkpoint every N steps (default 100) and at the end */
+    int64_t eval_every;      /* evaluate every N steps (default 0: only at the end) */
+    int64_t eval_limit;      /* at most N evaluation rows (default 64; 0: all) */
+    int64_t max_context_tokens; /* > 0: keep the first N context tokens of each row */
+    comi_train_progress_fn progress; /* called after every step (may be NULL) */
+    void *progress_user;
+    double *dump_loss;       /* receives the mean loss of dump_grad (may be NULL) */
+} comi_train_params;
+
+comi_train_params comi_train_default_params(void);
+
+/* Trains. Writes out_dir/model.safetensors (trained tensors and the MIG
+ * scalars under the authors' checkpoint names; comi_pipeline_load reads it
+ * with the base model), adapter_config.json, optimizer.safetensors and
+ * trainer_state.json (for resume) every save_every steps and at the end,
+ * and one JSON line per step to the log. A row that cannot be used fails
+ * the run (COMI_ERR_FORMAT) with the file and line number; a non-finite
+ * loss or gradient stops it (COMI_ERR_INTERNAL) and leaves the last good
+ * checkpoint in place. Uses ctx's threads. */
+comi_status comi_train(comi_ctx *ctx, const comi_train_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include "test.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 
 static const char *golden;
 
@@ -298,6 +299,49 @@ static void test_golden(comi_ctx *ctx, const char *name) {
 }
 
 
+/* A GGUF base (llama: q/k rows permuted by the converter, un-permuted at
+ * load) gives the golden losses too. */
+static void test_gguf_base(comi_ctx *ctx, const char *name) {
+    char p[1200], tn[700];
+    snprintf(p, sizeof p, "%s/train/%s/golden.json", golden, name);
+    json_t *g = json_load_file(p, 0, NULL);
+    if (!g) return;
+    json_t *cfg = json_deep_copy(g);
+    char b[300];
+    const char *hf = json_string_value(json_object_get(g, "base"));
+    snprintf(b, sizeof b, "%.*s.gguf", (int)strlen(hf) - 3, hf);
+    json_object_set_new(cfg, "base", json_string(b));
+    snprintf(p, sizeof p, "%s/train/%s", golden, name);
+    comi_model *base = NULL;
+    tr_model *m = golden_model(ctx, p, cfg, &base);
+    double worst = INFINITY;
+    if (m) {
+        worst = 0;
+        json_t *exs = json_object_get(g, "examples");
+        for (size_t i = 0; i < json_array_size(exs); i++) {
+            json_t *x = json_array_get(exs, i);
+            gex ge;
+            ge.ids[0] = json_ids(json_object_get(x, "context_ids"), &ge.n[0]);
+            ge.ids[1] = json_ids(json_object_get(x, "question_ids"), &ge.n[1]);
+            ge.ids[2] = json_ids(json_object_get(x, "answer_ids"), &ge.n[2]);
+            tr_example ex = ex_of(&ge);
+            double l = NAN;
+            comi_err e = {0};
+            tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &l, NULL);
+            double want = json_number_value(json_array_get(json_object_get(g, "losses"), i));
+            double rel = fabs(l - want) / want;
+            if (!(rel <= worst)) worst = rel;
+            for (int j = 0; j < 3; j++) free(ge.ids[j]);
+        }
+    }
+    snprintf(tn, sizeof tn, "train %s: GGUF base (%s) gives the golden losses (rel <= 1e-5)", name, b);
+    test_check(tn, worst <= 1e-5, "worst relative error %.3e", worst);
+    tr_model_free(m);
+    comi_model_free(base);
+    json_decref(cfg);
+    json_decref(g);
+}
+
 /* ---- finite differences ------------------------------------------------ */
 
 static uint64_t fd_rng = 12345;
@@ -399,6 +443,7 @@ static void test_fd_model(comi_ctx *ctx, const char *base_name, float dropout) {
     o.lora_dropout = dropout;
     comi_err e = {0};
     tr_model *m = NULL;
+    snprintf(tn, sizeof tn, "train fd %s: module builds from the base", base_name);
     if (!test_check(tn, tr_model_new(&e, base, &o, &m) == COMI_OK, "%s", e.msg)) {
         comi_model_free(base);
         return;
@@ -552,6 +597,270 @@ static void test_fd_kernels(void) {
     }
 }
 
+/* ---- comi_train (the public loop) ---------------------------------------- */
+
+static char tmpdir[] = "/tmp/comi_test_train_XXXXXX";
+
+/* Writes the golden examples as pre-tokenized rows. */
+static bool write_golden_rows(json_t *g, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    json_t *exs = json_object_get(g, "examples");
+    for (size_t i = 0; i < json_array_size(exs); i++) {
+        json_t *x = json_array_get(exs, i);
+        json_t *r = json_pack("{s:O,s:O,s:O}", "context_ids", json_object_get(x, "context_ids"),
+                              "question_ids", json_object_get(x, "question_ids"), "answer_ids",
+                              json_object_get(x, "answer_ids"));
+        char *js = json_dumps(r, JSON_COMPACT);
+        fprintf(f, "%s\n", js);
+        free(js);
+        json_decref(r);
+    }
+    return fclose(f) == 0;
+}
+
+static bool files_equal(const char *a, const char *b) {
+    size_t la, lb;
+    char *x = NULL, *y = NULL;
+    comi_err e = {0};
+    bool eq = !comi_read_file(&e, a, &x, &la) && !comi_read_file(&e, b, &y, &lb) && la == lb &&
+              !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return eq;
+}
+
+static void test_api(comi_ctx *ctx, const char *name) {
+    char dir[1024], p[1500], base[1200], rows[1200], init[1200], tn[300];
+    snprintf(dir, sizeof dir, "%s/train/%s", golden, name);
+    snprintf(p, sizeof p, "%s/golden.json", dir);
+    json_t *g = json_load_file(p, 0, NULL);
+    if (!g) return;
+    snprintf(base, sizeof base, "%s/forward/models/%s", golden,
+             json_string_value(json_object_get(g, "base")));
+    snprintf(rows, sizeof rows, "%s/%s.jsonl", tmpdir, name);
+    snprintf(init, sizeof init, "%s/init.safetensors", dir);
+    write_golden_rows(g, rows);
+    comi_train_params tp = comi_train_default_params();
+    tp.model = base;
+    tp.data = rows;
+    tp.init = init;
+    tp.encoder_layers = (int32_t)json_integer_value(json_object_get(g, "encoder_layers"));
+    tp.merge_size = json_integer_value(json_object_get(g, "merge_size"));
+    tp.lora_r = json_integer_value(json_object_get(g, "lora_r"));
+    tp.lora_alpha = (float)json_number_value(json_object_get(g, "lora_alpha"));
+    tp.lora_dropout = 0;
+
+    /* --dump-grad: the mean loss and every gradient of the golden step */
+    char gpath[1300];
+    snprintf(gpath, sizeof gpath, "%s/%s.grad.safetensors", tmpdir, name);
+    comi_train_params dp = tp;
+    double dl = NAN;
+    dp.dump_grad = gpath;
+    dp.dump_loss = &dl;
+    comi_status st = comi_train(ctx, &dp);
+    double want = json_number_value(json_object_get(g, "mean_loss"));
+    snprintf(tn, sizeof tn, "train api %s: dump-grad mean loss (rel <= 1e-5)", name);
+    test_check(tn, !st && fabs(dl - want) <= 1e-5 * want, "status %d (%s), loss %.9f vs %.9f", st,
+               comi_errmsg(ctx), dl, want);
+    st_model *mine = NULL, *gold = NULL;
+    comi_err e = {0};
+    snprintf(p, sizeof p, "%s/grad.safetensors", dir);
+    double worst = INFINITY;
+    int n = 0;
+    if (!st && !st_open_file(&e, gpath, &mine) && !st_open_file(&e, p, &gold)) {
+        worst = 0;
+        for (int64_t i = 0; i < st_n_tensors(gold); i++) {
+            const comi_tensor *t = st_tensor_at(gold, i);
+            const comi_tensor *u = st_find_tensor(mine, t->name);
+            int64_t cnt = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+            float *gv = golden_tensor(gold, t->name, cnt);
+            double v = u && u->nbytes == (size_t)cnt * 4 ? nmse_f(u->data, gv, cnt) : INFINITY;
+            free(gv);
+            if (!(v <= worst)) worst = v;
+            n++;
+        }
+        if (st_n_tensors(mine) != st_n_tensors(gold)) worst = INFINITY;
+    }
+    st_close(mine);
+    st_close(gold);
+    snprintf(tn, sizeof tn, "train api %s: dump-grad file = golden gradients (%d tensors, NMSE <= 1e-5)",
+             name, n);
+    test_check(tn, n > 0 && worst <= 1e-5, "worst NMSE %.3e", worst);
+
+    /* resume: 6 steps straight vs 3 + resume 3, with LoRA dropout and shuffling */
+    char da[1300], db[1300];
+    snprintf(da, sizeof da, "%s/%s.a", tmpdir, name);
+    snprintf(db, sizeof db, "%s/%s.b", tmpdir, name);
+    comi_train_params rp = tp;
+    rp.lora_dropout = 0.1f;
+    rp.steps = 6;
+    rp.save_every = 2;
+    rp.lr = 1e-3;
+    rp.out_dir = da;
+    st = comi_train(ctx, &rp);
+    snprintf(tn, sizeof tn, "train api %s: 6 steps run", name);
+    test_check(tn, st == COMI_OK, "%s", comi_errmsg(ctx));
+    rp.out_dir = db;
+    rp.stop_after = 3;
+    comi_status s1 = comi_train(ctx, &rp);
+    rp.stop_after = 0;
+    rp.resume = true;
+    comi_status s2 = s1 ? s1 : comi_train(ctx, &rp);
+    char fa[1400], fb[1400];
+    bool same = true;
+    const char *files[] = {"model.safetensors", "optimizer.safetensors", "log.jsonl"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(fa, sizeof fa, "%s/%s", da, files[i]);
+        snprintf(fb, sizeof fb, "%s/%s", db, files[i]);
+        bool eq = files_equal(fa, fb);
+        if (i == 2) {
+            /* logs differ only in elapsed_s: compare the losses line by line */
+            FILE *x = fopen(fa, "rb"), *y = fopen(fb, "rb");
+            char lx[1024], ly[1024];
+            int lines = 0;
+            eq = x && y;
+            while (eq && fgets(lx, sizeof lx, x)) {
+                eq = fgets(ly, sizeof ly, y) != NULL;
+                json_t *jx = json_loads(lx, 0, NULL), *jy = eq ? json_loads(ly, 0, NULL) : NULL;
+                eq = eq && jx && jy &&
+                     json_equal(json_object_get(jx, "loss"), json_object_get(jy, "loss")) &&
+                     json_equal(json_object_get(jx, "grad_norm"), json_object_get(jy, "grad_norm")) &&
+                     json_equal(json_object_get(jx, "step"), json_object_get(jy, "step"));
+                json_decref(jx);
+                json_decref(jy);
+                lines++;
+            }
+            eq = eq && lines == 6 && !fgets(ly, sizeof ly, y);
+            if (x) fclose(x);
+            if (y) fclose(y);
+        }
+        if (!eq) {
+            printf("  %s differs between the straight and the resumed run\n", files[i]);
+            same = false;
+        }
+    }
+    snprintf(tn, sizeof tn, "train api %s: --stop-after 3 + --resume = 6 straight steps, bit for bit",
+             name);
+    test_check(tn, !s1 && !s2 && same, "status %d/%d: %s", s1, s2, comi_errmsg(ctx));
+
+    /* the checkpoint loads into the soft pipeline: its decoder logits at the
+     * last question position give the trainer's loss of the first answer id */
+    comi_pipeline_load_params lp = comi_pipeline_load_default_params();
+    char tok[1300];
+    snprintf(tok, sizeof tok, "%s/forward/models/%.*s.gguf", golden,
+             (int)(strlen(json_string_value(json_object_get(g, "base"))) - 3),
+             json_string_value(json_object_get(g, "base")));
+    lp.model = base;
+    lp.checkpoint = da;
+    lp.tokenizer = tok;
+    comi_pipeline *pl = NULL;
+    st = comi_pipeline_load(ctx, &lp, &pl);
+    snprintf(tn, sizeof tn, "train api %s: comi_pipeline_load reads the written checkpoint", name);
+    if (test_check(tn, st == COMI_OK, "%s", comi_errmsg(ctx))) {
+        json_t *x = json_array_get(json_object_get(g, "examples"), 0);
+        gex ge;
+        ge.ids[0] = json_ids(json_object_get(x, "context_ids"), &ge.n[0]);
+        ge.ids[1] = json_ids(json_object_get(x, "question_ids"), &ge.n[1]);
+        ge.ids[2] = json_ids(json_object_get(x, "answer_ids"), &ge.n[2]);
+        comi_answer_params ap = comi_pipeline_answer_params(pl);
+        ap.merge.merge_size = tp.merge_size;
+        ap.max_new_tokens = 1;
+        comi_answer_result ar = {0};
+        st = comi_pipeline_answer_ids(ctx, pl, ge.ids[0], ge.n[0], ge.ids[1], ge.n[1], &ap, &ar);
+        double pl_loss = NAN, tr_loss = NAN;
+        if (!st && ar.logits) {
+            double mx = -INFINITY, sum = 0;
+            for (int64_t i = 0; i < ar.n_vocab; i++) mx = fmax(mx, ar.logits[i]);
+            for (int64_t i = 0; i < ar.n_vocab; i++) sum += exp(ar.logits[i] - mx);
+            pl_loss = mx + log(sum) - ar.logits[ge.ids[2][0]];
+        }
+        comi_model *bm = NULL;
+        tr_opts o = tr_default_opts();
+        o.encoder_layers = tp.encoder_layers;
+        o.merge_size = tp.merge_size;
+        o.lora_r = tp.lora_r;
+        o.lora_alpha = tp.lora_alpha;
+        tr_model *m = NULL;
+        snprintf(p, sizeof p, "%s/model.safetensors", da);
+        if (!comi_model_load(ctx, base, NULL, &bm) && !tr_model_new(&e, bm, &o, &m) &&
+            !tr_model_load(&e, m, p, true)) {
+            tr_example ex = ex_of(&ge);
+            ex.n_ans = 1;
+            tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &tr_loss, NULL);
+        }
+        printf("  %s: pipeline loss of the first answer id %.7f, trainer %.7f\n", name, pl_loss,
+               tr_loss);
+        snprintf(tn, sizeof tn,
+                 "train api %s: pipeline on the checkpoint = trainer forward (rel <= 1e-4)", name);
+        test_check(tn, fabs(pl_loss - tr_loss) <= 1e-4 * fabs(tr_loss), "%.7f vs %.7f", pl_loss,
+                   tr_loss);
+        tr_model_free(m);
+        comi_model_free(bm);
+        comi_answer_result_free(&ar);
+        for (int j = 0; j < 3; j++) free(ge.ids[j]);
+        comi_pipeline_free(pl);
+    }
+
+    /* a non-finite loss stops the run and keeps the last good checkpoint */
+    char dn[1300];
+    snprintf(dn, sizeof dn, "%s/%s.nan", tmpdir, name);
+    comi_train_params np = tp;
+    np.out_dir = dn;
+    np.steps = 4;
+    np.save_every = 1;
+    np.lr = 1e30;
+    np.max_grad_norm = 0;
+    np.weight_decay = 0;
+    st = comi_train(ctx, &np);
+    snprintf(p, sizeof p, "%s/trainer_state.json", dn);
+    json_t *ts = json_load_file(p, 0, NULL);
+    int64_t saved = ts ? json_integer_value(json_object_get(ts, "step")) : -1;
+    json_decref(ts);
+    snprintf(tn, sizeof tn, "train api %s: a NaN stops with a message, last good checkpoint kept",
+             name);
+    test_check(tn, st == COMI_ERR_INTERNAL && strstr(comi_errmsg(ctx), "last good checkpoint") &&
+                       saved >= 1,
+               "status %d, '%s', saved step %lld", st, comi_errmsg(ctx), (long long)saved);
+    printf("  %s: %s\n", name, comi_errmsg(ctx));
+    json_decref(g);
+}
+
+/* Unusable rows fail with the file and line number. */
+static void test_bad_rows(comi_ctx *ctx) {
+    char base[1200], rows[1200];
+    snprintf(base, sizeof base, "%s/forward/models/tiny-llama-spm.hf", golden);
+    snprintf(rows, sizeof rows, "%s/bad.jsonl", tmpdir);
+    static const char *const cases[][2] = {
+        {"{\"context_ids\":[1,2,3],\"question_ids\":[4],\"answer_ids\":[5]}\n\n{\"context_ids\":[1],"
+         "\"question_ids\":[],\"answer_ids\":[5]}\n",
+         ":3: the question has no tokens"},
+        {"{\"context_ids\":[1,2,3],\"question_ids\":[4],\"answer_ids\":[99999999]}\n",
+         ":1: 'answer_ids'[0] is not a token id"},
+        {"{\"context_ids\":[1],\"question_ids\":[4],\"answer_ids\":[5]}\nnot json\n", ":2: bad JSON"},
+        {"{\"input\":\"x\",\"prompt\":\"y\",\"answer\":[\"z\"]}\n", ":1: the base model has no tokenizer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(rows, "wb");
+        fputs(cases[i][0], f);
+        fclose(f);
+        comi_train_params tp = comi_train_default_params();
+        tp.model = base;
+        tp.data = rows;
+        tp.encoder_layers = 1;
+        tp.lora_r = 2;
+        tp.merge_size = 2;
+        char out[1300];
+        snprintf(out, sizeof out, "%s/bad%zu", tmpdir, i);
+        tp.out_dir = out;
+        comi_status st = comi_train(ctx, &tp);
+        char tn[200];
+        snprintf(tn, sizeof tn, "train api: unusable row %zu is named with its line", i);
+        test_check(tn, st == COMI_ERR_FORMAT && strstr(comi_errmsg(ctx), cases[i][1]),
+                   "status %d, '%s' (want '%s')", st, comi_errmsg(ctx), cases[i][1]);
+    }
+}
+
 int main(void) {
     golden = test_golden_dir();
     comi_ctx *ctx = comi_ctx_new(NULL);
@@ -560,10 +869,22 @@ int main(void) {
     } else {
         test_golden(ctx, "tiny-llama-spm");
         test_golden(ctx, "tiny-qwen2-bpe");
+        test_gguf_base(ctx, "tiny-llama-spm");
+        test_gguf_base(ctx, "tiny-qwen2-bpe");
         test_fd_model(ctx, "tiny-llama-spm.hf", 0.0f);
         test_fd_model(ctx, "tiny-qwen2-bpe.hf", 0.0f);
         test_fd_model(ctx, "tiny-qwen3-bpe.hf", 0.0f);
         test_fd_model(ctx, "tiny-llama-spm.hf", 0.1f);
+        if (!mkdtemp(tmpdir)) {
+            test_fail("train api: temporary directory", "mkdtemp failed");
+        } else {
+            test_api(ctx, "tiny-llama-spm");
+            test_api(ctx, "tiny-qwen2-bpe");
+            test_bad_rows(ctx);
+            char cmd[300];
+            snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+            if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+        }
     }
     test_fd_kernels();
     comi_ctx_free(ctx);

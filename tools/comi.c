@@ -18,6 +18,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 typedef struct {
     const char *name;
@@ -37,6 +38,7 @@ static const command commands[] = {
     {"answer", cmd_answer, "answer a question from a context (encoder -> merge -> decoder)"},
     {"merge", cmd_merge, "merge hidden states into memory vectors (coarse + fine MIG)"},
     {"serve", cmd_serve, "run the HTTP service (compression API, metrics)"},
+    {"train", cmd_train, "fine-tune a COMI compressor (encoder, fusion, decoder LoRA) on CPU"},
 };
 
 static void usage(FILE *out) {

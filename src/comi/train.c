@@ -451,7 +451,7 @@ comi_status tr_model_save(comi_err *e, const tr_model *m, const char *path, bool
     json_decref(hdr);
     if (!js) return comi_err_set(e, COMI_ERR_NOMEM, "out of memory (checkpoint header)");
     size_t hl = strlen(js), pad = (8 - hl % 8) % 8;
-    char tmp[4200];
+    char tmp[4400];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
@@ -921,11 +921,18 @@ comi_status tr_example_step(comi_err *e, comi_ctx *ctx, tr_model *M, const tr_ex
     }
 
     /* ---- merge: group layout from mig_merge, memories recomputed with gradient ---- */
+    for (int64_t i = 0; i < n_enc * d; i++)
+        if (!isfinite(H[i])) {
+            st = comi_err_set(e, COMI_ERR_INTERNAL, "the encoder output is not finite");
+            goto done;
+        }
     const tr_layout *lay = M->layout_in;
     if (!lay) {
         st = mig_merge(ctx, H, ex->n_ctx, d, qf, &M->merge, false, &mr);
         if (st) {
-            comi_err_set(e, st, "merge: %s", comi_errmsg(ctx));
+            char msg[sizeof e->msg];
+            snprintf(msg, sizeof msg, "%s", comi_errmsg(ctx));
+            comi_err_set(e, st, "merge: %s", msg);
             goto done;
         }
     }
