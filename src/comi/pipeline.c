@@ -15,6 +15,7 @@
  * inside the per-segment memory builder (one segment: the whole memory).
  * The encoder and decoder may be one loaded model (training-free use).
  */
+#include "comi/checkpoint.h"
 #include "comi/pipeline.h"
 
 #include "comi/mig.h"

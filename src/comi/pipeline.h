@@ -1,7 +1,7 @@
 /*
- * pipeline.h — internals of the soft pipeline (pipeline.c) shared with the
- * COMI checkpoint importer (checkpoint.c). Public handle: comi_pipeline in
- * comi.h.
+ * pipeline.h — the soft pipeline's state (pipeline.c), which the COMI
+ * checkpoint loader (checkpoint.c, declared in checkpoint.h) fills. Public
+ * handle: comi_pipeline in comi.h.
  */
 #ifndef COMI_PIPELINE_H
 #define COMI_PIPELINE_H
@@ -33,13 +33,6 @@ struct comi_pipeline {
     comi_tokenizer *own_tok;   /* the tokenizer when the pipeline loaded it */
     char desc[512];
 };
-
-/* Loads a COMI checkpoint (directory with model.safetensors, or the GGUF
- * PREFIX written by comi convert) onto pl, with base_path the base model.
- * Fills every field above; on failure pl may hold partial state that
- * comi_pipeline_free releases. */
-comi_status ckpt_load(comi_err *e, comi_ctx *ctx, comi_pipeline *pl, const char *ckpt_path,
-                      const char *base_path, float lora_alpha);
 
 /* The default encoder depth for a base model: min(8, n_layer). */
 int32_t pipeline_default_layers(const comi_model *m);
