@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""scripts/train_data.py — shortens COMI training rows for CPU training.
+
+Reads COMI JSONL rows that carry `documents` and `gold_document` (0-based;
+../shared/data/nq-train.jsonl), keeps the gold passage plus DOCS-1 of the
+other passages drawn with a seeded generator, shuffles their order (so the
+gold passage sits anywhere), and rebuilds `input` in the data's own format
+("Document [i](Title: T) text", one per line). The answer and prompt are
+unchanged. The last HOLDOUT rows go to a second file for evaluation losses
+(they are training-split rows; the evaluation sets are never used).
+
+usage: train_data.py IN.jsonl OUT_TRAIN.jsonl OUT_HELDOUT.jsonl [--docs 4]
+       [--holdout 32] [--seed 1]
+"""
+import argparse
+import json
+import random
+
+
+def passage(i, doc):
+    title, _, text = doc.partition("\n")
+    return f"Document [{i}](Title: {title}) {text}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("inp")
+    ap.add_argument("out_train")
+    ap.add_argument("out_heldout")
+    ap.add_argument("--docs", type=int, default=4)
+    ap.add_argument("--holdout", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    rows = []
+    with open(a.inp, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            docs, gold = r["documents"], r["gold_document"]
+            others = [d for i, d in enumerate(docs) if i != gold]
+            keep = [docs[gold]] + rng.sample(others, min(a.docs - 1, len(others)))
+            rng.shuffle(keep)
+            rows.append({"id": r.get("id", str(n)),
+                         "input": "\n".join(passage(i + 1, d) for i, d in enumerate(keep)),
+                         "prompt": r["prompt"], "answer": r["answer"],
+                         "gold_document": keep.index(docs[gold])})
+    split = len(rows) - a.holdout
+    for path, part in ((a.out_train, rows[:split]), (a.out_heldout, rows[split:])):
+        with open(path, "w", encoding="utf-8") as f:
+            for r in part:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"{split} training rows, {len(rows) - split} held out")
+
+
+if __name__ == "__main__":
+    main()
