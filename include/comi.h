@@ -844,7 +844,8 @@ typedef struct comi_train_params {
     int64_t save_every;      /* checkpoint every N steps (default 100) and at the end */
     int64_t eval_every;      /* evaluate every N steps (default 0: only at the end) */
     int64_t eval_limit;      /* at most N evaluation rows (default 64; 0: all) */
-    int64_t max_context_tokens; /* > 0: keep the first N context tokens of each row */
+    int64_t context_tokens;  /* > 0: keep the first N context tokens of each row (the
+                                context limit max_context_tokens of the ctx applies after) */
     comi_train_progress_fn progress; /* called after every step (may be NULL) */
     void *progress_user;
     double *dump_loss;       /* receives the mean loss of dump_grad (may be NULL) */

@@ -35,5 +35,5 @@ exec "$COMI" train --model "$BASE" --data "$WORK/train.jsonl" --out "$OUT" \
     --encoder-layers 8 --fusion-layers 1 --merge-size "$MERGE" \
     --lora-r 128 --lora-alpha 32 --lora-dropout 0.05 \
     --lr "$LR" --schedule cosine --warmup-ratio 0.05 --weight-decay 0.01 --max-grad-norm 1 \
-    --batch-size 1 --steps "$STEPS" --seed 42 --save-every 50 --max-context-tokens 768 \
+    --batch-size 1 --steps "$STEPS" --seed 42 --save-every 50 --context-tokens 768 \
     --threads "$THREADS" $RESUME

@@ -55,6 +55,8 @@ static void usage(FILE *out, const opt *o, size_t n) {
         snprintf(left, sizeof left, "%s%s", o[i].name, arg);
         fprintf(out, "  %-24s %s\n", left, o[i].help);
     }
+    fprintf(out, "%s", CLI_LIMITS_HELP
+                 "                           (--max-memory bounds one example's activations)\n");
 }
 
 typedef struct progress_state {
@@ -127,7 +129,7 @@ int cmd_train(int argc, char **argv) {
          "evaluate every N steps (default 0: at the end only)"},
         {"--eval-limit", OPT_I64, &c.p.eval_limit, 0, 1e15,
          "at most N evaluation rows (default 64; 0: all)"},
-        {"--max-context-tokens", OPT_I64, &c.p.max_context_tokens, 0, 1e15,
+        {"--context-tokens", OPT_I64, &c.p.context_tokens, 0, 1e15,
          "keep only the first N context tokens of each row (default 0: all)"},
         {"--dump-grad", OPT_STR, &c.p.dump_grad, 0, 0,
          "write the gradient of the mean loss over all of --data at the starting\n"
@@ -136,8 +138,12 @@ int cmd_train(int argc, char **argv) {
         {"--quiet", OPT_ON, &c.quiet, 0, 0, "no progress on stderr"},
     };
     const size_t n_opts = sizeof opts / sizeof opts[0];
+    cli_limits lim = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
+        if (lf < 0) return 2;
+        if (lf > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout, opts, n_opts);
             return 0;
@@ -208,7 +214,7 @@ int cmd_train(int argc, char **argv) {
     c.p.progress_user = &ps;
     double dump_loss = NAN;
     c.p.dump_loss = &dump_loss;
-    comi_ctx *ctx = cli_ctx_new((int32_t)c.threads, &(cli_limits){0});
+    comi_ctx *ctx = cli_ctx_new((int32_t)c.threads, &lim);
     if (!ctx) return cli_error(CMD, "out of memory");
     comi_status st = comi_train(ctx, &c.p);
     int rc = 0;

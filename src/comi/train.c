@@ -889,10 +889,29 @@ comi_status tr_example_step(comi_err *e, comi_ctx *ctx, tr_model *M, const tr_ex
             if (lists[li][i] < 0 || lists[li][i] >= V)
                 return comi_err_set(e, COMI_ERR_INVALID_ARG, "token id %d out of range (vocab %lld)",
                                     lists[li][i], (long long)V);
+    const int64_t n_enc = ex->n_ctx + ex->n_q;
+    {
+        /* the saved activations: per block about 12 rows of d, 5 of ff and
+         * n_head x n attention probabilities per token, twice with the
+         * backward's buffers; checked before any allocation */
+        const int64_t nd = ex->n_ctx / (M->merge.merge_size > 0 ? M->merge.merge_size : 1) + 1 +
+                           ex->n_q + ex->n_ans;
+        double per_tok = (double)(16 * c->d + 6 * c->ff + 2 * (c->q_dim + c->kv_dim)) * 4.0;
+        double need = (double)M->n_enc * (double)n_enc * (per_tok + 8.0 * c->n_head * n_enc) +
+                      (double)(M->n_dec + M->n_fus) * (double)nd * (per_tok + 8.0 * c->n_head * nd) +
+                      (double)ex->n_ans * (double)V * 4.0;
+        comi_status ls = comi_check_bytes(ctx, "training activations",
+                                          need >= 1.8e19 ? UINT64_MAX : (uint64_t)need, 0,
+                                          "a shorter context (comi train --max-context-tokens)");
+        if (ls) {
+            char msg[sizeof e->msg];
+            snprintf(msg, sizeof msg, "%s", comi_errmsg(ctx));
+            return comi_err_set(e, ls, "%s", msg);
+        }
+    }
     scratch sc = {.e = e};
     comi_status st = COMI_OK;
     comi_merge_result mr = {0};
-    const int64_t n_enc = ex->n_ctx + ex->n_q;
     uint64_t rng_state = dropout_seed, *rng = M->lora_dropout > 0 && dropout_seed ? &rng_state : NULL;
 
     /* ---- encoder: X_0 = embed(ids), X_{l+1} = block_l(X_l), H = norm(X_K) ---- */

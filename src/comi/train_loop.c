@@ -163,6 +163,12 @@ static comi_status parse_row(comi_err *e, comi_ctx *ctx, const comi_model *base,
         }
     }
     if (!st && max_ctx > 0 && (int64_t)n[0] > max_ctx) n[0] = (size_t)max_ctx;
+    if (!st && comi_check_tokens(ctx, "context", (int64_t)n[0])) {
+        char msg[sizeof e->msg];
+        snprintf(msg, sizeof msg, "%s", comi_errmsg(ctx));
+        st = comi_err_set(e, COMI_ERR_LIMIT, "%s:%lld: %s (comi train --context-tokens keeps the "
+                          "first N)", file, (long long)line, msg);
+    }
     static const char *const what[3] = {"context", "question", "answer"};
     for (int k = 0; k < 3 && !st; k++)
         if (n[k] == 0)
@@ -347,7 +353,7 @@ static json_t *settings_json(const comi_train_params *p, int64_t total) {
                      p->warmup_ratio, "weight_decay", p->weight_decay, "max_grad_norm",
                      p->max_grad_norm, "batch_size", p->batch_size, "total_steps",
                      (json_int_t)total, "shuffle", p->shuffle, "seed", (json_int_t)p->seed,
-                     "max_context_tokens", (json_int_t)p->max_context_tokens);
+                     "context_tokens", (json_int_t)p->context_tokens);
 }
 
 static comi_status save_checkpoint(comi_err *e, const tr_model *m, const comi_train_params *p,
@@ -507,9 +513,9 @@ static comi_status train_run(comi_err *e, comi_ctx *ctx, const comi_train_params
     tr_model *m = NULL;
     FILE *log = NULL;
     int64_t *perm = NULL;
-    comi_status st = data_load(e, ctx, base, p->data, p->max_context_tokens, 0, &data);
+    comi_status st = data_load(e, ctx, base, p->data, p->context_tokens, 0, &data);
     if (!st && p->eval_data)
-        st = data_load(e, ctx, base, p->eval_data, p->max_context_tokens, p->eval_limit, &held);
+        st = data_load(e, ctx, base, p->eval_data, p->context_tokens, p->eval_limit, &held);
     if (!st) st = tr_model_new(e, base, &o, &m);
     if (!st && p->init) {
         char path[4200];

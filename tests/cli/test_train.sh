@@ -81,3 +81,18 @@ if [ "$rc" -eq 1 ] && grep -q "bad.jsonl:2: missing string field 'prompt'" "$TMP
 else
     fail train_cli_bad_row "exit $rc: $(head -c 300 "$TMP/err4")"
 fi
+
+"$COMI" train --model "$BASE" --data "$TMP/data.jsonl" --out "$TMP/lim" --encoder-layers 2 \
+    --lora-r 4 --max-context-tokens 5 --quiet >/dev/null 2>"$TMP/err5"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "data.jsonl:1: .*context-tokens" "$TMP/err5"; then
+    pass train_cli_context_limit
+else
+    fail train_cli_context_limit "exit $rc: $(head -c 300 "$TMP/err5")"
+fi
+if "$COMI" train --model "$BASE" --data "$TMP/data.jsonl" --out "$TMP/lim2" --encoder-layers 2 \
+    --lora-r 4 --max-context-tokens 5 --context-tokens 5 --steps 1 --quiet 2>"$TMP/err6"; then
+    pass train_cli_context_tokens
+else
+    fail train_cli_context_tokens "$(head -c 300 "$TMP/err6")"
+fi
