@@ -262,6 +262,8 @@ static void test_golden(comi_ctx *ctx, const char *name) {
 
     /* 12-step trajectory: fresh state, lr 1e-3 constant, wd 0.01, clip 1 */
     tr_model_free(m);
+    comi_model_free(base);
+    base = NULL;
     m = golden_model(ctx, dir, g, &base);
     json_t *tj = json_object_get(g, "trajectory");
     json_t *tls = json_object_get(tj, "losses");
