@@ -595,8 +595,9 @@ static comi_status train_run(comi_err *e, comi_ctx *ctx, const comi_train_params
             const tr_row *r = &data.rows[example_row(p, data.n, k, perm, &perm_epoch)];
             tr_example ex = row_example(r);
             double l;
+            int64_t n_mem = 0;
             uint64_t ds = mix(p->seed * 0x100000001B3ull ^ mix((uint64_t)k)) | 1;
-            st = tr_example_step(e, ctx, m, &ex, true, 1.0f / (float)B, ds, &l, NULL);
+            st = tr_example_step(e, ctx, m, &ex, true, 1.0f / (float)B, ds, &l, &n_mem);
             char msg[sizeof e->msg];
             snprintf(msg, sizeof msg, "%s", e->msg);
             if (st == COMI_ERR_INTERNAL) {
@@ -609,7 +610,8 @@ static comi_status train_run(comi_err *e, comi_ctx *ctx, const comi_train_params
                 comi_err_set(e, st, "%s:%lld: %s", p->data, (long long)r->line, msg);
             }
             loss += l / (double)B;
-            tokens += (double)(2 * r->n_ctx + r->n_q + r->n_ans); /* rough work count */
+            /* tokens through the encoder + through the decoder */
+            tokens += (double)(r->n_ctx + 2 * r->n_q + n_mem + r->n_ans);
         }
         if (st) break;
         double gn = tr_grad_norm(m);
