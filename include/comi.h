@@ -851,7 +851,7 @@ typedef struct comi_train_params {
     double *dump_loss;       /* receives the mean loss of dump_grad (may be NULL) */
 } comi_train_params;
 
-comi_train_params comi_train_default_params(void);
+COMI_API comi_train_params comi_train_default_params(void);
 
 /* Trains. Writes out_dir/model.safetensors (trained tensors and the MIG
  * scalars under the authors' checkpoint names; comi_pipeline_load reads it
@@ -861,7 +861,7 @@ comi_train_params comi_train_default_params(void);
  * the run (COMI_ERR_FORMAT) with the file and line number; a non-finite
  * loss or gradient stops it (COMI_ERR_INTERNAL) and leaves the last good
  * checkpoint in place. Uses ctx's threads. */
-comi_status comi_train(comi_ctx *ctx, const comi_train_params *params);
+COMI_API comi_status comi_train(comi_ctx *ctx, const comi_train_params *params);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,8 @@
 /*
  * cmd_train.c — `comi train`: fine-tunes a COMI compressor (stage:
  * training; comi_train in comi.h does the work). Options are declared once
- * in a table that both parses (--opt VALUE and --opt=VALUE) and prints
- * --help. Progress with loss and ETA goes to stderr. Uses only comi.h.
+ * in the shared table (tools/opt.h) that both parses and prints --help.
+ * Progress with loss and ETA goes to stderr. Uses only comi.h.
  */
 #include "cli.h"
 
@@ -13,51 +13,21 @@
 
 static const char *CMD = "train";
 
-typedef enum { OPT_STR, OPT_I64, OPT_F64, OPT_ON, OPT_OFF, OPT_SCHED } opt_kind;
-
-typedef struct opt {
-    const char *name;
-    opt_kind kind;
-    void *dst;
-    double lo, hi;
-    const char *help;
-} opt;
-
-typedef struct train_cli {
-    comi_train_params p;
-    const char *schedule;
-    int64_t encoder_layers, fusion_layers, lora_r, batch_size, seed, threads;
-    double lora_alpha, lora_dropout;
-    bool quiet;
-} train_cli;
-
-static void usage(FILE *out, const opt *o, size_t n) {
-    fprintf(out,
-            "usage: comi train --model BASE --data F.jsonl --out DIR [options]\n"
-            "\n"
-            "Fine-tunes a COMI compressor for BASE (a .gguf file or a Hugging Face directory)\n"
-            "as the authors' training does: encoder = the first K layers + final norm +\n"
-            "embeddings (trained), merge with gradients through the fine MIG weights, fusion\n"
-            "block(s) initialised from layers 0.. (trained), frozen decoder with LoRA on\n"
-            "q/k/v/o; loss = cross-entropy of the answer; AdamW as the Hugging Face Trainer.\n"
-            "Data rows: COMI JSONL (input, prompt, answer: string or list, the first is the\n"
-            "target) or pre-tokenized context_ids / question_ids / answer_ids.\n"
-            "DIR receives model.safetensors (load with comi answer --checkpoint DIR --model\n"
-            "BASE), adapter_config.json, optimizer.safetensors and trainer_state.json.\n"
-            "\n");
-    for (size_t i = 0; i < n; i++) {
-        const char *arg = o[i].kind == OPT_STR   ? " X"
-                          : o[i].kind == OPT_I64 ? " N"
-                          : o[i].kind == OPT_F64 ? " V"
-                          : o[i].kind == OPT_SCHED ? " S"
-                                                   : "";
-        char left[64];
-        snprintf(left, sizeof left, "%s%s", o[i].name, arg);
-        fprintf(out, "  %-24s %s\n", left, o[i].help);
-    }
-    fprintf(out, "%s", CLI_LIMITS_HELP
-                 "                           (--max-memory bounds one example's activations)\n");
-}
+static const char train_usage[] =
+    "usage: comi train --model BASE --data F.jsonl --out DIR [options]\n";
+static const char train_about[] =
+    "Fine-tunes a COMI compressor for BASE (a .gguf file or a Hugging Face directory)\n"
+    "as the authors' training does: encoder = the first K layers + final norm +\n"
+    "embeddings (trained), merge with gradients through the fine MIG weights, fusion\n"
+    "block(s) initialised from layers 0.. (trained), frozen decoder with LoRA on\n"
+    "q/k/v/o; loss = cross-entropy of the answer; AdamW as the Hugging Face Trainer.\n"
+    "Data rows: COMI JSONL (input, prompt, answer: string or list, the first is the\n"
+    "target) or pre-tokenized context_ids / question_ids / answer_ids.\n"
+    "DIR receives model.safetensors (load with comi answer --checkpoint DIR --model\n"
+    "BASE), adapter_config.json, optimizer.safetensors and trainer_state.json.\n";
+static const char train_epilog[] =
+    "Exit status: 0 done, 2 usage error, 1 any other failure (an unusable data row,\n"
+    "named with its line; a non-finite loss, which keeps the last good checkpoint).\n";
 
 typedef struct progress_state {
     bool tty;
@@ -80,146 +50,107 @@ static void on_progress(void *user, const comi_train_progress *pr) {
 
 int cmd_train(int argc, char **argv);
 int cmd_train(int argc, char **argv) {
-    train_cli c = {.p = comi_train_default_params(), .schedule = NULL};
-    c.encoder_layers = c.p.encoder_layers;
-    c.fusion_layers = c.p.fusion_layers;
-    c.lora_r = c.p.lora_r;
-    c.lora_alpha = c.p.lora_alpha;
-    c.lora_dropout = c.p.lora_dropout;
-    c.batch_size = c.p.batch_size;
-    c.seed = (int64_t)c.p.seed;
-    const opt opts[] = {
-        {"--model", OPT_STR, &c.p.model, 0, 0, "base model (.gguf or HF directory) (required)"},
-        {"--data", OPT_STR, &c.p.data, 0, 0, "training rows, COMI JSONL (required)"},
-        {"--out", OPT_STR, &c.p.out_dir, 0, 0, "checkpoint directory (required)"},
-        {"--init", OPT_STR, &c.p.init, 0, 0,
-         "start from this checkpoint's tensors (directory or .safetensors)"},
-        {"--encoder-layers", OPT_I64, &c.encoder_layers, 1, 4096, "encoder depth K (default 8)"},
-        {"--merge-size", OPT_I64, &c.p.merge_size, 1, 1 << 20,
-         "tokens per memory vector, the compression rate (default 16)"},
-        {"--fusion-layers", OPT_I64, &c.fusion_layers, 0, 4096,
-         "fusion blocks (default 1; 0: none)"},
-        {"--lora-r", OPT_I64, &c.lora_r, 1, 65536, "decoder LoRA rank (default 128)"},
-        {"--lora-alpha", OPT_F64, &c.lora_alpha, 1e-6, 1e6, "LoRA alpha, scale alpha/r (default 32)"},
-        {"--lora-dropout", OPT_F64, &c.lora_dropout, 0, 0.999, "LoRA dropout (default 0.05)"},
-        {"--lr", OPT_F64, &c.p.lr, 0, 10, "peak learning rate (default 1e-5)"},
-        {"--schedule", OPT_SCHED, &c.schedule, 0, 0, "cosine (default) or constant"},
-        {"--warmup-ratio", OPT_F64, &c.p.warmup_ratio, 0, 1,
-         "linear warmup over this fraction of the steps (default 0.1)"},
-        {"--weight-decay", OPT_F64, &c.p.weight_decay, 0, 10,
-         "decoupled, on tensors of 2+ dimensions (default 0.01)"},
-        {"--max-grad-norm", OPT_F64, &c.p.max_grad_norm, 0, 1e30,
-         "global-norm clipping (default 1; 0: off)"},
-        {"--batch-size", OPT_I64, &c.batch_size, 1, 1 << 20,
-         "examples per optimiser step, losses averaged (default 1)"},
-        {"--steps", OPT_I64, &c.p.steps, 1, 1e15, "optimiser steps (default: from --epochs)"},
-        {"--epochs", OPT_F64, &c.p.epochs, 1e-9, 1e9, "passes over the data (default 1)"},
-        {"--no-shuffle", OPT_OFF, &c.p.shuffle, 0, 0, "keep the data order (default: reshuffle "
-                                                      "every epoch from the seed)"},
-        {"--seed", OPT_I64, &c.seed, 0, 9.2e18, "LoRA init, data order, dropout (default 42)"},
-        {"--log", OPT_STR, &c.p.log, 0, 0, "JSONL log, one object per step (default DIR/log.jsonl)"},
-        {"--resume", OPT_ON, &c.p.resume, 0, 0,
-         "continue from DIR's last checkpoint (bit-identical to an uninterrupted run)"},
-        {"--stop-after", OPT_I64, &c.p.stop_after, 1, 1e15,
-         "stop after step N with a checkpoint (continue with --resume)"},
-        {"--save-every", OPT_I64, &c.p.save_every, 0, 1e15,
-         "checkpoint every N steps (default 100) and at the end"},
-        {"--eval-data", OPT_STR, &c.p.eval_data, 0, 0, "held-out COMI JSONL for evaluation losses"},
-        {"--eval-every", OPT_I64, &c.p.eval_every, 0, 1e15,
-         "evaluate every N steps (default 0: at the end only)"},
-        {"--eval-limit", OPT_I64, &c.p.eval_limit, 0, 1e15,
-         "at most N evaluation rows (default 64; 0: all)"},
-        {"--context-tokens", OPT_I64, &c.p.context_tokens, 0, 1e15,
-         "keep only the first N context tokens of each row (default 0: all)"},
-        {"--dump-grad", OPT_STR, &c.p.dump_grad, 0, 0,
-         "write the gradient of the mean loss over all of --data at the starting\n"
-         "                           weights (no dropout) to G.safetensors, print the loss, exit"},
-        {"--threads", OPT_I64, &c.threads, 0, 4096, "worker threads (default: all cores)"},
-        {"--quiet", OPT_ON, &c.quiet, 0, 0, "no progress on stderr"},
-    };
-    const size_t n_opts = sizeof opts / sizeof opts[0];
+    comi_train_params p = comi_train_default_params();
+    const char *schedule = "cosine";
+    int64_t seed = (int64_t)p.seed, threads = 0;
+    bool no_shuffle = false, quiet = false;
     cli_limits lim = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int lf = cli_limit_flag(CMD, argc, argv, &i, &lim);
-        if (lf < 0) return 2;
-        if (lf > 0) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout, opts, n_opts);
-            return 0;
-        }
-        const char *eq = strchr(a, '=');
-        size_t nl = eq && !strncmp(a, "--", 2) ? (size_t)(eq - a) : strlen(a);
-        const opt *o = NULL;
-        for (size_t k = 0; k < n_opts && !o; k++)
-            if (strlen(opts[k].name) == nl && !strncmp(opts[k].name, a, nl)) o = &opts[k];
-        if (!o) {
-            cli_error(CMD, "unknown option '%s' (comi train --help lists them)", a);
-            return 2;
-        }
-        const char *v = NULL;
-        if (o->kind == OPT_ON || o->kind == OPT_OFF) {
-            if (eq) {
-                cli_error(CMD, "%s takes no value", o->name);
-                return 2;
-            }
-            *(bool *)o->dst = o->kind == OPT_ON;
-            continue;
-        }
-        if (eq) v = eq + 1;
-        else if (i + 1 < argc) v = argv[++i];
-        else {
-            cli_error(CMD, "missing value for %s", o->name);
-            return 2;
-        }
-        if (o->kind == OPT_STR || o->kind == OPT_SCHED) {
-            if (!*v) {
-                cli_error(CMD, "%s: empty value", o->name);
-                return 2;
-            }
-            *(const char **)o->dst = v;
-        } else if (o->kind == OPT_I64) {
-            if (!cli_parse_i64(CMD, o->name, v, (int64_t)o->lo, (int64_t)o->hi, o->dst)) return 2;
-        } else {
-            double x;
-            if (!cli_parse_f64(CMD, o->name, v, &x)) return 2;
-            if (!(x >= o->lo && x <= o->hi)) {
-                cli_error(CMD, "%s: %s is out of range [%g, %g]", o->name, v, o->lo, o->hi);
-                return 2;
-            }
-            *(double *)o->dst = x;
-        }
-    }
-    if (c.schedule) {
-        if (!strcmp(c.schedule, "cosine")) c.p.cosine = true;
-        else if (!strcmp(c.schedule, "constant")) c.p.cosine = false;
-        else {
-            cli_error(CMD, "--schedule: '%s' (use cosine or constant)", c.schedule);
-            return 2;
-        }
-    }
-    if (!c.p.model || !c.p.data || (!c.p.out_dir && !c.p.dump_grad)) {
-        cli_error(CMD, "--model, --data and --out are required (comi train --help)");
-        return 2;
-    }
-    c.p.encoder_layers = (int32_t)c.encoder_layers;
-    c.p.fusion_layers = (int32_t)c.fusion_layers;
-    c.p.lora_r = c.lora_r;
-    c.p.lora_alpha = (float)c.lora_alpha;
-    c.p.lora_dropout = (float)c.lora_dropout;
-    c.p.batch_size = (int32_t)c.batch_size;
-    c.p.seed = (uint64_t)c.seed;
-    progress_state ps = {.tty = cli_stderr_is_tty(), .quiet = c.quiet};
-    c.p.progress = on_progress;
-    c.p.progress_user = &ps;
+    cli_opt opts[] = {
+        {CLI_O("--model", CLI_PATH, &p.model, "BASE", "base model (.gguf or HF directory)"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--data", CLI_FILE, &p.data, "F.jsonl", "training rows, COMI JSONL"),
+         .flags = CLI_REQUIRED},
+        {CLI_O("--out", CLI_PATH, &p.out_dir, "DIR", "checkpoint directory (required unless\n"
+                                                    "--dump-grad)")},
+        {CLI_O("--init", CLI_PATH, &p.init, "CKPT",
+               "start from this checkpoint's tensors (directory or\n.safetensors)")},
+        {CLI_O("--encoder-layers", CLI_I32, &p.encoder_layers, "K", "encoder depth (default 8)"),
+         .ilo = 1, .ihi = 4096},
+        {CLI_O("--merge-size", CLI_I64, &p.merge_size, "M",
+               "tokens per memory vector, the compression rate (default 16)"),
+         .ilo = 1, .ihi = 1 << 20},
+        {CLI_O("--fusion-layers", CLI_I32, &p.fusion_layers, "N",
+               "fusion blocks (default 1; 0: none)"),
+         .ilo = 0, .ihi = 4096},
+        {CLI_O("--lora-r", CLI_I64, &p.lora_r, "R", "decoder LoRA rank (default 128)"), .ilo = 1,
+         .ihi = 65536},
+        {CLI_O("--lora-alpha", CLI_F32, &p.lora_alpha, "A", "LoRA alpha, scale A / R (default 32)"),
+         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--lora-dropout", CLI_F32, &p.lora_dropout, "P", "LoRA dropout (default 0.05)"),
+         .flags = CLI_MIN | CLI_MAX, .lo = 0, .hi = 0.999},
+        {CLI_O("--lr", CLI_F64, &p.lr, "LR", "peak learning rate (default 1e-5)"),
+         .flags = CLI_MIN, .lo = 0},
+        {CLI_O("--schedule", CLI_STR, &schedule, "S", "cosine (default) or constant")},
+        {CLI_O("--warmup-ratio", CLI_F64, &p.warmup_ratio, "W",
+               "linear warmup over this fraction of the steps (default 0.1)"),
+         .flags = CLI_MIN | CLI_MAX, .lo = 0, .hi = 1},
+        {CLI_O("--weight-decay", CLI_F64, &p.weight_decay, "WD",
+               "decoupled, on tensors of 2+ dimensions (default 0.01)"),
+         .flags = CLI_MIN, .lo = 0},
+        {CLI_O("--max-grad-norm", CLI_F64, &p.max_grad_norm, "G",
+               "global-norm clipping (default 1; 0: off)"),
+         .flags = CLI_MIN, .lo = 0},
+        {CLI_O("--batch-size", CLI_I32, &p.batch_size, "B",
+               "examples per optimiser step, losses averaged (default 1)"),
+         .ilo = 1, .ihi = 1 << 20},
+        {CLI_O("--steps", CLI_I64, &p.steps, "N", "optimiser steps (default: from --epochs)"),
+         .ilo = 1, .ihi = INT64_MAX},
+        {CLI_O("--epochs", CLI_F64, &p.epochs, "E", "passes over the data (default 1)"),
+         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--no-shuffle", CLI_FLAG, &no_shuffle, NULL,
+               "keep the data order (default: reshuffle every epoch from\nthe seed)")},
+        {CLI_O("--seed", CLI_I64, &seed, "S", "LoRA init, data order, dropout (default 42)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--log", CLI_PATH, &p.log, "F.jsonl",
+               "one JSON object per step (default DIR/log.jsonl)")},
+        {CLI_O("--resume", CLI_FLAG, &p.resume, NULL,
+               "continue from DIR's last checkpoint (bit-identical to an\nuninterrupted run)")},
+        {CLI_O("--stop-after", CLI_I64, &p.stop_after, "N",
+               "stop after step N with a checkpoint (continue with --resume)"),
+         .ilo = 1, .ihi = INT64_MAX},
+        {CLI_O("--save-every", CLI_I64, &p.save_every, "N",
+               "checkpoint every N steps (default 100) and at the end"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--eval-data", CLI_PATH, &p.eval_data, "F.jsonl",
+               "held-out COMI JSONL for evaluation losses")},
+        {CLI_O("--eval-every", CLI_I64, &p.eval_every, "N",
+               "evaluate every N steps (default 0: at the end only)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--eval-limit", CLI_I64, &p.eval_limit, "N",
+               "at most N evaluation rows (default 64; 0: all)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--context-tokens", CLI_I64, &p.context_tokens, "N",
+               "keep only the first N context tokens of each row\n(default 0: all)"),
+         .ilo = 0, .ihi = INT64_MAX},
+        {CLI_O("--dump-grad", CLI_PATH, &p.dump_grad, "G.safetensors",
+               "write the gradient of the mean loss over all of --data at\n"
+               "the starting weights (no dropout), print the loss, exit")},
+        {CLI_O("--threads", CLI_I64, &threads, "T", "worker threads (default: all cores)"),
+         .ilo = 1, .ihi = 256},
+        {CLI_O("--quiet", CLI_FLAG, &quiet, NULL, "no progress on stderr")},
+        CLI_LIMIT_OPTS(lim),
+    };
+    cli_cmd spec = {.name = CMD, .usage = train_usage, .about = train_about,
+                    .epilog = train_epilog, .opts = opts, .n_opts = CLI_N(opts)};
+    int prc = cli_parse(&spec, argc, argv);
+    if (prc >= 0) return prc;
+    if (!strcmp(schedule, "cosine")) p.cosine = true;
+    else if (!strcmp(schedule, "constant")) p.cosine = false;
+    else return cli_usage(CMD, "--schedule: '%s' is not cosine or constant", schedule);
+    if (!p.out_dir && !p.dump_grad) return cli_usage(CMD, "missing required option --out");
+    p.shuffle = !no_shuffle;
+    p.seed = (uint64_t)seed;
+    progress_state ps = {.tty = cli_stderr_is_tty(), .quiet = quiet};
+    p.progress = on_progress;
+    p.progress_user = &ps;
     double dump_loss = NAN;
-    c.p.dump_loss = &dump_loss;
-    comi_ctx *ctx = cli_ctx_new((int32_t)c.threads, &lim);
+    p.dump_loss = &dump_loss;
+    comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     if (!ctx) return cli_error(CMD, "out of memory");
-    comi_status st = comi_train(ctx, &c.p);
+    comi_status st = comi_train(ctx, &p);
     int rc = 0;
     if (st) rc = cli_error(CMD, "%s", comi_errmsg(ctx));
-    else if (c.p.dump_grad) printf("%.9g\n", dump_loss);
+    else if (p.dump_grad) printf("%.9g\n", dump_loss);
     comi_ctx_free(ctx);
     return rc;
 }

@@ -56,6 +56,7 @@ inspect|--ctx=x|m.gguf
 tokenize|--model=|--text=t
 merge|--dim=x|--context=c.f32
 serve|--port=x|--host=h
+train|--steps=x|--model=m --data=d.jsonl --out=o
 EOF
 usage_error eval_qa_unknown "comi eval --task qa: unknown option '--frobnicate'" \
     "$COMI" eval --task qa --data d --model m --frobnicate
