@@ -521,8 +521,11 @@ COMI_API comi_answer_params comi_answer_default_params(void);
 COMI_API comi_answer_params comi_pipeline_answer_params(const comi_pipeline *pl);
 
 typedef struct comi_answer_result {
-    char *text;               /* the answer, special tokens stripped (NULL for *_ids calls
-                                 on a pipeline without tokenizer) */
+    char *text;               /* the answer, special tokens stripped, surrounding
+                                 whitespace trimmed, valid UTF-8 (bytes that form no
+                                 character, as when generation stops inside one, are
+                                 U+FFFD) (NULL for *_ids calls on a pipeline without
+                                 tokenizer) */
     int32_t *ids;             /* (n_ids,) generated ids, EOS not included */
     int32_t n_ids;
     bool empty_context;       /* the context had no tokens: answered from the question alone */

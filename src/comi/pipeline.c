@@ -18,6 +18,7 @@
 #include "comi/checkpoint.h"
 #include "comi/pipeline.h"
 
+#include "base/utf8.h"
 #include "comi/mig.h"
 #include "runtime/model.h"
 #include "formats/safetensors.h"
@@ -433,44 +434,6 @@ static void trim_space(char *s) {
     s[n - b] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t left) {
-    unsigned c = p[0];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || n > left) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) return 0;
-    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    for (size_t i = 1; i < n; i++) cp = (cp << 6) | (p[i] & 0x3F);
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* The answer as valid UTF-8: generation can stop inside a character (or a
- * random model can emit byte pieces that never form one); each invalid byte
- * becomes U+FFFD. Returns a new string (free) or NULL on allocation failure. */
-static char *utf8_clean(const char *s) {
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(3 * n + 1);
-    if (!out) return NULL;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const unsigned char *)s + i, n - i);
-        if (k) {
-            memcpy(out + o, s + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Detokenizes the answer ids into clean text: special tokens dropped,
  * valid UTF-8, surrounding whitespace trimmed. */
 static comi_status answer_text(comi_ctx *ctx, const comi_tokenizer *tok, const int32_t *ids,
@@ -478,7 +441,9 @@ static comi_status answer_text(comi_ctx *ctx, const comi_tokenizer *tok, const i
     char *raw = NULL;
     comi_status st = comi_detokenize(ctx, tok, ids, (size_t)n, true, &raw, NULL);
     if (st) return st;
-    *out = utf8_clean(raw);
+    /* generation can stop inside a character (or a random model can emit
+     * byte pieces that never form one): each invalid byte becomes U+FFFD */
+    *out = comi_utf8_lossy(raw, strlen(raw));
     comi_free(raw);
     if (!*out) return comi_err_set(&ctx->err, COMI_ERR_NOMEM, "answer: out of memory");
     trim_space(*out);

@@ -9,6 +9,8 @@
  */
 #include "text/text.h"
 
+#include "base/vec.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -392,14 +394,9 @@ comi_status comi_dataset_load(comi_ctx *ctx, const char *path, bool skip_bad,
         while (en > b && (data[en - 1] == ' ' || data[en - 1] == '\t' || data[en - 1] == '\r')) en--;
         pos = eol + 1;
         if (b == en) continue;
-        if (ds->n_examples == cap) {
-            cap = cap ? cap * 2 : 64;
-            comi_example *nx = realloc(ds->examples, cap * sizeof *nx);
-            if (!nx) {
-                st = comi_err_set(e, COMI_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            ds->examples = nx;
+        if (!COMI_VEC_RESERVE(e, ds->examples, cap, ds->n_examples + 1, path)) {
+            st = e->status;
+            break;
         }
         comi_err le;
         comi_err_clear(&le);

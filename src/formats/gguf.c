@@ -10,6 +10,7 @@
  */
 #include "formats/gguf.h"
 
+#include "base/strmap.h"
 #include "formats/quant.h"
 
 #include <errno.h>
@@ -24,13 +25,6 @@
 #define GGUF_MIN_KV_BYTES 13u
 #define GGUF_MIN_TENSOR_BYTES 32u
 
-/* Open-addressing hash set of names -> index, for duplicate checks and
- * lookups (files may claim many entries; an O(n^2) scan would be a DoS). */
-typedef struct name_index {
-    int64_t *slots; /* (cap,) index + 1, 0 = empty */
-    size_t cap;     /* power of two */
-} name_index;
-
 struct gguf_file {
     char *path; /* owned copy */
     comi_mmap map;
@@ -41,52 +35,23 @@ struct gguf_file {
     gguf_kv *kvs; /* (n_kv,) keys and string tables owned here */
     int64_t n_tensors;
     comi_tensor *tensors; /* (n_tensors,) names owned here */
-    name_index kv_index;
-    name_index tensor_index;
+    comi_strmap kv_index;     /* key -> kv index (keys in kvs) */
+    comi_strmap tensor_index; /* name -> tensor index (names in tensors) */
 };
 
 /* ---- names ----------------------------------------------------------------- */
 
-static uint64_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+/* Keys of the two name indexes: the names live in the kvs and tensors. */
+static const char *kv_key(const void *owner, uint32_t i, size_t *len) {
+    const char *k = ((const gguf_file *)owner)->kvs[i].key;
+    *len = strlen(k);
+    return k;
 }
 
-static bool index_init(comi_err *e, name_index *ix, int64_t n, const char *what) {
-    size_t cap = 16;
-    while (cap < (size_t)n * 2) cap *= 2;
-    ix->slots = comi_calloc_array(e, cap, sizeof *ix->slots, what);
-    ix->cap = ix->slots ? cap : 0;
-    return ix->slots != NULL;
-}
-
-/* Finds name; names[i] gives the name of entry i. Returns the index or -1,
- * and the slot where it is or would go in *slot. */
-static int64_t index_find(const name_index *ix, const char *name, const char *(*get)(const void *, int64_t),
-                          const void *arr, size_t *slot) {
-    if (!ix->cap) return -1;
-    size_t mask = ix->cap - 1;
-    size_t s = (size_t)name_hash(name) & mask;
-    for (;;) {
-        int64_t v = ix->slots[s];
-        if (v == 0) break;
-        if (strcmp(get(arr, v - 1), name) == 0) {
-            if (slot) *slot = s;
-            return v - 1;
-        }
-        s = (s + 1) & mask;
-    }
-    if (slot) *slot = s;
-    return -1;
-}
-
-static const char *kv_name(const void *arr, int64_t i) {
-    return ((const gguf_kv *)arr)[i].key;
-}
-
-static const char *tensor_name(const void *arr, int64_t i) {
-    return ((const comi_tensor *)arr)[i].name;
+static const char *tensor_key(const void *owner, uint32_t i, size_t *len) {
+    const char *k = ((const gguf_file *)owner)->tensors[i].name;
+    *len = strlen(k);
+    return k;
 }
 
 /* ---- value types ----------------------------------------------------------- */
@@ -271,12 +236,12 @@ static comi_status read_kvs(reader *r, gguf_file *f) {
         comi_status st = copy_name(r, &key, &k, "kv", i);
         if (st) return st;
         kv->key = k;
-        size_t slot = 0;
-        int64_t prev = index_find(&f->kv_index, k, kv_name, f->kvs, &slot);
+        int64_t prev;
+        if (!comi_strmap_put(r->e, &f->kv_index, (uint32_t)i, &prev))
+            return r->e ? r->e->status : COMI_ERR_NOMEM;
         if (prev >= 0)
             return rd_fail(r, COMI_ERR_FORMAT, "kv %lld: duplicate key '%s' (first at kv %lld)",
                            li, k, (long long)prev);
-        f->kv_index.slots[slot] = i + 1;
         if (!rd_u32(r, &type)) return rd_trunc(r, "kv %lld '%s': value type", li, k);
         if (!vtype_valid(type))
             return rd_fail(r, COMI_ERR_FORMAT, "kv %lld '%s': unknown value type %u", li, k, type);
@@ -310,13 +275,13 @@ static comi_status read_tensor_infos(reader *r, gguf_file *f, uint64_t *offsets)
         comi_status st = copy_name(r, &name, &nm, "tensor", i);
         if (st) return st;
         t->name = nm;
-        size_t slot = 0;
-        int64_t prev = index_find(&f->tensor_index, nm, tensor_name, f->tensors, &slot);
+        int64_t prev;
+        if (!comi_strmap_put(r->e, &f->tensor_index, (uint32_t)i, &prev))
+            return r->e ? r->e->status : COMI_ERR_NOMEM;
         if (prev >= 0)
             return rd_fail(r, COMI_ERR_FORMAT,
                            "tensor %lld: duplicate tensor name '%s' (first at tensor %lld)", li,
                            nm, (long long)prev);
-        f->tensor_index.slots[slot] = i + 1;
 
         uint32_t n_dims;
         if (!rd_u32(r, &n_dims)) return rd_trunc(r, "tensor %lld '%s': n_dims", li, nm);
@@ -432,14 +397,19 @@ static comi_status parse(reader *r, gguf_file *f) {
                        "n_kv %llu is impossible: the %zu bytes after the header hold at most %zu "
                        "key/values",
                        (unsigned long long)n_kv, left, left / GGUF_MIN_KV_BYTES);
+    if (n_kv >= UINT32_MAX || n_tensors >= UINT32_MAX) /* the name indexes hold 32-bit ids */
+        return rd_fail(r, COMI_ERR_FORMAT, "n_kv %llu / n_tensors %llu: too many entries",
+                       (unsigned long long)n_kv, (unsigned long long)n_tensors);
     f->n_kv = (int64_t)n_kv;
     f->n_tensors = (int64_t)n_tensors;
     f->kvs = comi_calloc_array(r->e, (size_t)n_kv, sizeof *f->kvs, "gguf kvs");
     if (!f->kvs) return r->e ? r->e->status : COMI_ERR_NOMEM;
     f->tensors = comi_calloc_array(r->e, (size_t)n_tensors, sizeof *f->tensors, "gguf tensors");
     if (!f->tensors) return r->e ? r->e->status : COMI_ERR_NOMEM;
-    if (!index_init(r->e, &f->kv_index, f->n_kv, "gguf kv index") ||
-        !index_init(r->e, &f->tensor_index, f->n_tensors, "gguf tensor index"))
+    comi_strmap_init(&f->kv_index, kv_key, f);
+    comi_strmap_init(&f->tensor_index, tensor_key, f);
+    if (!comi_strmap_reserve(r->e, &f->kv_index, (size_t)f->n_kv) ||
+        !comi_strmap_reserve(r->e, &f->tensor_index, (size_t)f->n_tensors))
         return r->e ? r->e->status : COMI_ERR_NOMEM;
 
     comi_status st = read_kvs(r, f);
@@ -487,8 +457,8 @@ void gguf_close(gguf_file *f) {
     for (int64_t i = 0; f->tensors && i < f->n_tensors; i++) free((void *)f->tensors[i].name);
     free(f->kvs);
     free(f->tensors);
-    free(f->kv_index.slots);
-    free(f->tensor_index.slots);
+    comi_strmap_free(&f->kv_index);
+    comi_strmap_free(&f->tensor_index);
     comi_mmap_close(&f->map);
     free(f->path);
     free(f);
@@ -525,7 +495,7 @@ const gguf_kv *gguf_kv_at(const gguf_file *f, int64_t i) {
 }
 
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key) {
-    int64_t i = index_find(&f->kv_index, key, kv_name, f->kvs, NULL);
+    int64_t i = comi_strmap_find(&f->kv_index, key, strlen(key));
     return i >= 0 ? &f->kvs[i] : NULL;
 }
 
@@ -538,7 +508,7 @@ const comi_tensor *gguf_tensor_at(const gguf_file *f, int64_t i) {
 }
 
 const comi_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
-    int64_t i = index_find(&f->tensor_index, name, tensor_name, f->tensors, NULL);
+    int64_t i = comi_strmap_find(&f->tensor_index, name, strlen(name));
     return i >= 0 ? &f->tensors[i] : NULL;
 }
 

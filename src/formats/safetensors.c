@@ -11,6 +11,8 @@
  */
 #include "formats/safetensors.h"
 
+#include "base/vec.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +58,7 @@ struct st_model {
     int32_t n_shards;
     st_entry *tensors; /* (n_tensors,), capacity cap */
     int64_t n_tensors;
-    int64_t cap;
+    size_t cap;
     st_name_ref *by_name; /* (n_tensors,) sorted by name for bsearch */
     char *source;         /* the file or directory opened, for messages */
 };
@@ -122,23 +124,8 @@ static st_model *model_new(comi_err *e, int32_t n_shards) {
 }
 
 static st_entry *push_entry(comi_err *e, st_model *m) {
-    if (m->n_tensors == m->cap) {
-        int64_t cap = m->cap ? m->cap * 2 : 64;
-        st_entry *t = m->tensors;
-        size_t bytes;
-        if (!comi_mul_size((size_t)cap, sizeof *t, &bytes)) {
-            comi_err_set(e, COMI_ERR_LIMIT, "safetensors: too many tensors");
-            return NULL;
-        }
-        t = realloc(t, bytes);
-        if (!t) {
-            comi_err_set(e, COMI_ERR_NOMEM, "safetensors: out of memory for %lld tensors",
-                         (long long)cap);
-            return NULL;
-        }
-        m->tensors = t;
-        m->cap = cap;
-    }
+    if (!COMI_VEC_RESERVE(e, m->tensors, m->cap, (size_t)m->n_tensors + 1, "safetensors tensors"))
+        return NULL;
     st_entry *en = &m->tensors[m->n_tensors++];
     memset(en, 0, sizeof *en);
     return en;

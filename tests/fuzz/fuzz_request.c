@@ -4,12 +4,14 @@
  * give 0 or an error status with a message; an accepted request is run
  * through the lexical compressor exactly as a worker runs it, and the
  * response body must be valid JSON with the documented fields; the lossy
- * UTF-8 copy used for answers must be valid UTF-8 for any bytes. The server
- * source is included whole so its static functions are reachable.
+ * UTF-8 repair the pipeline applies to answers (comi_utf8_lossy) must give
+ * valid UTF-8 for any bytes. The server sources are included whole.
  */
 #include "fuzz.h"
 
 #include "fuzz_cli.h"
+
+#include "base/utf8.h"
 
 int fuzz_request(const uint8_t *data, size_t size) {
     static comi_ctx *ctx;
@@ -51,9 +53,9 @@ int fuzz_request(const uint8_t *data, size_t size) {
     json_decref(j.root);
     free(j.docs);
 
-    /* Answers may end inside a character: the lossy copy must always be
+    /* Answers may end inside a character: the repaired copy must always be
      * UTF-8 that Jansson accepts. */
-    char *lossy = serve_utf8_lossy((const char *)data, size);
+    char *lossy = comi_utf8_lossy((const char *)data, size);
     FUZZ_CHECK(lossy != NULL);
     json_t *str = json_string(lossy);
     FUZZ_CHECK(str != NULL);

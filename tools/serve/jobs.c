@@ -131,46 +131,6 @@ static void run_compress(comi_ctx *ctx, job *j, int *code, char **body, int64_t 
     comi_text_result_free(&res);
 }
 
-/* A copy of n bytes with every invalid UTF-8 sequence replaced by U+FFFD:
- * generated ids may end inside a character. NULL when out of memory. */
-char *serve_utf8_lossy(const char *s, size_t n) {
-    size_t cap; /* each input byte becomes at most 3 output bytes, plus the NUL */
-    if (__builtin_mul_overflow(n, (size_t)3, &cap) || __builtin_add_overflow(cap, 1, &cap))
-        return NULL;
-    char *out = malloc(cap);
-    if (!out) return NULL;
-    size_t o = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = u[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = (u[i + k] & 0xC0) == 0x80;
-        if (ok && len > 1) { /* overlong forms, surrogates, > U+10FFFF */
-            unsigned cp = len == 2 ? (c & 0x1Fu) << 6 | (u[i + 1] & 0x3Fu)
-                          : len == 3
-                              ? (c & 0x0Fu) << 12 | (u[i + 1] & 0x3Fu) << 6 | (u[i + 2] & 0x3Fu)
-                              : (c & 0x07u) << 18 | (u[i + 1] & 0x3Fu) << 12 |
-                                    (u[i + 2] & 0x3Fu) << 6 | (u[i + 3] & 0x3Fu);
-            ok = (len == 2 && cp >= 0x80) ||
-                 (len == 3 && cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) ||
-                 (len == 4 && cp >= 0x10000 && cp <= 0x10FFFF);
-        }
-        if (ok && c != 0) {
-            memcpy(out + o, s + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += 1;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static void run_answer(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout) {
     comi_answer_result res;
     memset(&res, 0, sizeof res);
@@ -188,7 +148,8 @@ static void run_answer(comi_ctx *ctx, job *j, int *code, char **body, int64_t *t
         comi_answer_result_free(&res);
         return;
     }
-    char *text = res.text ? serve_utf8_lossy(res.text, strlen(res.text)) : strdup("");
+    /* the library's answer text is valid UTF-8 (comi.h), as json_string needs */
+    char *text = strdup(res.text ? res.text : "");
     json_t *o = json_object();
     json_t *ids = json_array();
     for (int32_t i = 0; ids && i < res.n_ids; i++)

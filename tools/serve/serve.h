@@ -175,7 +175,6 @@ void serve_job_free(job *j);
 void serve_active_remove_locked(job *j);
 bool serve_queue_push(struct MHD_Connection *conn, job *j, job **slot);
 void serve_run_job(comi_ctx *ctx, job *j, int *code, char **body, int64_t *tin, int64_t *tout);
-char *serve_utf8_lossy(const char *s, size_t n);
 typedef struct serve_worker_arg {
     int id;
 } serve_worker_arg;
