@@ -14,6 +14,19 @@
  *    are owned by the caller and released with the matching *_free call.
  *  - Matrices are float32, row-major: row i of an (n x d) matrix starts at
  *    element i * d.
+ *  - Structs that grow. Every public struct ends in `reserved`
+ *    (COMI_RESERVED_BYTES bytes). A later minor version takes the fields it
+ *    adds from that tail, so the size and every offset of a struct stay the
+ *    same and a program built against an older comi.h keeps working with a
+ *    newer library (and a binding that mirrors a struct stays right). The
+ *    library never reads `reserved`; *_default_params() zero it. Get every
+ *    params struct from its *_default_params() and set the fields you need,
+ *    so fields added later start at their defaults; structs the library
+ *    fills (results, info) are only read. Fields are never reordered or
+ *    removed within a major version; when a tail runs out, the major
+ *    version (and the shared library's SONAME) changes. tests/test_base.c
+ *    pins every struct's size: a new field must shrink `reserved` by its
+ *    size.
  */
 #ifndef COMI_H
 #define COMI_H
@@ -42,6 +55,10 @@ extern "C" {
 #else
 #define COMI_API
 #endif
+
+/* Bytes each public struct keeps at its end for fields of later versions
+ * (see "Structs that grow" above). */
+#define COMI_RESERVED_BYTES 64
 
 /* ------------------------------------------------------------------------ */
 /* Status codes, contexts, errors                                           */
@@ -76,6 +93,7 @@ typedef struct comi_ctx_params {
                                    scratch; pipeline sessions and buffers; text-mode words,
                                    units, sparse and dense vectors). comi_answer_params.max_bytes,
                                    when nonzero, overrides it for that call. */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_ctx_params;
 
 COMI_API comi_ctx_params comi_ctx_default_params(void);
@@ -142,6 +160,7 @@ typedef struct comi_merge_params {
     bool fine;              /* MIG-weighted merge; false: plain mean (default true) */
     bool coarse_redundancy; /* redundancy term of the coarse score (default true) */
     bool fine_redundancy;   /* redundancy term of the fine weights (default true) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_merge_params;
 
 COMI_API comi_merge_params comi_merge_default_params(void);
@@ -179,6 +198,7 @@ typedef struct comi_merge_result {
     float *weight;             /* (n_tokens,) its weight in its memory vector (1/len when
                                   fine is off) */
     int64_t *memory_index;     /* (n_tokens,) the memory vector it was merged into */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_merge_result;
 
 /* Merges one segment. hidden: (n_tokens, d_model) row-major float32; query:
@@ -224,6 +244,7 @@ typedef struct comi_tokenize_params {
     bool parse_special; /* recognise control-token text such as "<|im_start|>" as that
                            token (default false: it is tokenized as plain text; added
                            non-special tokens are always recognised, as in llama.cpp) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_tokenize_params;
 
 COMI_API comi_tokenize_params comi_tokenize_default_params(void);
@@ -286,6 +307,7 @@ typedef struct comi_model_params {
                                 "decoder." in a COMI checkpoint); NULL: all */
     float lora_scale;        /* alpha / r; <= 0: from adapter_config.json beside the adapter
                                 (lora_alpha / r, or / sqrt(r) with use_rslora) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_model_params;
 
 COMI_API comi_model_params comi_model_default_params(void);
@@ -324,6 +346,7 @@ typedef struct comi_model_info {
     uint64_t weight_bytes;   /* bytes of every tensor as stored (mapped) */
     int32_t bos_id;          /* -1 when unknown */
     int32_t eos_id;          /* -1 when unknown (first of the EOS ids) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_model_info;
 
 /* Fills *out. Strings point to static or model-owned memory. */
@@ -337,6 +360,7 @@ typedef struct comi_tensor_info {
     int64_t shape[4];  /* outermost first, as PyTorch writes it: a weight matrix is
                           [out_features, in_features]; unused entries are 0 */
     uint64_t nbytes;
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_tensor_info;
 
 COMI_API int64_t comi_model_n_tensors(const comi_model *model);
@@ -379,6 +403,7 @@ typedef struct comi_eval_params {
     float *logits_out;  /* NULL or (n_logits x n_vocab): logits of the batch's last
                            n_logits positions (needs n_layers = all) */
     int64_t n_logits;   /* 0..n; with logits_out */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_eval_params;
 
 COMI_API comi_eval_params comi_eval_default_params(void);
@@ -408,6 +433,7 @@ typedef struct comi_generate_params {
                                  generated by this call: a positive logit is divided by it,
                                  a negative one multiplied */
     bool stop_at_eos;         /* stop before emitting an EOS id (default true) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_generate_params;
 
 COMI_API comi_generate_params comi_generate_default_params(void);
@@ -458,6 +484,7 @@ typedef struct comi_pipeline_load_params {
     float lora_alpha;       /* decoder LoRA alpha (scale = alpha / r); <= 0: from
                                adapter_config.json in the checkpoint directory, else 32
                                (the reference training's default) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_pipeline_load_params;
 
 COMI_API comi_pipeline_load_params comi_pipeline_load_default_params(void);
@@ -488,6 +515,7 @@ typedef struct comi_pipeline_info {
     bool alignment;          /* a linear alignment layer maps encoder -> decoder width */
     bool decoder_lora;
     bool shared_model;       /* encoder and decoder are one loaded model */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_pipeline_info;
 
 COMI_API void comi_pipeline_get_info(const comi_pipeline *pl, comi_pipeline_info *out);
@@ -512,6 +540,7 @@ typedef struct comi_answer_params {
                                     max_bytes (comi_ctx_params), itself physical memory when 0.
                                     Nonzero overrides the context's limit for this call */
     bool keep_logits;         /* fill comi_answer_result.logits (default true) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_answer_params;
 
 /* Generic defaults (merge weights 1, switches on). */
@@ -544,6 +573,7 @@ typedef struct comi_answer_result {
     float *logits;            /* (n_vocab,) decoder logits at the last input position, or
                                  NULL when keep_logits is false */
     double ms_tokenize, ms_encode, ms_merge, ms_fuse, ms_prefill, ms_generate, ms_total;
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_answer_result;
 
 /* Answers question from context (UTF-8, NUL-terminated). Tokenizes both
@@ -671,6 +701,7 @@ typedef struct comi_text_params {
     int32_t summary;       /* -1 (default): automatic; 1: the question names no content
                               (a "summarise" instruction), keep the context's central,
                               non-redundant content; 0: always question-driven */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_text_params;
 
 COMI_API comi_text_params comi_text_default_params(void);
@@ -681,6 +712,7 @@ typedef struct comi_text_result {
     int64_t compressed_tokens; /* tokens of text, <= the budget */
     double ratio;              /* original_tokens / max(compressed_tokens, 1) */
     double ms;                 /* wall time of the call */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_text_result;
 
 /* Compresses one context (documents may be separated by blank lines).
@@ -730,6 +762,7 @@ typedef struct comi_answer_scores {
     double exact_match; /* 1 if normalised prediction == a normalised reference */
     double f1;          /* token-overlap F1 of the normalised strings */
     double accuracy;    /* 1 if a normalised reference occurs in the normalised prediction */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_answer_scores;
 
 /* Scores a prediction against n_refs references (maximum over references;
@@ -755,6 +788,7 @@ typedef struct comi_example {
     char **documents;  /* n_documents passages, NULL when absent */
     size_t n_documents;
     int64_t line;      /* 1-based line number in the file */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_example;
 
 typedef struct comi_dataset {
@@ -762,6 +796,7 @@ typedef struct comi_dataset {
     size_t n_examples;
     size_t n_skipped;     /* bad lines skipped (skip_bad only) */
     char first_error[512]; /* message of the first skipped line ("" when none) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_dataset;
 
 /* Loads a COMI JSONL file. Blank lines are ignored. A malformed line

@@ -10,6 +10,7 @@
 #include "base/strmap.h"
 #include "base/utf8.h"
 #include "base/vec.h"
+#include "comi.h"
 
 /* RFC 3629 by the table of its section 4: the length of the well-formed
  * sequence at p (1..4) or 0. */
@@ -175,7 +176,44 @@ static void test_vec(void) {
     free(a);
 }
 
+/* "Structs that grow" (comi.h): the size of every public struct is fixed
+ * within a major version; a field added later must take its bytes from
+ * `reserved`. Sizes for the x86-64 (LP64) ABI the project builds for. */
+static void test_struct_sizes(void) {
+#define SZ(t, n) {#t, sizeof(t), n}
+    static const struct {
+        const char *name;
+        size_t size, want;
+    } sizes[] = {
+        SZ(comi_ctx_params, 88),       SZ(comi_merge_params, 96),
+        SZ(comi_merge_result, 200),    SZ(comi_tokenize_params, 76),
+        SZ(comi_model_params, 88),     SZ(comi_model_info, 168),
+        SZ(comi_tensor_info, 128),     SZ(comi_eval_params, 96),
+        SZ(comi_generate_params, 76),  SZ(comi_pipeline_load_params, 96),
+        SZ(comi_pipeline_info, 96),    SZ(comi_answer_params, 208),
+        SZ(comi_answer_result, 232),   SZ(comi_text_params, 136),
+        SZ(comi_text_result, 104),     SZ(comi_answer_scores, 88),
+        SZ(comi_example, 128),         SZ(comi_dataset, 600),
+    };
+#undef SZ
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "struct_size_%s", sizes[i].name);
+        test_check(name, sizes[i].size == sizes[i].want,
+                   "sizeof %zu, pinned %zu: a new field must shrink `reserved` by its size "
+                   "(comi.h, \"Structs that grow\")",
+                   sizes[i].size, sizes[i].want);
+    }
+    comi_text_params tp = comi_text_default_params();
+    comi_answer_params ap = comi_answer_default_params();
+    bool zero = true;
+    for (size_t i = 0; i < COMI_RESERVED_BYTES; i++)
+        zero &= tp.reserved[i] == 0 && ap.reserved[i] == 0 && ap.merge.reserved[i] == 0;
+    test_check("struct_reserved_zero_in_defaults", zero, "a default params struct has nonzero reserved bytes");
+}
+
 int main(void) {
+    test_struct_sizes();
     test_utf8();
     test_strmap();
     test_vec();

@@ -20,6 +20,7 @@ _PACKAGED_PATH = os.path.join(_HERE, "libcomi.so")
 _CHECKOUT_PATH = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libcomi.so"))
 
 COMI_OK = 0
+RESERVED_BYTES = 64  # COMI_RESERVED_BYTES: the tail every public C struct keeps for growth
 STATUS_NAMES = {
     0: "ok",
     1: "invalid argument",
@@ -33,12 +34,13 @@ STATUS_NAMES = {
 
 
 class CtxParams(ctypes.Structure):
-    """comi_ctx_params (every field, in order)."""
+    """comi_ctx_params (every field, in order, its `reserved` tail too)."""
 
     _fields_ = [
         ("n_threads", ctypes.c_int32),
         ("max_context_tokens", ctypes.c_int64),
         ("max_bytes", ctypes.c_uint64),
+        ("reserved", ctypes.c_uint8 * RESERVED_BYTES),
     ]
 
 
@@ -80,11 +82,13 @@ class TextResult(ctypes.Structure):
 
 
 class TextResultExact(ctypes.Structure):
-    """comi_text_result with exactly the C fields (no reserved tail): the
-    element of the arrays comi_compress_batch fills, whose stride must be
-    the C one (tests check the fields match the header exactly)."""
+    """comi_text_result with exactly the C fields, its `reserved` tail
+    (COMI_RESERVED_BYTES) included: the element of the arrays
+    comi_compress_batch fills, whose stride must be the C one (tests check
+    the fields match the header exactly)."""
 
-    _fields_ = [f for f in TextResult._fields_ if f[0] != "_reserved"]
+    _fields_ = [f for f in TextResult._fields_ if f[0] != "_reserved"] + [
+        ("reserved", ctypes.c_uint8 * RESERVED_BYTES)]
 
 
 def library_path():
@@ -221,8 +225,8 @@ def ctx():
 # ---- the soft pipeline ----------------------------------------------------
 
 class MergeParams(ctypes.Structure):
-    """comi_merge_params (include/comi.h); nested in AnswerParams, so it has
-    no reserved tail and must match the C layout exactly."""
+    """comi_merge_params (include/comi.h); nested in AnswerParams, so it must
+    match the C layout exactly, its `reserved` tail (COMI_RESERVED_BYTES) too."""
 
     _fields_ = [
         ("merge_size", ctypes.c_int64),
@@ -234,6 +238,7 @@ class MergeParams(ctypes.Structure):
         ("fine", ctypes.c_bool),
         ("coarse_redundancy", ctypes.c_bool),
         ("fine_redundancy", ctypes.c_bool),
+        ("reserved", ctypes.c_uint8 * RESERVED_BYTES),
     ]
 
 

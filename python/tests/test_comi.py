@@ -75,6 +75,7 @@ class TestBasics(unittest.TestCase):
             fields = []
             for decl in text.split(";"):
                 parts = [p.strip() for p in decl.split(",") if p.strip()]
+                parts = [re.sub(r"\[[^\]]*\]$", "", p).strip() for p in parts]  # arrays
                 fields += [re.findall(r"(\w+)\s*$", p)[0] for p in parts]
             py = [f[0] for f in getattr(comi._lib, pyname)._fields_ if f[0] != "_reserved"]
             if pyname in ("MergeParams", "CtxParams", "TextResultExact"):  # exactly
