@@ -17,6 +17,8 @@
  */
 #include "runtime/tokenizer_impl.h"
 
+#include "base/utf8.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -30,25 +32,6 @@
 static size_t utf8_len(uint8_t c) {
     static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     return lens[c >> 4];
-}
-
-/* Offset of the first byte that does not start a valid UTF-8 sequence
- * (RFC 3629: no overlongs, surrogates or code points above U+10FFFF), or len
- * when the whole text is valid. */
-static size_t utf8_first_invalid(const char *s, size_t len) {
-    const uint8_t *p = (const uint8_t *)s;
-    size_t i = 0;
-    while (i < len) {
-        if (p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (n <= 0) return i;
-        i += (size_t)n;
-    }
-    return len;
 }
 
 /* Inverse of tok_byte_to_cp; -1 for code points no byte maps to. */
@@ -411,7 +394,7 @@ static comi_status bpe_word(comi_err *e, const comi_tokenizer *tok, scratch *s, 
                 return comi_err_set(e, COMI_ERR_LIMIT, "tokenizer: word too long");
             if ((st = tok_buf_reserve(e, &s->word, len * 2))) return st;
             for (size_t i = 0; i < len; i++)
-                s->word.n += tok_utf8_put(tok_byte_to_cp((uint8_t)w[i]), s->word.p + s->word.n);
+                s->word.n += comi_utf8_put(tok_byte_to_cp((uint8_t)w[i]), s->word.p + s->word.n);
             id = tok_lookup(tok, s->word.p, s->word.n);
         } else {
             id = tok_lookup(tok, w, len);
@@ -537,7 +520,7 @@ static comi_status apply_normalizers(comi_err *e, const comi_tokenizer *tok, scr
                                                       (utf8proc_ssize_t)(out->n - i), &cp);
                 if (n <= 0) n = 1, cp = (uint8_t)out->p[i];
                 char buf[4];
-                size_t m = tok_utf8_put((uint32_t)utf8proc_tolower(cp), buf);
+                size_t m = comi_utf8_put((uint32_t)utf8proc_tolower(cp), buf);
                 st = tok_buf_add(e, &tmp, buf, m);
                 i += (size_t)n;
             }
@@ -742,7 +725,7 @@ comi_status tok_encode(comi_err *e, const comi_tokenizer *tok, const char *text,
     *n = 0;
     if (!tok) return comi_err_set(e, COMI_ERR_INVALID_ARG, "tokenizer: no tokenizer");
     if (!text && len) return comi_err_set(e, COMI_ERR_INVALID_ARG, "tokenizer: text is NULL");
-    size_t bad = utf8_first_invalid(text, len);
+    size_t bad = comi_utf8_first_invalid(text, len);
     if (bad < len)
         return comi_err_set(e, COMI_ERR_INVALID_ARG,
                             "invalid UTF-8 in input text at byte offset %zu (byte 0x%02X)", bad,

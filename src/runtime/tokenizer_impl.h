@@ -147,8 +147,6 @@ uint32_t tok_byte_to_cp(uint8_t b);
 
 /* ---- helpers shared by the builder and the engine ------------------------ */
 
-/* Writes code point cp as UTF-8 to out (room for 4 bytes); returns its length. */
-size_t tok_utf8_put(uint32_t cp, char *out);
 
 /* Growable byte buffer, kept NUL-terminated (p is malloc'ed, owner the user). */
 typedef struct tok_buf {

@@ -8,6 +8,9 @@
  */
 #include "runtime/tokenizer_impl.h"
 
+#include "base/strmap.h"
+#include "base/utf8.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +18,6 @@
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
 /* ------------------------------------------------------------------------ */
-
-static uint64_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h ^ (h >> 29);
-}
 
 static uint64_t hash_pair(int32_t a, int32_t b) {
     uint64_t x = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
@@ -33,30 +27,6 @@ static uint64_t hash_pair(int32_t a, int32_t b) {
     x *= 0xc4ceb9fe1a85ec53ull;
     return x ^ (x >> 33);
 }
-
-size_t tok_utf8_put(uint32_t cp, char *out) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 
 uint32_t tok_byte_to_cp(uint8_t b) {
     if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
@@ -142,7 +112,7 @@ comi_status tok_set_piece(comi_err *e, comi_tokenizer *tok, int32_t id, const ch
 int32_t tok_lookup(const comi_tokenizer *tok, const char *s, size_t len) {
     if (!tok->map) return -1;
     size_t mask = tok->map_cap - 1;
-    for (size_t i = (size_t)hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)comi_hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
         int32_t id = tok->map[i];
         if (id < 0) return -1;
         if (tok->piece_len[id] == len && !memcmp(tok->pool + tok->piece_off[id], s, len)) return id;
@@ -163,7 +133,7 @@ comi_status tok_build_map(comi_err *e, comi_tokenizer *tok) {
         const char *s = tok->pool + tok->piece_off[id];
         size_t len = tok->piece_len[id];
         if (len == 0) continue; /* placeholders for ids a vocabulary skips */
-        for (size_t i = (size_t)hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
+        for (size_t i = (size_t)comi_hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
             int32_t o = tok->map[i];
             if (o < 0) {
                 tok->map[i] = id;
@@ -408,7 +378,7 @@ comi_status tok_finalize(comi_err *e, comi_tokenizer *tok, const char *model_nam
         char buf[8];
         int32_t id = -1;
         if (tok->kind == TOK_KIND_BPE && tok->byte_level) {
-            size_t n = tok_utf8_put(tok_byte_to_cp((uint8_t)b), buf);
+            size_t n = comi_utf8_put(tok_byte_to_cp((uint8_t)b), buf);
             id = tok_lookup(tok, buf, n);
         } else {
             static const char hex[] = "0123456789ABCDEF";

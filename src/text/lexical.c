@@ -13,6 +13,8 @@
  */
 #include "text/text.h"
 
+#include "base/strmap.h"
+
 #include <libstemmer.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -325,12 +327,6 @@ size_t lex_normalize_word(const char *s, size_t len, bool do_stem, char *buf) {
 
 /* ---------------------------------------------------------- dictionary */
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
 void text_dict_init(text_dict *d) {
     memset(d, 0, sizeof *d);
 }
@@ -362,7 +358,7 @@ static bool dict_grow_slots(comi_err *e, text_dict *d) {
 
 uint32_t text_dict_find(const text_dict *d, const char *s, size_t len) {
     if (!d->cap) return UINT32_MAX;
-    uint64_t h = hash_bytes(s, len);
+    uint64_t h = comi_hash_bytes(s, len);
     size_t j = h & (d->cap - 1);
     while (d->slots[j]) {
         uint32_t id = d->slots[j] - 1;
@@ -376,7 +372,7 @@ uint32_t text_dict_find(const text_dict *d, const char *s, size_t len) {
 
 uint32_t text_dict_id(comi_err *e, text_dict *d, const char *s, size_t len, bool is_stop) {
     if ((d->n + 1) * 2 > d->cap && !dict_grow_slots(e, d)) return UINT32_MAX;
-    uint64_t h = hash_bytes(s, len);
+    uint64_t h = comi_hash_bytes(s, len);
     size_t j = h & (d->cap - 1);
     while (d->slots[j]) {
         uint32_t id = d->slots[j] - 1;
