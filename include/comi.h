@@ -844,6 +844,7 @@ typedef struct comi_train_progress {
     double elapsed_s, eta_s;   /* wall time so far (this run) and estimated remaining */
     double tokens_per_s;       /* encoder + decoder tokens per second (this run) */
     bool checkpoint_saved;     /* a checkpoint was written after this step */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_train_progress;
 
 typedef void (*comi_train_progress_fn)(void *user, const comi_train_progress *p);
@@ -887,6 +888,7 @@ typedef struct comi_train_params {
     comi_train_progress_fn progress; /* called after every step (may be NULL) */
     void *progress_user;
     double *dump_loss;       /* receives the mean loss of dump_grad (may be NULL) */
+    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
 } comi_train_params;
 
 COMI_API comi_train_params comi_train_default_params(void);

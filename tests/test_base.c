@@ -194,6 +194,7 @@ static void test_struct_sizes(void) {
         SZ(comi_answer_result, 232),   SZ(comi_text_params, 136),
         SZ(comi_text_result, 104),     SZ(comi_answer_scores, 88),
         SZ(comi_example, 128),         SZ(comi_dataset, 600),
+        SZ(comi_train_progress, 144),  SZ(comi_train_params, 304),
     };
 #undef SZ
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
