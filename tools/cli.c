@@ -114,6 +114,18 @@ char *cli_read_file(const char *cmd, const char *flag, const char *path, size_t 
     return buf;
 }
 
+char *cli_read_text(const char *cmd, const char *flag, const char *path) {
+    size_t len = 0;
+    char *buf = cli_read_file(cmd, flag, path, &len);
+    if (buf && strlen(buf) != len) {
+        free(buf);
+        cli_error(cmd, "%s: '%s' contains a NUL byte (not UTF-8 text)", flag,
+                  strcmp(path, "-") ? path : "standard input");
+        return NULL;
+    }
+    return buf;
+}
+
 bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t bytes) {
     FILE *f = fopen(path, "wb");
     if (!f) {

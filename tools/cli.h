@@ -55,6 +55,10 @@ bool cli_read_f32(const char *cmd, const char *flag, const char *path, float **d
  * failure. */
 char *cli_read_file(const char *cmd, const char *flag, const char *path, size_t *len);
 
+/* cli_read_file for text: also refuses a NUL byte (one error line naming
+ * flag and path). Free with free(). */
+char *cli_read_text(const char *cmd, const char *flag, const char *path);
+
 /* Writes raw little-endian arrays; prints an error and returns false. */
 bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t bytes);
 

@@ -6,7 +6,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,18 +33,6 @@ static const char *const answer_epilog =
     "The --max-memory estimate covers the encoder, merge and decoder.\n"
     "Prints the answer on one line. Exit status: 0 success; 1 bad input or failure\n"
     "(one line on stderr); 2 bad usage.\n";
-
-static char *read_text(const char *path) {
-    size_t len;
-    char *buf = cli_read_file(CMD, "--context-file", path, &len);
-    if (!buf) return NULL;
-    if (strlen(buf) != len) {
-        free(buf);
-        cli_error(CMD, "--context-file: '%s' contains a NUL byte", path);
-        return NULL;
-    }
-    return buf;
-}
 
 int cmd_answer(int argc, char **argv) {
     const char *model = NULL, *ckpt = NULL, *tok = NULL, *context = NULL, *context_file = NULL,
@@ -131,7 +118,7 @@ int cmd_answer(int argc, char **argv) {
         return cli_usage(CMD, "missing required option --context or --context-file");
     if (context && context_file) return cli_usage(CMD, "give only one of --context and --context-file");
     char *ctx_text = NULL;
-    if (context_file && !(ctx_text = read_text(context_file))) return 1;
+    if (context_file && !(ctx_text = cli_read_text(CMD, "--context-file", context_file))) return 1;
 
     comi_ctx *ctx = cli_ctx_new((int32_t)threads, &lim);
     if (!ctx) {

@@ -5,12 +5,10 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 int cmd_compress(int argc, char **argv);
 
@@ -30,52 +28,6 @@ static const char *const compress_epilog =
     "Exit status: 0 success; 1 bad input (empty context or question, invalid UTF-8,\n"
     "missing file, unknown encoder) with one line on stderr; 2 bad usage.\n";
 
-/* Reads a whole text file; NULL and an error line on failure. */
-static char *read_text(const char *flag, const char *path) {
-    if (!strcmp(path, "-")) {
-        size_t len = 0;
-        char *buf = cli_read_file("compress", flag, path, &len);
-        if (buf && strlen(buf) != len) {
-            free(buf);
-            cli_error("compress", "%s: standard input contains a NUL byte (not UTF-8 text)", flag);
-            return NULL;
-        }
-        return buf;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error("compress", "%s: cannot open '%s': %s", flag, path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        cli_error("compress", "%s: '%s' is not a regular file", flag, path);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size + 1);
-    if (!buf) {
-        fclose(f);
-        cli_error("compress", "%s: out of memory reading '%s'", flag, path);
-        return NULL;
-    }
-    size_t got = size ? fread(buf, 1, size, f) : 0;
-    fclose(f);
-    if (got != size) {
-        free(buf);
-        cli_error("compress", "%s: short read on '%s'", flag, path);
-        return NULL;
-    }
-    buf[size] = '\0';
-    if (strlen(buf) != size) {
-        free(buf);
-        cli_error("compress", "%s: '%s' contains a NUL byte (not UTF-8 text)", flag, path);
-        return NULL;
-    }
-    return buf;
-}
-
 /* One document from a JSON value: a string or an object with "text". */
 static char *doc_of(json_t *v) {
     if (json_is_object(v)) v = json_object_get(v, "text");
@@ -84,7 +36,7 @@ static char *doc_of(json_t *v) {
 
 /* Parses a documents file into docs[0..n); false after an error line. */
 static bool read_documents(const char *path, char ***docs, size_t *n) {
-    char *data = read_text("--documents-file", path);
+    char *data = cli_read_text("compress", "--documents-file", path);
     if (!data) return false;
     *docs = NULL;
     *n = 0;
@@ -223,7 +175,7 @@ int cmd_compress(int argc, char **argv) {
     size_t n_docs = 0;
     comi_encoder *enc = NULL;
     comi_text_result res = {0};
-    if (context_file && !(file_text = read_text("--context-file", context_file))) goto done;
+    if (context_file && !(file_text = cli_read_text(cmd, "--context-file", context_file))) goto done;
     if (docs_file && !read_documents(docs_file, &docs, &n_docs)) goto done;
     if (strcmp(encoder_spec, "lexical") != 0) {
         if (comi_encoder_load(ctx, encoder_spec, &enc) != COMI_OK) {

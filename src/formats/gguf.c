@@ -11,6 +11,7 @@
 #include "formats/gguf.h"
 
 #include "base/strmap.h"
+#include "base/vec.h"
 #include "formats/quant.h"
 
 #include <errno.h>
@@ -703,16 +704,9 @@ static void bb_put(bbuf *b, const void *d, size_t n) {
         b->oom = true;
         return;
     }
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n) cap = cap > SIZE_MAX / 2 ? b->n + n : cap * 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
+    if (!COMI_VEC_RESERVE(NULL, b->p, b->cap, b->n + n, "gguf writer")) {
+        b->oom = true;
+        return;
     }
     memcpy(b->p + b->n, d, n);
     b->n += n;
