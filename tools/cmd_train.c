@@ -134,6 +134,7 @@ int cmd_train(int argc, char **argv) {
                     .epilog = train_epilog, .opts = opts, .n_opts = CLI_N(opts)};
     int prc = cli_parse(&spec, argc, argv);
     if (prc >= 0) return prc;
+    if (p.data && !strcmp(p.data, "-")) p.data = "/dev/stdin"; /* read once, by path */
     if (!strcmp(schedule, "cosine")) p.cosine = true;
     else if (!strcmp(schedule, "constant")) p.cosine = false;
     else return cli_usage(CMD, "--schedule: '%s' is not cosine or constant", schedule);

@@ -69,6 +69,11 @@ if [ -s "$TMP/g.safetensors" ] && awk -v l="$loss" 'BEGIN { exit !(l + 0 > 0) }'
 else
     fail train_cli_dump_grad "loss '$loss': $(head -c 300 "$TMP/err3")"
 fi
+# --data - reads the rows from standard input: the same loss
+loss2=$("$COMI" train --model "$BASE" --data - --dump-grad "$TMP/g2.safetensors" \
+    --encoder-layers 2 --merge-size 4 --lora-r 4 --quiet <"$TMP/data.jsonl" 2>"$TMP/err4")
+if [ -n "$loss" ] && [ "$loss2" = "$loss" ]; then pass train_cli_data_stdin; else
+    fail train_cli_data_stdin "loss '$loss2' vs '$loss': $(head -c 300 "$TMP/err4")"; fi
 
 printf '%s\n' '{"input": "a b c", "prompt": "q", "answer": ["x"]}' '{"input": "a b c", "answer": ["x"]}' \
     >"$TMP/bad.jsonl"
