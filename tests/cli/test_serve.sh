@@ -95,7 +95,6 @@ post() {
 
 expect_fail serve_model_missing "--model '/nonexistent/m.gguf'" "$COMI" serve --port 0 --model /nonexistent/m.gguf
 expect_fail serve_checkpoint_needs_model "--checkpoint needs --model" "$COMI" serve --port 0 --checkpoint /tmp
-expect_fail serve_no_port "missing required option --port" "$COMI" serve
 expect_fail serve_bad_port "--port" "$COMI" serve --port 70000
 expect_fail serve_bad_option "unknown option" "$COMI" serve --port 0 --bogus
 expect_fail serve_bad_encoder "--encoder" "$COMI" serve --port 0 --encoder vectors:/nonexistent/vec.txt

@@ -52,16 +52,22 @@ void serve_metrics_record(const request *req, bool completed, double secs) {
 char *serve_health_json(void) {
     pthread_mutex_lock(&srv.mu);
     int q_len = srv.q_len, in_flight = srv.in_flight;
+    json_int_t body_bytes = (json_int_t)srv.body_bytes, kills = (json_int_t)srv.deadline_kills;
+    json_int_t n_conns = 0;
+    for (conn_track *t = srv.conns; t; t = t->next)
+        n_conns++;
     bool draining = srv.draining;
     pthread_mutex_unlock(&srv.mu);
     json_t *model =
         srv.pl ? json_string(srv.pl_info.description ? srv.pl_info.description : srv.model_path)
                : json_null();
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:f, s:{s:I, s:I, s:I, s:I, s:I}}", "status",
+        "{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:I, s:I}}",
+        "status",
         draining ? "draining" : "ok", "version", comi_version(), "encoder", srv.encoder_spec,
         "model", model, "workers", srv.n_workers, "queue_depth", q_len, "queue_capacity",
-        srv.queue_cap, "in_flight", in_flight, "uptime_s", (serve_now_ms() - srv.t_boot) / 1e3, "limits",
+        srv.queue_cap, "in_flight", in_flight, "connections", n_conns, "body_bytes", body_bytes,
+        "deadline_closed", kills, "uptime_s", (serve_now_ms() - srv.t_boot) / 1e3, "limits",
         "max_body", (json_int_t)srv.max_body, "max_tokens", (json_int_t)srv.max_tokens,
         "timeout_ms", (json_int_t)srv.timeout_ms, "max_context_tokens",
         (json_int_t)srv.limits.max_context_tokens, "max_memory",

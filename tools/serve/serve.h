@@ -100,8 +100,24 @@ typedef struct job {
     int64_t tokens_in, tokens_out;
 } job;
 
+/* One TCP connection (MHD's socket context), for the header and body
+ * deadlines the watchdog enforces. srv.mu. */
+typedef struct conn_track {
+    int fd;
+    double t_idle;    /* ms: accepted, or its last request completed */
+    double t_headers; /* ms: the current request's headers arrived; 0: none yet */
+    bool body_done;   /* the current request's body is complete */
+    bool killed;      /* shut down by the watchdog */
+    struct conn_track *prev, *next;
+} conn_track;
+
 typedef struct request {
     endpoint ep;
+    char method[8];    /* for the access log */
+    char url[160];     /* the path asked for (printable ASCII, truncated), for the log */
+    char client[64];   /* the client's address, for the log */
+    size_t resp_bytes; /* body bytes of the response sent */
+    bool close_after;  /* answer with Connection: close (a drained 413) */
     bool method_ok;
     double t_start; /* ms, monotonic */
     int early_code; /* an error decided from the headers alone (0: none) */
@@ -109,6 +125,7 @@ typedef struct request {
     char *body; /* the upload, max_body bytes at most */
     size_t len, cap;
     bool too_large; /* the upload passed --max-body and is being discarded */
+    size_t discarded; /* bytes of a too-large upload read and thrown away */
     job *job;
     int code; /* the status code answered (0: none yet) */
     int64_t tokens_in, tokens_out;
@@ -137,6 +154,14 @@ typedef struct server {
     int64_t max_new_tokens; /* the largest max_new_tokens a request may ask for */
     int32_t ctx_threads;    /* kernel threads of each worker's comi_ctx */
     bool access_log;
+    const char *api_key;         /* --api-key: every endpoint but /health needs
+                                    "Authorization: Bearer KEY"; NULL: none */
+    int32_t max_conns;           /* --max-connections (global) */
+    int32_t max_conns_per_client; /* --max-connections-per-client (per IP address) */
+    int64_t header_timeout_ms;   /* --header-timeout-ms: a request's headers must arrive
+                                    within this of the connection's start or last request */
+    int64_t body_timeout_ms;     /* --body-timeout-ms: its body within this of its headers */
+    size_t max_body_memory;      /* --max-body-memory: all request bodies buffered at once */
     int64_t delay_ms; /* testing aid: workers sleep this long before each job */
     double t_boot;
     /* runtime */
@@ -151,6 +176,9 @@ typedef struct server {
     int idle_workers;
     job *active;   /* pending (not yet responded) jobs */
     int in_flight; /* requests between the first handler call and completion */
+    size_t body_bytes;  /* request-body buffers allocated now (<= max_body_memory) */
+    conn_track *conns;  /* open connections */
+    uint64_t deadline_kills; /* connections shut down for a header or body deadline */
     bool draining;
     bool stop;
     metrics m;
@@ -192,5 +220,10 @@ enum MHD_Result serve_on_request(void *cls, struct MHD_Connection *conn, const c
                            size_t *upload_data_size, void **con_cls);
 void serve_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                   enum MHD_RequestTerminationCode toe);
+/* http.c: connection start/close (MHD_OPTION_NOTIFY_CONNECTION) and the
+ * watchdog's check of the header and body deadlines (main thread). */
+void serve_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe);
+void serve_expire_connections(void);
 
 #endif /* COMI_SERVE_H */

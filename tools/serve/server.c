@@ -33,11 +33,13 @@ double serve_now_ms(void) {
 }
 
 static const char *const serve_usage =
-    "usage: comi serve [--host 127.0.0.1] --port P [--threads N] [--encoder SPEC]\n"
+    "usage: comi serve [--host 127.0.0.1] [--port 8080] [--threads N] [--encoder SPEC]\n"
     "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
     "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
     "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
-    "                  [--max-context-tokens N] [--max-memory SIZE]\n";
+    "                  [--max-context-tokens N] [--max-memory SIZE] [--api-key KEY]\n"
+    "                  [--max-connections N] [--max-connections-per-client N]\n"
+    "                  [--header-timeout-ms MS] [--body-timeout-ms MS] [--max-body-memory B]\n";
 
 static const char *const serve_about =
     "Runs the HTTP service (GNU libmicrohttpd) until SIGTERM or SIGINT, then lets\n"
@@ -137,7 +139,11 @@ static int in_flight_now(void) {
 int cmd_serve(int argc, char **argv) {
     memset(&srv, 0, sizeof srv);
     srv.host = "127.0.0.1";
-    srv.port = -1;
+    srv.port = 8080;
+    srv.max_conns = 1024;
+    srv.max_conns_per_client = 64;
+    srv.header_timeout_ms = 10000;
+    srv.body_timeout_ms = 60000;
     srv.n_workers = 0;
     srv.queue_cap = 64;
     srv.max_body = (size_t)8 << 20;
@@ -147,11 +153,13 @@ int cmd_serve(int argc, char **argv) {
     srv.max_new_tokens = 256;
     srv.ctx_threads = 1;
     int64_t max_body = (int64_t)srv.max_body;
+    int64_t max_body_memory = -1;
     cli_opt opts[] = {
         {CLI_O("--host", CLI_STR, &srv.host, "ADDR",
                "address to listen on (default 127.0.0.1; numeric or a name)")},
-        {CLI_O("--port", CLI_I32, &srv.port, "P", "TCP port; 0 picks a free one (printed on stdout)"),
-         .flags = CLI_REQUIRED, .ilo = 0, .ihi = 65535},
+        {CLI_O("--port", CLI_I32, &srv.port, "P",
+               "TCP port (default 8080); 0 picks a free one (printed on stdout)"),
+         .ilo = 0, .ihi = 65535},
         {CLI_O("--threads", CLI_I32, &srv.n_workers, "N",
                "compression worker threads (default: number of cores)"),
          .ilo = 1, .ihi = 256},
@@ -187,6 +195,29 @@ int cmd_serve(int argc, char **argv) {
                "kernel threads per worker (default 1; raise for large models)"),
          .ilo = 1, .ihi = 256},
         CLI_LIMIT_OPTS(srv.limits),
+        {CLI_O("--api-key", CLI_STR, &srv.api_key, "KEY",
+               "require 'Authorization: Bearer KEY' on every endpoint but\n"
+               "/health (default: none; missing or wrong -> 401)")},
+        {CLI_O("--max-connections", CLI_I32, &srv.max_conns, "N",
+               "open connections at most (default 1024; beyond: not accepted\n"
+               "until one closes)"),
+         .ilo = 1, .ihi = 1000000},
+        {CLI_O("--max-connections-per-client", CLI_I32, &srv.max_conns_per_client, "N",
+               "open connections per client address (default 64; beyond:\n"
+               "closed at once)"),
+         .ilo = 1, .ihi = 1000000},
+        {CLI_O("--header-timeout-ms", CLI_I64, &srv.header_timeout_ms, "MS",
+               "a request's headers must arrive within MS of the connection's\n"
+               "start or its previous request (default 10000; 0 = none)"),
+         .ilo = 0, .ihi = (int64_t)1 << 40},
+        {CLI_O("--body-timeout-ms", CLI_I64, &srv.body_timeout_ms, "MS",
+               "and its body within MS of its headers (default 60000; 0 = none);\n"
+               "a late connection is closed"),
+         .ilo = 0, .ihi = (int64_t)1 << 40},
+        {CLI_O("--max-body-memory", CLI_I64, &max_body_memory, "BYTES",
+               "request bodies buffered at once, all connections together\n"
+               "(default 4 x --max-body, at least 64 MiB; beyond -> 503)"),
+         .ilo = 0, .ihi = INT64_MAX},
     };
     cli_cmd spec = {.name = CMD, .usage = serve_usage, .about = serve_about,
                     .epilog = serve_epilog, .opts = opts, .n_opts = CLI_N(opts)};
@@ -200,6 +231,15 @@ int cmd_serve(int argc, char **argv) {
         srv.n_workers = nc > 0 ? (int)(nc < 256 ? nc : 256) : 1;
     }
     if (srv.max_body > SIZE_MAX - 1) srv.max_body = SIZE_MAX - 1;
+    if (max_body_memory >= 0) {
+        srv.max_body_memory = (size_t)max_body_memory;
+    } else {
+        size_t four = srv.max_body > SIZE_MAX / 4 ? SIZE_MAX : 4 * (srv.max_body + 1);
+        srv.max_body_memory = four > ((size_t)64 << 20) ? four : (size_t)64 << 20;
+    }
+    if (srv.max_body_memory && srv.max_body_memory < srv.max_body + 1)
+        return cli_usage(CMD, "--max-body-memory %zu is below --max-body %zu: no request would fit",
+                         srv.max_body_memory, srv.max_body);
 
     /* Signals are taken by sigtimedwait in this thread only: block them
      * before any thread exists so every thread inherits the mask. */
@@ -275,8 +315,11 @@ int cmd_serve(int argc, char **argv) {
     srv.daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         serve_on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, lfd,
-        MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)30, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, serve_on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        serve_on_connection, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv.max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)srv.max_conns_per_client,
+        MHD_OPTION_END);
     if (!srv.daemon) {
         close(lfd);
         teardown(srv.n_workers);
@@ -295,6 +338,7 @@ int cmd_serve(int argc, char **argv) {
         sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig < 0 && errno != EAGAIN && errno != EINTR) break;
         serve_expire_jobs(false);
+        serve_expire_connections();
     }
     fprintf(stderr, "comi serve: %s, finishing %d in-flight requests\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM", in_flight_now());
@@ -309,6 +353,7 @@ int cmd_serve(int argc, char **argv) {
     while (in_flight_now() > 0 && serve_now_ms() < drain_end) {
         nanosleep(&tick, NULL);
         serve_expire_jobs(false);
+        serve_expire_connections();
     }
     if (in_flight_now() > 0) { /* past the deadline: answer what is left */
         serve_expire_jobs(true);
