@@ -79,7 +79,7 @@ usage_error forward_required "missing required option --ids" "$COMI" forward --m
 usage_error inspect_required "missing MODEL" "$COMI" inspect
 usage_error tokenize_required "missing required option --model" "$COMI" tokenize --text t
 usage_error merge_required "missing required option --dim" "$COMI" merge --context c --query q
-usage_error serve_required "missing required option --port" "$COMI" serve
+usage_error serve_required "missing value for --port" "$COMI" serve --port  # --port has a default (8080)
 # out of range is a usage error too, and so are conflicting sources
 usage_error compress_ratio_range "--ratio: 0.5 must be >= 1" "$COMI" compress --question q --context c --ratio 0.5
 usage_error compress_temperature_range "--temperature: 0 must be > 0" "$COMI" compress --question q --context c --temperature 0
