@@ -72,7 +72,8 @@ typedef enum comi_status {
     COMI_ERR_UNSUPPORTED = 4, /* valid input this build cannot handle */
     COMI_ERR_NOMEM = 5,       /* an allocation failed */
     COMI_ERR_LIMIT = 6,       /* a configured resource limit would be exceeded */
-    COMI_ERR_INTERNAL = 7     /* an invariant broke; please report */
+    COMI_ERR_INTERNAL = 7,    /* an invariant broke; please report */
+    COMI_ERR_CANCELLED = 8    /* the call was cancelled with comi_ctx_cancel */
 } comi_status;
 
 /* Per-thread state. Create one per thread; free with comi_ctx_free. */
@@ -108,6 +109,18 @@ COMI_API int32_t comi_ctx_threads(const comi_ctx *ctx);
  * force (max_bytes, or physical memory when that is 0). */
 COMI_API int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx);
 COMI_API uint64_t comi_ctx_max_bytes(const comi_ctx *ctx);
+
+/* Cooperative cancellation. comi_ctx_cancel may be called from any thread
+ * while another thread runs a call on ctx (the one exception to "one thread
+ * per context"): that call, and every later call on ctx, stops at its next
+ * check and returns COMI_ERR_CANCELLED, until comi_ctx_reset_cancel(ctx).
+ * Checked by the soft pipeline (comi_pipeline_answer*) before each segment,
+ * before decoding and, with penalty_per_occurrence, before each generated
+ * token; and by comi_compress_batch before each item. A stage that has begun
+ * (one segment's encoder pass, comi_generate's decoding) runs to its end. */
+COMI_API void comi_ctx_cancel(comi_ctx *ctx);
+COMI_API void comi_ctx_reset_cancel(comi_ctx *ctx);
+COMI_API bool comi_ctx_cancelled(const comi_ctx *ctx);
 
 /* The message of the last failure on ctx ("" when none). The string is owned
  * by ctx and valid until the next call on ctx. */

@@ -31,6 +31,7 @@ STATUS_NAMES = {
     5: "out of memory",
     6: "limit exceeded",
     7: "internal error",
+    8: "cancelled",
 }
 
 # comi_status codes (include/comi.h)

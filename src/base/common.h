@@ -9,6 +9,7 @@
 #include "comi.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +41,14 @@ struct comi_ctx {
     int64_t max_context_tokens; /* 0: no limit (comi_ctx_params) */
     uint64_t max_bytes;         /* 0: physical memory (comi_ctx_params) */
     struct comi_pool *pool;     /* created on first use by comi_ctx_pool */
+    atomic_int cancelled;       /* comi_ctx_cancel: set from any thread */
 };
+
+/* COMI_ERR_CANCELLED naming where, when comi_ctx_cancel was called on ctx. */
+static inline comi_status comi_check_cancel(comi_ctx *ctx, const char *where) {
+    if (!atomic_load_explicit(&ctx->cancelled, memory_order_relaxed)) return COMI_OK;
+    return comi_err_set(&ctx->err, COMI_ERR_CANCELLED, "%s: cancelled", where);
+}
 
 /* The context's thread pool, created on first use; NULL on allocation
  * failure (ctx->err is set). */

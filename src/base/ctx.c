@@ -112,8 +112,21 @@ const char *comi_status_str(comi_status status) {
     case COMI_ERR_NOMEM: return "out of memory";
     case COMI_ERR_LIMIT: return "limit exceeded";
     case COMI_ERR_INTERNAL: return "internal error";
+    case COMI_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
+}
+
+void comi_ctx_cancel(comi_ctx *ctx) {
+    if (ctx) atomic_store(&ctx->cancelled, 1);
+}
+
+void comi_ctx_reset_cancel(comi_ctx *ctx) {
+    if (ctx) atomic_store(&ctx->cancelled, 0);
+}
+
+bool comi_ctx_cancelled(const comi_ctx *ctx) {
+    return ctx && atomic_load(&((comi_ctx *)ctx)->cancelled) != 0;
 }
 
 const char *comi_version(void) {

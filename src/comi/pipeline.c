@@ -333,6 +333,7 @@ static comi_status generate_compound(comi_ctx *ctx, comi_session *s, const comi_
     comi_status st = COMI_OK;
     const float pen = gen->repetition_penalty;
     for (int32_t step = 0; step < gen->max_new_tokens; step++) {
+        if ((st = comi_check_cancel(ctx, "answer: decoding"))) break;
         memcpy(lg, comi_session_logits(s), (size_t)m->n_vocab * sizeof(float));
         for (int32_t j = 0; j < step; j++) lg[ids[j]] = lg[ids[j]] > 0 ? lg[ids[j]] / pen : lg[ids[j]] * pen;
         int32_t best = 0;
@@ -567,6 +568,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     if (n_seg && (st = model_session_new(e, enc, seg_max + nq, &es))) goto fail;
     for (int64_t s0 = 0; s0 < nc; s0 += seg) {
         int64_t len = nc - s0 < seg ? nc - s0 : seg;
+        if ((st = comi_check_cancel(ctx, "answer: encoding"))) goto fail;
         double t0 = comi_now_ms();
         if ((st = encode_on(ctx, enc, es, cids + s0, len, qids, nq, k, hidden, query))) goto fail;
         double t1 = comi_now_ms();
@@ -598,6 +600,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     free(hidden);
     hidden = NULL;
 
+    if ((st = comi_check_cancel(ctx, "answer: before decoding"))) goto fail;
     comi_generate_params gen = comi_generate_default_params();
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;

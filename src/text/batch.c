@@ -25,7 +25,9 @@ comi_status comi_compress_batch(comi_ctx *ctx, const char *const *contexts,
     first_msg[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         memset(&results[i], 0, sizeof results[i]);
-        comi_status st = comi_compress_text(ctx, contexts[i], questions[i], params, &results[i]);
+        comi_status st = comi_check_cancel(ctx, "batch");
+        if (st == COMI_OK)
+            st = comi_compress_text(ctx, contexts[i], questions[i], params, &results[i]);
         statuses[i] = st;
         if (errors) errors[i] = NULL;
         if (st == COMI_OK) continue;

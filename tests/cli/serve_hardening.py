@@ -262,6 +262,23 @@ def main():
     code, body, _ = post(port, "/v1/compress", b"x" * 5000)
     check("serve_api_key_before_body", code == 401, code)
 
+    # --- a request past --timeout-ms gets 504 and its running job is
+    # cancelled, so the worker is free again at once (not after the job)
+    p, port, err = start("cancel", "--threads", "1", "--timeout-ms", "300", "--delay-ms", "20000")
+    t0 = time.time()
+    code, body, _ = post(port, "/v1/compress", BODY)
+    check("serve_timeout_504", code == 504 and time.time() - t0 < 5, (code, body[:200]))
+
+    def idle_workers():
+        m = re.search(r'comi_workers\{state="idle"\} (\d+)', get(port, "/metrics")[1].decode())
+        return int(m.group(1)) if m else -1
+
+    check("serve_timeout_frees_worker", wait_for(lambda: idle_workers() == 1, 3),
+          "idle workers %d, %.1f s after the 504" % (idle_workers(), time.time() - t0))
+    metrics = get(port, "/metrics")[1].decode()
+    check("serve_timeout_cancel_counted", "comi_cancelled_total 1" in metrics,
+          [l for l in metrics.splitlines() if "cancelled" in l])
+
     # --- default port: 8080 (or "cannot listen on ... port 8080" when taken)
     q = subprocess.run([COMI, "serve", "--help"], capture_output=True, text=True, timeout=20)
     check("serve_default_port_help", "default 8080" in q.stdout, q.stdout[:200])

@@ -73,6 +73,8 @@ static int status_to_http(comi_status st) {
         return 413;
     case COMI_ERR_NOMEM:
         return 503;
+    case COMI_ERR_CANCELLED: /* timed out: the client already has its 504 */
+        return 504;
     default:
         return 500;
     }
@@ -207,11 +209,15 @@ void *serve_worker_main(void *varg) {
             continue;
         }
         j->state = JOB_RUNNING;
+        j->ctx = ctx;
+        comi_ctx_reset_cancel(ctx); /* a cancel meant for the previous job */
         pthread_mutex_unlock(&srv.mu);
-        if (srv.delay_ms > 0) {
-            struct timespec d = {(time_t)(srv.delay_ms / 1000),
-                                 (long)(srv.delay_ms % 1000) * 1000000L};
-            nanosleep(&d, NULL);
+        if (srv.delay_ms > 0) { /* in slices, and cancellable like a library call */
+            double end = serve_now_ms() + (double)srv.delay_ms;
+            while (!comi_ctx_cancelled(ctx) && serve_now_ms() < end) {
+                struct timespec d = {0, 5 * 1000000L};
+                nanosleep(&d, NULL);
+            }
         }
 
         int code;
@@ -221,6 +227,7 @@ void *serve_worker_main(void *varg) {
 
         pthread_mutex_lock(&srv.mu);
         j->state = JOB_FINISHED;
+        j->ctx = NULL;
         struct MHD_Connection *resume = NULL;
         if (!j->responded) {
             j->responded = true;
@@ -275,6 +282,12 @@ void serve_expire_jobs(bool all) {
             j->responded = true;
             j->code = code;
             j->body = serve_error_json(msg);
+            /* a running job stops at the library's next cancellation check,
+             * which frees its worker for the next job */
+            if (j->state == JOB_RUNNING && j->ctx) {
+                comi_ctx_cancel(j->ctx);
+                srv.m.cancelled++;
+            }
             serve_active_remove_locked(j);
             conns[n++] = j->conn;
         }

@@ -138,6 +138,10 @@ char *serve_metrics_text(size_t *len) {
             "# HELP comi_timeouts_total Requests answered 504 after --timeout-ms.\n"
             "# TYPE comi_timeouts_total counter\ncomi_timeouts_total %llu\n",
             (unsigned long long)m.timeouts);
+    fprintf(f,
+            "# HELP comi_cancelled_total Running jobs cancelled (comi_ctx_cancel) at their "
+            "deadline.\n# TYPE comi_cancelled_total counter\ncomi_cancelled_total %llu\n",
+            (unsigned long long)m.cancelled);
     fprintf(f, "# HELP comi_request_duration_seconds Time from the request's headers to its "
                "response being sent.\n# TYPE comi_request_duration_seconds histogram\n");
     for (int e = 0; e < EP_COUNT; e++) {

@@ -63,6 +63,7 @@ typedef struct metrics {
     uint64_t client_errors, server_errors; /* 4xx, 5xx responses */
     uint64_t compress_failures;            /* the library returned an error */
     uint64_t rejected_queue_full, timeouts;
+    uint64_t cancelled; /* running jobs cancelled at their deadline */
     uint64_t tokens_in, tokens_out;
 } metrics;
 
@@ -91,6 +92,7 @@ typedef struct job {
     double deadline;            /* ms, monotonic; 0: none */
     /* srv.mu */
     job_state state;
+    comi_ctx *ctx; /* the worker's context while JOB_RUNNING: the watchdog cancels it */
     int refs;
     bool responded;                  /* code/body hold the answer; conn resumed or about to be */
     struct job *next;                /* queue link */
