@@ -290,6 +290,55 @@ COMI_API bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id);
  * by tok), NULL when id is out of range. */
 COMI_API const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len);
 
+/* ---- Chat templates (src/runtime/chat.c) ---------------------------------------------------
+ *
+ * A chat model reads a conversation as text laid out by its own chat
+ * template (GGUF tokenizer.chat_template; Hugging Face tokenizer_config.json
+ * chat_template or chat_template.jinja). comi recognises the template's
+ * family by its markers and renders exactly what Hugging Face's
+ * apply_chat_template prints for it (checked against Jinja2 on SmolLM2's own
+ * template in tests/test_smollm2.c):
+ *  - ChatML (SmolLM2, Qwen2, Qwen2.5, ...): "<|im_start|>ROLE\nCONTENT<|im_end|>\n"
+ *    per message, preceded by the template's default system message when the
+ *    first message is not a system one (SmolLM2: "You are a helpful AI
+ *    assistant named SmolLM, trained by Hugging Face"; Qwen2.5: "You are
+ *    Qwen, created by Alibaba Cloud. ..."), then "<|im_start|>assistant\n"
+ *    when add_generation_prompt.
+ *  - ChatML with reasoning (Qwen3): as ChatML; an assistant message's
+ *    "<think>...</think>" part is dropped before the last user message.
+ * A template of any other family fails with COMI_ERR_UNSUPPORTED (and a
+ * message quoting its start): never a silently different prompt. */
+
+typedef struct comi_chat_message {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content; /* UTF-8, NUL-terminated */
+} comi_chat_message;
+
+/* The chat template that came with tok (NUL-terminated, owned by tok), NULL
+ * when the model has none. */
+const char *comi_tokenizer_chat_template(const comi_tokenizer *tok);
+
+/* Renders msgs[0 .. n_msgs) with a chat template: tmpl, or when tmpl is NULL
+ * the tokenizer's own (tok may be NULL when tmpl is given and does not use
+ * bos_token). add_generation_prompt appends the assistant turn's opening so
+ * the model answers next. *text (free with comi_free) is NUL-terminated,
+ * *len (may be NULL) its length without the NUL. It contains special-token
+ * text such as "<|im_start|>": tokenize it with parse_special (or use
+ * comi_chat_tokenize). Fails with COMI_ERR_UNSUPPORTED when the template is
+ * missing or of no known family, COMI_ERR_INVALID_ARG on a role other than
+ * system/user/assistant or a NULL content. Thread-safe (tok is only read). */
+comi_status comi_chat_apply(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
+                            const comi_chat_message *msgs, size_t n_msgs,
+                            bool add_generation_prompt, char **text, size_t *len);
+
+/* comi_chat_apply, then tokenizes the text as llama.cpp does for a chat
+ * prompt: special-token text parsed as tokens, BOS added when the metadata
+ * says so and the template did not write it. *ids (free with comi_free)
+ * receives *n_ids ids. Fails as comi_chat_apply and comi_tokenize do. */
+comi_status comi_chat_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
+                               const comi_chat_message *msgs, size_t n_msgs,
+                               bool add_generation_prompt, int32_t **ids, size_t *n_ids);
+
 /* ---- Models (src/runtime/model.c, src/runtime/session.c, src/runtime/ops.c) ---------------------
  *
  * A comi_model is a decoder-only transformer (llama, qwen2, qwen3) loaded

@@ -15,6 +15,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_answer(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
@@ -30,6 +31,7 @@ typedef struct {
 static const command commands[] = {
     {"forward", cmd_forward, "run a model over token ids: hidden states, logits, greedy ids"},
     {"inspect", cmd_inspect, "print a model's architecture, tensors and memory needs"},
+    {"generate", cmd_generate, "continue a prompt or answer a chat message with a model"},
     {"tokenize", cmd_tokenize, "text -> token ids with a model's tokenizer (and back with --ids)"},
     {"compress", cmd_compress, "compress a context for a question (text mode)"},
     {"eval", cmd_eval, "evaluate compression on a COMI JSONL data set"},

@@ -93,6 +93,10 @@ bool tok_add_eos(const comi_tokenizer *tok);
 bool tok_is_eog(const comi_tokenizer *tok, int32_t id);
 bool tok_is_control(const comi_tokenizer *tok, int32_t id);
 uint32_t tok_attr(const comi_tokenizer *tok, int32_t id); /* 0 when out of range */
+/* The chat template that came with the tokenizer (GGUF
+ * tokenizer.chat_template, tokenizer_config.json chat_template or
+ * chat_template.jinja), NUL-terminated; NULL when none. */
+const char *tok_chat_template(const comi_tokenizer *tok);
 /* "spm" or "bpe", and the pre-tokenizer name ("" for SPM). */
 const char *tok_kind_name(const comi_tokenizer *tok);
 const char *tok_pre_name(const comi_tokenizer *tok);

@@ -78,3 +78,7 @@ bool comi_tokenizer_is_eog(const comi_tokenizer *tok, int32_t id) {
 const char *comi_tokenizer_piece(const comi_tokenizer *tok, int32_t id, size_t *len) {
     return tok_piece(tok, id, len);
 }
+
+const char *comi_tokenizer_chat_template(const comi_tokenizer *tok) {
+    return tok_chat_template(tok);
+}

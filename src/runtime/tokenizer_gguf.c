@@ -325,6 +325,17 @@ comi_status tok_load_gguf(comi_err *e, const gguf_file *f, comi_tokenizer **out)
     if (gguf_get_str(f, "general.name", &name))
         snprintf(model_name, sizeof model_name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
                  name.ptr);
+    gguf_str tmpl;
+    if (gguf_get_str(f, "tokenizer.chat_template", &tmpl) && tmpl.len &&
+        !memchr(tmpl.ptr, '\0', tmpl.len)) {
+        tok->chat_template = comi_alloc_array(e, tmpl.len + 1, 1, "chat template");
+        if (!tok->chat_template) {
+            st = e ? e->status : COMI_ERR_NOMEM;
+            goto fail;
+        }
+        memcpy(tok->chat_template, tmpl.ptr, tmpl.len);
+        tok->chat_template[tmpl.len] = '\0';
+    }
     st = tok_finalize(e, tok, model_name);
     if (st) goto fail;
     *out = tok;

@@ -486,6 +486,30 @@ static int32_t id_of_token(const comi_tokenizer *tok, const json_t *v) {
     return s ? tok_lookup(tok, s, strlen(s)) : -1;
 }
 
+/* tokenizer_config.json's chat_template: a string, or a list of
+ * {"name", "template"} of which "default" is the chat template. */
+static comi_status set_chat_template(comi_err *e, comi_tokenizer *tok, const json_t *v) {
+    if (json_is_array(v)) {
+        const json_t *pick = NULL;
+        size_t i;
+        const json_t *it;
+        json_array_foreach(v, i, it) {
+            const char *name = json_string_value(json_object_get(it, "name"));
+            if (name && !strcmp(name, "default")) pick = json_object_get(it, "template");
+        }
+        v = pick;
+    }
+    if (!json_is_string(v) || !json_string_length(v)) return COMI_OK;
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (memchr(s, '\0', n)) return COMI_OK;
+    free(tok->chat_template);
+    tok->chat_template = comi_alloc_array(e, n + 1, 1, "chat template");
+    if (!tok->chat_template) return e ? e->status : COMI_ERR_NOMEM;
+    memcpy(tok->chat_template, s, n + 1);
+    return COMI_OK;
+}
+
 comi_status tok_load_hf_dir(comi_err *e, const char *dir, comi_tokenizer **out) {
     *out = NULL;
     char path[4096];
@@ -520,7 +544,22 @@ comi_status tok_load_hf_dir(comi_err *e, const char *dir, comi_tokenizer **out) 
         if (json_is_boolean(v)) tok->add_bos = json_is_true(v);
         v = json_object_get(cfg, "add_eos_token");
         if (json_is_boolean(v)) tok->add_eos = json_is_true(v);
+        st = set_chat_template(e, tok, json_object_get(cfg, "chat_template"));
         json_decref(cfg);
+        if (st) goto fail;
+    }
+    /* chat_template.jinja (newer exports) when tokenizer_config.json has none */
+    if (!tok->chat_template) {
+        snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            char *data = NULL; /* NUL-terminated by comi_read_file */
+            size_t n = 0;
+            if ((st = comi_read_file(e, path, &data, &n))) goto fail;
+            if (n && !memchr(data, '\0', n))
+                tok->chat_template = data; /* owned by tok from here */
+            else
+                free(data);
+        }
     }
     /* config.json / generation_config.json: ids when still unknown */
     static const char *const extra[] = {"config.json", "generation_config.json"};

@@ -113,6 +113,7 @@ struct comi_tokenizer {
     size_t n_eog;
 
     char pre_name[64];
+    char *chat_template; /* NUL-terminated, owned; NULL when none */
 };
 
 /* ---- builder (used by the loaders, in this order) ---------------------- */

@@ -552,6 +552,7 @@ void tok_free(comi_tokenizer *tok) {
     free(tok->special);
     free(tok->special_fb);
     free(tok->eog);
+    free(tok->chat_template);
     free(tok);
 }
 
@@ -612,6 +613,10 @@ bool tok_is_control(const comi_tokenizer *tok, int32_t id) {
 
 const char *tok_kind_name(const comi_tokenizer *tok) {
     return tok && tok->kind == TOK_KIND_SPM ? "spm" : "bpe";
+}
+
+const char *tok_chat_template(const comi_tokenizer *tok) {
+    return tok ? tok->chat_template : NULL;
 }
 
 const char *tok_pre_name(const comi_tokenizer *tok) {
