@@ -35,6 +35,7 @@ files_for() {
     model_hf) echo src/runtime/model.c src/formats/safetensors.c src/formats/hfconfig.c ;;
     tokenizer) echo src/runtime/tokenizer.c src/runtime/tokenizer_vocab.c src/runtime/tokenizer_gguf.c ;;
     tokenizer_json) echo src/runtime/tokenizer_hf.c src/runtime/tokenizer_vocab.c ;;
+    chat) echo src/runtime/chat.c ;;
     jsonl) echo src/eval/eval.c ;;
     text) echo src/text/text.c src/text/lexical.c ;;
     request) echo tools/serve/request.c tools/serve/jobs.c src/text/text.c ;;

@@ -23,6 +23,7 @@
 #include "fuzz/fuzz_request.c"
 #include "fuzz/fuzz_answer.c"
 #include "fuzz/fuzz_merge.c"
+#include "fuzz/fuzz_chat.c"
 #include "test.h"
 
 #include <dirent.h>
@@ -47,6 +48,7 @@ static const fuzz_target targets[] = {
     {"request", fuzz_request},
     {"answer", fuzz_answer},
     {"merge", fuzz_merge},
+    {"chat", fuzz_chat},
 };
 
 /* Feeds every regular file of dir to fn; returns the number fed, or -1

@@ -33,6 +33,7 @@ int fuzz_tokenizer_json(const uint8_t *data, size_t size);
 int fuzz_request(const uint8_t *data, size_t size);
 int fuzz_answer(const uint8_t *data, size_t size);
 int fuzz_merge(const uint8_t *data, size_t size);
+int fuzz_chat(const uint8_t *data, size_t size);
 
 /* Puts the input in an anonymous in-memory file (for parsers that take a
  * path) and writes its /proc/self/fd path into path. Returns the fd (the
