@@ -316,7 +316,7 @@ typedef struct comi_chat_message {
 
 /* The chat template that came with tok (NUL-terminated, owned by tok), NULL
  * when the model has none. */
-const char *comi_tokenizer_chat_template(const comi_tokenizer *tok);
+COMI_API const char *comi_tokenizer_chat_template(const comi_tokenizer *tok);
 
 /* Renders msgs[0 .. n_msgs) with a chat template: tmpl, or when tmpl is NULL
  * the tokenizer's own (tok may be NULL when tmpl is given and does not use
@@ -327,17 +327,17 @@ const char *comi_tokenizer_chat_template(const comi_tokenizer *tok);
  * comi_chat_tokenize). Fails with COMI_ERR_UNSUPPORTED when the template is
  * missing or of no known family, COMI_ERR_INVALID_ARG on a role other than
  * system/user/assistant or a NULL content. Thread-safe (tok is only read). */
-comi_status comi_chat_apply(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
-                            const comi_chat_message *msgs, size_t n_msgs,
-                            bool add_generation_prompt, char **text, size_t *len);
+COMI_API comi_status comi_chat_apply(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
+                                     const comi_chat_message *msgs, size_t n_msgs,
+                                     bool add_generation_prompt, char **text, size_t *len);
 
 /* comi_chat_apply, then tokenizes the text as llama.cpp does for a chat
  * prompt: special-token text parsed as tokens, BOS added when the metadata
  * says so and the template did not write it. *ids (free with comi_free)
  * receives *n_ids ids. Fails as comi_chat_apply and comi_tokenize do. */
-comi_status comi_chat_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
-                               const comi_chat_message *msgs, size_t n_msgs,
-                               bool add_generation_prompt, int32_t **ids, size_t *n_ids);
+COMI_API comi_status comi_chat_tokenize(comi_ctx *ctx, const comi_tokenizer *tok, const char *tmpl,
+                                        const comi_chat_message *msgs, size_t n_msgs,
+                                        bool add_generation_prompt, int32_t **ids, size_t *n_ids);
 
 /* ---- Models (src/runtime/model.c, src/runtime/session.c, src/runtime/ops.c) ---------------------
  *
