@@ -33,6 +33,40 @@ static void check_render(const char *name, const char *tmpl, const comi_chat_mes
     comi_free(got);
 }
 
+static void test_smollm2_golden(void) {
+    json_error_t jerr;
+    json_t *root = json_load_file("tests/golden/smollm2/chat.json", 0, &jerr);
+    if (!root) {
+        test_fail("chat_smollm2_golden", "tests/golden/smollm2/chat.json: %s", jerr.text);
+        return;
+    }
+    const char *tmpl = json_string_value(json_object_get(root, "chat_template"));
+    const json_t *chats = json_object_get(root, "chats");
+    size_t bad = 0, n = json_array_size(chats);
+    for (size_t c = 0; c < n; c++) {
+        const json_t *ch = json_array_get(chats, c);
+        const json_t *msgs = json_object_get(ch, "messages");
+        comi_chat_message mv[8];
+        size_t nm = json_array_size(msgs) < 8 ? json_array_size(msgs) : 8;
+        for (size_t i = 0; i < nm; i++) {
+            mv[i].role = json_string_value(json_object_get(json_array_get(msgs, i), "role"));
+            mv[i].content = json_string_value(json_object_get(json_array_get(msgs, i), "content"));
+        }
+        comi_status st;
+        char *got = render(tmpl, mv, nm, true, &st);
+        const char *want = json_string_value(json_object_get(ch, "prompt"));
+        if (st || !want || strcmp(got, want)) bad++;
+        comi_free(got);
+    }
+    test_check("chat_smollm2_golden", n >= 10 && bad == 0, "%zu of %zu prompts differ", bad, n);
+    /* without add_generation_prompt: no assistant opening */
+    comi_chat_message u = {"user", "Hi"};
+    check_render("chat_smollm2_no_generation_prompt", tmpl, &u, 1, false,
+                 "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+                 "Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+    json_decref(root);
+}
+
 /* Qwen2.5's structure: escaped newlines inside the literals, the default
  * system message in an else branch, message.role attribute access. */
 static const char k_qwen25_like[] =
@@ -144,6 +178,7 @@ static void test_errors(void) {
 
 int main(void) {
     ctx = comi_ctx_new(NULL);
+    test_smollm2_golden();
     test_qwen25_like();
     test_qwen3_like();
     test_errors();
