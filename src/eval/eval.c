@@ -246,6 +246,53 @@ comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const char *cons
     return st;
 }
 
+/* ---------------------------------------------------- confidence intervals */
+
+static uint64_t boot_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of sorted v[0..n) by linear interpolation (numpy's default). */
+static double quantile(const double *v, size_t n, double q) {
+    double pos = q * (double)(n - 1);
+    size_t i = (size_t)floor(pos);
+    if (i + 1 >= n) return v[n - 1];
+    return v[i] + (pos - (double)i) * (v[i + 1] - v[i]);
+}
+
+comi_status comi_bootstrap_interval(comi_ctx *ctx, const double *v, size_t n, int32_t resamples,
+                                    uint64_t seed, double *lo, double *hi) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    *lo = *hi = 0;
+    if (n && !v) return comi_err_set(e, COMI_ERR_INVALID_ARG, "values: NULL");
+    if (resamples < 100 || resamples > 1000000)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "resamples: %d is not in [100, 1000000]",
+                            (int)resamples);
+    if (n == 0) return COMI_OK;
+    double *means = malloc((size_t)resamples * sizeof *means);
+    if (!means) return comi_err_set(e, COMI_ERR_NOMEM, "out of memory");
+    uint64_t s = seed;
+    for (int32_t b = 0; b < resamples; b++) {
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) sum += v[boot_next(&s) % n];
+        means[b] = sum / (double)n;
+    }
+    qsort(means, (size_t)resamples, sizeof *means, cmp_double);
+    *lo = quantile(means, (size_t)resamples, 0.025);
+    *hi = quantile(means, (size_t)resamples, 0.975);
+    free(means);
+    return COMI_OK;
+}
+
 /* -------------------------------------------------------------- JSONL */
 
 static void example_free(comi_example *x) {
