@@ -1,7 +1,7 @@
 /* test_eval.c — answer metrics on hand-written cases (the SQuAD
  * normalisation: case, punctuation, articles, whitespace; lists of
  * references), COMI JSONL loading and its errors (with line numbers), and
- * the baseline compressors. */
+ * the baseline compressors; bootstrap intervals of a mean. */
 #include "comi.h"
 #include "test.h"
 
@@ -214,6 +214,34 @@ int main(void) {
     comi_text_result_free(&r_b);
     st = comi_compress_baseline(ctx, COMI_BASELINE_TRUNCATE, text, "q", -1, 0, &res);
     test_check("baseline_negative_budget", st == COMI_ERR_INVALID_ARG, "status %d", st);
+
+    /* 95% bootstrap intervals of a mean */
+    {
+        double v[100], lo = -1, hi = -1, lo2 = -1, hi2 = -1;
+        for (int i = 0; i < 100; i++) v[i] = 0.75;
+        st = comi_bootstrap_interval(ctx, v, 100, 1000, 1, &lo, &hi);
+        test_check("bootstrap_constant", st == COMI_OK && lo == 0.75 && hi == 0.75, "[%g, %g]", lo,
+                   hi);
+        /* 50 of 100 right: the normal-approximation interval is 0.5 -+ 1.96 * 0.05 =
+         * [0.402, 0.598]; the percentile bootstrap lands within a resampling error of it */
+        for (int i = 0; i < 100; i++) v[i] = i % 2;
+        st = comi_bootstrap_interval(ctx, v, 100, 2000, 7, &lo, &hi);
+        test_check("bootstrap_binary", st == COMI_OK && fabs(lo - 0.402) < 0.02 &&
+                                           fabs(hi - 0.598) < 0.02 && lo < 0.5 && hi > 0.5,
+                   "[%g, %g]", lo, hi);
+        comi_bootstrap_interval(ctx, v, 100, 2000, 7, &lo2, &hi2);
+        test_check("bootstrap_seeded", lo2 == lo && hi2 == hi, "[%g, %g] vs [%g, %g]", lo2, hi2, lo,
+                   hi);
+        /* 10 of 20 right: the interval widens with fewer examples */
+        st = comi_bootstrap_interval(ctx, v, 20, 2000, 7, &lo2, &hi2);
+        test_check("bootstrap_width", st == COMI_OK && hi2 - lo2 > 1.8 * (hi - lo) && lo2 < 0.5 &&
+                                          hi2 > 0.5,
+                   "n 20 [%g, %g] vs n 100 [%g, %g]", lo2, hi2, lo, hi);
+        st = comi_bootstrap_interval(ctx, v, 0, 1000, 1, &lo, &hi);
+        test_check("bootstrap_empty", st == COMI_OK && lo == 0 && hi == 0, "[%g, %g]", lo, hi);
+        st = comi_bootstrap_interval(ctx, v, 10, 5, 1, &lo, &hi);
+        test_check("bootstrap_bad_resamples", st == COMI_ERR_INVALID_ARG, "status %d", st);
+    }
 
     comi_ctx_free(ctx);
     return test_exit();
