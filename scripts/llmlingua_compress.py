@@ -17,7 +17,9 @@ thread, offline:
   - llmlingua counts "OpenAI tokens" with tiktoken's gpt-3.5-turbo encoding,
     which tiktoken downloads at run time (not reachable here); those counts
     only feed its report and the budget of the `+100` context budget, so they
-    are counted with the SmolLM2 tokenizer instead (the reader's tokens).
+    are counted with the SmolLM2 tokenizer instead (the reader's tokens);
+  - llmlingua 0.2.2 passes its KV cache to the model as lists, which
+    transformers 4.57 no longer takes: LegacyKV converts (nothing else changes).
 
 Settings: LongLLMLingua's recommended ones for multi-document QA (the
 LLMLingua README): question-aware coarse ranking of the documents
@@ -36,6 +38,33 @@ import json
 import os
 import sys
 import time
+
+
+class LegacyKV:
+    """llmlingua 0.2.2 keeps the KV cache as lists of [key, value] tensors and
+    cuts tokens out of them between calls (its iterative compression);
+    transformers 4.57 models take and return Cache objects. This wrapper
+    converts on the way in and out, so llmlingua sees the lists it expects."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, *args, past_key_values=None, **kw):
+        from transformers import DynamicCache
+
+        if past_key_values is not None and not isinstance(past_key_values, DynamicCache):
+            past_key_values = DynamicCache.from_legacy_cache(
+                tuple((k, v) for k, v in past_key_values)
+            )
+        out = self.model(*args, past_key_values=past_key_values, **kw)
+        if getattr(out, "past_key_values", None) is not None and hasattr(
+            out.past_key_values, "to_legacy_cache"
+        ):
+            out.past_key_values = out.past_key_values.to_legacy_cache()
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
 
 
 def main():
@@ -83,6 +112,7 @@ def main():
     from llmlingua import PromptCompressor
 
     lingua = PromptCompressor(model_name=a.hf_dir, device_map="cpu")
+    lingua.model = LegacyKV(lingua.model)
 
     ratios = [float(r) for r in a.ratios.split(",")]
     done = set()
