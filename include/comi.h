@@ -842,8 +842,9 @@ COMI_API comi_status comi_answer_recall(comi_ctx *ctx, const char *text, const c
  * (100..1000000) means of n values drawn with replacement (splitmix64 seeded
  * with seed, so the interval is reproducible), and their 2.5th and 97.5th
  * percentiles (linear interpolation) in *lo, *hi. n = 0 gives [0, 0]. */
-comi_status comi_bootstrap_interval(comi_ctx *ctx, const double *v, size_t n, int32_t resamples,
-                                    uint64_t seed, double *lo, double *hi);
+COMI_API comi_status comi_bootstrap_interval(comi_ctx *ctx, const double *v, size_t n,
+                                             int32_t resamples, uint64_t seed, double *lo,
+                                             double *hi);
 
 /* One example of a COMI JSONL file: `input` (context), `prompt` (question),
  * `answer` (string or list of strings), optional `documents` (list of
