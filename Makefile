@@ -24,7 +24,16 @@ BLAS_LIBS   := $(or $(shell pkg-config --libs openblas 2>/dev/null),-lopenblas)
 
 WARN    = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Werror
-ARCH   ?= -mavx2 -mfma -mf16c
+# ARCH: flags for every file (default none: the library runs on any x86-64).
+# SIMD: flags for the kernel files only (src/*/*_avx2.c; ops.c's vector
+# loops use target attributes), used at run time when the CPU has
+# AVX2/FMA/F16C; `make SIMD=` builds them empty (scalar references only).
+ARCH   ?=
+ifneq ($(filter x86_64 i%86,$(shell $(CC) -dumpmachine | cut -d- -f1)),)
+SIMD   ?= -mavx2 -mfma -mf16c
+else
+SIMD   ?=
+endif
 # tools/ see only the public header; the library, tests and benches also src/
 INC     = -Iinclude -Isrc
 CFLAGS_ALL = $(OPT) -g $(WARN) $(ARCH) -fPIC -fvisibility=hidden -D_GNU_SOURCE -pthread \
@@ -78,6 +87,11 @@ lib: $(BUILD)/libcomi.a $(BUILD)/libcomi.so
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h tools/*.h tools/serve/*.h tests/*.h) $(LIB_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/obj/src/%_avx2.o: CFLAGS_ALL += $(SIMD)
+ifeq ($(strip $(SIMD)),)
+CFLAGS_ALL += -DCOMI_NO_SIMD
+endif
 
 $(BUILD)/libcomi.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -27,8 +27,14 @@ int main(void) {
                comi_status_str(COMI_ERR_IO));
     test_check("version", strcmp(comi_version(), COMI_VERSION_STRING) == 0, "%s", comi_version());
 
-    for (int nt = 1; nt <= 5; nt++) {
+    /* spin budgets 0 (sleep at once), 1 us (spins time out) and the
+     * default: the same results */
+    for (int v = 0; v < 6; v++) {
+        int nt = v < 5 ? v + 1 : 3;
+        const char *spin = v < 3 ? NULL : (v == 3 ? "0" : "1");
+        if (spin) setenv("COMI_POOL_SPIN_US", spin, 1);
         comi_pool *p = pool_new(nt);
+        unsetenv("COMI_POOL_SPIN_US");
         int64_t n = 10007;
         int64_t *out = calloc((size_t)n, sizeof *out);
         fill_arg a = {out};
@@ -40,7 +46,7 @@ int main(void) {
                 if (out[i] != i * i) ok = 0;
         }
         char name[64];
-        snprintf(name, sizeof name, "pool_for_threads_%d", nt);
+        snprintf(name, sizeof name, "pool_for_threads_%d_spin_%s", nt, spin ? spin : "default");
         test_check(name, ok, "wrong output");
         free(out);
         pool_free(p);

@@ -9,6 +9,7 @@
 #include "formats/quant.h"
 #include "test.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -159,6 +160,10 @@ static void test_matmul(void) {
     static const int64_t ns[] = {1, 3, 4, 37};
     const int64_t k = 512, m = 150; /* k: two K-quant blocks; m not a multiple of the tile */
     comi_pool *pools[3] = {pool_new(1), pool_new(2), pool_new(3)};
+    /* the BLAS policy: our calls run OpenBLAS single-threaded and give the
+     * caller's thread count back (checked after the loops) */
+    openblas_set_num_threads(3);
+    int blas_before = openblas_get_num_threads();
     float *wf = rand_vec(m * k, 1);
     float *x = rand_vec(37 * k, 1);
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -218,6 +223,10 @@ static void test_matmul(void) {
         free(wd);
         free(bytes);
     }
+    test_check("matmul_restores_openblas_threads", openblas_get_num_threads() == blas_before,
+               "OpenBLAS threads %d after the calls, %d before", openblas_get_num_threads(),
+               blas_before);
+    openblas_set_num_threads(1);
     free(wf);
     free(x);
     for (int p = 0; p < 3; p++)

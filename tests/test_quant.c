@@ -453,10 +453,44 @@ static void check_quantizers_golden(const char *g) {
     gguf_close(f);
 }
 
+/* Activation quantization: the dispatched (SIMD) version writes the same
+ * bytes as the scalar reference, including exact .5 ties (a block whose
+ * max is 127 has scale 1, so x = k + 0.5 lands on a tie). */
+static void check_vec_quantize(void) {
+    const comi_type types[] = {COMI_TYPE_Q8_0, COMI_TYPE_Q4_1, COMI_TYPE_Q5_1, COMI_TYPE_Q4_K,
+                               COMI_TYPE_F16};
+    const int64_t n = 1024;
+    float *x = malloc(n * 4);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        comi_type t = types[k];
+        size_t xb = quant_vec_bytes(t, n);
+        uint8_t *a = malloc(xb), *b = malloc(xb);
+        int bad = 0;
+        for (int rep = 0; rep < 4; rep++) {
+            for (int64_t i = 0; i < n; i++) x[i] = rnd_normal() * (rep == 0 ? 1e-3f : 3.0f);
+            if (rep >= 2)
+                for (int64_t i = 0; i < n; i++)
+                    x[i] = i % 32 == 0 ? 127.0f : (float)((int)(rng() % 200) - 100) + 0.5f;
+            if (rep == 3) memset(x, 0, 64 * 4); /* an all-zero block */
+            quant_vec_quantize(t, x, a, n);
+            quant_vec_quantize_ref(t, x, b, n);
+            if (memcmp(a, b, xb) != 0) bad++;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "quant_vec_quantize_eq_ref_%s", quant_type_name(t));
+        test_check(name, bad == 0, "%d of 4 inputs differ", bad);
+        free(a);
+        free(b);
+    }
+    free(x);
+}
+
 int main(void) {
+    printf("  dispatched kernels: %s (COMI_SIMD=0 forces scalar)\n", quant_simd_name());
     check_sizes();
     check_half();
     check_dots();
+    check_vec_quantize();
     check_dequant_simd();
     check_quantizers();
     const char *g = test_golden_dir();

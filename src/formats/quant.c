@@ -10,13 +10,12 @@
 #include "formats/quant.h"
 
 #include "base/common.h"
+#include "formats/quant_impl.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
 
 /* ---- type table ------------------------------------------------------------ */
 
@@ -175,48 +174,6 @@ uint16_t quant_f32_to_bf16(float f) {
 }
 
 /* ---- dequantization (reference) ------------------------------------------- */
-
-/* inline conversion: an out-of-line call in the dot kernels' loops costs a
- * vzeroupper and ymm spills per block */
-static inline float ld_f16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-#if defined(__F16C__)
-    return _cvtsh_ss(h);
-#else
-    return quant_f16_to_f32_ref(h);
-#endif
-}
-
-static inline float ld_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-/* 6-bit scale and min j (0..7) of a Q4_K/Q5_K block's 12 packed bytes:
- * the first four pairs sit in the low 6 bits of bytes 0..7, the last four
- * are split between the nibbles of bytes 8..11 and the top 2 bits of 0..7. */
-static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
-/* The 16 signed 6-bit scales of a Q3_K block (12 packed bytes): low
- * nibbles of bytes 0..7 then high nibbles, with 2 high bits each from
- * bytes 8..11; stored with a +32 bias. */
-static void q3k_scales(const uint8_t *p, int8_t out[16]) {
-    for (int i = 0; i < 16; i++) {
-        int lo = i < 8 ? p[i] & 0xF : p[i - 8] >> 4;
-        int hi = (p[8 + i % 4] >> (2 * (i / 4))) & 3;
-        out[i] = (int8_t)((lo | (hi << 4)) - 32);
-    }
-}
 
 static void dq_q4_0(const uint8_t *b, float *y) {
     float d = ld_f16(b);
@@ -379,13 +336,40 @@ static dq_block_fn dq_block(comi_type t) {
     }
 }
 
-static void dq_f16_row(const uint8_t *s, float *y, int64_t n) {
-    int64_t i = 0;
-#if defined(__F16C__) && defined(__AVX__)
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i))));
+/* ---- run-time dispatch ------------------------------------------------------
+ * The SIMD table (quant_avx2.c) is used when it was built in and the CPU
+ * has AVX2, FMA and F16C; COMI_SIMD=0 in the environment forces the scalar
+ * references (for measuring them; results agree to float rounding). */
+
+static const quant_simd_kernels *g_simd;
+static pthread_once_t g_simd_once = PTHREAD_ONCE_INIT;
+
+static void simd_init(void) {
+    const char *env = getenv("COMI_SIMD");
+    if (env && strcmp(env, "0") == 0) return;
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        g_simd = quant_avx2_kernels();
 #endif
-    for (; i < n; i++) y[i] = ld_f16(s + 2 * i);
+}
+
+static inline const quant_simd_kernels *simd_k(void) {
+    pthread_once(&g_simd_once, simd_init);
+    return g_simd;
+}
+
+bool quant_simd_avx2(void) {
+    return simd_k() != NULL;
+}
+
+const char *quant_simd_name(void) {
+    return simd_k() ? simd_k()->name : "scalar";
+}
+
+static void dq_f16_row(const uint8_t *s, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = ld_f16(s + 2 * i);
 }
 
 static void dq_bf16_row(const uint8_t *s, float *y, int64_t n) {
@@ -396,131 +380,17 @@ static void dq_bf16_row(const uint8_t *s, float *y, int64_t n) {
     }
 }
 
-/* AVX2 block dequantizers for the common weight types: the same float
- * operations in the same order as the scalar ones above (the build uses
- * -std=c11, so no FMA contraction), hence bit-identical results. */
-#if defined(__AVX2__) && defined(__F16C__)
-/* y[0..32) = d * v for 32 signed bytes v */
-static inline void st32_i8(float *y, __m256i v, float d) {
-    __m256 dv = _mm256_set1_ps(d);
-    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), dv));
-    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), dv));
-    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), dv));
-    _mm256_storeu_ps(y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), dv));
-}
-
-/* y[0..16) = d * v for 16 signed bytes v */
-static inline void st16_i8(float *y, __m128i v, float d) {
-    __m256 dv = _mm256_set1_ps(d);
-    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), dv));
-    _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8))), dv));
-}
-
-/* y[0..32) = d * v - m for 32 unsigned bytes v */
-static inline void st32_u8_dm(float *y, __m256i v, float d, float m) {
-    __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
-    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
-    __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-    for (int k = 0; k < 4; k++)
-        _mm256_storeu_ps(y + 8 * k, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]))), mv));
-}
-
-static void dq_q8_0_simd(const uint8_t *b, float *y) {
-    st32_i8(y, _mm256_loadu_si256((const __m256i *)(b + 2)), ld_f16(b));
-}
-
-static void dq_q4_0_simd(const uint8_t *b, float *y) {
-    __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
-    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
-    st32_i8(y, _mm256_sub_epi8(v, _mm256_set1_epi8(8)), ld_f16(b));
-}
-
-static void dq_q5_0_simd(const uint8_t *b, float *y) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    uint32_t qh;
-    memcpy(&qh, b + 2, 4);
-    __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
-    hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit), _mm256_set1_epi8(16));
-    __m128i q = _mm_loadu_si128((const __m128i *)(b + 6));
-    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
-    st32_i8(y, _mm256_sub_epi8(_mm256_or_si256(v, hb), _mm256_set1_epi8(16)), ld_f16(b));
-}
-
-static void dq_q4_k_simd(const uint8_t *b, float *y) {
-    float d = ld_f16(b), dmin = ld_f16(b + 2);
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    for (int j = 0; j < 4; j++, y += 64) {
-        uint8_t sc, m, sc2, m2;
-        scale_min_k4(2 * j, b + 4, &sc, &m);
-        scale_min_k4(2 * j + 1, b + 4, &sc2, &m2);
-        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
-        st32_u8_dm(y, _mm256_and_si256(q, lo4), d * (float)sc, dmin * (float)m);
-        st32_u8_dm(y + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), d * (float)sc2,
-                   dmin * (float)m2);
-    }
-}
-
-static void dq_q6_k_simd(const uint8_t *b, float *y) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3), b32 = _mm256_set1_epi8(32);
-    const int8_t *sc = (const int8_t *)(b + 192);
-    float d = ld_f16(b + 208);
-    for (int c = 0; c < 2; c++, y += 128) {
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * c));
-        __m256i l0 = _mm256_loadu_si256((const __m256i *)(b + 64 * c));
-        __m256i l1 = _mm256_loadu_si256((const __m256i *)(b + 64 * c + 32));
-        __m256i q[4];
-        q[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, lo2), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), lo2), 4));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), lo2), 4));
-        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), lo2), 4));
-        for (int g = 0; g < 4; g++) {
-            __m256i v = _mm256_sub_epi8(q[g], b32);
-            int is = 8 * c + 2 * g;
-            st16_i8(y + 32 * g, _mm256_castsi256_si128(v), d * (float)sc[is]);
-            st16_i8(y + 32 * g + 16, _mm256_extracti128_si256(v, 1), d * (float)sc[is + 1]);
-        }
-    }
-}
-
-static void dq_bf16_simd(const uint8_t *s, float *y, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + 2 * i)));
-        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
-    }
-    dq_bf16_row(s + 2 * i, y + i, n - i);
-}
-#define QUANT_SIMD_DEQUANT 1
-#endif
 
 static void dequant_row(comi_type t, const uint8_t *s, float *dst, int64_t n, bool simd) {
     switch (t) {
     case COMI_TYPE_F32: memcpy(dst, s, (size_t)n * 4); return;
     case COMI_TYPE_F16:
-        if (simd) {
-            dq_f16_row(s, dst, n);
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                uint16_t h;
-                memcpy(&h, s + 2 * i, 2);
-                dst[i] = quant_f16_to_f32_ref(h);
-            }
-        }
+        if (simd && simd_k()) simd_k()->dq_f16(s, dst, n);
+        else dq_f16_row(s, dst, n);
         return;
     case COMI_TYPE_BF16:
-#ifdef QUANT_SIMD_DEQUANT
-        if (simd) {
-            dq_bf16_simd(s, dst, n);
-            return;
-        }
-#endif
-        dq_bf16_row(s, dst, n);
+        if (simd && simd_k()) simd_k()->dq_bf16(s, dst, n);
+        else dq_bf16_row(s, dst, n);
         return;
     case COMI_TYPE_F64:
         for (int64_t i = 0; i < n; i++) {
@@ -556,16 +426,7 @@ static void dequant_row(comi_type t, const uint8_t *s, float *dst, int64_t n, bo
     default: break;
     }
     dq_block_fn fn = dq_block(t);
-#ifdef QUANT_SIMD_DEQUANT
-    switch (simd ? t : COMI_TYPE_COUNT) {
-    case COMI_TYPE_Q8_0: fn = dq_q8_0_simd; break;
-    case COMI_TYPE_Q4_0: fn = dq_q4_0_simd; break;
-    case COMI_TYPE_Q5_0: fn = dq_q5_0_simd; break;
-    case COMI_TYPE_Q4_K: fn = dq_q4_k_simd; break;
-    case COMI_TYPE_Q6_K: fn = dq_q6_k_simd; break;
-    default: break;
-    }
-#endif
+    if (simd && simd_k() && simd_k()->dq_block[t]) fn = simd_k()->dq_block[t];
     int64_t qk = quant_block_elems(t);
     size_t bb = quant_block_bytes(t);
     if (!fn || qk <= 0) return; /* unreachable for types the loaders accept */
@@ -591,9 +452,6 @@ void quant_dequant_rows(comi_type t, const void *src, size_t row_stride, float *
  * Q8_0 block (34 bytes): f16 d, int8 q[32].
  * Q8_K block (292 bytes): f32 d, int8 q[256], int16 bsums[16] (sum of q
  * over each 16 consecutive values). Both are GGML's layouts. */
-
-#define Q8_0_BYTES 34
-#define Q8_K_BYTES 292
 
 static inline int8_t round_i8(float v) {
     float r = roundf(v);
@@ -631,7 +489,11 @@ comi_type quant_vec_type(comi_type t) {
     switch (t) {
     case COMI_TYPE_Q4_0:
     case COMI_TYPE_Q5_0:
-    case COMI_TYPE_Q8_0: return COMI_TYPE_Q8_0;
+    case COMI_TYPE_Q8_0:
+    case COMI_TYPE_Q4_1:
+    case COMI_TYPE_Q5_1: return COMI_TYPE_Q8_0;
+    case COMI_TYPE_Q2_K:
+    case COMI_TYPE_Q3_K:
     case COMI_TYPE_Q4_K:
     case COMI_TYPE_Q5_K:
     case COMI_TYPE_Q6_K: return COMI_TYPE_Q8_K;
@@ -639,17 +501,56 @@ comi_type quant_vec_type(comi_type t) {
     }
 }
 
+/* Q4_1 / Q5_1 weights have an offset m per block, so their dot product
+ * needs sum(x) per block: the Q8_0 blocks are followed by n / 32 float32
+ * values d_x * sum(q_x) (what GGML's Q8_1 keeps in an f16 field; float32
+ * here, so the product stays exact to float rounding). */
+static bool vec_has_sums(comi_type t) {
+    return t == COMI_TYPE_Q4_1 || t == COMI_TYPE_Q5_1;
+}
+
+/* appends d_x * sum(q_x) per Q8_0 block of xq (n values) */
+static void vec_sums(uint8_t *xq, int64_t n) {
+    uint8_t *q = xq, *sums = xq + (size_t)(n / 32) * Q8_0_BYTES;
+    for (int64_t i = 0; i < n / 32; i++, q += Q8_0_BYTES) {
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += (int8_t)q[2 + j];
+        float v = ld_f16(q) * (float)sum;
+        memcpy(sums + 4 * i, &v, 4);
+    }
+}
+
 size_t quant_vec_bytes(comi_type t, int64_t n) {
     size_t b = 0;
     if (!quant_type_name(t) || n % quant_block_elems(t) != 0) return 0;
     if (!quant_row_bytes(quant_vec_type(t), n, &b)) return 0;
+    if (vec_has_sums(t)) b += (size_t)(n / 32) * 4;
     return b;
 }
 
-void quant_vec_quantize(comi_type t, const float *x, void *xq, int64_t n) {
+void quant_vec_quantize_ref(comi_type t, const float *x, void *xq, int64_t n) {
     switch (quant_vec_type(t)) {
-    case COMI_TYPE_Q8_0: quantize_q8_0(x, xq, n); return;
+    case COMI_TYPE_Q8_0:
+        quantize_q8_0(x, xq, n);
+        if (vec_has_sums(t)) vec_sums(xq, n);
+        return;
     case COMI_TYPE_Q8_K: quantize_q8_k(x, xq, n); return;
+    default: memcpy(xq, x, (size_t)n * sizeof(float)); return;
+    }
+}
+
+void quant_vec_quantize(comi_type t, const float *x, void *xq, int64_t n) {
+    const quant_simd_kernels *k = simd_k();
+    switch (quant_vec_type(t)) {
+    case COMI_TYPE_Q8_0:
+        if (k) k->quantize_q8_0(x, xq, n);
+        else quantize_q8_0(x, xq, n);
+        if (vec_has_sums(t)) vec_sums(xq, n);
+        return;
+    case COMI_TYPE_Q8_K:
+        if (k) k->quantize_q8_k(x, xq, n);
+        else quantize_q8_k(x, xq, n);
+        return;
     default: memcpy(xq, x, (size_t)n * sizeof(float)); return;
     }
 }
@@ -720,21 +621,91 @@ static float dot_q5_0_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
     return s;
 }
 
-/* Sum over the 8 sub-blocks of min_j * (sum of q8 over sub-block j), from
- * the Q8_K bsums (two per 32-value sub-block). */
-static int32_t k_min_sum(const uint8_t *mins, const uint8_t *x) {
-    int32_t s = 0;
-    for (int j = 0; j < 8; j++) {
-        int16_t b0, b1;
-        memcpy(&b0, x + 260 + 4 * j, 2);
-        memcpy(&b1, x + 262 + 4 * j, 2);
-        s += mins[j] * (b0 + b1);
+/* Q4_1 / Q5_1: (d_w q_w + m_w) . (d_x q_x) per block; the block sum of q_x
+ * is recomputed here (the SIMD kernels read the one quant_vec_quantize
+ * appended: the same float product). */
+static float dot_q4_1_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++, w += 20, x += Q8_0_BYTES) {
+        const uint8_t *qs = w + 4;
+        const int8_t *qx = (const int8_t *)(x + 2);
+        int32_t sumi = 0, sumx = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += (qs[j] & 0xF) * qx[j] + (qs[j] >> 4) * qx[j + 16];
+            sumx += qx[j] + qx[j + 16];
+        }
+        float dx = ld_f16(x);
+        s += (float)sumi * (ld_f16(w) * dx) + ld_f16(w + 2) * (dx * (float)sumx);
     }
     return s;
 }
 
-static void k4_unpack(const uint8_t *packed, uint8_t sc[8], uint8_t mn[8]) {
-    for (int j = 0; j < 8; j++) scale_min_k4(j, packed, &sc[j], &mn[j]);
+static float dot_q5_1_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++, w += 24, x += Q8_0_BYTES) {
+        uint32_t qh;
+        memcpy(&qh, w + 4, 4);
+        const uint8_t *qs = w + 8;
+        const int8_t *qx = (const int8_t *)(x + 2);
+        int32_t sumi = 0, sumx = 0;
+        for (int j = 0; j < 16; j++) {
+            int v0 = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+            int v1 = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            sumi += v0 * qx[j] + v1 * qx[j + 16];
+            sumx += qx[j] + qx[j + 16];
+        }
+        float dx = ld_f16(x);
+        s += (float)sumi * (ld_f16(w) * dx) + ld_f16(w + 2) * (dx * (float)sumx);
+    }
+    return s;
+}
+
+/* Q2_K: element e = 128c + 32j + l is bits 2j..2j+1 of qs[32c + l]; group
+ * e / 16 has scale sc & 15 and min sc >> 4 (times d, dmin). */
+static float dot_q2_k_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 256; i++, w += 84, x += Q8_K_BYTES) {
+        const uint8_t *sc = w, *qs = w + 16;
+        const int8_t *q8 = (const int8_t *)(x + 4);
+        int32_t sumi = 0, summ = 0;
+        for (int g = 0; g < 16; g++) {
+            int32_t part = 0, xs = 0;
+            for (int l = 0; l < 16; l++) {
+                int e = 16 * g + l, c = e / 128, j = (e % 128) / 32;
+                part += ((qs[32 * c + e % 32] >> (2 * j)) & 3) * q8[e];
+                xs += q8[e];
+            }
+            sumi += (sc[g] & 0xF) * part;
+            summ += (sc[g] >> 4) * xs;
+        }
+        float dx = ld_f32(x);
+        s += ld_f16(w + 80) * dx * (float)sumi - ld_f16(w + 82) * dx * (float)summ;
+    }
+    return s;
+}
+
+/* Q3_K: element e = 128c + 32j + l is bits 2j..2j+1 of qs[32c + l], minus 4
+ * when bit 4c + j of hmask[l] is clear; signed scale per 16 values. */
+static float dot_q3_k_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n / 256; i++, w += 110, x += Q8_K_BYTES) {
+        const uint8_t *hm = w, *qs = w + 32;
+        const int8_t *q8 = (const int8_t *)(x + 4);
+        int8_t sc[16];
+        q3k_scales(w + 96, sc);
+        int32_t sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int32_t part = 0;
+            for (int l = 0; l < 16; l++) {
+                int e = 16 * g + l, c = e / 128, j = (e % 128) / 32, ll = e % 32;
+                int v = ((qs[32 * c + ll] >> (2 * j)) & 3) - ((hm[ll] >> (4 * c + j)) & 1 ? 0 : 4);
+                part += v * q8[e];
+            }
+            sumi += sc[g] * part;
+        }
+        s += ld_f16(w + 108) * ld_f32(x) * (float)sumi;
+    }
+    return s;
 }
 
 static float dot_q4_k_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
@@ -833,6 +804,10 @@ float quant_vec_dot_ref(comi_type t, const void *row, const void *xq, int64_t n)
     case COMI_TYPE_Q8_0: return dot_q8_0_ref(row, xq, n);
     case COMI_TYPE_Q4_0: return dot_q4_0_ref(row, xq, n);
     case COMI_TYPE_Q5_0: return dot_q5_0_ref(row, xq, n);
+    case COMI_TYPE_Q4_1: return dot_q4_1_ref(row, xq, n);
+    case COMI_TYPE_Q5_1: return dot_q5_1_ref(row, xq, n);
+    case COMI_TYPE_Q2_K: return dot_q2_k_ref(row, xq, n);
+    case COMI_TYPE_Q3_K: return dot_q3_k_ref(row, xq, n);
     case COMI_TYPE_Q4_K: return dot_q4_k_ref(row, xq, n);
     case COMI_TYPE_Q5_K: return dot_q5_k_ref(row, xq, n);
     case COMI_TYPE_Q6_K: return dot_q6_k_ref(row, xq, n);
@@ -840,267 +815,35 @@ float quant_vec_dot_ref(comi_type t, const void *row, const void *xq, int64_t n)
     }
 }
 
-/* ---- dot products: AVX2 / FMA / F16C --------------------------------------
- * Same arithmetic as the references above: integer block sums are exact,
- * only the order of the float accumulation differs. */
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define QUANT_SIMD 1
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline int32_t hsum8_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
-/* int8 a . int8 b as 8 int32 partial sums. maddubs needs one unsigned
- * operand, so |a| is paired with b carrying a's sign; exact as long as b
- * has no -128 (activations are clamped to [-127, 127]). */
-static inline __m256i mul_sum_i8(__m256i a, __m256i b) {
-    __m256i dot = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-    return _mm256_madd_epi16(dot, _mm256_set1_epi16(1));
-}
-
-static float dot_f32_simd(const float *a, const float *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),
-           s3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline __m256 ld8_f16(const uint8_t *p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-
-static inline __m256 ld8_bf16(const uint8_t *p) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
-
-#define DOT_HALF_SIMD(NAME, LOAD8, REF)                                                      \
-    static float NAME(const uint8_t *a, const float *b, int64_t n) {                         \
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), \
-               s3 = _mm256_setzero_ps();                                                     \
-        int64_t i = 0;                                                                       \
-        for (; i + 32 <= n; i += 32) {                                                       \
-            s0 = _mm256_fmadd_ps(LOAD8(a + 2 * i), _mm256_loadu_ps(b + i), s0);              \
-            s1 = _mm256_fmadd_ps(LOAD8(a + 2 * i + 16), _mm256_loadu_ps(b + i + 8), s1);     \
-            s2 = _mm256_fmadd_ps(LOAD8(a + 2 * i + 32), _mm256_loadu_ps(b + i + 16), s2);    \
-            s3 = _mm256_fmadd_ps(LOAD8(a + 2 * i + 48), _mm256_loadu_ps(b + i + 24), s3);    \
-        }                                                                                    \
-        for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LOAD8(a + 2 * i), _mm256_loadu_ps(b + i), s0); \
-        float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));        \
-        return s + REF(a + 2 * i, b + i, n - i);                                             \
-    }
-
-DOT_HALF_SIMD(dot_f16_simd, ld8_f16, dot_f16_ref)
-DOT_HALF_SIMD(dot_bf16_simd, ld8_bf16, dot_bf16_ref)
-
-static float dot_q8_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++, w += 34, x += Q8_0_BYTES) {
-        __m256i qw = _mm256_loadu_si256((const __m256i *)(w + 2));
-        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(qw, qx));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
-    }
-    return hsum8(acc);
-}
-
-static float dot_q4_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++, w += 18, x += Q8_0_BYTES) {
-        __m128i q = _mm_loadu_si128((const __m128i *)(w + 2));
-        /* low nibbles are values 0..15, high nibbles 16..31 */
-        __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-        v = _mm256_sub_epi8(_mm256_and_si256(v, lo4), eight);
-        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(v, qx));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
-    }
-    return hsum8(acc);
-}
-
-static float dot_q5_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    /* value k (0..31) takes bit k of qh: spread byte k / 8 of qh to lane
-     * k, then test bit k % 8 */
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    __m256 acc = _mm256_setzero_ps();
-    const __m256i high = _mm256_set1_epi8((char)0xF0);
-    for (int64_t i = 0; i < n / 32; i++, w += 22, x += Q8_0_BYTES) {
-        uint32_t qh;
-        memcpy(&qh, w + 2, 4);
-        __m256i hb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
-        hb = _mm256_cmpeq_epi8(_mm256_and_si256(hb, bit), bit);
-        __m128i q = _mm_loadu_si128((const __m128i *)(w + 6));
-        __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
-        /* (nibble | bit << 4) - 16 as int8: the nibble itself where the bit
-         * is set, else the nibble with 0xF0 above it (nibble - 16) */
-        v = _mm256_or_si256(v, _mm256_andnot_si256(hb, high));
-        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-        __m256 p = _mm256_cvtepi32_ps(mul_sum_i8(v, qx));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), p, acc);
-    }
-    return hsum8(acc);
-}
-
-static float dot_q4_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    float s = 0;
-    for (int64_t i = 0; i < n / 256; i++, w += 144, x += Q8_K_BYTES) {
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
-        const uint8_t *qs = w + 16, *q8 = x + 4;
-        __m256i acc = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            __m256i lo = _mm256_and_si256(q4, lo4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), lo4);
-            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
-            __m256i phi =
-                _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1]));
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
-        }
-        float dx = ld_f32(x);
-        s += ld_f16(w) * dx * (float)hsum8_i32(acc) - ld_f16(w + 2) * dx * (float)k_min_sum(mn, x);
-    }
-    return s;
-}
-
-static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
-    float s = 0;
-    for (int64_t i = 0; i < n / 256; i++, w += 176, x += Q8_K_BYTES) {
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
-        const uint8_t *qs = w + 48, *q8 = x + 4;
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
-        __m256i acc = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i m0 = _mm256_set1_epi8((char)(1 << (2 * j)));
-            __m256i m1 = _mm256_set1_epi8((char)(1 << (2 * j + 1)));
-            /* bit 2j / 2j+1 of qh[l] is the fifth bit of value l / 32 + l */
-            __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
-            __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), sixteen);
-            __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, lo4), h0);
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), lo4), h1);
-            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
-            __m256i phi =
-                _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1]));
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
-        }
-        float dx = ld_f32(x);
-        s += ld_f16(w) * dx * (float)hsum8_i32(acc) - ld_f16(w + 2) * dx * (float)k_min_sum(mn, x);
-    }
-    return s;
-}
-
-static float dot_q6_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
-    float s = 0;
-    for (int64_t i = 0; i < n / 256; i++, w += 210, x += Q8_K_BYTES) {
-        const uint8_t *ql = w, *qhp = w + 128, *q8 = x + 4;
-        const int8_t *sc = (const int8_t *)(w + 192);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 2; c++) {
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(qhp + 32 * c));
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * c));
-            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * c + 32));
-            /* unsigned 6-bit values (bias 32 kept) of the four 32-groups */
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(qh, lo2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), lo2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), lo2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), lo2), 4));
-            for (int g = 0; g < 4; g++) {
-                int is = 8 * c + 2 * g; /* scale of the group's first 16 values */
-                __m256i p = _mm256_maddubs_epi16(
-                    q[g], _mm256_loadu_si256((const __m256i *)(q8 + 128 * c + 32 * g)));
-                __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[is + 1]), _mm_set1_epi16(sc[is]));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
-            }
-        }
-        /* remove the +32 bias: sum_g sc[g] * 32 * (sum of q8 over group g) */
-        int32_t bias = 0;
-        for (int g = 0; g < 16; g++) {
-            int16_t b;
-            memcpy(&b, x + 260 + 2 * g, 2);
-            bias += sc[g] * b;
-        }
-        s += ld_f16(w + 208) * ld_f32(x) * (float)(hsum8_i32(acc) - 32 * bias);
-    }
-    return s;
-}
-#endif /* AVX2 */
+/* ---- dot products: dispatch ---------------------------------------------- */
 
 float quant_vec_dot(comi_type t, const void *row, const void *xq, int64_t n) {
-#ifdef QUANT_SIMD
-    switch (t) {
-    case COMI_TYPE_F32: return dot_f32_simd(row, xq, n);
-    case COMI_TYPE_F16: return dot_f16_simd(row, xq, n);
-    case COMI_TYPE_BF16: return dot_bf16_simd(row, xq, n);
-    case COMI_TYPE_Q8_0: return dot_q8_0_simd(row, xq, n);
-    case COMI_TYPE_Q4_0: return dot_q4_0_simd(row, xq, n);
-    case COMI_TYPE_Q5_0: return dot_q5_0_simd(row, xq, n);
-    case COMI_TYPE_Q4_K: return dot_q4_k_simd(row, xq, n);
-    case COMI_TYPE_Q5_K: return dot_q5_k_simd(row, xq, n);
-    case COMI_TYPE_Q6_K: return dot_q6_k_simd(row, xq, n);
-    default: break;
-    }
-#endif
+    const quant_simd_kernels *k = simd_k();
+    if (k && (unsigned)t < COMI_TYPE_COUNT && k->dot[t]) return k->dot[t](row, xq, n);
     return quant_vec_dot_ref(t, row, xq, n);
 }
 
 void quant_matvec(comi_type t, const void *w, size_t row_stride, const void *xq, float *y,
                   int64_t r0, int64_t r1, int64_t n) {
     const uint8_t *base = w;
-    for (int64_t r = r0; r < r1; r++) y[r] = quant_vec_dot(t, base + (size_t)r * row_stride, xq, n);
+    const quant_simd_kernels *k = simd_k();
+    quant_dot_fn fn = k && (unsigned)t < COMI_TYPE_COUNT ? k->dot[t] : NULL;
+    if (fn)
+        for (int64_t r = r0; r < r1; r++) y[r] = fn(base + (size_t)r * row_stride, xq, n);
+    else
+        for (int64_t r = r0; r < r1; r++)
+            y[r] = quant_vec_dot_ref(t, base + (size_t)r * row_stride, xq, n);
 }
 
 float quant_dot_f32(const float *a, const float *b, int64_t n) {
-#ifdef QUANT_SIMD
-    return dot_f32_simd(a, b, n);
-#else
-    return dot_f32_ref(a, b, n);
-#endif
+    const quant_simd_kernels *k = simd_k();
+    return k ? k->dot_f32(a, b, n) : dot_f32_ref(a, b, n);
 }
 
 float quant_dot_f16_f32(const uint16_t *a, const float *b, int64_t n) {
-#ifdef QUANT_SIMD
-    return dot_f16_simd((const uint8_t *)a, b, n);
-#else
-    return dot_f16_ref((const uint8_t *)a, b, n);
-#endif
+    const quant_simd_kernels *k = simd_k();
+    return k ? k->dot_f16_f32(a, b, n) : dot_f16_ref((const uint8_t *)a, b, n);
 }
 
 /* ---- quantizers -----------------------------------------------------------

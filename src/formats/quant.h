@@ -39,7 +39,7 @@ uint16_t quant_f32_to_f16_ref(float f);
  * type with a name above is accepted. src need not be aligned. */
 void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n);
 /* The portable scalar version; quant_dequant_row (AVX2 for F16, BF16, Q4_0,
- * Q5_0, Q8_0, Q4_K, Q6_K) gives bit-identical results. */
+ * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K) gives bit-identical results. */
 void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
 
 /* ---- forward-pass kernels -------------------------------------------------
@@ -54,8 +54,14 @@ void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
  *   weight type t          quant_vec_type(t)   kernel
  *   F32, F16, BF16         F32 (x as is)       float FMA (F16 via F16C)
  *   Q4_0, Q5_0, Q8_0       Q8_0                int8 dot per 32-block
- *   Q4_K, Q5_K, Q6_K       Q8_K                int8 dot per 256-block
+ *   Q4_1, Q5_1             Q8_0 + block sums   int8 dot per 32-block, plus
+ *                                              m_w * d_x * sum(q_x)
+ *   Q2_K..Q6_K             Q8_K                int8 dot per 256-block
  *   any other named type   F32 (x as is)       dequantize block + float dot
+ *
+ * For Q4_1 / Q5_1 the Q8_0 blocks are followed by n / 32 float32 values
+ * d_x * sum(q_x) (GGML's Q8_1 keeps them in f16; float32 here), so
+ * quant_vec_bytes is n / 32 * (34 + 4).
  *
  * Usage (per matrix-vector product):
  *   size_t xb = quant_vec_bytes(t, n);       // scratch, sized once up front
@@ -67,9 +73,18 @@ void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
  * it does in llama.cpp (logits NMSE vs F32 ~1e-3 for Q8_0 models).
  *
  * Every kernel has a portable scalar reference (`_ref`); the default
- * functions use AVX2/FMA/F16C when the build enables them (__AVX2__) and
- * agree with the reference to float rounding (summation order differs).
- * All functions are thread-safe (no shared state). */
+ * functions dispatch at run time to the AVX2/FMA/F16C kernels of
+ * quant_avx2.c when that file was built with them and the CPU has them
+ * (COMI_SIMD=0 in the environment forces the references), and agree with
+ * the reference to float rounding (summation order differs).
+ * All functions are thread-safe (no shared state but the one-time CPU
+ * check). */
+
+/* "avx2" or "scalar": the kernels the default functions use. */
+const char *quant_simd_name(void);
+/* true when the AVX2/FMA/F16C kernels are in use (other files' vector
+ * loops, e.g. ops.c's exp, follow the same choice). */
+bool quant_simd_avx2(void);
 
 /* Dequantizes n_rows rows of n_cols elements into dst (n_rows x n_cols,
  * row-major); row r starts at (const uint8_t *)src + r * row_stride. */
@@ -87,6 +102,8 @@ size_t quant_vec_bytes(comi_type t, int64_t n);
  * Q8_K: per 256 values d = max|x|/127 (f32), q = round(x/d), plus the 16
  * sums of q over each 16 values (bsums) the K-quant kernels use. */
 void quant_vec_quantize(comi_type t, const float *x, void *xq, int64_t n);
+/* The scalar reference; quant_vec_quantize gives identical bytes. */
+void quant_vec_quantize_ref(comi_type t, const float *x, void *xq, int64_t n);
 /* Dot product of one row (n elements of type t at row) with xq from
  * quant_vec_quantize(t, ...). */
 float quant_vec_dot(comi_type t, const void *row, const void *xq, int64_t n);

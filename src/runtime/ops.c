@@ -16,29 +16,43 @@
 #include "formats/quant.h"
 
 #include <cblas.h>
-#if defined(__AVX2__) && defined(__FMA__)
+/* The vector loops below are compiled for AVX2/FMA through target
+ * attributes (the rest of the file for plain x86-64) and run only when
+ * quant_simd_avx2() says the CPU has them; the scalar versions do the same
+ * operations (see exp), so results do not depend on which runs. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(COMI_NO_SIMD)
 #include <immintrin.h>
 #define OPS_SIMD 1
+#define OPS_AVX2 __attribute__((target("avx2,fma")))
 #endif
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users;    /* brackets open in the process */
+static int blas_saved = 1; /* the OpenBLAS thread count before the first */
 
-static void ops_init_once(void) {
-    openblas_set_num_threads(1);
+void ops_blas_enter(void) {
+    pthread_mutex_lock(&blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        if (blas_saved != 1) openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
 }
 
-void ops_init(void) {
-    pthread_once(&ops_once, ops_init_once);
+void ops_blas_leave(void) {
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0 && blas_saved != 1) openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 /* ---- elementwise ------------------------------------------------------- */
 
 #ifdef OPS_SIMD
-static inline float hsum256(__m256 v) {
+OPS_AVX2 static inline float hsum256(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v);
     __m128 hi = _mm256_extractf128_ps(v, 1);
     lo = _mm_add_ps(lo, hi);
@@ -97,7 +111,7 @@ float ops_exp_ref(float x) {
 }
 
 #ifdef OPS_SIMD
-static inline __m256 exp8(__m256 x) {
+OPS_AVX2 static inline __m256 exp8(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
     __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -116,11 +130,19 @@ static inline __m256 exp8(__m256 x) {
 }
 #endif
 
+#ifdef OPS_SIMD
+OPS_AVX2 static int64_t exp_avx2(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    return i;
+}
+#endif
+
 void ops_exp(float *y, const float *x, int64_t n) {
     int64_t i = 0;
 #ifdef OPS_SIMD
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (quant_simd_avx2()) i = exp_avx2(y, x, n);
 #endif
     for (; i < n; i++)
         y[i] = ops_exp_ref(x[i]);
@@ -128,9 +150,9 @@ void ops_exp(float *y, const float *x, int64_t n) {
 
 /* y[i] = exp(x[i] - m) for i < n; returns the sum in float32, accumulated
  * in 8 lanes then reduced (a fixed order for a given n). */
-static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
-    int64_t i = 0;
 #ifdef OPS_SIMD
+OPS_AVX2 static float exp_shift_sum_avx2(float *y, const float *x, float m, int64_t n) {
+    int64_t i = 0;
     __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) {
         __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
@@ -138,7 +160,17 @@ static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
         acc = _mm256_add_ps(acc, v);
     }
     float s = hsum256(acc);
-#else
+    for (; i < n; i++)
+        s += (y[i] = ops_exp_ref(x[i] - m));
+    return s;
+}
+#endif
+
+static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
+#ifdef OPS_SIMD
+    if (quant_simd_avx2()) return exp_shift_sum_avx2(y, x, m, n);
+#endif
+    int64_t i = 0;
     /* the same 8-lane partial sums as the AVX2 path, so results match */
     float lane[8] = {0};
     for (; i + 8 <= n; i += 8)
@@ -146,7 +178,6 @@ static float exp_shift_sum(float *y, const float *x, float m, int64_t n) {
             lane[k] += (y[i + k] = ops_exp_ref(x[i + k] - m));
     float s = ((lane[0] + lane[4]) + (lane[2] + lane[6])) +
               ((lane[1] + lane[5]) + (lane[3] + lane[7]));
-#endif
     for (; i < n; i++)
         s += (y[i] = ops_exp_ref(x[i] - m));
     return s;
@@ -162,9 +193,9 @@ void ops_softmax(float *x, int64_t n) {
         x[i] *= inv;
 }
 
-void ops_swiglu(float *gate, const float *up, int64_t n) {
-    int64_t i = 0;
 #ifdef OPS_SIMD
+OPS_AVX2 static int64_t swiglu_avx2(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
     const __m256 one = _mm256_set1_ps(1.0f);
     for (; i + 8 <= n; i += 8) {
         __m256 g = _mm256_loadu_ps(gate + i);
@@ -172,6 +203,14 @@ void ops_swiglu(float *gate, const float *up, int64_t n) {
         __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
     }
+    return i;
+}
+#endif
+
+void ops_swiglu(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+#ifdef OPS_SIMD
+    if (quant_simd_avx2()) i = swiglu_avx2(gate, up, n);
 #endif
     for (; i < n; i++) {
         float g = gate[i];
@@ -306,7 +345,6 @@ static void mm_dot_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
 
 comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
                        int64_t n, float *y, int64_t ldy) {
-    ops_init();
     mm_job j = {.w = w, .k = w->ne[0], .x = x, .n = n, .y = y, .ldy = ldy};
     if (n <= 0) return COMI_OK;
     if (!quant_row_bytes(w->type, w->ne[0], &j.row_bytes))
@@ -332,7 +370,9 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
         }
         for (int i = 0; i < nt; i++)
             j.cached[i] = -1;
+        ops_blas_enter();
         pool_for(pool, n_rt * j.n_tb, 1, mm_gemm_chunk, &j);
+        ops_blas_leave();
         free(j.bufs);
         free(j.cached);
         return COMI_OK;
@@ -443,7 +483,6 @@ static void att_chunk(void *arg, int64_t b, int64_t e, int worker) {
 }
 
 comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) {
-    ops_init();
     if (a->n <= 0) return COMI_OK;
     if (a->n_kv_head < 1 || a->n_head % a->n_kv_head != 0 || a->pos0 < 0 ||
         a->pos0 + a->n > a->n_kv)
@@ -459,7 +498,9 @@ comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) 
     j.scratch = comi_alloc_array(e, (size_t)nt, (size_t)j.scratch_elems * sizeof(float),
                                  "attention scratch");
     if (!j.scratch) return e ? e->status : COMI_ERR_NOMEM;
+    ops_blas_enter();
     pool_for(pool, a->n_kv_head * j.n_qblocks, 1, att_chunk, &j);
+    ops_blas_leave();
     free(j.scratch);
     return COMI_OK;
 }

@@ -10,7 +10,8 @@
  * whose boundaries depend only on the problem shape, and every output
  * element is computed by exactly one chunk with a fixed operation order, so
  * results are bit-identical for any thread count. pool may be NULL (runs on
- * the calling thread). OpenBLAS is used single-threaded (ops_init sets it).
+ * the calling thread). OpenBLAS runs single-threaded inside our calls (see
+ * ops_blas_enter).
  */
 #ifndef COMI_OPS_H
 #define COMI_OPS_H
@@ -21,9 +22,20 @@
 
 #include <stdint.h>
 
-/* Puts OpenBLAS into single-threaded mode once per process (our own pool
- * parallelises over tiles, so results never depend on BLAS threading). */
-void ops_init(void);
+/* BLAS threading policy. Our pool calls cblas_sgemm from its own threads
+ * on disjoint tiles, so OpenBLAS must not thread inside those calls (it
+ * would oversubscribe the cores, and its results could depend on its
+ * thread count). Debian 12's OpenBLAS (0.3.21) has only the process-wide
+ * openblas_set_num_threads (no per-call control), so every entry point
+ * that runs BLAS brackets its work with ops_blas_enter / ops_blas_leave:
+ * the first enter in the process saves openblas_get_num_threads() and sets
+ * 1 if it differs; the last leave restores the saved count. Nested and
+ * concurrent brackets (several contexts in several threads) share one
+ * save/restore through a counter under a mutex. Outside comi calls the
+ * caller's setting (numpy's, under the Python binding) is untouched; BLAS
+ * calls that other threads make while a comi call runs see one thread. */
+void ops_blas_enter(void);
+void ops_blas_leave(void);
 
 /* y (n) = x / sqrt(mean(x^2) + eps) * w; w may be NULL (no scale). y may
  * equal x. */

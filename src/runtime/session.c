@@ -267,6 +267,10 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
     return COMI_OK;
 }
 
+static comi_status eval_batches(comi_ctx *ctx, comi_session *s, const int32_t *ids,
+                                const float *embd, int64_t n, const comi_eval_params *params,
+                                int64_t nl, bool full, comi_pool *pool);
+
 comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids, const float *embd,
                               int64_t n, const comi_eval_params *params) {
     comi_err *e = &ctx->err;
@@ -274,7 +278,6 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
     comi_eval_params def = comi_eval_default_params();
     if (!params) params = &def;
     const comi_model *m = s->m;
-    const int64_t d = m->n_embd;
     if ((ids == NULL) == (embd == NULL))
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "eval: give exactly one of ids and embd");
     if (n < 1)
@@ -308,6 +311,24 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
     comi_pool *pool = comi_ctx_pool(ctx);
     if (!pool) return e->status;
 
+    comi_status st;
+    ops_blas_enter(); /* one OpenBLAS thread-count switch per call, not per matmul */
+    st = eval_batches(ctx, s, ids, embd, n, params, nl, full, pool);
+    ops_blas_leave();
+    if (st) return st;
+    s->depth = depth < nl ? depth : nl;
+    if (s->n_past == 0) s->depth = nl;
+    s->n_past += n;
+    s->have_logits = full;
+    return COMI_OK;
+}
+
+static comi_status eval_batches(comi_ctx *ctx, comi_session *s, const int32_t *ids,
+                                const float *embd, int64_t n, const comi_eval_params *params,
+                                int64_t nl, bool full, comi_pool *pool) {
+    const comi_model *m = s->m;
+    const int64_t d = m->n_embd;
+    comi_err *e = &ctx->err;
     int64_t logit_from = params->logits_out ? n - params->n_logits : n;
     s->have_logits = false;
     comi_status st;
@@ -341,10 +362,6 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
             }
         }
     }
-    s->depth = depth < nl ? depth : nl;
-    if (s->n_past == 0) s->depth = nl;
-    s->n_past += n;
-    s->have_logits = full;
     return COMI_OK;
 }
 
