@@ -27,6 +27,20 @@
  *    version (and the shared library's SONAME) changes. tests/test_base.c
  *    pins every struct's size: a new field must shrink `reserved` by its
  *    size.
+ *  - OpenBLAS threading: model calls (comi_session_eval, comi_generate and
+ *    everything built on them) run cblas_sgemm from the context's own
+ *    threads, so they run OpenBLAS single-threaded: the call saves
+ *    OpenBLAS's process-wide thread count, sets 1 if it differs, and
+ *    restores the saved count when it returns (OpenBLAS 0.3.21, Debian 12,
+ *    has no per-call setting). Between calls the caller's setting (numpy's,
+ *    under the Python binding) is untouched; BLAS work other threads do
+ *    while a model call runs sees one thread. comi_merge uses OpenBLAS
+ *    with whatever setting the caller has.
+ *  - CPU kernels: the library is built for plain x86-64 and picks AVX2 /
+ *    FMA / F16C kernels at run time when the CPU has them (COMI_SIMD=0 in
+ *    the environment forces the portable ones; results agree to float
+ *    rounding). The thread pool's workers spin briefly before sleeping
+ *    (adaptive; COMI_POOL_SPIN_US caps it, 0 disables spinning).
  */
 #ifndef COMI_H
 #define COMI_H

@@ -397,34 +397,20 @@ static float dot_q6_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
  * sum_i (d_w q_w + m_w) d_x q_x = d_w d_x sum(q_w q_x) + m_w (d_x sum q_x).
  * The weight values are unsigned (0..15 / 0..31), so maddubs takes them
  * directly. */
-/* one Q4_1 block's integer dot with its Q8_0 activation block, 8 lanes */
-static inline __m256 q4_1_block(const uint8_t *w, const uint8_t *x) {
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    __m128i q = _mm_loadu_si128((const __m128i *)(w + 4));
-    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
-    __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(v, qx), ones));
-}
-
 static float dot_q4_1_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     const uint8_t *sx = x + (size_t)(n / 32) * Q8_0_BYTES;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float accm0 = 0, accm1 = 0;
-    int64_t i = 0;
-    /* two blocks per step: two independent FMA chains */
-    for (; i + 2 <= nb; i += 2, w += 40, x += 2 * Q8_0_BYTES) {
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), q4_1_block(w, x), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w + 20) * ld_f16(x + Q8_0_BYTES)),
-                               q4_1_block(w + 20, x + Q8_0_BYTES), acc1);
-        accm0 += ld_f16(w + 2) * ld_f32(sx + 4 * i);
-        accm1 += ld_f16(w + 22) * ld_f32(sx + 4 * i + 4);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / 32; i++, w += 20, x += Q8_0_BYTES) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(w + 4));
+        __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+        __m256i qx = _mm256_loadu_si256((const __m256i *)(x + 2));
+        __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v, qx), ones);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), _mm256_cvtepi32_ps(p), acc);
+        accm += ld_f16(w + 2) * ld_f32(sx + 4 * i);
     }
-    for (; i < nb; i++, w += 20, x += Q8_0_BYTES) {
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * ld_f16(x)), q4_1_block(w, x), acc0);
-        accm0 += ld_f16(w + 2) * ld_f32(sx + 4 * i);
-    }
-    return hsum8(_mm256_add_ps(acc0, acc1)) + (accm0 + accm1);
+    return hsum8(acc) + accm;
 }
 
 static float dot_q5_1_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
