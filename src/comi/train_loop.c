@@ -677,11 +677,12 @@ comi_status comi_train(comi_ctx *ctx, const comi_train_params *p) {
         return comi_err_set(e, COMI_ERR_INVALID_ARG,
                             "train: batch size, lr, warmup ratio, weight decay, epochs or steps "
                             "out of range");
-    ops_init();
     comi_model *base = NULL;
     comi_status st = comi_model_load(ctx, p->model, NULL, &base);
     if (st) return st;
+    ops_blas_enter(); /* BLAS from our pool threads: OpenBLAS single-threaded (ops.h) */
     st = train_run(e, ctx, p, base);
+    ops_blas_leave();
     comi_model_free(base);
     return st;
 }
