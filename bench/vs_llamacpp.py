@@ -9,9 +9,10 @@ For every model and repetition it runs, interleaved (A/B, then B/A on the
 next repetition, so drifting machine load hits both sides alike):
   comi:      bench_forward MODEL --threads T --prompts P --gen 0   (prefill P)
              bench_forward MODEL --threads T --prompts 1 --gen G+1 (G decode steps)
-  llama.cpp: llama-bench -m MODEL -t T -p P -n 0 -r 1 -o json
-             llama-bench -m MODEL -t T -p 0 -n G -r 1 -o json
-each as its own process (wall-clock tokens/s as each program reports it,
+  llama.cpp: llama-bench -m MODEL -t T -p P -n 0 -r 1 -o json --no-warmup
+             llama-bench -m MODEL -t T -p 0 -n G -r 1 -o json --no-warmup
+each as its own process, neither with a warm-up run (wall-clock tokens/s as
+each program reports it,
 peak RSS of the process from wait4). It prints one markdown table: median
 and min tokens/s of each side, the ratio of the medians, peak RSS, and the
 load average before and after. llama-bench comes from
@@ -54,7 +55,8 @@ def comi_run(a, model, phase):
 
 def llama_run(a, model, phase):
     p, n = (a.prompt, 0) if phase == "pp" else (0, a.gen)
-    cmd = [a.llama_bench, "-m", model, "-t", str(a.threads), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json"]
+    cmd = [a.llama_bench, "-m", model, "-t", str(a.threads), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json",
+           "--no-warmup"]
     out, rss = run(cmd)
     js = json.loads(out)
     return float(js[-1]["avg_ts"]), rss
