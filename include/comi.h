@@ -782,6 +782,19 @@ typedef struct comi_text_params {
 
 COMI_API comi_text_params comi_text_default_params(void);
 
+/* Sets one knob of p by its name (the field names above: "alpha", "beta",
+ * "temperature", "context_weight", "min_unit_words", "min_group_words",
+ * "window_words", "bridge_weight", "lead_weight", "centrality_weight",
+ * "summary", "keep_titles", "coarse", "redundancy", "ratio",
+ * "target_tokens"), checking its range; the one place the CLI, the service
+ * and Python turn a knob's name and value into params. COMI_ERR_INVALID_ARG
+ * naming the knob (and listing the names when it is unknown). */
+COMI_API comi_status comi_text_set_param(comi_ctx *ctx, comi_text_params *p, const char *name,
+                                double value);
+
+/* The knob names comi_text_set_param accepts (NULL-terminated list). */
+COMI_API const char *const *comi_text_param_names(void);
+
 typedef struct comi_text_result {
     char *text;                /* compressed text, NUL-terminated; free with comi_text_result_free */
     int64_t original_tokens;   /* tokens of the input (words for the lexical encoder) */

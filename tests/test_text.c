@@ -294,6 +294,40 @@ static void basic_tests(void) {
     test_check("summary_mode_covers_documents", covered[1] == 3 && covered[0] < 3,
                "documents covered: summary mode %d, question-driven %d", covered[1], covered[0]);
 
+    /* Answer-aware cut: for a "when" question the kept window holds a date
+     * next to the question's words rather than one more question word. */
+    p = comi_text_default_params();
+    p.target_tokens = 8;
+    st = comi_compress_text(ctx,
+                            "The population of the city of Paris was officially estimated by the "
+                            "national statistics office in January 2023 at 2.1 million residents.",
+                            "When was the population of Paris estimated?", &p, &r);
+    test_check("answer_window_keeps_date",
+               st == COMI_OK && strstr(r.text, "estimated") && strstr(r.text, "January"), "'%s'",
+               st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+
+    /* Knobs by name: the one setter of the CLI, the service and Python. */
+    p = comi_text_default_params();
+    int knobs_ok = comi_text_set_param(ctx, &p, "lead_weight", 0.5) == COMI_OK &&
+                   p.lead_weight == 0.5f &&
+                   comi_text_set_param(ctx, &p, "summary", 1) == COMI_OK && p.summary == 1 &&
+                   comi_text_set_param(ctx, &p, "target_tokens", 7) == COMI_OK &&
+                   p.target_tokens == 7 && comi_text_set_param(ctx, &p, "ratio", 3) == COMI_OK &&
+                   p.ratio == 3 && p.target_tokens == 0;
+    test_check("set_param_by_name", knobs_ok, "%s", comi_errmsg(ctx));
+    st = comi_text_set_param(ctx, &p, "lead", 1);
+    test_check("set_param_unknown", st == COMI_ERR_INVALID_ARG &&
+                                        strstr(comi_errmsg(ctx), "unknown knob 'lead'") &&
+                                        strstr(comi_errmsg(ctx), "lead_weight"),
+               "%s", comi_errmsg(ctx));
+    st = comi_text_set_param(ctx, &p, "temperature", 0);
+    test_check("set_param_range", st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "> 0"),
+               "%s", comi_errmsg(ctx));
+    size_t n_names = 0;
+    for (const char *const *k = comi_text_param_names(); *k; k++) n_names++;
+    test_check("param_names", n_names == 16, "%zu", n_names);
+
     /* Text without spaces (Chinese, Japanese): every letter is a word. */
     const char *zh = "北京是中国的首都。长城很长。上海是中国最大的城市，人口约两千四百万。";
     test_check("cjk_count_letters", comi_text_count_tokens(zh) == 30 &&

@@ -65,4 +65,9 @@ bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t
 /* Is stderr a terminal (for progress output)? */
 bool cli_stderr_is_tty(void);
 
+/* `--set KEY=VALUE` of compress and eval (a cli_opt CLI_FN; target is a
+ * comi_text_params): any knob comi_text_set_param knows; VALUE a number,
+ * or auto/on/off for summary, true/false for the flags. */
+bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz);
+
 #endif /* COMI_CLI_H */

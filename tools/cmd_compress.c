@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,12 +120,42 @@ static bool read_documents(const char *path, char ***docs, size_t *n) {
     return ok;
 }
 
+bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz) {
+    comi_text_params *p = target;
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return snprintf(err, errsz, "'%s' is not KEY=VALUE", kv), false;
+    char name[64];
+    size_t kl = (size_t)(eq - kv);
+    if (kl >= sizeof name) return snprintf(err, errsz, "unknown knob '%.*s'", (int)kl, kv), false;
+    memcpy(name, kv, kl);
+    name[kl] = '\0';
+    const char *vs = eq + 1;
+    double v;
+    if (!strcmp(vs, "auto")) v = -1;
+    else if (!strcmp(vs, "on") || !strcmp(vs, "true")) v = 1;
+    else if (!strcmp(vs, "off") || !strcmp(vs, "false")) v = 0;
+    else {
+        char *end;
+        errno = 0;
+        v = strtod(vs, &end);
+        if (!*vs || *end || errno)
+            return snprintf(err, errsz, "%s: '%s' is not a number", name, vs), false;
+    }
+    comi_ctx *c = comi_ctx_new(NULL);
+    if (!c) return snprintf(err, errsz, "out of memory"), false;
+    bool ok = comi_text_set_param(c, p, name, v) == COMI_OK;
+    if (!ok) snprintf(err, errsz, "%s", comi_errmsg(c));
+    comi_ctx_free(c);
+    return ok;
+}
+
 int cmd_compress(int argc, char **argv) {
     const char *cmd = "compress";
     const char *question = NULL, *context = NULL, *context_file = NULL, *docs_file = NULL;
     const char *encoder_spec = "lexical";
     bool json = false;
     comi_text_params prm = comi_text_default_params();
+    double ratio = 0; /* 0: not given */
     cli_limits lim = {0};
     cli_opt opts[] = {
         {CLI_O("--question", CLI_STR, &question, "Q", "the question or instruction (required)"),
@@ -135,7 +166,7 @@ int cmd_compress(int argc, char **argv) {
         {CLI_O("--documents-file", CLI_FILE, &docs_file, "F",
          "documents: a JSON list of strings, or JSONL with one\n"
          "string (or object with \"text\") per line")},
-        {CLI_O("--ratio", CLI_F64, &prm.ratio, "R", "compression ratio >= 1 (default 4)"), .flags = CLI_MIN,
+        {CLI_O("--ratio", CLI_F64, &ratio, "R", "compression ratio >= 1 (default 4)"), .flags = CLI_MIN,
          .lo = 1},
         {CLI_O("--target-tokens", CLI_I64, &prm.target_tokens, "N",
          "keep at most N words (N >= 1; overrides --ratio)"), .ilo = 1, .ihi = INT64_MAX},
@@ -158,12 +189,30 @@ int cmd_compress(int argc, char **argv) {
          "weight of sentence/group relevance in a unit's score")},
         {CLI_O("--min-unit-words", CLI_I32, &prm.min_unit_words, "N",
          "shortest clause kept as its own unit (1..1000)"), .ilo = 1, .ihi = 1000},
+        {CLI_O("--min-group-words", CLI_I32, &prm.min_group_words, "N",
+         "a group whose share falls below N words gets none"), .ilo = 0, .ihi = 100000},
+        {CLI_O("--window-words", CLI_I32, &prm.window_words, "N",
+         "group size when the text has no paragraphs (default 120)"), .ilo = 1, .ihi = 1000000},
+        {CLI_O("--bridge-weight", CLI_F32, &prm.bridge_weight, "W",
+         "relevance a titled group gains when a relevant one names it")},
+        {CLI_O("--lead-weight", CLI_F32, &prm.lead_weight, "W",
+         "weight of 1 / (1 + position of a unit in its group)")},
+        {CLI_O("--centrality-weight", CLI_F32, &prm.centrality_weight, "W",
+         "weight of a unit's cosine with the context's centroid")},
+        {CLI_O("--set", CLI_FN, &prm, "KEY=VALUE",
+         "any knob by its name (alpha, ..., summary=auto|on|off);\n"
+         "the same names as eval --set, the HTTP body and Python"),
+         .fn = cli_set_text_knob},
         CLI_LIMIT_OPTS(lim),
     };
     cli_cmd spec = {.name = cmd, .usage = compress_usage, .about = compress_about,
                     .epilog = compress_epilog, .opts = opts, .n_opts = CLI_N(opts)};
     int prc = cli_parse(&spec, argc, argv);
     if (prc >= 0) return prc;
+    /* the same rule as the service and Python: one budget */
+    if (ratio != 0 && prm.target_tokens > 0)
+        return cli_usage(cmd, "give either --ratio or --target-tokens, not both");
+    if (ratio != 0) prm.ratio = ratio;
     int sources = (context != NULL) + (context_file != NULL) + (docs_file != NULL);
     if (sources != 1)
         return cli_usage(cmd, "give exactly one of --context, --context-file, --documents-file");

@@ -640,40 +640,6 @@ static bool parse_methods(const char *s, const method_def **out, size_t *n) {
 }
 
 /* --set KEY=VALUE: one comi_text_params knob (a cli_value_fn). */
-static bool set_knob(const char *kv, void *target, char *err, size_t errsz) {
-    comi_text_params *p = target;
-    const char *eq = strchr(kv, '=');
-    if (!eq) return snprintf(err, errsz, "'%s' is not KEY=VALUE", kv), false;
-    size_t kl = (size_t)(eq - kv);
-    char *end;
-    errno = 0;
-    double v = strtod(eq + 1, &end);
-    if (!eq[1] || *end || errno || !isfinite(v))
-        return snprintf(err, errsz, "'%s' is not a finite number", eq + 1), false;
-#define KNOB(name, expr)                                                                          \
-    if (kl == strlen(name) && !strncmp(kv, name, kl)) {                                         \
-        expr;                                                                                     \
-        return true;                                                                              \
-    }
-    KNOB("alpha", p->alpha = (float)v)
-    KNOB("beta", p->beta = (float)v)
-    KNOB("temperature", p->temperature = (float)v)
-    KNOB("context_weight", p->context_weight = (float)v)
-    KNOB("min_unit_words", p->min_unit_words = (int32_t)v)
-    KNOB("min_group_words", p->min_group_words = (int32_t)v)
-    KNOB("window_words", p->window_words = (int32_t)v)
-    KNOB("keep_titles", p->keep_titles = v != 0)
-    KNOB("bridge_weight", p->bridge_weight = (float)v)
-    KNOB("centrality_weight", p->centrality_weight = (float)v)
-    KNOB("lead_weight", p->lead_weight = (float)v)
-    KNOB("summary", p->summary = v < 0 ? -1 : v > 0 ? 1 : 0)
-#undef KNOB
-    snprintf(err, errsz, "unknown knob '%.*s' (alpha, beta, temperature, context_weight, "
-             "min_unit_words, min_group_words, window_words, keep_titles, bridge_weight, "
-             "lead_weight, centrality_weight, summary)", (int)kl, kv);
-    return false;
-}
-
 int cmd_eval_qa(int argc, char **argv); /* --task qa: tools/cmd_eval_qa.c */
 
 int cmd_eval(int argc, char **argv) {
@@ -725,9 +691,9 @@ int cmd_eval(int argc, char **argv) {
         {CLI_O("--set", CLI_FN, &base, "KEY=VALUE",
                "a comi knob: alpha, beta, temperature, context_weight,\n"
                "min_unit_words, min_group_words, window_words, keep_titles,\n"
-               "bridge_weight, lead_weight, centrality_weight, summary\n"
-               "(-1 auto, 1 on, 0 off) (repeatable)"),
-         .fn = set_knob},
+               "bridge_weight, lead_weight, centrality_weight,\n"
+               "summary=auto|on|off (repeatable)"),
+         .fn = cli_set_text_knob},
         CLI_LIMIT_OPTS(lim),
     };
     cli_cmd spec = {.name = cmd, .usage = eval_usage, .about = eval_about, .epilog = eval_epilog,

@@ -58,6 +58,7 @@ __all__ = [
     "compress_ex",
     "compress_documents",
     "compress_documents_ex",
+    "compress_prompt",
     "version",
     "library_path",
     "set_limits",
@@ -295,7 +296,7 @@ EncoderLike = Union[None, str, "Encoder"]
 
 def compress_ex(context: str, question: str, ratio: Optional[float] = None,
                 target_tokens: Optional[int] = None,
-                encoder: EncoderLike = None) -> CompressResult:
+                encoder: EncoderLike = None, **knobs: Any) -> CompressResult:
     """Compresses one context for a question; returns a CompressResult.
 
     context: the text (documents may be separated by blank lines);
@@ -303,11 +304,16 @@ def compress_ex(context: str, question: str, ratio: Optional[float] = None,
     most original_tokens / ratio tokens (>= 1); target_tokens: keep at most
     this many (> 0; give one of ratio / target_tokens, or neither for the
     library's default ratio); encoder: None or "lexical" (built in), another
-    spec string (loaded once and cached), or an Encoder.
+    spec string (loaded once and cached), or an Encoder; knobs: any
+    comi_text_params knob by its name, the names `comi compress --set`, `comi
+    eval --set` and the HTTP body take (alpha, beta, temperature,
+    context_weight, min_unit_words, min_group_words, window_words,
+    bridge_weight, lead_weight, centrality_weight, summary -1/0/1, keep_titles,
+    coarse, redundancy).
     Raises comi.Error subclasses (InputError for bad values) and TypeError."""
     ctx_b = _c_string(context, "context")
     q_b = _c_string(question, "question")
-    p, enc = _params(ratio, target_tokens, encoder)
+    p, enc = _params(ratio, target_tokens, encoder, knobs)
     lib = _lib.lib()
     c = _lib.ctx()
     res = _lib.TextResult()
@@ -317,15 +323,16 @@ def compress_ex(context: str, question: str, ratio: Optional[float] = None,
 
 
 def compress(context: str, question: str, ratio: Optional[float] = None,
-             target_tokens: Optional[int] = None, encoder: EncoderLike = None) -> str:
+             target_tokens: Optional[int] = None, encoder: EncoderLike = None,
+             **knobs: Any) -> str:
     """Compresses one context for a question and returns the compressed text
     (a str, the same as `comi compress` prints). Arguments as compress_ex."""
-    return compress_ex(context, question, ratio, target_tokens, encoder).text
+    return compress_ex(context, question, ratio, target_tokens, encoder, **knobs).text
 
 
 def compress_documents_ex(documents: Sequence[str], question: str, ratio: Optional[float] = None,
                           target_tokens: Optional[int] = None,
-                          encoder: EncoderLike = None) -> CompressResult:
+                          encoder: EncoderLike = None, **knobs: Any) -> CompressResult:
     """Compresses a list of documents (str each) jointly for a question: the
     budget is shared, so documents with little Marginal Information Gain give
     up most of theirs. Returns a CompressResult; arguments as compress_ex."""
@@ -334,7 +341,7 @@ def compress_documents_ex(documents: Sequence[str], question: str, ratio: Option
                         % type(documents).__name__)
     docs_b = [_c_string(d, "documents[%d]" % i) for i, d in enumerate(documents)]
     q_b = _c_string(question, "question")
-    p, enc = _params(ratio, target_tokens, encoder)
+    p, enc = _params(ratio, target_tokens, encoder, knobs)
     lib = _lib.lib()
     c = _lib.ctx()
     arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
@@ -346,9 +353,53 @@ def compress_documents_ex(documents: Sequence[str], question: str, ratio: Option
 
 
 def compress_documents(documents: Sequence[str], question: str, ratio: Optional[float] = None,
-                       target_tokens: Optional[int] = None, encoder: EncoderLike = None) -> str:
+                       target_tokens: Optional[int] = None, encoder: EncoderLike = None,
+                       **knobs: Any) -> str:
     """compress_documents_ex(...).text: the jointly compressed text."""
-    return compress_documents_ex(documents, question, ratio, target_tokens, encoder).text
+    return compress_documents_ex(documents, question, ratio, target_tokens, encoder,
+                                 **knobs).text
+
+
+def compress_prompt(context: Union[str, Sequence[str]], instruction: str = "",
+                    question: str = "", rate: float = 0.5, target_token: int = -1,
+                    encoder: EncoderLike = None, **knobs: Any) -> dict:
+    """LLMLingua's PromptCompressor.compress_prompt call, so a LLMLingua user
+    switches with one line.
+
+    context: a str, or a list of str (documents, compressed jointly);
+    instruction, question: kept whole around the compressed context (the
+    question, else the instruction, drives the selection; with neither, the
+    context is summarised: summary mode); rate: the fraction of the
+    context's tokens to keep, in (0, 1]; target_token: keep at most this many
+    tokens instead (when > 0). Tokens are text mode's (words; CJK letters).
+    Returns a dict with LLMLingua's keys: compressed_prompt (instruction,
+    compressed context and question joined by blank lines), origin_tokens and
+    compressed_tokens (of the context), ratio ("4.0x") and rate ("25.0%")."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+        raise InputError("rate must be a number in (0, 1], got %r" % (rate,))
+    if isinstance(target_token, bool) or not isinstance(target_token, int):
+        raise TypeError("target_token must be an int, got %s" % type(target_token).__name__)
+    q = question or instruction
+    if not (q and q.strip()):
+        q = "summary"
+        knobs.setdefault("summary", 1)
+    if target_token > 0:
+        budget = dict(target_tokens=target_token)
+    else:
+        budget = dict(ratio=1.0 / rate)
+    if isinstance(context, (list, tuple)):
+        res = compress_documents_ex(list(context), q, encoder=encoder, **budget, **knobs)
+    else:
+        res = compress_ex(context, q, encoder=encoder, **budget, **knobs)
+    prompt = "\n\n".join(s for s in (instruction, res.text, question) if s)
+    kept = res.compressed_tokens / res.original_tokens if res.original_tokens else 1.0
+    return {
+        "compressed_prompt": prompt,
+        "origin_tokens": res.original_tokens,
+        "compressed_tokens": res.compressed_tokens,
+        "ratio": "%.1fx" % (res.original_tokens / max(res.compressed_tokens, 1)),
+        "rate": "%.1f%%" % (100.0 * kept),
+    }
 
 
 class AnswerResult:

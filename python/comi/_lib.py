@@ -64,6 +64,7 @@ class TextParams(ctypes.Structure):
         ("bridge_weight", ctypes.c_float),
         ("centrality_weight", ctypes.c_float),
         ("lead_weight", ctypes.c_float),
+        ("summary", ctypes.c_int32),
         ("_reserved", ctypes.c_uint8 * 256),  # later fields, left at their defaults
     ]
 

@@ -112,6 +112,30 @@ class TestCompress(unittest.TestCase):
         self.assertEqual(comi.compress_documents(docs, "what is the capital of france?",
                                                  ratio=2), res.text)
 
+    def test_knobs_by_name(self):
+        ctx = "Alpha beta gamma delta. Epsilon zeta eta theta iota."
+        a = comi.compress_ex(ctx, "zeta", target_tokens=3, lead_weight=0.0, summary=0)
+        self.assertEqual(a.compressed_tokens, 3)
+        self.assertIn("zeta", a.text)
+        with self.assertRaises(TypeError):
+            comi.compress(ctx, "zeta", target_tokens=3, lead=1.0)
+
+    def test_compress_prompt_llmlingua(self):
+        docs = ["Paris is the capital of France. It lies on the Seine.",
+                "Mount Everest is 8,849 metres high. It is in the Himalayas."]
+        out = comi.compress_prompt(docs, question="How high is Everest?", rate=0.5)
+        self.assertEqual(set(out), {"compressed_prompt", "origin_tokens", "compressed_tokens",
+                                    "ratio", "rate"})
+        self.assertEqual(out["origin_tokens"], 22)
+        self.assertLessEqual(out["compressed_tokens"], 11)
+        self.assertTrue(out["compressed_prompt"].endswith("How high is Everest?"))
+        self.assertIn("8,849", out["compressed_prompt"])
+        self.assertTrue(out["ratio"].endswith("x") and out["rate"].endswith("%"))
+        t = comi.compress_prompt(" ".join(docs), target_token=5)  # no question: summary
+        self.assertEqual(t["compressed_tokens"], 5)
+        with self.assertRaises(Exception):
+            comi.compress_prompt(docs, question="q", rate=0)
+
     def test_unicode_round_trip(self):
         ctx = "café naïve 日本 \U0001F600 end"
         res = comi.compress_ex(ctx, "café", ratio=1)

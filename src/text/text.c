@@ -54,6 +54,81 @@ comi_text_params comi_text_default_params(void) {
     return p;
 }
 
+static const char *const param_names[] = {
+    "alpha", "beta", "temperature", "context_weight", "min_unit_words", "min_group_words",
+    "window_words", "bridge_weight", "lead_weight", "centrality_weight", "summary",
+    "keep_titles", "coarse", "redundancy", "ratio", "target_tokens", NULL};
+
+const char *const *comi_text_param_names(void) {
+    return param_names;
+}
+
+comi_status comi_text_set_param(comi_ctx *ctx, comi_text_params *p, const char *name,
+                                double v) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    if (!name) return comi_err_set(e, COMI_ERR_INVALID_ARG, "knob: NULL name");
+    if (!isfinite(v)) return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: %g is not finite", name, v);
+#define F32(N, COND, WHAT)                                                                       \
+    if (!strcmp(name, #N)) {                                                                    \
+        if (!(COND) || fabs(v) > 1e30)                                                           \
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: %g must be %s", name, v, WHAT);   \
+        p->N = (float)v;                                                                         \
+        return COMI_OK;                                                                          \
+    }
+#define I32(N, LO, HI)                                                                           \
+    if (!strcmp(name, #N)) {                                                                    \
+        if (v != floor(v) || v < (LO) || v > (HI))                                               \
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: %g must be an integer in [%d, %d]", \
+                                name, v, (int)(LO), (int)(HI));                                  \
+        p->N = (int32_t)v;                                                                       \
+        return COMI_OK;                                                                          \
+    }
+#define FLAG(N)                                                                                  \
+    if (!strcmp(name, #N)) {                                                                    \
+        if (v != 0 && v != 1)                                                                    \
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: %g must be 0 or 1", name, v);     \
+        p->N = v != 0;                                                                           \
+        return COMI_OK;                                                                          \
+    }
+    F32(alpha, 1, "finite")
+    F32(beta, 1, "finite")
+    F32(temperature, v > 0, "> 0")
+    F32(context_weight, 1, "finite")
+    F32(bridge_weight, 1, "finite")
+    F32(lead_weight, 1, "finite")
+    F32(centrality_weight, 1, "finite")
+    I32(min_unit_words, 1, 100000)
+    I32(min_group_words, 0, 100000)
+    I32(window_words, 1, 1000000)
+    I32(summary, -1, 1)
+    FLAG(keep_titles)
+    FLAG(coarse)
+    FLAG(redundancy)
+#undef F32
+#undef I32
+#undef FLAG
+    if (!strcmp(name, "ratio")) {
+        if (v < 1) return comi_err_set(e, COMI_ERR_INVALID_ARG, "ratio: %g must be >= 1", v);
+        p->ratio = v;
+        p->target_tokens = 0;
+        return COMI_OK;
+    }
+    if (!strcmp(name, "target_tokens")) {
+        if (v != floor(v) || v < 1 || v > 9.2e18)
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "target_tokens: %g must be an integer >= 1",
+                                v);
+        p->target_tokens = (int64_t)v;
+        return COMI_OK;
+    }
+    return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                        "unknown knob '%.64s' (alpha, beta, temperature, context_weight, "
+                        "min_unit_words, min_group_words, window_words, bridge_weight, "
+                        "lead_weight, centrality_weight, summary, keep_titles, coarse, "
+                        "redundancy, ratio, target_tokens)",
+                        name);
+}
+
 /* ------------------------------------------------------------ encoders */
 
 comi_status comi_encoder_load(comi_ctx *ctx, const char *spec, comi_encoder **out) {
@@ -166,6 +241,7 @@ typedef struct {
     uint32_t group, sent;
     uint32_t n_terms; /* non-stop terms (BM25 length) */
     bool title;
+    bool answer;      /* matches the question and holds a candidate answer */
     float rel;        /* BM25 of the unit */
     float score;      /* relevance used by the fine stage */
     float cent;       /* cosine with the context centroid */
@@ -188,6 +264,8 @@ typedef struct {
     const comi_text_params *prm; /* &params */
     comi_text_params params;     /* the caller's, adjusted in summary mode */
     bool summary;                /* summary mode (stage_parse) */
+    int answer_type;             /* ANS_* the question asks for (stage_parse) */
+    uint8_t *cand;               /* (n_words,) 1 if the word can be that answer */
     const comi_encoder *enc;
     const char *const *srcs;
     size_t n_srcs;
@@ -222,6 +300,7 @@ static void work_free(work_t *w) {
     text_words_free(&w->words);
     text_words_free(&w->qwords);
     free(w->word_group);
+    free(w->cand);
     if (w->units)
         for (size_t i = 0; i < w->n_units; i++) free(w->units[i].dense);
     free(w->units);
@@ -772,8 +851,16 @@ static comi_status allocate(work_t *w, int64_t min_words) {
 
 /* --------------------------------------------------------------- fine */
 
-/* Keeps the best window of n words of unit u (its question matches, then
- * content words); marks them in keep. */
+/* Score of word i inside a cut window: the IDF of a question word, a
+ * little for any other content word. */
+static double word_score(const work_t *w, uint32_t i) {
+    const text_word *x = &w->words.w[i];
+    if (x->term == TEXT_NO_TERM || (x->flags & TW_STOP)) return 0;
+    return w->in_q[x->term] ? w->idf[x->term] : 0.01;
+}
+
+/* Keeps the best window of n words of unit u (its question matches, the
+ * candidate answers, then content words); marks them in keep. */
 static void keep_window(work_t *w, const unit_t *u, int64_t n, uint8_t *keep) {
     const text_word *tw = w->words.w;
     int64_t len = u->w1 - u->w0;
@@ -782,18 +869,29 @@ static void keep_window(work_t *w, const unit_t *u, int64_t n, uint8_t *keep) {
         return;
     }
     double best = -1, cur = 0;
-    int64_t best_at = 0;
-    /* score of word i: idf if a query term, a small bonus if a content word */
+    int64_t best_at = 0, n_cand = 0, n_match = 0;
+    /* a window holding a question word and a candidate answer gains one and
+     * a half times the unit's best question match: under a tight budget the
+     * date of a "when" question beats one more question word */
+    double cand_w = 0;
+    for (uint32_t i = u->w0; i < u->w1; i++)
+        if (!(tw[i].flags & TW_STOP) && w->in_q[tw[i].term] && w->idf[tw[i].term] > cand_w)
+            cand_w = w->idf[tw[i].term];
+    cand_w *= 1.5;
     for (int64_t i = 0; i < len; i++) {
-        const text_word *x = &tw[u->w0 + i];
-        double s = (x->flags & TW_STOP) ? 0 : (w->in_q[x->term] ? w->idf[x->term] : 0.01);
+        double s = word_score(w, u->w0 + (uint32_t)i);
         cur += s;
+        n_match += s >= 0.1;
+        n_cand += w->cand[u->w0 + i];
         if (i >= n) {
-            const text_word *y = &tw[u->w0 + i - n];
-            cur -= (y->flags & TW_STOP) ? 0 : (w->in_q[y->term] ? w->idf[y->term] : 0.01);
+            double o = word_score(w, u->w0 + (uint32_t)(i - n));
+            cur -= o;
+            n_match -= o >= 0.1;
+            n_cand -= w->cand[u->w0 + i - n];
         }
-        if (i >= n - 1 && cur > best + 1e-9) {
-            best = cur;
+        double v = cur + (n_cand > 0 && n_match > 0 ? cand_w : 0);
+        if (i >= n - 1 && v > best + 1e-9) {
+            best = v;
             best_at = i - n + 1;
         }
     }
@@ -886,6 +984,78 @@ static bool names_no_content(const work_t *w, const char *question) {
     return asks;
 }
 
+/* What a question asks for: a number or date ("when", "how many", "what
+ * year"), a name ("who", "where", "which"), or nothing in particular. */
+enum { ANS_NONE = 0, ANS_NUMBER = 1, ANS_NAME = 2 };
+
+/* Weight of a unit holding a candidate answer (a number or date for "when"
+ * questions, a name for "who" questions) next to its question relevance. */
+#define ANSWER_WEIGHT 1.0f
+
+static int answer_type(const work_t *w, const char *question) {
+    char buf[64], prev[64] = "";
+    for (size_t i = 0; i < w->qwords.n && i < 8; i++) {
+        const text_word *x = &w->qwords.w[i];
+        size_t len = x->end - x->start;
+        if (len * 4 + 4 > sizeof buf) continue;
+        size_t n = lex_normalize_word(question + x->start, len, false, buf);
+        buf[n] = '\0';
+        if (!strcmp(buf, "when")) return ANS_NUMBER;
+        if (!strcmp(prev, "how") && (!strcmp(buf, "many") || !strcmp(buf, "much") ||
+                                     !strcmp(buf, "long") || !strcmp(buf, "old") ||
+                                     !strcmp(buf, "far") || !strcmp(buf, "tall") ||
+                                     !strcmp(buf, "high") || !strcmp(buf, "big")))
+            return ANS_NUMBER;
+        if ((!strcmp(prev, "what") || !strcmp(prev, "which")) &&
+            (!strcmp(buf, "year") || !strcmp(buf, "date") || !strcmp(buf, "age") ||
+             !strcmp(buf, "century") || !strcmp(buf, "decade") || !strcmp(buf, "percentage") ||
+             !strcmp(buf, "population") || !strcmp(buf, "number")))
+            return ANS_NUMBER;
+        if (!strcmp(buf, "who") || !strcmp(buf, "whom") || !strcmp(buf, "whose") ||
+            !strcmp(buf, "where"))
+            return ANS_NAME;
+        memcpy(prev, buf, n + 1);
+    }
+    return ANS_NONE;
+}
+
+static bool is_month(const char *s, size_t n) {
+    static const char *const m[] = {"january", "february", "march", "april", "may", "june",
+                                    "july", "august", "september", "october", "november",
+                                    "december"};
+    for (size_t i = 0; i < 12; i++)
+        if (strlen(m[i]) == n && !memcmp(m[i], s, n)) return true;
+    return false;
+}
+
+/* Marks the words that can answer the question (w->cand): numbers and
+ * months for ANS_NUMBER; for ANS_NAME capitalised words that do not start
+ * a sentence and are not question words. */
+static bool mark_candidates(work_t *w) {
+    size_t nw = w->words.n;
+    w->cand = comi_calloc_array(w->e, nw + 1, 1, "answer candidates");
+    if (!w->cand) return false;
+    if (w->answer_type == ANS_NONE) return true;
+    const text_word *tw = w->words.w;
+    for (size_t i = 0; i < nw; i++) {
+        const text_word *x = &tw[i];
+        if (x->term == TEXT_NO_TERM || w->in_q[x->term]) continue;
+        const char *s = w->srcs[x->src] + x->start;
+        size_t len = x->end - x->start;
+        if (w->answer_type == ANS_NUMBER) {
+            bool digit = false;
+            for (size_t j = 0; j < len; j++) digit |= s[j] >= '0' && s[j] <= '9';
+            char low[64];
+            size_t tl = len * 4 + 4 <= sizeof low ? lex_normalize_word(s, len, false, low) : 0;
+            w->cand[i] = digit || is_month(low, tl);
+        } else {
+            bool starts = i == 0 || (tw[i - 1].flags & TW_SENT_END);
+            w->cand[i] = !starts && !(x->flags & TW_STOP) && s[0] >= 'A' && s[0] <= 'Z';
+        }
+    }
+    return true;
+}
+
 /* Stage 1 (parse): the question's words, the word budget, sentence and
  * clause boundaries, groups and units; the working set is checked against
  * the context's byte limit before anything large is allocated. */
@@ -899,6 +1069,7 @@ static comi_status stage_parse(work_t *w, bool docs_mode, const char *question) 
                                &w->qwords);
     if (st != COMI_OK) return st;
     if (w->qwords.n == 0) return comi_err_set(e, COMI_ERR_INVALID_ARG, "question: empty (no words)");
+    w->answer_type = answer_type(w, question);
     if (prm->summary > 0 || (prm->summary < 0 && names_no_content(w, question))) {
         /* Summary mode: no question relevance; the budget shared by group
          * size; units by centrality, short units, strong redundancy. */
@@ -985,6 +1156,7 @@ static comi_status stage_terms(work_t *w) {
         for (size_t i = 0; i < nw; i++)
             if (w->words.w[i].term != TEXT_NO_TERM && w->in_q[w->words.w[i].term])
                 w->words.w[i].flags &= (uint16_t)~TW_STOP;
+    if (!mark_candidates(w)) return e->status;
     return COMI_OK;
 }
 
@@ -1077,6 +1249,10 @@ static comi_status stage_relevance(work_t *w, const char *question) {
         float gr = max_g > 0 ? w->groups[x->group].rel / max_g : 0;
         float lead = 1.0f / (1.0f + (float)(u - w->groups[x->group].u0));
         x->score = prm->alpha * (r + cw * (s + gr)) + cent_w * x->cent + lead_w * lead;
+        if (w->answer_type != ANS_NONE && x->rel > 0 && !w->summary) {
+            for (uint32_t i = x->w0; i < x->w1 && !x->answer; i++) x->answer = w->cand[i];
+            if (x->answer) x->score += prm->alpha * ANSWER_WEIGHT;
+        }
     }
     w->max_g = max_g;
     return COMI_OK;

@@ -80,6 +80,16 @@ if grep -q "resuming, 12 cells" "$TMP/ev.err" && [ "$(wc -l <"$TMP/ev/examples.j
 else
     fail eval_resume "$(cat "$TMP/ev.err")"
 fi
+# knobs: the same names in compress --set, eval --set, the HTTP body and Python
+expect_fail compress_ratio_and_target "give either --ratio or --target-tokens, not both" \
+    "$COMI" compress --context "a b c d e f g h" --question b --ratio 2 --target-tokens 3
+"$COMI" compress --context "Alpha beta gamma delta. Epsilon zeta eta theta iota." --question zeta \
+    --target-tokens 3 --set lead_weight=0 --set summary=off --lead-weight 0 >"$TMP/k.out" 2>"$TMP/k.err"
+if [ $? -eq 0 ] && [ "$(wc -w <"$TMP/k.out")" -eq 3 ]; then pass compress_set_knobs; else fail compress_set_knobs "$(cat "$TMP/k.err")"; fi
+expect_fail compress_set_unknown_knob "unknown knob 'lead'" \
+    "$COMI" compress --context "a b c" --question b --set lead=1
+expect_fail compress_set_bad_value "temperature: -1 must be > 0" \
+    "$COMI" compress --context "a b c" --question b --set temperature=-1
 # the settings are stored with the results; a resume with others refuses
 if python3 -c "
 import json

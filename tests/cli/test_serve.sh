@@ -171,6 +171,11 @@ post bad_missing_question "{\"context\": \"a b\"}" 400 "\"missing field 'questio
 post bad_both_inputs "{\"context\": \"a b\", \"documents\": [\"c\"], \"question\": \"q\"}" 400 "'not both' in d['error']"
 post bad_both_budgets "{\"context\": \"a b\", \"question\": \"q\", \"ratio\": 2, \"target_tokens\": 1}" 400 "'not both' in d['error']"
 post bad_unknown_field "{\"context\": \"a b\", \"question\": \"q\", \"ratoi\": 2}" 400 "\"unknown field 'ratoi'\" in d['error']"
+# every text-mode knob by its name, as compress --set and Python take them
+post compress_knobs "{\"context\": \"$CTX\", \"question\": \"kappa\", \"target_tokens\": 3, \"lead_weight\": 0, \"summary\": \"off\", \"coarse\": false, \"min_unit_words\": 2}" 200 \
+  "d['compressed_tokens'] == 3"
+post bad_knob_value "{\"context\": \"a b\", \"question\": \"q\", \"temperature\": -1}" 422 "'temperature: -1 must be > 0' in d['error']"
+post bad_knob_type "{\"context\": \"a b\", \"question\": \"q\", \"beta\": \"high\"}" 400 "\"'beta' must be a number\" in d['error']"
 post bad_duplicate_key "{\"context\": \"a b\", \"context\": \"c\", \"question\": \"q\"}" 400 "'duplicate' in d['error']"
 post bad_nul "{\"context\": \"a\\u0000b\", \"question\": \"q\"}" 400 "'malformed JSON' in d['error']"
 post bad_surrogate "{\"context\": \"a \\ud800 b\", \"question\": \"q\"}" 400 "'malformed JSON' in d['error']"

@@ -202,9 +202,13 @@ static int parse_common(const char *body, size_t len, job *j, const char *const 
 /* Parses and checks a /v1/compress body into j (inputs only). Returns 0 on
  * success, else the HTTP status with the message in err. */
 int serve_parse_compress(const char *body, size_t len, job *j, char *err, size_t errsz) {
-    static const char *const known[] = {"context", "documents",     "question",
-                                        "ratio",   "target_tokens", "encoder"};
-    int code = parse_common(body, len, j, known, sizeof known / sizeof known[0], true, err, errsz);
+    /* the request fields, then every text-mode knob by its name */
+    const char *known[40] = {"context", "documents",     "question",
+                             "ratio",   "target_tokens", "encoder"};
+    size_t n_known = 6;
+    for (const char *const *k = comi_text_param_names(); *k && n_known < 40; k++)
+        if (strcmp(*k, "ratio") && strcmp(*k, "target_tokens")) known[n_known++] = *k;
+    int code = parse_common(body, len, j, known, n_known, true, err, errsz);
     if (code) return code;
     json_t *ratio = json_object_get(j->root, "ratio");
     json_t *target = json_object_get(j->root, "target_tokens");
@@ -241,6 +245,30 @@ int serve_parse_compress(const char *body, size_t len, job *j, char *err, size_t
             return 422;
         }
         j->params.target_tokens = (int64_t)t;
+    }
+    for (size_t k = 6; k < n_known; k++) {
+        json_t *v = json_object_get(j->root, known[k]);
+        if (!v) continue;
+        double x;
+        if (json_is_boolean(v)) x = json_is_true(v);
+        else if (json_is_number(v)) x = json_number_value(v);
+        else if (!strcmp(known[k], "summary") && json_is_string(v) &&
+                 (!strcmp(json_string_value(v), "auto") || !strcmp(json_string_value(v), "on") ||
+                  !strcmp(json_string_value(v), "off")))
+            x = !strcmp(json_string_value(v), "auto") ? -1 : !strcmp(json_string_value(v), "on");
+        else {
+            snprintf(err, errsz, "'%s' must be a number, got %s", known[k], json_type_name(v));
+            return 400;
+        }
+        comi_ctx *c = comi_ctx_new(NULL);
+        if (!c) {
+            snprintf(err, errsz, "out of memory");
+            return 500;
+        }
+        comi_status st = comi_text_set_param(c, &j->params, known[k], x);
+        if (st != COMI_OK) snprintf(err, errsz, "%s", comi_errmsg(c));
+        comi_ctx_free(c);
+        if (st != COMI_OK) return 422;
     }
     if (enc) {
         if (!json_is_string(enc)) {
