@@ -149,10 +149,74 @@ bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz) {
     return ok;
 }
 
+/* Model tokens of text (no BOS/EOS), or -1 on failure (message in ctx). */
+static int64_t model_tokens(comi_ctx *ctx, const comi_tokenizer *tok, const char *text) {
+    comi_tokenize_params tp = comi_tokenize_default_params();
+    tp.add_bos = 0;
+    tp.add_eos = 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (comi_tokenize(ctx, tok, text, strlen(text), &tp, &ids, &n) != COMI_OK) return -1;
+    comi_free(ids);
+    return (int64_t)n;
+}
+
+/* Compresses with the budget counted in a model's tokens: budget = the
+ * target, or floor(model tokens of the input / ratio). Text mode selects by
+ * words, so the word budget starts at budget * words / tokens and shrinks
+ * in proportion to the overshoot until the output's model tokens fit (at
+ * most 12 tries; a budget under one word keeps the single best word, as
+ * text mode always keeps something). res's counts are then model tokens. */
+static comi_status compress_in_tokens(comi_ctx *ctx, const comi_tokenizer *tok, char **docs,
+                                      size_t n_docs, const char *text, const char *question,
+                                      comi_text_params prm, comi_text_result *res) {
+    int64_t total = 0;
+    if (docs) {
+        for (size_t i = 0; i < n_docs; i++) {
+            int64_t t = model_tokens(ctx, tok, docs[i]);
+            if (t < 0) return COMI_ERR_INVALID_ARG;
+            total += t;
+        }
+    } else if ((total = model_tokens(ctx, tok, text)) < 0) {
+        return COMI_ERR_INVALID_ARG;
+    }
+    int64_t budget = prm.target_tokens > 0 ? prm.target_tokens : (int64_t)((double)total / prm.ratio);
+    if (budget < 1) budget = 1;
+    comi_status st;
+    /* a first pass at the caller's own ratio gives the word count */
+    comi_text_params p = prm;
+    p.target_tokens = 0;
+    if (p.ratio < 1) p.ratio = 1;
+    st = docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &p, res)
+              : comi_compress_text(ctx, text, question, &p, res);
+    if (st != COMI_OK) return st;
+    const int64_t words = res->original_tokens;
+    int64_t w = total > 0 ? (int64_t)((double)budget * (double)words / (double)total) : 1;
+    if (w < 1) w = 1;
+    for (int tries = 0; tries < 12; tries++) {
+        comi_text_result_free(res);
+        p.target_tokens = w;
+        st = docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &p,
+                                            res)
+                  : comi_compress_text(ctx, text, question, &p, res);
+        if (st != COMI_OK) return st;
+        int64_t got = model_tokens(ctx, tok, res->text);
+        if (got < 0) return COMI_ERR_INVALID_ARG;
+        res->original_tokens = total;
+        res->compressed_tokens = got;
+        res->ratio = (double)total / (double)(got > 0 ? got : 1);
+        if (got <= budget || w == 1) break;
+        int64_t next = (int64_t)((double)w * (double)budget / (double)got);
+        w = next < w ? next : w - 1;
+        if (w < 1) w = 1;
+    }
+    return COMI_OK;
+}
+
 int cmd_compress(int argc, char **argv) {
     const char *cmd = "compress";
     const char *question = NULL, *context = NULL, *context_file = NULL, *docs_file = NULL;
-    const char *encoder_spec = "lexical";
+    const char *encoder_spec = "lexical", *tokenizer_path = NULL;
     bool json = false;
     comi_text_params prm = comi_text_default_params();
     double ratio = 0; /* 0: not given */
@@ -174,6 +238,9 @@ int cmd_compress(int argc, char **argv) {
          "lexical (default) | vectors:FILE (GloVe text or word2vec\n"
          "binary) | MODEL (.gguf or HF directory with a tokenizer:\n"
          "hidden states of its first 8 layers)")},
+        {CLI_O("--tokenizer", CLI_STR, &tokenizer_path, "MODEL",
+         "count --ratio and --target-tokens budgets in MODEL's tokens\n"
+         "(.gguf or HF directory; no BOS/EOS) instead of words")},
         {CLI_O("--json", CLI_FLAG, &json, NULL,
          "print {compressed, original_tokens, compressed_tokens,\nratio, ms}")},
         {CLI_O("--keep-titles", CLI_FLAG, &prm.keep_titles, NULL,
@@ -223,6 +290,7 @@ int cmd_compress(int argc, char **argv) {
     char *file_text = NULL, **docs = NULL;
     size_t n_docs = 0;
     comi_encoder *enc = NULL;
+    comi_tokenizer *tok = NULL;
     comi_text_result res = {0};
     if (context_file && !(file_text = cli_read_text(cmd, "--context-file", context_file))) goto done;
     if (docs_file && !read_documents(docs_file, &docs, &n_docs)) goto done;
@@ -233,8 +301,15 @@ int cmd_compress(int argc, char **argv) {
         }
         prm.encoder = enc;
     }
+    if (tokenizer_path && comi_tokenizer_load(ctx, tokenizer_path, &tok) != COMI_OK) {
+        cli_error(cmd, "--tokenizer: %s", comi_errmsg(ctx));
+        goto done;
+    }
     comi_status st;
-    if (docs)
+    if (tok)
+        st = compress_in_tokens(ctx, tok, docs, n_docs, file_text ? file_text : context, question,
+                                prm, &res);
+    else if (docs)
         st = comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &prm, &res);
     else st = comi_compress_text(ctx, file_text ? file_text : context, question, &prm, &res);
     if (st != COMI_OK) {
@@ -261,6 +336,7 @@ int cmd_compress(int argc, char **argv) {
 done:
     comi_text_result_free(&res);
     comi_encoder_free(enc);
+    comi_tokenizer_free(tok);
     for (size_t i = 0; i < n_docs; i++) free(docs[i]);
     free(docs);
     free(file_text);

@@ -115,3 +115,32 @@ expect_fail eval_bad_line "line 2: field 'input' is not a string" "$COMI" eval -
 expect_fail eval_unknown_method "unknown method 'magic'" "$COMI" eval --data "$TMP/d.jsonl" --methods comi,magic
 expect_fail eval_unknown_task "unknown task" "$COMI" eval --data "$TMP/d.jsonl" --task nope
 expect_fail eval_missing_data "cannot open" "$COMI" eval --data "$TMP/none.jsonl"
+
+# --tokenizer MODEL: budgets in that model's tokens, checked against an
+# independent count by `comi tokenize --no-bos` of the output.
+TOKM=$GOLDEN/forward/models/tiny-qwen2-bpe.gguf
+if [ -f "$TOKM" ]; then
+    total=$("$COMI" tokenize --model "$TOKM" --no-bos --file "$EX" | wc -w)
+    for r in 4 8 16; do
+        "$COMI" compress --context-file "$EX" --question "$Q" --ratio $r --tokenizer "$TOKM" --json >"$TMP/tj" 2>"$TMP/err"
+        python3 -c "import json; print(json.load(open('$TMP/tj'))['compressed'], end='')" >"$TMP/tout"
+        got=$("$COMI" tokenize --model "$TOKM" --no-bos --file "$TMP/tout" | wc -w)
+        if python3 -c "
+import json
+d=json.load(open('$TMP/tj'))
+assert d['original_tokens']==$total, (d['original_tokens'], $total)
+assert d['compressed_tokens']==$got, (d['compressed_tokens'], $got)
+assert 1 <= $got <= $total//$r, ($got, $total//$r)
+assert $got >= ($total//$r)*0.6, ('budget badly underused', $got, $total//$r)
+" 2>"$TMP/perr"; then pass compress_tokenizer_ratio_$r; else fail compress_tokenizer_ratio_$r "$(tail -1 "$TMP/perr")"; fi
+    done
+    out=$("$COMI" compress --context-file "$EX" --question "$Q" --target-tokens 30 --tokenizer "$TOKM")
+    printf '%s' "$out" >"$TMP/tout"
+    got=$("$COMI" tokenize --model "$TOKM" --no-bos --file "$TMP/tout" | wc -w)
+    if [ "$got" -ge 1 ] && [ "$got" -le 30 ]; then pass compress_tokenizer_target; else
+        fail compress_tokenizer_target "$got model tokens for a budget of 30"; fi
+    expect_fail compress_tokenizer_missing "--tokenizer" \
+        "$COMI" compress --context-file "$EX" --question "$Q" --tokenizer "$TMP/none.gguf"
+else
+    skip compress_tokenizer "golden model not found at $TOKM"
+fi
