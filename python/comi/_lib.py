@@ -21,16 +21,6 @@ _CHECKOUT_PATH = os.path.normpath(os.path.join(_HERE, "..", "..", "build", "libc
 
 COMI_OK = 0
 RESERVED_BYTES = 64  # COMI_RESERVED_BYTES: the tail every public C struct keeps for growth
-STATUS_NAMES = {
-    0: "ok",
-    1: "invalid argument",
-    2: "i/o error",
-    3: "malformed input",
-    4: "unsupported",
-    5: "out of memory",
-    6: "limit exceeded",
-    7: "internal error",
-}
 
 
 class CtxParams(ctypes.Structure):
