@@ -161,6 +161,15 @@ static int64_t model_tokens(comi_ctx *ctx, const comi_tokenizer *tok, const char
     return (int64_t)n;
 }
 
+/* One compression of the documents (when docs) or of text. */
+static comi_status compress_once(comi_ctx *ctx, char **docs, size_t n_docs, const char *text,
+                                 const char *question, const comi_text_params *prm,
+                                 comi_text_result *res) {
+    return docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, prm,
+                                          res)
+                : comi_compress_text(ctx, text, question, prm, res);
+}
+
 /* Compresses with the budget counted in a model's tokens: budget = the
  * target, or floor(model tokens of the input / ratio). Text mode selects by
  * words, so the word budget starts at budget * words / tokens and shrinks
@@ -187,19 +196,14 @@ static comi_status compress_in_tokens(comi_ctx *ctx, const comi_tokenizer *tok, 
     comi_text_params p = prm;
     p.target_tokens = 0;
     if (p.ratio < 1) p.ratio = 1;
-    st = docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &p, res)
-              : comi_compress_text(ctx, text, question, &p, res);
-    if (st != COMI_OK) return st;
+    if ((st = compress_once(ctx, docs, n_docs, text, question, &p, res)) != COMI_OK) return st;
     const int64_t words = res->original_tokens;
     int64_t w = total > 0 ? (int64_t)((double)budget * (double)words / (double)total) : 1;
     if (w < 1) w = 1;
     for (int tries = 0; tries < 12; tries++) {
         comi_text_result_free(res);
         p.target_tokens = w;
-        st = docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &p,
-                                            res)
-                  : comi_compress_text(ctx, text, question, &p, res);
-        if (st != COMI_OK) return st;
+        if ((st = compress_once(ctx, docs, n_docs, text, question, &p, res)) != COMI_OK) return st;
         int64_t got = model_tokens(ctx, tok, res->text);
         if (got < 0) return COMI_ERR_INVALID_ARG;
         res->original_tokens = total;
@@ -309,9 +313,7 @@ int cmd_compress(int argc, char **argv) {
     if (tok)
         st = compress_in_tokens(ctx, tok, docs, n_docs, file_text ? file_text : context, question,
                                 prm, &res);
-    else if (docs)
-        st = comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, &prm, &res);
-    else st = comi_compress_text(ctx, file_text ? file_text : context, question, &prm, &res);
+    else st = compress_once(ctx, docs, n_docs, file_text ? file_text : context, question, &prm, &res);
     if (st != COMI_OK) {
         cli_error(cmd, "%s", comi_errmsg(ctx));
         goto done;
