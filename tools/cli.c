@@ -140,6 +140,11 @@ bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t
     return true;
 }
 
+void cli_print_ids(const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+    printf("\n");
+}
+
 bool cli_stderr_is_tty(void) {
     return isatty(STDERR_FILENO) != 0;
 }

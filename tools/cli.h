@@ -65,6 +65,10 @@ bool cli_write_bytes(const char *cmd, const char *path, const void *data, size_t
 /* Is stderr a terminal (for progress output)? */
 bool cli_stderr_is_tty(void);
 
+/* Prints n token ids on one line of stdout, space-separated (the contract's
+ * id line of tokenize, forward --generate, answer/generate --print-ids). */
+void cli_print_ids(const int32_t *ids, size_t n);
+
 /* `--set KEY=VALUE` of compress and eval (a cli_opt CLI_FN; target is a
  * comi_text_params): any knob comi_text_set_param knows; VALUE a number,
  * or auto/on/off for summary, true/false for the flags. */

@@ -171,10 +171,7 @@ int cmd_answer(int argc, char **argv) {
         !cli_write_bytes(CMD, logits_out, r.logits, (size_t)r.n_vocab * sizeof(float)))
         goto done;
     printf("%s\n", r.text ? r.text : "");
-    if (print_ids) {
-        for (int32_t i = 0; i < r.n_ids; i++) printf(i ? " %d" : "%d", r.ids[i]);
-        printf("\n");
-    }
+    if (print_ids) cli_print_ids(r.ids, (size_t)r.n_ids);
     if (timings)
         fprintf(stderr,
                 "comi answer: %lld context + %lld question tokens, %lld segment(s), %lld memory "

@@ -218,9 +218,7 @@ int cmd_forward(int argc, char **argv) {
             cli_error(CMD, "%s", gen ? comi_errmsg(ctx) : "out of memory");
             goto done;
         }
-        for (int32_t i = 0; i < n_out; i++)
-            printf(i ? " %d" : "%d", gen[i]);
-        printf("\n");
+        cli_print_ids(gen, (size_t)n_out);
     }
     rc = 0;
 done:

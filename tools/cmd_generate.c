@@ -138,11 +138,7 @@ int cmd_generate(int argc, char **argv) {
     fwrite(gen, 1, gl, stdout);
     printf("\n");
     comi_free(gen);
-    if (print_ids) {
-        for (int32_t i = 0; i < n_out; i++)
-            printf(i ? " %d" : "%d", (int)out[i]);
-        printf("\n");
-    }
+    if (print_ids) cli_print_ids(out, (size_t)n_out);
     if (fflush(stdout) != 0) {
         cli_error(CMD, "cannot write the output: %s", strerror(errno));
         goto done;

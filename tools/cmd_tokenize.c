@@ -140,9 +140,7 @@ int cmd_tokenize(int argc, char **argv) {
             cli_error(CMD, "%s", comi_errmsg(ctx));
             goto done;
         }
-        for (size_t i = 0; i < n; i++)
-            printf(i ? " %d" : "%d", (int)ids[i]);
-        printf("\n");
+        cli_print_ids(ids, n);
         comi_free(ids);
     }
     if (fflush(stdout) != 0) {
