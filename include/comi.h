@@ -777,8 +777,28 @@ typedef struct comi_text_params {
     int32_t summary;       /* -1 (default): automatic; 1: the question names no content
                               (a "summarise" instruction), keep the context's central,
                               non-redundant content; 0: always question-driven */
-    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
+    /* Fields taken from the reserved tail (both zero = the earlier behaviour). */
+    const comi_tokenizer *tokenizer; /* non-NULL: ratio and target_tokens budgets, and the
+                                        result's token counts, are this tokenizer's tokens
+                                        (no BOS/EOS) instead of words; the text is still
+                                        selected by words, with the word budget shrunk until
+                                        the output's tokens fit (at most 12 compressions) */
+    int32_t unit;          /* comi_text_unit: what the output is made of (default word) */
+    uint8_t reserved[COMI_RESERVED_BYTES - 12]; /* fields of later versions (see comi.h top) */
 } comi_text_params;
+
+/* The granularity of text mode's output (comi_text_params.unit). */
+typedef enum comi_text_unit {
+    COMI_UNIT_WORD = 0,     /* clauses, and under a tight budget the best window of words of a
+                               clause (the default: best answer recall) */
+    COMI_UNIT_CLAUSE = 1,   /* whole clauses only (never cut inside one) */
+    COMI_UNIT_SENTENCE = 2  /* whole sentences only, each byte for byte as in the input, in
+                               their input order; consecutive kept sentences keep the input's
+                               own separator, others are joined by a space (same line) or a
+                               line break (other line, paragraph or document), so a title line
+                               never runs into its text. A budget shorter than every sentence
+                               fails (COMI_ERR_INVALID_ARG) instead of cutting one */
+} comi_text_unit;
 
 COMI_API comi_text_params comi_text_default_params(void);
 
@@ -794,6 +814,15 @@ COMI_API comi_status comi_text_set_param(comi_ctx *ctx, comi_text_params *p, con
 
 /* The knob names comi_text_set_param accepts (NULL-terminated list). */
 COMI_API const char *const *comi_text_param_names(void);
+
+/* Sets p->unit from its name: "word", "clause", "sentence" or "readable" (the
+ * service's and Python's name for "sentence"). COMI_ERR_INVALID_ARG naming
+ * the value otherwise. */
+COMI_API comi_status comi_text_set_unit(comi_ctx *ctx, comi_text_params *p, const char *name);
+
+/* The name of a comi_text_unit ("word", "clause", "sentence"), NULL when
+ * unit is none of them. */
+COMI_API const char *comi_text_unit_name(int32_t unit);
 
 typedef struct comi_text_result {
     char *text;                /* compressed text, NUL-terminated; free with comi_text_result_free */

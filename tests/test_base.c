@@ -12,6 +12,8 @@
 #include "base/vec.h"
 #include "comi.h"
 
+#include <stddef.h>
+
 /* RFC 3629 by the table of its section 4: the length of the well-formed
  * sequence at p (1..4) or 0. */
 static size_t ref_decode(const uint8_t *p, size_t n, uint32_t *cp) {
@@ -208,8 +210,18 @@ static void test_struct_sizes(void) {
     comi_text_params tp = comi_text_default_params();
     comi_answer_params ap = comi_answer_default_params();
     bool zero = true;
+    for (size_t i = 0; i < sizeof tp.reserved; i++) zero &= tp.reserved[i] == 0;
     for (size_t i = 0; i < COMI_RESERVED_BYTES; i++)
-        zero &= tp.reserved[i] == 0 && ap.reserved[i] == 0 && ap.merge.reserved[i] == 0;
+        zero &= ap.reserved[i] == 0 && ap.merge.reserved[i] == 0;
+    /* fields taken from the tail keep every earlier offset and start at the
+     * earlier behaviour (NULL tokenizer, word units) */
+    test_check("text_params_tail_fields",
+               offsetof(comi_text_params, tokenizer) == 72 &&
+                   offsetof(comi_text_params, unit) == 80 &&
+                   offsetof(comi_text_params, reserved) == 84 && tp.tokenizer == NULL &&
+                   tp.unit == COMI_UNIT_WORD,
+               "tokenizer at %zu, unit at %zu, reserved at %zu", offsetof(comi_text_params, tokenizer),
+               offsetof(comi_text_params, unit), offsetof(comi_text_params, reserved));
     test_check("struct_reserved_zero_in_defaults", zero, "a default params struct has nonzero reserved bytes");
 }
 

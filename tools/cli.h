@@ -71,7 +71,12 @@ void cli_print_ids(const int32_t *ids, size_t n);
 
 /* `--set KEY=VALUE` of compress and eval (a cli_opt CLI_FN; target is a
  * comi_text_params): any knob comi_text_set_param knows; VALUE a number,
- * or auto/on/off for summary, true/false for the flags. */
+ * or auto/on/off for summary, true/false for the flags; unit=NAME as
+ * cli_set_text_unit. */
 bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz);
+
+/* `--unit NAME` (a cli_opt CLI_FN; target is a comi_text_params):
+ * comi_text_set_unit's names (sentence, clause, word, readable). */
+bool cli_set_text_unit(const char *name, void *target, char *err, size_t errsz);
 
 #endif /* COMI_CLI_H */

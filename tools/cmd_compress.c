@@ -15,14 +15,17 @@ int cmd_compress(int argc, char **argv);
 
 static const char *const compress_usage =
     "usage: comi compress --question Q (--context-file F | --context TEXT | --documents-file F)\n"
-    "                     [--ratio R | --target-tokens N] [--encoder SPEC] [--json]\n"
+    "                     [--ratio R | --target-tokens N] [--unit sentence|clause|word]\n"
+    "                     [--tokenizer MODEL] [--encoder SPEC] [--json] [--set K=V]\n"
     "                     [--max-context-tokens N] [--max-memory SIZE]\n";
 
 static const char *const compress_about =
     "Keeps the words of the context with the most Marginal Information Gain for the\n"
     "question (coarse-to-fine: groups get budgets, units inside them are kept\n"
     "greedily) and prints them in their original order. The output never has more\n"
-    "than floor(words / R) words (--ratio, default 4) or N words (--target-tokens).\n"
+    "than floor(words / R) words (--ratio, default 4) or N words (--target-tokens);\n"
+    "with --tokenizer, MODEL's tokens instead of words. --unit sentence keeps whole\n"
+    "sentences only, each exactly as in the input (readable output, no splices).\n"
     "A file argument of - reads standard input.\n";
 
 static const char *const compress_epilog =
@@ -120,8 +123,18 @@ static bool read_documents(const char *path, char ***docs, size_t *n) {
     return ok;
 }
 
+bool cli_set_text_unit(const char *name, void *target, char *err, size_t errsz) {
+    comi_ctx *c = comi_ctx_new(NULL);
+    if (!c) return snprintf(err, errsz, "out of memory"), false;
+    bool ok = comi_text_set_unit(c, target, name) == COMI_OK;
+    if (!ok) snprintf(err, errsz, "%s", comi_errmsg(c));
+    comi_ctx_free(c);
+    return ok;
+}
+
 bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz) {
     comi_text_params *p = target;
+    if (!strncmp(kv, "unit=", 5)) return cli_set_text_unit(kv + 5, target, err, errsz);
     const char *eq = strchr(kv, '=');
     if (!eq || eq == kv) return snprintf(err, errsz, "'%s' is not KEY=VALUE", kv), false;
     char name[64];
@@ -149,18 +162,6 @@ bool cli_set_text_knob(const char *kv, void *target, char *err, size_t errsz) {
     return ok;
 }
 
-/* Model tokens of text (no BOS/EOS), or -1 on failure (message in ctx). */
-static int64_t model_tokens(comi_ctx *ctx, const comi_tokenizer *tok, const char *text) {
-    comi_tokenize_params tp = comi_tokenize_default_params();
-    tp.add_bos = 0;
-    tp.add_eos = 0;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (comi_tokenize(ctx, tok, text, strlen(text), &tp, &ids, &n) != COMI_OK) return -1;
-    comi_free(ids);
-    return (int64_t)n;
-}
-
 /* One compression of the documents (when docs) or of text. */
 static comi_status compress_once(comi_ctx *ctx, char **docs, size_t n_docs, const char *text,
                                  const char *question, const comi_text_params *prm,
@@ -168,53 +169,6 @@ static comi_status compress_once(comi_ctx *ctx, char **docs, size_t n_docs, cons
     return docs ? comi_compress_documents(ctx, (const char *const *)docs, n_docs, question, prm,
                                           res)
                 : comi_compress_text(ctx, text, question, prm, res);
-}
-
-/* Compresses with the budget counted in a model's tokens: budget = the
- * target, or floor(model tokens of the input / ratio). Text mode selects by
- * words, so the word budget starts at budget * words / tokens and shrinks
- * in proportion to the overshoot until the output's model tokens fit (at
- * most 12 tries; a budget under one word keeps the single best word, as
- * text mode always keeps something). res's counts are then model tokens. */
-static comi_status compress_in_tokens(comi_ctx *ctx, const comi_tokenizer *tok, char **docs,
-                                      size_t n_docs, const char *text, const char *question,
-                                      comi_text_params prm, comi_text_result *res) {
-    int64_t total = 0;
-    if (docs) {
-        for (size_t i = 0; i < n_docs; i++) {
-            int64_t t = model_tokens(ctx, tok, docs[i]);
-            if (t < 0) return COMI_ERR_INVALID_ARG;
-            total += t;
-        }
-    } else if ((total = model_tokens(ctx, tok, text)) < 0) {
-        return COMI_ERR_INVALID_ARG;
-    }
-    int64_t budget = prm.target_tokens > 0 ? prm.target_tokens : (int64_t)((double)total / prm.ratio);
-    if (budget < 1) budget = 1;
-    comi_status st;
-    /* a first pass at the caller's own ratio gives the word count */
-    comi_text_params p = prm;
-    p.target_tokens = 0;
-    if (p.ratio < 1) p.ratio = 1;
-    if ((st = compress_once(ctx, docs, n_docs, text, question, &p, res)) != COMI_OK) return st;
-    const int64_t words = res->original_tokens;
-    int64_t w = total > 0 ? (int64_t)((double)budget * (double)words / (double)total) : 1;
-    if (w < 1) w = 1;
-    for (int tries = 0; tries < 12; tries++) {
-        comi_text_result_free(res);
-        p.target_tokens = w;
-        if ((st = compress_once(ctx, docs, n_docs, text, question, &p, res)) != COMI_OK) return st;
-        int64_t got = model_tokens(ctx, tok, res->text);
-        if (got < 0) return COMI_ERR_INVALID_ARG;
-        res->original_tokens = total;
-        res->compressed_tokens = got;
-        res->ratio = (double)total / (double)(got > 0 ? got : 1);
-        if (got <= budget || w == 1) break;
-        int64_t next = (int64_t)((double)w * (double)budget / (double)got);
-        w = next < w ? next : w - 1;
-        if (w < 1) w = 1;
-    }
-    return COMI_OK;
 }
 
 int cmd_compress(int argc, char **argv) {
@@ -242,6 +196,12 @@ int cmd_compress(int argc, char **argv) {
          "lexical (default) | vectors:FILE (GloVe text or word2vec\n"
          "binary) | MODEL (.gguf or HF directory with a tokenizer:\n"
          "hidden states of its first 8 layers)")},
+        {CLI_O("--unit", CLI_FN, &prm, "U",
+         "what the output is made of: word (default: clauses, cut\n"
+         "to the best words under a tight budget) | clause (whole\n"
+         "clauses) | sentence (whole sentences, byte-exact; fails\n"
+         "when the budget is shorter than every sentence)"),
+         .fn = cli_set_text_unit},
         {CLI_O("--tokenizer", CLI_STR, &tokenizer_path, "MODEL",
          "count --ratio and --target-tokens budgets in MODEL's tokens\n"
          "(.gguf or HF directory; no BOS/EOS) instead of words")},
@@ -271,7 +231,8 @@ int cmd_compress(int argc, char **argv) {
         {CLI_O("--centrality-weight", CLI_F32, &prm.centrality_weight, "W",
          "weight of a unit's cosine with the context's centroid")},
         {CLI_O("--set", CLI_FN, &prm, "KEY=VALUE",
-         "any knob by its name (alpha, ..., summary=auto|on|off);\n"
+         "any knob by its name (alpha, ..., summary=auto|on|off,\n"
+         "unit=sentence|clause|word);\n"
          "the same names as eval --set, the HTTP body and Python"),
          .fn = cli_set_text_knob},
         CLI_LIMIT_OPTS(lim),
@@ -309,11 +270,9 @@ int cmd_compress(int argc, char **argv) {
         cli_error(cmd, "--tokenizer: %s", comi_errmsg(ctx));
         goto done;
     }
-    comi_status st;
-    if (tok)
-        st = compress_in_tokens(ctx, tok, docs, n_docs, file_text ? file_text : context, question,
-                                prm, &res);
-    else st = compress_once(ctx, docs, n_docs, file_text ? file_text : context, question, &prm, &res);
+    prm.tokenizer = tok;
+    comi_status st =
+        compress_once(ctx, docs, n_docs, file_text ? file_text : context, question, &prm, &res);
     if (st != COMI_OK) {
         cli_error(cmd, "%s", comi_errmsg(ctx));
         goto done;

@@ -306,6 +306,10 @@ static json_t *eval_settings(const char *task, const char *encoder_spec,
                           (json_int_t)p->window_words, "bridge_weight", knob6(p->bridge_weight),
                           "centrality_weight", knob6(p->centrality_weight), "lead_weight",
                           knob6(p->lead_weight), "summary", (json_int_t)p->summary);
+    /* unit only when not the default, so settings written before it existed
+     * still match a default run's */
+    if (k && p->unit != COMI_UNIT_WORD)
+        json_object_set_new(k, "unit", json_string(comi_text_unit_name(p->unit)));
     return json_pack("{s:s,s:s,s:s,s:o,s:b,s:I,s:s,s:I}", "comi_version", comi_version(), "task",
                      task, "encoder", encoder_spec ? encoder_spec : "lexical", "knobs", k,
                      "documents", use_docs, "seed", (json_int_t)seed, "data_hash", hash,
@@ -692,8 +696,12 @@ int cmd_eval(int argc, char **argv) {
                "a comi knob: alpha, beta, temperature, context_weight,\n"
                "min_unit_words, min_group_words, window_words, keep_titles,\n"
                "bridge_weight, lead_weight, centrality_weight,\n"
-               "summary=auto|on|off (repeatable)"),
+               "summary=auto|on|off, unit=sentence|clause|word (repeatable)"),
          .fn = cli_set_text_knob},
+        {CLI_O("--unit", CLI_FN, &base, "U",
+               "output units of the comi methods: word (default) |\n"
+               "clause | sentence (as compress --unit)"),
+         .fn = cli_set_text_unit},
         CLI_LIMIT_OPTS(lim),
     };
     cli_cmd spec = {.name = cmd, .usage = eval_usage, .about = eval_about, .epilog = eval_epilog,

@@ -50,8 +50,33 @@ comi_text_params comi_text_default_params(void) {
         .centrality_weight = 0.0f,
         .lead_weight = 2.0f,
         .summary = -1,
+        .tokenizer = NULL,
+        .unit = COMI_UNIT_WORD,
     };
     return p;
+}
+
+static const char *const unit_names[] = {"word", "clause", "sentence"};
+
+const char *comi_text_unit_name(int32_t unit) {
+    return unit >= 0 && unit <= COMI_UNIT_SENTENCE ? unit_names[unit] : NULL;
+}
+
+comi_status comi_text_set_unit(comi_ctx *ctx, comi_text_params *p, const char *name) {
+    comi_err *e = &ctx->err;
+    comi_err_clear(e);
+    if (!name) return comi_err_set(e, COMI_ERR_INVALID_ARG, "unit: NULL name");
+    for (int32_t u = 0; u <= COMI_UNIT_SENTENCE; u++)
+        if (!strcmp(name, unit_names[u])) {
+            p->unit = u;
+            return COMI_OK;
+        }
+    if (!strcmp(name, "readable")) {
+        p->unit = COMI_UNIT_SENTENCE;
+        return COMI_OK;
+    }
+    return comi_err_set(e, COMI_ERR_INVALID_ARG,
+                        "unit: '%.64s' is not sentence, clause, word (or readable)", name);
 }
 
 static const char *const param_names[] = {
@@ -405,7 +430,8 @@ static comi_status make_groups(work_t *w, bool docs_mode) {
 
 /* Units of group k: an optional title (a short first line), then clauses of
  * sentences, clauses shorter than min_unit_words merged forward (the last
- * one backward) so a short answer phrase is never split off its clause. */
+ * one backward) so a short answer phrase is never split off its clause;
+ * with unit sentence, whole sentences. */
 static bool make_units(work_t *w, size_t k) {
     group_t *g = &w->groups[k];
     const text_word *tw = w->words.w;
@@ -430,6 +456,11 @@ static bool make_units(work_t *w, size_t k) {
         uint32_t sent = w->n_sents++;
         uint32_t c0 = i;
         size_t first_unit = w->n_units;
+        if (w->prm->unit == COMI_UNIT_SENTENCE) { /* the whole sentence is the unit */
+            unit_t u = {.w0 = i, .w1 = s1, .group = (uint32_t)k, .sent = sent};
+            if (!push_unit(w, u)) return false;
+            c0 = s1;
+        }
         while (c0 < s1) {
             uint32_t c1 = c0;
             while (c1 < s1) {
@@ -1302,6 +1333,41 @@ static comi_status stage_coarse(work_t *w) {
  * the most recent ones (contexts of the shared sets keep fewer). */
 #define RED_MAX_KEPT 128
 
+/* Whole-unit modes: the groups' quotas rarely end on unit boundaries, so
+ * what they leave (left words) goes to the best remaining units of any
+ * group that still fit, by fine-stage score. Fails, rather than return an
+ * empty text, when no unit at all was kept (n_kept 0 and none fits). */
+static comi_status fill_whole(work_t *w, uint8_t *keep, uint8_t *ukept, int64_t left,
+                              size_t n_kept) {
+    kv_t *cand = comi_alloc_array(w->e, w->n_units + 1, sizeof *cand, "whole units");
+    if (!cand) return w->e->status;
+    size_t n = 0;
+    int64_t shortest = INT64_MAX;
+    for (size_t u = 0; u < w->n_units; u++) {
+        int64_t len = w->units[u].w1 - w->units[u].w0;
+        if (len < shortest) shortest = len;
+        if (!ukept[u] && len <= left) cand[n++] = (kv_t){w->units[u].score, (uint32_t)u};
+    }
+    qsort(cand, n, sizeof *cand, kv_desc);
+    for (size_t j = 0; j < n && left > 0; j++) {
+        const unit_t *x = &w->units[cand[j].i];
+        int64_t len = x->w1 - x->w0;
+        if (len > left) continue;
+        for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
+        ukept[cand[j].i] = 1;
+        left -= len;
+        n_kept++;
+    }
+    free(cand);
+    if (n_kept == 0)
+        return comi_err_set(w->e, COMI_ERR_INVALID_ARG,
+                            "budget of %lld words is shorter than every %s of the context (the "
+                            "shortest has %lld words): raise the budget, or use unit word",
+                            (long long)w->budget, comi_text_unit_name(w->prm->unit),
+                            (long long)shortest);
+    return COMI_OK;
+}
+
 /* Stage 5 (fine): greedy MIG inside each group, best groups first
  * (redundancy is measured against everything kept so far); marks the kept
  * words in keep (nw bytes, zeroed). */
@@ -1314,17 +1380,22 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
     float *ured = comi_calloc_array(e, w->n_units + 1, sizeof *ured, "unit redundancy");
     uint32_t *kept_list = comi_alloc_array(e, w->n_units + 1, sizeof *kept_list, "kept units");
     comi_status st = COMI_OK;
+    /* whole units only (unit clause or sentence): none is ever cut */
+    bool whole = prm->unit != COMI_UNIT_WORD;
     if (!order || !ukept || !ured || !kept_list) {
         st = e->status;
         goto out;
     }
     for (size_t k = 0; k < ng; k++) order[k] = (kv_t){w->groups[k].score, (uint32_t)k};
     qsort(order, ng, sizeof *order, kv_desc); /* best first, earlier first on ties */
-    size_t n_kept_units = 0;
+    size_t n_kept_units = 0, n_whole = 0;
+    int64_t used = 0;
     for (size_t oi = 0; oi < ng; oi++) {
         group_t *g = &w->groups[order[oi].i];
         int64_t left = g->quota;
+        if (whole && left > w->budget - used) left = w->budget - used; /* after borrowing */
         if (left <= 0) continue;
+        bool first = true;
         if (prm->keep_titles && g->u1 > g->u0 && w->units[g->u0].title) {
             unit_t *t = &w->units[g->u0];
             int64_t tl = t->w1 - t->w0;
@@ -1332,6 +1403,8 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
                 for (uint32_t i = t->w0; i < t->w1; i++) keep[i] = 1;
                 ukept[g->u0] = 1;
                 left -= tl;
+                used += tl;
+                n_whole++;
             }
         }
         /* Redundancy of this group's units against what is kept (the last
@@ -1358,18 +1431,31 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
                 }
             }
             if (best_any < 0) break;
+            /* whole units: a group's best unit that is longer than the group's
+             * quota is taken whole when the budget can still hold it (the
+             * words come from the groups ranked after this one) */
+            if (whole && first && best != best_any &&
+                (int64_t)(w->units[best_any].w1 - w->units[best_any].w0) <= w->budget - used) {
+                best = best_any;
+                left = w->units[best_any].w1 - w->units[best_any].w0;
+            }
+            first = false;
             bool trim = best < 0;
+            if (trim && whole) break; /* never cut a unit: what is left goes to the fill */
             int64_t pick = trim ? best_any : best;
             unit_t *x = &w->units[pick];
             if (trim) {
                 keep_window(w, x, left, keep);
+                used += left;
                 left = 0;
             } else {
                 for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
                 left -= x->w1 - x->w0;
+                used += x->w1 - x->w0;
             }
             ukept[pick] = 1;
             kept_list[n_kept_units++] = (uint32_t)pick;
+            n_whole++;
             if (prm->redundancy)
                 for (uint32_t u = g->u0; u < g->u1; u++) {
                     if (ukept[u]) continue;
@@ -1379,6 +1465,7 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
                 }
         }
     }
+    if (whole) st = fill_whole(w, keep, ukept, w->budget - used, n_whole);
 out:
     free(order);
     free(ukept);
@@ -1387,18 +1474,69 @@ out:
     return st;
 }
 
+/* Whole-unit output: every run of consecutive kept words is copied byte
+ * for byte from its source (the text between its words included), so each
+ * kept sentence or clause is exactly as in the input; runs are joined by a
+ * line break when a line break, paragraph, group or document lies between
+ * them, else by a space. */
+static comi_status join_runs(work_t *w, const uint8_t *keep, char **out) {
+    const text_word *tw = w->words.w;
+    size_t nw = w->words.n, bytes = 1;
+    for (size_t i = 0; i < nw;) { /* sizes first: each run's source span and a separator */
+        if (!keep[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < nw && keep[j + 1] && tw[j + 1].src == tw[i].src) j++;
+        bytes += tw[j].end - tw[i].start + 1;
+        i = j + 1;
+    }
+    char *o = malloc(bytes);
+    if (!o) return comi_err_set(w->e, COMI_ERR_NOMEM, "output: out of memory (%zu bytes)", bytes);
+    size_t k = 0;
+    int64_t prev = -1; /* last word of the previous run */
+    for (size_t i = 0; i < nw;) {
+        if (!keep[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j + 1 < nw && keep[j + 1] && tw[j + 1].src == tw[i].src) j++;
+        if (prev >= 0) {
+            bool line = tw[prev].src != tw[i].src || w->word_group[prev] != w->word_group[i];
+            for (size_t m = (size_t)prev + 1; m <= i && !line; m++)
+                line = (tw[m].flags & (TW_LINE_BEFORE | TW_PARA_BEFORE)) != 0;
+            o[k++] = line ? '\n' : ' ';
+        }
+        size_t len = tw[j].end - tw[i].start;
+        memcpy(o + k, w->srcs[tw[i].src] + tw[i].start, len);
+        k += len;
+        prev = (int64_t)j;
+        i = j + 1;
+    }
+    o[k] = '\0';
+    *out = o;
+    return COMI_OK;
+}
+
 /* Stage 6 (output): the kept words in their original order. */
 static comi_status stage_output(work_t *w, const uint8_t *keep, comi_text_result *out) {
     comi_err *e = w->e;
     size_t nw = w->words.n, n_keep = 0;
     for (size_t i = 0; i < nw; i++) n_keep += keep[i];
-    uint32_t *idx = comi_alloc_array(e, n_keep + 1, sizeof *idx, "kept words");
-    if (!idx) return e->status;
-    n_keep = 0;
-    for (size_t i = 0; i < nw; i++)
-        if (keep[i]) idx[n_keep++] = (uint32_t)i;
-    comi_status st = text_join(e, &w->words, w->srcs, idx, n_keep, w->word_group, &out->text);
-    free(idx);
+    comi_status st;
+    if (w->prm->unit != COMI_UNIT_WORD) {
+        st = join_runs(w, keep, &out->text);
+    } else {
+        uint32_t *idx = comi_alloc_array(e, n_keep + 1, sizeof *idx, "kept words");
+        if (!idx) return e->status;
+        n_keep = 0;
+        for (size_t i = 0; i < nw; i++)
+            if (keep[i]) idx[n_keep++] = (uint32_t)i;
+        st = text_join(e, &w->words, w->srcs, idx, n_keep, w->word_group, &out->text);
+        free(idx);
+    }
     if (st == COMI_OK) {
         out->original_tokens = (int64_t)nw;
         out->compressed_tokens = (int64_t)n_keep;
@@ -1436,12 +1574,15 @@ static comi_status check_params(comi_err *e, const comi_text_params *p) {
     if (p->temperature <= 0)
         return comi_err_set(e, COMI_ERR_INVALID_ARG, "temperature: %g must be > 0",
                             (double)p->temperature);
+    if (!comi_text_unit_name(p->unit))
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "unit: %d is not a comi_text_unit",
+                            (int)p->unit);
     return COMI_OK;
 }
 
-static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bool docs_mode,
-                       const char *question, const comi_text_params *params,
-                       comi_text_result *out) {
+static comi_status run_words(comi_ctx *ctx, const char *const *srcs, size_t n_srcs,
+                             bool docs_mode, const char *question, const comi_text_params *params,
+                             comi_text_result *out) {
     double t0 = comi_now_ms();
     comi_err *e = &ctx->err;
     comi_err_clear(e);
@@ -1495,6 +1636,134 @@ static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bo
     }
     out->ms = comi_now_ms() - t0;
     return COMI_OK;
+}
+
+/* Model tokens of s (no BOS/EOS); -1 on failure (message in ctx). */
+static int64_t model_tokens(comi_ctx *ctx, const comi_tokenizer *tok, const char *s) {
+    comi_tokenize_params tp = comi_tokenize_default_params();
+    tp.add_bos = 0;
+    tp.add_eos = 0;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (comi_tokenize(ctx, tok, s, strlen(s), &tp, &ids, &n) != COMI_OK) return -1;
+    comi_free(ids);
+    return (int64_t)n;
+}
+
+/* Tries of run_tokens: each is one whole compression. */
+#define TOKEN_TRIES 12
+
+/* Budgets in a model's tokens (params->tokenizer): budget = target_tokens,
+ * or floor(model tokens of the input / ratio), at least 1. Text mode
+ * selects by words, so the word budget starts at budget * words / tokens
+ * and is searched for the largest one whose output fits: an overshoot
+ * shrinks it in proportion, an output under 90% of the budget grows it,
+ * never past a word budget known to overshoot (at most TOKEN_TRIES
+ * compressions). When no word budget fits, the one-word result is returned
+ * (text mode always keeps something) or, for whole units, the failure.
+ * out's counts are then model tokens. */
+static comi_status run_tokens(comi_ctx *ctx, const char *const *srcs, size_t n_srcs,
+                              bool docs_mode, const char *question,
+                              const comi_text_params *params, comi_text_result *out) {
+    double t0 = comi_now_ms();
+    comi_err *e = &ctx->err;
+    memset(out, 0, sizeof *out);
+    comi_status st = check_params(e, params);
+    if (st != COMI_OK) return st;
+    const comi_tokenizer *tok = params->tokenizer;
+    int64_t total = 0, words_est = 0;
+    for (size_t i = 0; i < n_srcs; i++) {
+        if (!srcs[i]) return comi_err_set(e, COMI_ERR_INVALID_ARG, "documents[%zu]: NULL", i);
+        int64_t t = model_tokens(ctx, tok, srcs[i]);
+        if (t < 0) return e->status;
+        total += t;
+        words_est += comi_text_count_tokens(srcs[i]);
+    }
+    int64_t budget = params->target_tokens > 0 ? params->target_tokens
+                                               : (int64_t)floor((double)total / params->ratio);
+    if (budget < 1) budget = 1;
+    comi_text_params p = *params;
+    p.tokenizer = NULL;
+    p.ratio = 1;
+    int64_t w = total > 0 ? (int64_t)((double)budget * (double)(words_est ? words_est : 1) /
+                                      (double)total)
+                          : 1;
+    if (w < 1) w = 1;
+    int64_t lo = 0, hi = INT64_MAX; /* word budgets known to fit / to overshoot (or fail) */
+    int64_t best_got = -1;
+    comi_text_result best = {0}, cur;
+    comi_status fail = COMI_OK;
+    char fail_msg[sizeof e->msg] = "";
+    for (int tries = 0; tries < TOKEN_TRIES && lo + 1 < hi; tries++) {
+        p.target_tokens = w;
+        st = run_words(ctx, srcs, n_srcs, docs_mode, question, &p, &cur);
+        int64_t got = -1;
+        if (st == COMI_OK && (got = model_tokens(ctx, tok, cur.text)) < 0) {
+            comi_text_result_free(&cur);
+            comi_text_result_free(&best);
+            return e->status;
+        }
+        if (st != COMI_OK) {
+            /* whole units: a word budget shorter than every unit fails; a
+             * larger one may fit. Anything else is a real failure. */
+            if (st != COMI_ERR_INVALID_ARG || p.unit == COMI_UNIT_WORD) {
+                comi_text_result_free(&best);
+                return st;
+            }
+            fail = st;
+            memcpy(fail_msg, e->msg, sizeof fail_msg);
+            lo = w;
+        } else {
+            bool fits = got <= budget;
+            if (fits && got > best_got) {
+                comi_text_result_free(&best);
+                best = cur;
+                best.original_tokens = total;
+                best.compressed_tokens = got;
+                best_got = got;
+            } else {
+                comi_text_result_free(&cur);
+            }
+            if (fits) {
+                lo = w;
+                if ((double)got >= 0.9 * (double)budget) break;
+            } else {
+                hi = w;
+            }
+        }
+        /* the next word budget: in proportion to the miss, else halfway
+         * between the bounds (doubling while nothing overshoots) */
+        int64_t next = st == COMI_OK && got > 0
+                           ? (int64_t)((double)w * (double)budget / (double)got)
+                           : -1;
+        if (next <= lo || next >= hi) next = hi == INT64_MAX ? 2 * lo : lo + (hi - lo) / 2;
+        w = next;
+    }
+    if (best_got < 0) {
+        if (fail != COMI_OK) return comi_err_set(e, fail, "%s", fail_msg);
+        /* nothing fits: the single best word (text mode never returns nothing) */
+        p.target_tokens = 1;
+        if ((st = run_words(ctx, srcs, n_srcs, docs_mode, question, &p, &best)) != COMI_OK)
+            return st;
+        if ((best_got = model_tokens(ctx, tok, best.text)) < 0) {
+            comi_text_result_free(&best);
+            return e->status;
+        }
+        best.original_tokens = total;
+        best.compressed_tokens = best_got;
+    }
+    best.ratio = (double)total / (double)(best_got > 0 ? best_got : 1);
+    best.ms = comi_now_ms() - t0;
+    *out = best;
+    return COMI_OK;
+}
+
+static comi_status run(comi_ctx *ctx, const char *const *srcs, size_t n_srcs, bool docs_mode,
+                       const char *question, const comi_text_params *params,
+                       comi_text_result *out) {
+    if (params && params->tokenizer)
+        return run_tokens(ctx, srcs, n_srcs, docs_mode, question, params, out);
+    return run_words(ctx, srcs, n_srcs, docs_mode, question, params, out);
 }
 
 comi_status comi_compress_text(comi_ctx *ctx, const char *context, const char *question,

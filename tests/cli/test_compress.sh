@@ -144,3 +144,60 @@ assert $got >= ($total//$r)*0.6, ('budget badly underused', $got, $total//$r)
 else
     skip compress_tokenizer "golden model not found at $TOKM"
 fi
+
+# --unit sentence: whole sentences, byte-exact (checked here by cutting the
+# output at sentence ends and finding every piece in the input); the three
+# spellings are the same; bad values are usage errors (exit 2)
+for form in "--unit sentence" "--unit=sentence" "--set unit=sentence" "--unit readable"; do
+    # shellcheck disable=SC2086
+    "$COMI" compress --context-file "$EX" --question "$Q" --ratio 4 $form >"$TMP/u.out" 2>"$TMP/u.err"
+    if python3 -c "
+import re
+src=open('$EX').read(); out=open('$TMP/u.out').read().rstrip('\n')
+words=len(src.split()); assert 0 < len(out.split()) <= words//4, (len(out.split()), words//4)
+for line in out.split('\n'):
+    for piece in re.split(r'(?<=[.!?])\s+', line):
+        assert piece and piece in src and re.search(r'[.!?]\$', piece), piece
+" 2>"$TMP/perr"; then pass "compress_unit_sentence_${form%% *}"; else
+        fail "compress_unit_sentence_${form%% *}" "$(tail -1 "$TMP/perr") $(cat "$TMP/u.err")"; fi
+done
+a=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 4 --unit sentence)
+b=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 4 --unit=sentence)
+c=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 4 --unit word)
+d=$("$COMI" compress --context-file "$EX" --question "$Q" --ratio 4)
+if [ "$a" = "$b" ] && [ "$c" = "$d" ] && [ "$a" != "$c" ]; then pass compress_unit_forms; else
+    fail compress_unit_forms "sentence forms differ, or word is not the default"; fi
+"$COMI" compress --context x --question q --unit paragraph >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "'paragraph' is not sentence, clause, word" "$TMP/err" &&
+    [ "$(wc -l <"$TMP/err")" -eq 1 ]; then pass compress_unit_bad; else
+    fail compress_unit_bad "exit $rc: $(cat "$TMP/err")"; fi
+"$COMI" compress --context x --question q --unit >/dev/null 2>"$TMP/err"
+if [ $? -eq 2 ]; then pass compress_unit_missing_value; else fail compress_unit_missing_value "$(cat "$TMP/err")"; fi
+"$COMI" compress --context "One two three four five six. Seven eight nine ten eleven." --question six \
+    --target-tokens 3 --unit sentence >/dev/null 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "shorter than every sentence" "$TMP/err"; then pass compress_unit_budget_too_small; else
+    fail compress_unit_budget_too_small "exit $rc: $(cat "$TMP/err")"; fi
+"$COMI" compress --help | grep -q -- "--unit U" && pass compress_unit_help || fail compress_unit_help "no --unit in --help"
+
+# --tokenizer with the real SmolLM2 (FAIL when it cannot be had): the
+# budget in its tokens, checked with `comi tokenize --no-bos`, sentence
+# units too
+SMOL=${COMI_SMOLLM2:-$(sh scripts/fetch_models.sh --quiet 2>/dev/null)}
+if [ -n "$SMOL" ] && [ -f "$SMOL" ]; then
+    total=$("$COMI" tokenize --model "$SMOL" --no-bos --file "$EX" | wc -w)
+    for u in word sentence; do
+        "$COMI" compress --context-file "$EX" --question "$Q" --ratio 4 --unit $u --tokenizer "$SMOL" --json >"$TMP/sj"
+        python3 -c "import json; print(json.load(open('$TMP/sj'))['compressed'], end='')" >"$TMP/sout"
+        got=$("$COMI" tokenize --model "$SMOL" --no-bos --file "$TMP/sout" | wc -w)
+        if python3 -c "
+import json
+d=json.load(open('$TMP/sj'))
+assert d['original_tokens']==$total and d['compressed_tokens']==$got, (d, $total, $got)
+assert 0.75*($total//4) <= $got <= $total//4, ($got, $total//4)
+" 2>"$TMP/perr"; then pass compress_smollm2_tokens_$u; else fail compress_smollm2_tokens_$u "$(tail -1 "$TMP/perr")"; fi
+    done
+else
+    fail compress_smollm2_tokens "SmolLM2 cannot be had: scripts/fetch_models.sh failed and COMI_SMOLLM2 is not set"
+fi
