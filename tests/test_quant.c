@@ -189,7 +189,7 @@ static void check_dequant_golden(const char *g) {
 static void random_row(comi_type t, uint8_t *row, int64_t n) {
     size_t rb = 0;
     quant_row_bytes(t, n, &rb);
-    if (quant_block_elems(t) == 1) {
+    if (t == COMI_TYPE_F32 || t == COMI_TYPE_F16 || t == COMI_TYPE_BF16) {
         for (int64_t i = 0; i < n; i++) {
             float v = rnd_normal() * 0.05f;
             if (t == COMI_TYPE_F32)
@@ -281,7 +281,7 @@ static void check_dequant_simd(void) {
     const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q8_0,
                                COMI_TYPE_Q4_0, COMI_TYPE_Q5_0, COMI_TYPE_Q4_1, COMI_TYPE_Q5_1,
                                COMI_TYPE_Q2_K, COMI_TYPE_Q3_K, COMI_TYPE_Q4_K, COMI_TYPE_Q5_K,
-                               COMI_TYPE_Q6_K, COMI_TYPE_Q8_K};
+                               COMI_TYPE_Q6_K, COMI_TYPE_Q8_K, COMI_TYPE_Q8_1};
     const int64_t n = 2048 + 256;
     size_t rb = 0;
     uint8_t *row = malloc(n * 4);
@@ -327,11 +327,105 @@ static void check_dequant_simd(void) {
     free(tile);
 }
 
+/* byte offsets of a block's f16 scale fields (-1: none), as random_row */
+static void scale_offsets(comi_type t, int offs[2]) {
+    offs[0] = offs[1] = -1;
+    switch (t) {
+    case COMI_TYPE_Q4_0: case COMI_TYPE_Q5_0: case COMI_TYPE_Q8_0: offs[0] = 0; break;
+    case COMI_TYPE_Q4_1: case COMI_TYPE_Q5_1: case COMI_TYPE_Q8_1:
+    case COMI_TYPE_Q4_K: case COMI_TYPE_Q5_K: offs[0] = 0; offs[1] = 2; break;
+    case COMI_TYPE_Q2_K: offs[0] = 80; offs[1] = 82; break;
+    case COMI_TYPE_Q3_K: offs[0] = 108; break;
+    case COMI_TYPE_Q6_K: offs[0] = 208; break;
+    default: break;
+    }
+}
+
+/* Edge blocks: every quant byte 0x00 or 0xFF (largest unsigned values,
+ * every high bit set or clear, extreme 6-bit scales) with extreme finite
+ * scale fields (65504, the smallest subnormal, negative), dequantized by
+ * the SIMD kernels and the references: bit-identical; then dot products
+ * with activations at the clamp (+-127 after rounding) and all zero. */
+static void check_edges(void) {
+    const comi_type types[] = {COMI_TYPE_Q8_0, COMI_TYPE_Q4_0, COMI_TYPE_Q5_0, COMI_TYPE_Q4_1,
+                               COMI_TYPE_Q5_1, COMI_TYPE_Q8_1, COMI_TYPE_Q2_K, COMI_TYPE_Q3_K,
+                               COMI_TYPE_Q4_K, COMI_TYPE_Q5_K, COMI_TYPE_Q6_K, COMI_TYPE_Q8_K};
+    const uint16_t scales[] = {0x7bff, 0x0001, 0xc000, 0x3c00}; /* 65504, 2^-24, -2, 1 */
+    const int64_t n = 512;
+    uint8_t row[512 * 4];
+    float a[512], b[512], x[512];
+    uint8_t xq[512 * 4 + 64];
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        comi_type t = types[k];
+        size_t rb = 0, bb = quant_block_bytes(t);
+        quant_row_bytes(t, n, &rb);
+        int offs[2];
+        scale_offsets(t, offs);
+        int bad_dq = 0, bad_dot = 0;
+        double worst = 0;
+        for (int fill = 0; fill < 3; fill++)
+            for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
+                for (size_t i = 0; i < rb; i++)
+                    row[i] = fill == 0 ? 0x00 : fill == 1 ? 0xFF : (uint8_t)(i & 1 ? 0xAA : 0x55);
+                for (size_t blk = 0; blk < rb / bb; blk++) {
+                    uint8_t *p = row + blk * bb;
+                    if (t == COMI_TYPE_Q8_K) {
+                        float d = si == 0 ? 1e30f : si == 1 ? 1e-30f : si == 2 ? -2.0f : 1.0f;
+                        memcpy(p, &d, 4);
+                    }
+                    for (int o = 0; o < 2; o++)
+                        if (offs[o] >= 0) memcpy(p + offs[o], &scales[(si + (size_t)o) % 4], 2);
+                }
+                quant_dequant_row(t, row, a, n);
+                quant_dequant_row_ref(t, row, b, n);
+                if (memcmp(a, b, sizeof a) != 0) bad_dq++;
+                /* dots only with finite products (65504-scale blocks overflow
+                 * no float here: |values| <= 65504 * 63 * 127 * 512) */
+                for (int xs = 0; xs < 3; xs++) {
+                    for (int64_t i = 0; i < n; i++)
+                        x[i] = xs == 2 ? 0.0f : (xs == 0 ? 1.0f : (i % 3 ? -1.0f : 1.0f));
+                    quant_vec_quantize(t, x, xq, n);
+                    float s1 = quant_vec_dot(t, row, xq, n), s2 = quant_vec_dot_ref(t, row, xq, n);
+                    double mag = 0;
+                    for (int64_t i = 0; i < n; i++) mag += fabs((double)b[i]);
+                    double err = fabs((double)s1 - s2) / (mag > 0 ? mag : 1);
+                    /* integer block sums are exact; the float path (Q8_1, Q8_K
+                     * weights) sums n products: error up to ~n ulp */
+                    double bound = quant_vec_type(t) == COMI_TYPE_F32 ? (double)n * 0x1p-23 : 2e-6;
+                    if (!(err <= bound) || (xs == 2 && (s1 != 0 || s2 != 0))) bad_dot++;
+                    if (err > worst) worst = err;
+                }
+            }
+        char name[64];
+        snprintf(name, sizeof name, "quant_edge_dequant_simd_eq_ref_%s", quant_type_name(t));
+        test_check(name, bad_dq == 0, "%d of 12 edge rows differ", bad_dq);
+        snprintf(name, sizeof name, "quant_edge_dot_simd_vs_ref_%s", quant_type_name(t));
+        test_check(name, bad_dot == 0, "%d of 36 edge dots differ (worst relative %g)", bad_dot, worst);
+    }
+    /* every weight type has SIMD kernels where the CPU has AVX2 */
+    if (!quant_simd_avx2()) {
+        test_skip("quant_simd_covers_every_weight_type", "no AVX2 on this CPU (or COMI_SIMD=0)");
+        return;
+    }
+    const comi_type all[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q4_0,
+                             COMI_TYPE_Q4_1, COMI_TYPE_Q5_0, COMI_TYPE_Q5_1, COMI_TYPE_Q8_0,
+                             COMI_TYPE_Q8_1, COMI_TYPE_Q2_K, COMI_TYPE_Q3_K, COMI_TYPE_Q4_K,
+                             COMI_TYPE_Q5_K, COMI_TYPE_Q6_K, COMI_TYPE_Q8_K};
+    int missing = 0;
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        if (!quant_simd_has(all[k])) {
+            printf("  no SIMD kernel for %s\n", quant_type_name(all[k]));
+            missing++;
+        }
+    test_check("quant_simd_covers_every_weight_type", missing == 0, "%d types fall back to scalar",
+               missing);
+}
+
 static void check_dots(void) {
     const comi_type types[] = {COMI_TYPE_F32,  COMI_TYPE_F16,  COMI_TYPE_BF16, COMI_TYPE_Q8_0,
                                COMI_TYPE_Q4_0, COMI_TYPE_Q4_K, COMI_TYPE_Q5_K, COMI_TYPE_Q6_K,
                                COMI_TYPE_Q4_1, COMI_TYPE_Q5_0, COMI_TYPE_Q5_1, COMI_TYPE_Q2_K,
-                               COMI_TYPE_Q3_K, COMI_TYPE_Q8_K};
+                               COMI_TYPE_Q3_K, COMI_TYPE_Q8_K, COMI_TYPE_Q8_1, COMI_TYPE_I8};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         check_dot(types[i], 4096, 16);
         check_dot(types[i], 256, 16);
@@ -492,6 +586,7 @@ int main(void) {
     check_dots();
     check_vec_quantize();
     check_dequant_simd();
+    check_edges();
     check_quantizers();
     const char *g = test_golden_dir();
     if (!g)

@@ -364,6 +364,14 @@ bool quant_simd_avx2(void) {
     return simd_k() != NULL;
 }
 
+bool quant_simd_has(comi_type t) {
+    const quant_simd_kernels *k = simd_k();
+    if (!k || (unsigned)t >= COMI_TYPE_COUNT || !quant_type_name(t)) return false;
+    bool dq = t == COMI_TYPE_F32 || t == COMI_TYPE_F16 || t == COMI_TYPE_BF16 || k->dq_block[t];
+    bool dot = k->dot[t] || (quant_vec_type(t) == COMI_TYPE_F32 && k->dq_block[t]);
+    return dq && dot;
+}
+
 const char *quant_simd_name(void) {
     return simd_k() ? simd_k()->name : "scalar";
 }
@@ -783,15 +791,25 @@ static float dot_q6_k_ref(const uint8_t *w, const uint8_t *x, int64_t n) {
     return s;
 }
 
-/* Types without an integer kernel: dequantize a block at a time. */
-static float dot_generic(comi_type t, const uint8_t *w, const float *x, int64_t n) {
-    float buf[256]; /* (block,) one dequantized block; blocks are <= 256 */
-    int64_t qk = quant_block_elems(t);
-    size_t bb = quant_block_bytes(t);
+/* Types without an integer kernel (Q8_1, Q8_K and the integer/F64 element
+ * types as weights): dequantize 256 elements (whole blocks: n is a multiple
+ * of the block size) at a time and dot them with x in float32. simd: the AVX2 dequantizer and
+ * float dot (quant_vec_dot), else the scalar references. */
+static float dot_generic(comi_type t, const uint8_t *w, const float *x, int64_t n, bool simd) {
+    float buf[256]; /* (chunk,) one dequantized chunk; blocks are <= 256 */
+    const quant_simd_kernels *k = simd ? simd_k() : NULL;
+    const int64_t chunk = 256; /* a multiple of every block size */
     float s = 0;
-    for (int64_t i = 0; i < n; i += qk, w += bb) {
-        quant_dequant_row(t, w, buf, qk);
-        for (int64_t j = 0; j < qk; j++) s += buf[j] * x[i + j];
+    for (int64_t i = 0; i < n; i += chunk) {
+        int64_t len = n - i < chunk ? n - i : chunk;
+        size_t bytes = 0;
+        quant_row_bytes(t, len, &bytes);
+        dequant_row(t, w, buf, len, k != NULL);
+        if (k)
+            s += k->dot_f32(buf, x + i, len);
+        else
+            for (int64_t j = 0; j < len; j++) s += buf[j] * x[i + j];
+        w += bytes;
     }
     return s;
 }
@@ -811,7 +829,7 @@ float quant_vec_dot_ref(comi_type t, const void *row, const void *xq, int64_t n)
     case COMI_TYPE_Q4_K: return dot_q4_k_ref(row, xq, n);
     case COMI_TYPE_Q5_K: return dot_q5_k_ref(row, xq, n);
     case COMI_TYPE_Q6_K: return dot_q6_k_ref(row, xq, n);
-    default: return dot_generic(t, row, xq, n);
+    default: return dot_generic(t, row, xq, n, false);
     }
 }
 
@@ -821,6 +839,7 @@ float quant_vec_dot_ref(comi_type t, const void *row, const void *xq, int64_t n)
 float quant_vec_dot(comi_type t, const void *row, const void *xq, int64_t n) {
     const quant_simd_kernels *k = simd_k();
     if (k && (unsigned)t < COMI_TYPE_COUNT && k->dot[t]) return k->dot[t](row, xq, n);
+    if (k && quant_type_name(t)) return dot_generic(t, row, xq, n, true);
     return quant_vec_dot_ref(t, row, xq, n);
 }
 
@@ -832,8 +851,7 @@ void quant_matvec(comi_type t, const void *w, size_t row_stride, const void *xq,
     if (fn)
         for (int64_t r = r0; r < r1; r++) y[r] = fn(base + (size_t)r * row_stride, xq, n);
     else
-        for (int64_t r = r0; r < r1; r++)
-            y[r] = quant_vec_dot_ref(t, base + (size_t)r * row_stride, xq, n);
+        for (int64_t r = r0; r < r1; r++) y[r] = quant_vec_dot(t, base + (size_t)r * row_stride, xq, n);
 }
 
 float quant_dot_f32(const float *a, const float *b, int64_t n) {

@@ -38,8 +38,9 @@ uint16_t quant_f32_to_f16_ref(float f);
  * multiple of the block size (guaranteed by quant_row_bytes at load). Any
  * type with a name above is accepted. src need not be aligned. */
 void quant_dequant_row(comi_type t, const void *src, float *dst, int64_t n);
-/* The portable scalar version; quant_dequant_row (AVX2 for F16, BF16, Q4_0,
- * Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K) gives bit-identical results. */
+/* The portable scalar version; quant_dequant_row (AVX2 for F16, BF16 and
+ * every block type: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K, Q8_K)
+ * gives bit-identical results. */
 void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
 
 /* ---- forward-pass kernels -------------------------------------------------
@@ -57,7 +58,9 @@ void quant_dequant_row_ref(comi_type t, const void *src, float *dst, int64_t n);
  *   Q4_1, Q5_1             Q8_0 + block sums   int8 dot per 32-block, plus
  *                                              m_w * d_x * sum(q_x)
  *   Q2_K..Q6_K             Q8_K                int8 dot per 256-block
- *   any other named type   F32 (x as is)       dequantize block + float dot
+ *   Q8_1, Q8_K, I8..F64    F32 (x as is)       dequantize block + float dot
+ *                                              (both SIMD where the CPU has
+ *                                              AVX2; converters write none)
  *
  * For Q4_1 / Q5_1 the Q8_0 blocks are followed by n / 32 float32 values
  * d_x * sum(q_x) (GGML's Q8_1 keeps them in f16; float32 here), so
@@ -85,6 +88,10 @@ const char *quant_simd_name(void);
 /* true when the AVX2/FMA/F16C kernels are in use (other files' vector
  * loops, e.g. ops.c's exp, follow the same choice). */
 bool quant_simd_avx2(void);
+/* true when both the dequantization (prefill) and the dot product (decode)
+ * of weight type t run SIMD kernels (for Q8_1 and Q8_K weights: SIMD
+ * dequantization of a block, then the SIMD float dot). */
+bool quant_simd_has(comi_type t);
 
 /* Dequantizes n_rows rows of n_cols elements into dst (n_rows x n_cols,
  * row-major); row r starts at (const uint8_t *)src + r * row_stride. */

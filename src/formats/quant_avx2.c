@@ -151,6 +151,80 @@ static void dq_q5_1_simd(const uint8_t *b, float *y) {
     st32_u8_dpm(y, _mm256_or_si256(v, q5_high_bits(b + 4)), ld_f16(b), ld_f16(b + 2));
 }
 
+/* y[0..16) = d * v - m for 16 unsigned bytes v (Q2_K) */
+static inline void st16_u8_dm(float *y, __m128i v, float d, float m) {
+    __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))), mv));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)))), mv));
+}
+
+/* Q2_K: per 32 bytes of qs (c) and bit pair j, 32 values in order; the
+ * first 16 take group 8c + 2j, the next 16 group 8c + 2j + 1 */
+static void dq_q2_k_simd(const uint8_t *b, float *y) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const uint8_t *sc = b;
+    float d = ld_f16(b + 80), dmin = ld_f16(b + 82);
+    for (int c = 0; c < 2; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
+        for (int j = 0; j < 4; j++, y += 32) {
+            __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+            int g = 8 * c + 2 * j;
+            st16_u8_dm(y, _mm256_castsi256_si128(v), d * (float)(sc[g] & 0xF), dmin * (float)(sc[g] >> 4));
+            st16_u8_dm(y + 16, _mm256_extracti128_si256(v, 1), d * (float)(sc[g + 1] & 0xF),
+                       dmin * (float)(sc[g + 1] >> 4));
+        }
+    }
+}
+
+/* Q3_K: value = (bits 2j..2j+1 of qs) | (bit 4c + j of hmask) << 2, minus 4 */
+static void dq_q3_k_simd(const uint8_t *b, float *y) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    int8_t sc[16];
+    q3k_scales(b + 96, sc);
+    float d = ld_f16(b + 108);
+    __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+    for (int c = 0; c < 2; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * c));
+        for (int j = 0; j < 4; j++, y += 32) {
+            __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+            __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * c + j)), one);
+            __m256i v = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hb, 2)), four);
+            int g = 8 * c + 2 * j;
+            st16_i8(y, _mm256_castsi256_si128(v), d * (float)sc[g]);
+            st16_i8(y + 16, _mm256_extracti128_si256(v, 1), d * (float)sc[g + 1]);
+        }
+    }
+}
+
+/* Q5_K: Q4_K's nibbles plus a fifth bit from qh (bit 2j / 2j + 1 of qh[l]) */
+static void dq_q5_k_simd(const uint8_t *b, float *y) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    float d = ld_f16(b), dmin = ld_f16(b + 2);
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 16));
+    for (int j = 0; j < 4; j++, y += 64) {
+        uint8_t sc, m, sc2, m2;
+        scale_min_k4(2 * j, b + 4, &sc, &m);
+        scale_min_k4(2 * j + 1, b + 4, &sc2, &m2);
+        __m256i m0 = _mm256_set1_epi8((char)(1 << (2 * j))), m1 = _mm256_set1_epi8((char)(2 << (2 * j)));
+        __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
+        __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), sixteen);
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b + 48 + 32 * j));
+        st32_u8_dm(y, _mm256_or_si256(_mm256_and_si256(q, lo4), h0), d * (float)sc, dmin * (float)m);
+        st32_u8_dm(y + 32, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1),
+                   d * (float)sc2, dmin * (float)m2);
+    }
+}
+
+static void dq_q8_1_simd(const uint8_t *b, float *y) {
+    st32_i8(y, _mm256_loadu_si256((const __m256i *)(b + 4)), ld_f16(b));
+}
+
+static void dq_q8_k_simd(const uint8_t *b, float *y) {
+    float d = ld_f32(b);
+    for (int k = 0; k < 8; k++)
+        st32_i8(y + 32 * k, _mm256_loadu_si256((const __m256i *)(b + 4 + 32 * k)), d);
+}
+
 static void dq_f16_simd(const uint8_t *s, float *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -461,29 +535,41 @@ static float dot_q2_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
  * unsigned u = low | hbit << 2 (0..7) the value is u - 4, removed with the
  * Q8_K bsums. */
 static float dot_q3_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
-    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     float s = 0;
     for (int64_t i = 0; i < n / 256; i++, w += 110, x += Q8_K_BYTES) {
+        /* the 16 scales as q3k_scales unpacks them, four at a time */
+        uint32_t a[4], tmp;
+        memcpy(a, w + 96, 12);
+        tmp = a[2];
+        a[2] = ((a[0] >> 4) & 0x0f0f0f0fu) | (((tmp >> 4) & 0x03030303u) << 4);
+        a[3] = ((a[1] >> 4) & 0x0f0f0f0fu) | (((tmp >> 6) & 0x03030303u) << 4);
+        a[0] = (a[0] & 0x0f0f0f0fu) | ((tmp & 0x03030303u) << 4);
+        a[1] = (a[1] & 0x0f0f0f0fu) | (((tmp >> 2) & 0x03030303u) << 4);
         int8_t sc[16];
-        q3k_scales(w + 96, sc);
+        __m128i scv8 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)a), _mm_set1_epi8(32));
+        _mm_storeu_si128((__m128i *)sc, scv8);
         const uint8_t *q8 = x + 4;
         __m256i hm = _mm256_loadu_si256((const __m256i *)w);
         __m256i acc = _mm256_setzero_si256();
         for (int c = 0; c < 2; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(w + 32 + 32 * c));
             for (int j = 0; j < 4; j++) {
+                __m256i bit = _mm256_set1_epi8((char)(1 << (4 * c + j)));
                 __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
-                __m256i hb = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * c + j)), one);
-                __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
-                __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)(q8 + 128 * c + 32 * j)));
+                __m256i hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hb),
+                                                 _mm256_loadu_si256((const __m256i *)(q8 + 128 * c + 32 * j)));
                 int g = 8 * c + 2 * j;
                 __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
             }
         }
-        int32_t bias = 0;
-        for (int g = 0; g < 16; g++) bias += sc[g] * q8k_bsum(x, g);
-        s += ld_f16(w + 108) * ld_f32(x) * (float)(hsum8_i32(acc) - 4 * bias);
+        /* remove the +4 bias: 4 * sum_g sc[g] * bsum[g] */
+        __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(x + 260)),
+                                         _mm256_cvtepi8_epi16(scv8));
+        acc = _mm256_sub_epi32(acc, _mm256_slli_epi32(bias, 2));
+        s += ld_f16(w + 108) * ld_f32(x) * (float)hsum8_i32(acc);
     }
     return s;
 }
@@ -611,6 +697,11 @@ static const quant_simd_kernels k_avx2 = {
             [COMI_TYPE_Q5_1] = dq_q5_1_simd,
             [COMI_TYPE_Q4_K] = dq_q4_k_simd,
             [COMI_TYPE_Q6_K] = dq_q6_k_simd,
+            [COMI_TYPE_Q2_K] = dq_q2_k_simd,
+            [COMI_TYPE_Q3_K] = dq_q3_k_simd,
+            [COMI_TYPE_Q5_K] = dq_q5_k_simd,
+            [COMI_TYPE_Q8_1] = dq_q8_1_simd,
+            [COMI_TYPE_Q8_K] = dq_q8_k_simd,
         },
     .dq_f16 = dq_f16_simd,
     .dq_bf16 = dq_bf16_simd,
