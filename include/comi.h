@@ -108,8 +108,17 @@ typedef struct comi_ctx_params {
                                    scratch; pipeline sessions and buffers; text-mode words,
                                    units, sparse and dense vectors). comi_answer_params.max_bytes,
                                    when nonzero, overrides it for that call. */
-    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
+    int32_t kv_type;            /* element type of the KV cache of every session made
+                                   through this context (comi_session_new, the pipeline's
+                                   and the model encoder's sessions): COMI_KV_F32 (default)
+                                   or COMI_KV_F16 (half the cache memory; keys and values
+                                   rounded to half precision, as llama.cpp's default
+                                   cache does); any other value means COMI_KV_F32 */
+    uint8_t reserved[COMI_RESERVED_BYTES - 4]; /* fields of later versions (see comi.h top) */
 } comi_ctx_params;
+
+/* KV cache element types (comi_ctx_params.kv_type). */
+enum { COMI_KV_F32 = 0, COMI_KV_F16 = 1 };
 
 COMI_API comi_ctx_params comi_ctx_default_params(void);
 
@@ -123,6 +132,8 @@ COMI_API int32_t comi_ctx_threads(const comi_ctx *ctx);
  * force (max_bytes, or physical memory when that is 0). */
 COMI_API int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx);
 COMI_API uint64_t comi_ctx_max_bytes(const comi_ctx *ctx);
+/* The context's KV cache type (COMI_KV_F32 or COMI_KV_F16). */
+COMI_API int32_t comi_ctx_kv_type(const comi_ctx *ctx);
 
 /* Cooperative cancellation. comi_ctx_cancel may be called from any thread
  * while another thread runs a call on ctx (the one exception to "one thread
@@ -443,8 +454,15 @@ COMI_API int64_t comi_model_n_tensors(const comi_model *model);
 /* Fills *out for tensor i; false when i is out of range. */
 COMI_API bool comi_model_tensor_info(const comi_model *model, int64_t i, comi_tensor_info *out);
 
-/* Bytes a session of max_tokens positions allocates (KV cache + scratch). */
+/* Bytes a session of max_tokens positions allocates (KV cache + scratch)
+ * with a float32 KV cache; comi_session_bytes gives the figure for the
+ * cache type of a context. */
 COMI_API uint64_t comi_model_session_bytes(const comi_model *model, int64_t max_tokens);
+/* Bytes comi_session_new(ctx, model, max_tokens, ...) allocates: the KV
+ * cache in ctx's kv_type plus scratch (UINT64_MAX on overflow or a bad
+ * max_tokens). */
+COMI_API uint64_t comi_session_bytes(const comi_ctx *ctx, const comi_model *model,
+                                     int64_t max_tokens);
 
 /* The model's tokenizer, or NULL when the file/directory has none. Owned by
  * the model; valid until comi_model_free. */
@@ -462,7 +480,8 @@ COMI_API comi_status comi_model_embed(comi_ctx *ctx, const comi_model *model, co
  * reserved up front but touched only as positions fill) and the logits of
  * the last evaluated position. *out owned by the caller (comi_session_free).
  * COMI_ERR_LIMIT when max_tokens is over the context's max_context_tokens or
- * comi_model_session_bytes(model, max_tokens) over its max_bytes. */
+ * comi_session_bytes(ctx, model, max_tokens) over its max_bytes. The cache
+ * holds float32 or half values as ctx's kv_type says. */
 COMI_API comi_status comi_session_new(comi_ctx *ctx, const comi_model *model, int64_t max_tokens,
                                       comi_session **out);
 COMI_API void comi_session_free(comi_session *sess);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 static const char *golden;
+static const char *g_pfx = ""; /* test-name prefix: "" or "kvf16_" (half KV cache) */
 
 static comi_ctx *ctx_threads(int nt) {
     comi_ctx_params cp = comi_ctx_default_params();
@@ -39,7 +40,7 @@ static comi_status run(comi_ctx *ctx, const comi_model *m, const int32_t *ids, i
 
 static void test_tiny(comi_ctx *ctx, const char *model, bool hf) {
     char tag[96];
-    snprintf(tag, sizeof tag, "%s%s", model, hf ? ".hf" : "");
+    snprintf(tag, sizeof tag, "%s%s%s", g_pfx, model, hf ? ".hf" : "");
     comi_model *m = NULL;
     const char *mp = test_pathf("%s/forward/models/%s%s", golden, model, hf ? ".hf" : ".gguf");
     comi_status st = comi_model_load(ctx, mp, NULL, &m);
@@ -146,27 +147,27 @@ static void test_quant(comi_ctx *ctx) {
         comi_model *m = NULL;
         comi_status st = comi_model_load(
             ctx, test_pathf("%s/forward/models/quant-llama.%s.gguf", golden, ty), NULL, &m);
-        if (!test_check(test_pathf("quant_%s_load", ty), st == COMI_OK, "%s", comi_errmsg(ctx)))
+        if (!test_check(test_pathf("%squant_%s_load", g_pfx, ty), st == COMI_OK, "%s", comi_errmsg(ctx)))
             continue;
         comi_model_info info;
         comi_model_get_info(m, &info);
         size_t nh = (size_t)(n * info.n_embd), nl = (size_t)(n * info.n_vocab);
         if (nh != n_gh || nl != n_gl) {
-            test_fail(test_pathf("quant_%s_shape", ty), "golden sizes do not match the model");
+            test_fail(test_pathf("%squant_%s_shape", g_pfx, ty), "golden sizes do not match the model");
             comi_model_free(m);
             continue;
         }
         float *h = malloc(nh * sizeof *h), *lg = malloc(nl * sizeof *lg);
         st = run(ctx, m, ids, n, 0, h, lg, n);
-        if (test_check(test_pathf("quant_%s_eval", ty), st == COMI_OK, "%s", comi_errmsg(ctx))) {
+        if (test_check(test_pathf("%squant_%s_eval", g_pfx, ty), st == COMI_OK, "%s", comi_errmsg(ctx))) {
             double tol = 1.5 * types[t].llama_cpp_nmse + 1e-6;
-            test_check_nmse(test_pathf("quant_%s_logits_vs_F32", ty), lg, gl, nl, tol);
-            if (t == 0) test_check_nmse("quant_F32_hidden", h, gh, nh, 1e-6);
+            test_check_nmse(test_pathf("%squant_%s_logits_vs_F32", g_pfx, ty), lg, gl, nl, tol);
+            if (t == 0) test_check_nmse(test_pathf("%squant_F32_hidden", g_pfx), h, gh, nh, 1e-6);
             size_t nown;
             float *own = test_read_f32(
                 test_pathf("%s/forward/quant-llama/%s.logits.f32", golden, ty), &nown);
             if (own && nown == nl)
-                printf("# quant_%s logits nmse vs llama.cpp's %s logits: %.3g\n", ty, ty,
+                printf("# %squant_%s logits nmse vs llama.cpp's %s logits: %.3g\n", g_pfx, ty, ty,
                        test_nmse(lg, own, nl));
             free(own);
         }
@@ -176,9 +177,9 @@ static void test_quant(comi_ctx *ctx) {
                 test_pathf("%s/forward/quant-llama/F32.first2.hidden.f32", golden), &n2);
             st = run(ctx, m, ids, n, 2, h, NULL, 0);
             if (g2 && n2 == nh && st == COMI_OK)
-                test_check_nmse("quant_F32_first2_hidden", h, g2, nh, 1e-6);
+                test_check_nmse(test_pathf("%squant_F32_first2_hidden", g_pfx), h, g2, nh, 1e-6);
             else
-                test_fail("quant_F32_first2_hidden", "%s",
+                test_fail(test_pathf("%squant_F32_first2_hidden", g_pfx), "%s",
                           st ? comi_errmsg(ctx) : "golden missing");
             free(g2);
             int64_t ng = 0;
@@ -192,7 +193,7 @@ static void test_quant(comi_ctx *ctx) {
             st = comi_session_new(ctx, m, n + 8, &s);
             if (!st) st = comi_session_eval(ctx, s, ids, NULL, n, NULL);
             if (!st) st = comi_generate(ctx, s, &gp, out, &n_out);
-            test_check("quant_F32_greedy_first4",
+            test_check(test_pathf("%squant_F32_greedy_first4", g_pfx),
                        st == COMI_OK && gg && ng >= 4 && n_out >= 4 && !memcmp(out, gg, 16), "%s",
                        st ? comi_errmsg(ctx) : "ids differ");
             comi_session_free(s);
@@ -205,6 +206,54 @@ static void test_quant(comi_ctx *ctx) {
     free(ids);
     free(gl);
     free(gh);
+}
+
+/* The half cache is in use: half the cache bytes, and logits that differ
+ * from the float cache's (by rounding only: the goldens above bound it),
+ * also for single-position steps after a prompt (decode). */
+static void test_kv_f16(comi_ctx *ctx, comi_ctx *ctx16) {
+    comi_model *m = NULL;
+    comi_status st = comi_model_load(
+        ctx, test_pathf("%s/forward/models/quant-llama.F32.gguf", golden), NULL, &m);
+    if (!test_check("kvf16_load", st == COMI_OK, "%s", comi_errmsg(ctx))) return;
+    comi_model_info info;
+    comi_model_get_info(m, &info);
+    const int64_t N = 4096;
+    uint64_t b32 = comi_session_bytes(ctx, m, N), b16 = comi_session_bytes(ctx16, m, N);
+    uint64_t kv32 = (uint64_t)info.n_layer * 2 * (uint64_t)N * (uint64_t)(info.n_head_kv * info.head_dim) * 4;
+    test_check("kvf16_session_bytes", comi_ctx_kv_type(ctx16) == COMI_KV_F16 &&
+                                         b32 == comi_model_session_bytes(m, N) &&
+                                         b32 - b16 >= kv32 / 2 - kv32 / 16 && b32 - b16 <= kv32 / 2,
+               "f32 %llu bytes, f16 %llu bytes, f32 cache %llu", (unsigned long long)b32,
+               (unsigned long long)b16, (unsigned long long)kv32);
+    int64_t n = 0;
+    int32_t *ids = test_read_ids(test_pathf("%s/forward/quant-llama/ids.txt", golden), &n);
+    size_t nv = (size_t)info.n_vocab;
+    float *l32 = malloc(2 * nv * 4), *l16 = malloc(2 * nv * 4);
+    comi_session *s32 = NULL, *s16 = NULL;
+    comi_eval_params ep = comi_eval_default_params();
+    bool ok = ids && n > 8 && !comi_session_new(ctx, m, n, &s32) && !comi_session_new(ctx16, m, n, &s16);
+    /* prompt minus 2, then two single positions (the decode path) */
+    for (int c = 0; ok && c < 2; c++) {
+        comi_session *s = c ? s16 : s32;
+        comi_ctx *cx = c ? ctx16 : ctx;
+        float *out = c ? l16 : l32;
+        ok = !comi_session_eval(cx, s, ids, NULL, n - 2, &ep);
+        for (int k = 0; ok && k < 2; k++) {
+            ok = !comi_session_eval(cx, s, ids + n - 2 + k, NULL, 1, &ep);
+            if (ok) memcpy(out + (size_t)k * nv, comi_session_logits(s), nv * 4);
+        }
+    }
+    double e = ok ? test_nmse(l16, l32, 2 * nv) : -1;
+    printf("# kv f16 vs f32 cache, decode logits nmse %.3g\n", e);
+    test_check("kvf16_decode_rounds_but_stays_close", ok && e > 0 && e < 1e-5, "%s nmse %g",
+               ok ? "" : comi_errmsg(ctx16), e);
+    comi_session_free(s32);
+    comi_session_free(s16);
+    free(l32);
+    free(l16);
+    free(ids);
+    comi_model_free(m);
 }
 
 /* 1, 2 and 3 threads give bit-identical hidden states and logits. */
@@ -494,6 +543,18 @@ int main(void) {
         test_tiny(ctx, tiny[i], true);
     }
     test_quant(ctx);
+    /* the same goldens and tolerances with a half-precision KV cache */
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.n_threads = 2;
+    cp.kv_type = COMI_KV_F16;
+    comi_ctx *ctx16 = comi_ctx_new(&cp);
+    g_pfx = "kvf16_";
+    for (int i = 0; i < 3; i++)
+        test_tiny(ctx16, tiny[i], false);
+    test_quant(ctx16);
+    g_pfx = "";
+    test_kv_f16(ctx, ctx16);
+    comi_ctx_free(ctx16);
     test_threads();
     test_cache(ctx);
     test_bad_files(ctx);

@@ -122,6 +122,8 @@ static int32_t argmax(const float *v, int32_t n) {
     return best;
 }
 
+static const char *g_pfx = ""; /* "kvf16_": the run with a half KV cache */
+
 static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *tok) {
     json_error_t jerr;
     json_t *root = json_load_file(GOLDEN_DIR "/chat.json", 0, &jerr);
@@ -131,7 +133,7 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
     }
     const char *tmpl = json_string_value(json_object_get(root, "chat_template"));
     const char *own = comi_tokenizer_chat_template(tok);
-    test_check("smollm2_chat_template_from_metadata", tmpl && own && !strcmp(tmpl, own),
+    test_check(g_pfx[0] ? "kvf16_smollm2_chat_template_from_metadata" : "smollm2_chat_template_from_metadata", tmpl && own && !strcmp(tmpl, own),
                "the model's tokenizer.chat_template differs from the one the goldens used");
     int32_t n_vocab = (int32_t)json_integer_value(json_object_get(root, "n_vocab"));
     const json_t *chats = json_object_get(root, "chats");
@@ -162,14 +164,14 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
         size_t tl = 0;
         comi_status st = comi_chat_apply(ctx, tok, NULL, mv, nm, true, &text, &tl);
         const char *want = json_string_value(json_object_get(ch, "prompt"));
-        snprintf(name, sizeof name, "smollm2_chat%zu_prompt", c);
+        snprintf(name, sizeof name, "%ssmollm2_chat%zu_prompt", g_pfx, c);
         test_check(name, !st && want && !strcmp(text, want), "%s",
                    st ? comi_errmsg(ctx) : "rendered prompt differs from Jinja2's");
         comi_free(text);
         int32_t *ids = NULL;
         size_t n_ids = 0;
         st = comi_chat_tokenize(ctx, tok, NULL, mv, nm, true, &ids, &n_ids);
-        snprintf(name, sizeof name, "smollm2_chat%zu_ids", c);
+        snprintf(name, sizeof name, "%ssmollm2_chat%zu_ids", g_pfx, c);
         if (!test_check(name, !st && ids_equal(json_object_get(ch, "ids"), ids, n_ids), "%s",
                         st ? comi_errmsg(ctx) : "ids differ from llama.cpp's")) {
             comi_free(ids);
@@ -181,7 +183,7 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
         ep.logits_out = logits;
         ep.n_logits = 1;
         if (!st) st = comi_session_eval(ctx, s, ids, NULL, (int64_t)n_ids, &ep);
-        snprintf(name, sizeof name, "smollm2_chat%zu_logits", c);
+        snprintf(name, sizeof name, "%ssmollm2_chat%zu_logits", g_pfx, c);
         if (st) {
             test_fail(name, "%s", comi_errmsg(ctx));
             comi_session_free(s);
@@ -224,19 +226,19 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
                 break;
             }
         }
-        snprintf(name, sizeof name, "smollm2_chat%zu_greedy", c);
+        snprintf(name, sizeof name, "%ssmollm2_chat%zu_greedy", g_pfx, c);
         test_check(name, ok, "step %zu: %s", k,
                    st ? comi_errmsg(ctx) : "greedy id differs from llama.cpp's");
-        printf("# chat %zu: %zu prompt ids, logits NMSE %.3e (llama.cpp Q4_1 vs F32 %.3e), greedy "
+        printf("# %schat %zu: %zu prompt ids, logits NMSE %.3e (llama.cpp Q4_1 vs F32 %.3e), greedy "
                "checked %zu/%zu steps\n",
-               c, n_ids, nmse, ref, k, ng);
+               g_pfx, c, n_ids, nmse, ref, k, ng);
         comi_session_free(s);
         comi_free(ids);
     }
-    printf("# worst logits NMSE %.3e; %zu greedy steps compared, %zu prompts stopped at an "
+    printf("# %sworst logits NMSE %.3e; %zu greedy steps compared, %zu prompts stopped at an "
            "undecidable margin\n",
-           worst_nmse, n_steps, n_undecided);
-    test_check("smollm2_chat_count", n_chat >= 10, "only %zu chats", n_chat);
+           g_pfx, worst_nmse, n_steps, n_undecided);
+    test_check(g_pfx[0] ? "kvf16_smollm2_chat_count" : "smollm2_chat_count", n_chat >= 10, "only %zu chats", n_chat);
     free(logits);
     free(gold);
     json_decref(root);
@@ -280,6 +282,13 @@ int main(void) {
         test_tokenize(ctx, tok);
         test_eog(tok);
         test_chat(ctx, m, tok);
+        /* the same goldens and tolerances with a half-precision KV cache */
+        comi_ctx_params cp16 = cp;
+        cp16.kv_type = COMI_KV_F16;
+        comi_ctx *ctx16 = comi_ctx_new(&cp16);
+        g_pfx = "kvf16_";
+        test_chat(ctx16, m, tok);
+        comi_ctx_free(ctx16);
         comi_model_free(m);
     }
     comi_ctx_free(ctx);

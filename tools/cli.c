@@ -28,7 +28,16 @@ comi_ctx *cli_ctx_new(int32_t n_threads, const cli_limits *lim) {
     cp.n_threads = n_threads;
     cp.max_context_tokens = lim->max_context_tokens;
     cp.max_bytes = lim->max_bytes;
+    cp.kv_type = lim->kv_type;
     return comi_ctx_new(&cp);
+}
+
+bool cli_parse_kv_type(const char *value, void *target, char *err, size_t errsz) {
+    int32_t *kv = target;
+    if (!strcmp(value, "f32") || !strcmp(value, "F32")) *kv = COMI_KV_F32;
+    else if (!strcmp(value, "f16") || !strcmp(value, "F16")) *kv = COMI_KV_F16;
+    else return snprintf(err, errsz, "'%s' is not f32 or f16", value), false;
+    return true;
 }
 
 bool cli_read_f32(const char *cmd, const char *flag, const char *path, float **data,

@@ -24,6 +24,7 @@ int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(print
 typedef struct cli_limits {
     int64_t max_context_tokens; /* --max-context-tokens N (0: none) */
     uint64_t max_bytes;         /* --max-memory SIZE (0: physical memory) */
+    int32_t kv_type;            /* --kv-type (CLI_KV_OPT; COMI_KV_F32 when absent) */
 } cli_limits;
 
 /* The two option-table rows of the limits, writing into lim (a cli_limits). */
@@ -37,6 +38,18 @@ typedef struct cli_limits {
               "refuse work whose buffers would need more than SIZE bytes\n"                        \
               "(suffixes K, M, G, T = KiB...TiB, kB, MB, GB = powers of\n"                         \
               "1000; default 0: physical memory)")                                                 \
+    }
+
+/* --kv-type f32|f16 (CLI_FN parser): *(int32_t *)target = COMI_KV_F32 / F16. */
+bool cli_parse_kv_type(const char *value, void *target, char *err, size_t errsz);
+
+/* The option-table row of --kv-type, writing into kv (an int32_t). */
+#define CLI_KV_OPT(kv)                                                                             \
+    {                                                                                              \
+        CLI_O("--kv-type", CLI_FN, &(kv), "f32|f16",                                               \
+              "KV cache element type: f32 (default) or f16 (half the\n"                            \
+              "cache memory; keys and values rounded to half precision)"),                         \
+            .fn = cli_parse_kv_type                                                                \
     }
 
 /* A context with n_threads kernel threads (<= 0: all cores) and the

@@ -104,6 +104,7 @@ int cmd_answer(int argc, char **argv) {
         {CLI_O("--threads", CLI_I64, &threads, "T", "worker threads (default: all cores)"),
          .ilo = 0, .ihi = 256},
         CLI_LIMIT_OPTS(lim),
+        CLI_KV_OPT(lim.kv_type),
     };
     cli_cmd spec = {.name = CMD, .usage = answer_usage, .about = answer_about,
                     .epilog = answer_epilog, .opts = opts, .n_opts = CLI_N(opts)};

@@ -673,6 +673,7 @@ int cmd_eval_qa(int argc, char **argv) {
         {CLI_O("--threads", CLI_I64, &threads, "T", "kernel threads (default: all cores)"),
          .ilo = 0, .ihi = INT32_MAX},
         CLI_LIMIT_OPTS(lim),
+        CLI_KV_OPT(lim.kv_type),
     };
     cli_cmd spec = {.name = QA, .usage = qa_usage, .about = qa_about, .epilog = qa_epilog,
                     .opts = opts, .n_opts = CLI_N(opts)};

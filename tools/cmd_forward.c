@@ -109,6 +109,7 @@ int cmd_forward(int argc, char **argv) {
                "worker threads (default: all cores); results do not\ndepend on T"),
          .ilo = 1, .ihi = 256},
         CLI_LIMIT_OPTS(lim),
+        CLI_KV_OPT(lim.kv_type),
     };
     cli_cmd spec = {.name = CMD, .usage = forward_usage, .about = forward_about,
                     .epilog = forward_epilog, .opts = opts, .n_opts = CLI_N(opts)};

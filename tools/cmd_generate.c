@@ -53,6 +53,7 @@ int cmd_generate(int argc, char **argv) {
         {CLI_O("--threads", CLI_I64, &threads, "T", "kernel threads (default: all cores)"),
          .ilo = 1, .ihi = 1024},
         CLI_LIMIT_OPTS(lim),
+        CLI_KV_OPT(lim.kv_type),
     };
     cli_cmd spec = {.name = CMD, .usage = generate_usage, .about = generate_about, .opts = opts,
                     .n_opts = CLI_N(opts)};

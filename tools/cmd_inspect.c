@@ -28,6 +28,7 @@ int cmd_inspect(int argc, char **argv) {
     bool list = false;
     int64_t n_ctx = 0;
     const char *model_opt = NULL;
+    int32_t kv_type = COMI_KV_F32;
     cli_opt opts[] = {
         {CLI_O("--model", CLI_PATH, &model_opt, "MODEL", "the model (or give it as the argument)")},
         {CLI_O("--tensors", CLI_FLAG, &list, NULL,
@@ -36,6 +37,7 @@ int cmd_inspect(int argc, char **argv) {
                "size the session memory estimate for N tokens (default: the\n"
                "trained context length, at most 32768)"),
          .ilo = 1, .ihi = (int64_t)1 << 31},
+        CLI_KV_OPT(kv_type),
     };
     cli_cmd spec = {.name = CMD, .usage = inspect_usage, .about = inspect_about, .opts = opts,
                     .n_opts = CLI_N(opts), .pos = &path, .pos_meta = "MODEL"};
@@ -44,7 +46,9 @@ int cmd_inspect(int argc, char **argv) {
     if (path && model_opt) return cli_usage(CMD, "give MODEL once (argument '%s', --model '%s')", path, model_opt);
     if (model_opt) path = model_opt;
     if (!path) return cli_usage(CMD, "missing MODEL");
-    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.kv_type = kv_type;
+    comi_ctx *ctx = comi_ctx_new(&cp);
     if (!ctx) return cli_error(CMD, "out of memory");
     comi_model *m = NULL;
     if (comi_model_load(ctx, path, NULL, &m)) {
@@ -98,9 +102,10 @@ int cmd_inspect(int argc, char **argv) {
     for (int k = 0; k < n_types; k++)
         printf(k ? ", %s x%lld" : "%s x%lld", names[k], (long long)counts[k]);
     printf(")\n");
-    uint64_t sb = comi_model_session_bytes(m, n_ctx);
-    printf("memory:         %.2f MiB weights (mmapped) + %.2f MiB per session of %lld tokens\n",
-           mib(in.weight_bytes), mib(sb), (long long)n_ctx);
+    uint64_t sb = comi_session_bytes(ctx, m, n_ctx);
+    printf("memory:         %.2f MiB weights (mmapped) + %.2f MiB per session of %lld tokens "
+           "(%s KV cache)\n",
+           mib(in.weight_bytes), mib(sb), (long long)n_ctx, kv_type == COMI_KV_F16 ? "f16" : "f32");
     if (list) {
         for (int64_t i = 0; i < nt; i++) {
             comi_tensor_info ti;

@@ -30,7 +30,8 @@ class CtxParams(ctypes.Structure):
         ("n_threads", ctypes.c_int32),
         ("max_context_tokens", ctypes.c_int64),
         ("max_bytes", ctypes.c_uint64),
-        ("reserved", ctypes.c_uint8 * RESERVED_BYTES),
+        ("kv_type", ctypes.c_int32),
+        ("reserved", ctypes.c_uint8 * (RESERVED_BYTES - 4)),
     ]
 
 

@@ -40,6 +40,7 @@ struct comi_ctx {
     int32_t n_threads;
     int64_t max_context_tokens; /* 0: no limit (comi_ctx_params) */
     uint64_t max_bytes;         /* 0: physical memory (comi_ctx_params) */
+    int32_t kv_type;            /* COMI_KV_F32 / COMI_KV_F16 (comi_ctx_params) */
     struct comi_pool *pool;     /* created on first use by comi_ctx_pool */
     atomic_int cancelled;       /* comi_ctx_cancel: set from any thread */
 };

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 
 comi_ctx_params comi_ctx_default_params(void) {
-    comi_ctx_params p = {.n_threads = 0, .max_context_tokens = 0, .max_bytes = 0};
+    comi_ctx_params p = {
+        .n_threads = 0, .max_context_tokens = 0, .max_bytes = 0, .kv_type = COMI_KV_F32};
     return p;
 }
 
@@ -23,6 +24,8 @@ comi_ctx *comi_ctx_new(const comi_ctx_params *params) {
     if (ctx->n_threads > 256) ctx->n_threads = 256;
     ctx->max_context_tokens = params->max_context_tokens > 0 ? params->max_context_tokens : 0;
     ctx->max_bytes = params->max_bytes;
+    /* an unknown type (a later version's) falls back to the exact one */
+    ctx->kv_type = params->kv_type == COMI_KV_F16 ? COMI_KV_F16 : COMI_KV_F32;
     return ctx;
 }
 
@@ -38,6 +41,10 @@ int32_t comi_ctx_threads(const comi_ctx *ctx) {
 
 int64_t comi_ctx_max_context_tokens(const comi_ctx *ctx) {
     return ctx ? ctx->max_context_tokens : 0;
+}
+
+int32_t comi_ctx_kv_type(const comi_ctx *ctx) {
+    return ctx ? ctx->kv_type : COMI_KV_F32;
 }
 
 uint64_t comi_ctx_max_bytes(const comi_ctx *ctx) {

@@ -226,7 +226,7 @@ comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
     if (st) return st;
     const int64_t n = n_context + n_question, d = pl->enc->n_embd;
     if ((st = comi_check_tokens(ctx, "encode: context", n_context))) return st;
-    uint64_t need = comi_model_session_bytes(pl->enc, n);
+    uint64_t need = comi_session_bytes(ctx, pl->enc, n);
     if (!hidden_out && query_out)
         need = comi_add_sat(need, comi_mul_sat((uint64_t)n, (uint64_t)d * sizeof(float)));
     char what[96];
@@ -237,7 +237,7 @@ comi_status comi_pipeline_encode(comi_ctx *ctx, const comi_pipeline *pl,
                                                       "encoder states")))
         return e->status;
     comi_session *s = NULL;
-    st = model_session_new(e, pl->enc, n, &s);
+    st = model_session_new(e, pl->enc, n, ctx->kv_type, &s);
     if (!st) st = encode_on(ctx, pl->enc, s, context_ids, n_context, question_ids, n_question, k,
                             hid, query_out);
     comi_session_free(s);
@@ -276,7 +276,7 @@ static comi_status fuse_on(comi_ctx *ctx, const comi_pipeline *pl, const float *
     const int64_t di = pl->enc->n_embd, dout = pl->dec->n_embd;
     if (pl->fusion) {
         comi_session *s = NULL;
-        comi_status st = model_session_new(e, pl->fusion, n_memory, &s);
+        comi_status st = model_session_new(e, pl->fusion, n_memory, ctx->kv_type, &s);
         if (st) return st;
         comi_eval_params ep = comi_eval_default_params();
         ep.hidden_out = out;
@@ -314,7 +314,7 @@ comi_status comi_pipeline_fuse(comi_ctx *ctx, const comi_pipeline *pl, const flo
         char what[96];
         snprintf(what, sizeof what, "fuse: %lld memory vectors", (long long)n_memory);
         comi_status st =
-            comi_check_bytes(ctx, what, comi_model_session_bytes(pl->fusion, n_memory), 0, NULL);
+            comi_check_bytes(ctx, what, comi_session_bytes(ctx, pl->fusion, n_memory), 0, NULL);
         if (st) return st;
     }
     return fuse_on(ctx, pl, memory, n_memory, out);
@@ -402,10 +402,10 @@ comi_status comi_pipeline_decode(comi_ctx *ctx, const comi_pipeline *pl, const f
     const int64_t n_dec = n_memory + n_question + gen->max_new_tokens;
     char what[96];
     snprintf(what, sizeof what, "decode: %lld positions", (long long)n_dec);
-    comi_status st = comi_check_bytes(ctx, what, comi_model_session_bytes(pl->dec, n_dec), 0, NULL);
+    comi_status st = comi_check_bytes(ctx, what, comi_session_bytes(ctx, pl->dec, n_dec), 0, NULL);
     if (st) return st;
     comi_session *s = NULL;
-    if ((st = model_session_new(e, pl->dec, n_dec, &s))) return st;
+    if ((st = model_session_new(e, pl->dec, n_dec, ctx->kv_type, &s))) return st;
     st = decode_on(ctx, pl, s, memory, n_memory, question_ids, n_question, gen, false, logits_out,
                    ids_out, n_out, NULL, NULL);
     comi_session_free(s);
@@ -516,11 +516,11 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     /* the memory this answer needs, checked before any work: the encoder and
      * fusion sessions of one segment, the merge of one segment, the decoder
      * session, encoder states, memory and fused memory, ids and logits */
-    uint64_t enc_bytes = n_seg ? comi_model_session_bytes(enc, seg_max + nq) : 0;
-    uint64_t dec_bytes = comi_model_session_bytes(dec, dec_tokens);
+    uint64_t enc_bytes = n_seg ? comi_session_bytes(ctx, enc, seg_max + nq) : 0;
+    uint64_t dec_bytes = comi_session_bytes(ctx, dec, dec_tokens);
     if (n_seg && pl->fusion)
         enc_bytes = comi_add_sat(
-            enc_bytes, comi_model_session_bytes(pl->fusion, seg_max / m + (seg_max % m != 0)));
+            enc_bytes, comi_session_bytes(ctx, pl->fusion, seg_max / m + (seg_max % m != 0)));
     uint64_t buf_bytes = comi_mul_sat((uint64_t)(seg_max + nq), (uint64_t)d * 4);
     buf_bytes =
         comi_add_sat(buf_bytes, comi_mul_sat((uint64_t)n_mem_max, (uint64_t)(d + dd + 1) * 4));
@@ -565,7 +565,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
         st = e->status;
         goto fail;
     }
-    if (n_seg && (st = model_session_new(e, enc, seg_max + nq, &es))) goto fail;
+    if (n_seg && (st = model_session_new(e, enc, seg_max + nq, ctx->kv_type, &es))) goto fail;
     for (int64_t s0 = 0; s0 < nc; s0 += seg) {
         int64_t len = nc - s0 < seg ? nc - s0 : seg;
         if ((st = comi_check_cancel(ctx, "answer: encoding"))) goto fail;
@@ -605,7 +605,7 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
     gen.stop_at_eos = true;
-    if ((st = model_session_new(e, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1), &ds)))
+    if ((st = model_session_new(e, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1), ctx->kv_type, &ds)))
         goto fail;
     if ((st = decode_on(ctx, pl, ds, fused, out->n_memory, qids, nq, &gen,
                         params->penalty_per_occurrence, out->logits, out->ids, &out->n_ids,
@@ -744,7 +744,7 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
                        : max_context_tokens;
     const int32_t max_new = params->max_new_tokens;
     const int64_t n_in = keep + (int64_t)nq;
-    uint64_t need = comi_model_session_bytes(pl->dec, n_in + max_new + 1);
+    uint64_t need = comi_session_bytes(ctx, pl->dec, n_in + max_new + 1);
     need = comi_add_sat(need, (uint64_t)(n_in + max_new + pl->dec->n_vocab + 1) * 4);
     char what[96];
     snprintf(what, sizeof what, "answer: %lld context tokens (decoder cache and buffers)",
@@ -770,7 +770,7 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
     comi_generate_params gen = comi_generate_default_params();
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
-    if ((st = model_session_new(e, pl->dec, n_in + (max_new > 0 ? max_new : 1), &ds))) goto done;
+    if ((st = model_session_new(e, pl->dec, n_in + (max_new > 0 ? max_new : 1), ctx->kv_type, &ds))) goto done;
     /* the ids as one prompt: [context ; question], no memory rows */
     if ((st = decode_on(ctx, pl, ds, NULL, 0, all, n_in, &gen, params->penalty_per_occurrence,
                         out->logits, out->ids, &out->n_ids, &out->ms_prefill, &out->ms_generate)))

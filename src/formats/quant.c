@@ -376,6 +376,14 @@ const char *quant_simd_name(void) {
     return simd_k() ? simd_k()->name : "scalar";
 }
 
+void quant_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n) {
+    if (simd_k()) {
+        simd_k()->f32_to_f16(src, dst, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) dst[i] = quant_f32_to_f16(src[i]);
+}
+
 static void dq_f16_row(const uint8_t *s, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = ld_f16(s + 2 * i);
 }

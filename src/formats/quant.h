@@ -29,6 +29,9 @@ float quant_f16_to_f32(uint16_t h);
 uint16_t quant_f32_to_f16(float f);
 float quant_bf16_to_f32(uint16_t h);
 uint16_t quant_f32_to_bf16(float f);
+/* n floats to halves (quant_f32_to_f16 each; F16C 8 at a time where the CPU
+ * has it, the same bits). */
+void quant_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 /* Portable scalar versions of the half conversions (the ones above use F16C
  * when the build has it); both round to nearest even. */
 float quant_f16_to_f32_ref(uint16_t h);

@@ -646,6 +646,13 @@ static void quantize_q8_k_simd(const float *x, uint8_t *y, int64_t n) {
     }
 }
 
+static void f32_to_f16_simd(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = _cvtss_sh(x[i], 0);
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 #define AS_DOT(NAME)                                                                   \
@@ -709,6 +716,7 @@ static const quant_simd_kernels k_avx2 = {
     .dot_f16_f32 = dot_f16_f32_simd,
     .quantize_q8_0 = quantize_q8_0_simd,
     .quantize_q8_k = quantize_q8_k_simd,
+    .f32_to_f16 = f32_to_f16_simd,
 };
 
 const quant_simd_kernels *quant_avx2_kernels(void) {

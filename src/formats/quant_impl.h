@@ -107,6 +107,8 @@ typedef struct quant_simd_kernels {
     /* activations to Q8_0 / Q8_K (quant_vec_quantize), bit-identical */
     void (*quantize_q8_0)(const float *x, uint8_t *y, int64_t n);
     void (*quantize_q8_k)(const float *x, uint8_t *y, int64_t n);
+    /* float32 to IEEE half, round to nearest even (quant_f32_to_f16_row) */
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
 } quant_simd_kernels;
 
 /* The AVX2 table, or NULL when quant_avx2.c was built without the flags. */

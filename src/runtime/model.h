@@ -94,9 +94,12 @@ comi_status model_load_custom(comi_err *e, const char *path, const struct hf_con
 comi_status lora_load(comi_err *e, comi_model *m, const comi_model_params *params);
 
 /* comi_session_new without the context's limits, for stages that checked
- * their whole need themselves (the pipeline, text mode's model encoder). */
+ * their whole need themselves (the pipeline, text mode's model encoder);
+ * kv_type: the cache's element type (the context's, ctx->kv_type). */
 comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_tokens,
-                              comi_session **out);
+                              int32_t kv_type, comi_session **out);
+/* comi_model_session_bytes for a cache of kv_type (COMI_KV_F32 / F16). */
+uint64_t model_session_bytes(const comi_model *m, int64_t max_tokens, int32_t kv_type);
 
 /* Converts n elements of a F32/F16/BF16 vector tensor to float32. */
 void model_vector_to_f32(const comi_tensor *t, float *dst);

@@ -417,6 +417,8 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
     float *S = O + ATT_BQ * G * hd;     /* (R x ATT_BK) scores, then probabilities */
     float *M = S + ATT_BQ * G * ATT_BK; /* (R) running max */
     float *L = M + ATT_BQ * G;          /* (R) running sum */
+    float *Kf = L + ATT_BQ * G;         /* half cache: (ATT_BK x hd) keys as float32 */
+    float *Vf = Kf + ATT_BK * hd;       /* half cache: (ATT_BK x hd) values */
 
     for (int64_t t = t0; t < t1; t++)
         for (int64_t g = 0; g < G; g++) {
@@ -433,10 +435,23 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
     int64_t last_key = a->pos0 + t1 - 1; /* inclusive */
     for (int64_t s0 = 0; s0 <= last_key; s0 += ATT_BK) {
         int64_t nk = last_key + 1 - s0 < ATT_BK ? last_key + 1 - s0 : ATT_BK;
-        const float *K = a->k + s0 * a->ldkv + h * hd;
-        const float *V = a->v + s0 * a->ldkv + h * hd;
+        const float *K, *V;
+        int64_t ldk = a->ldkv;
+        if (a->k16) {
+            for (int64_t i = 0; i < nk; i++) {
+                size_t off = (size_t)(s0 + i) * (size_t)a->ldkv + (size_t)(h * hd);
+                quant_dequant_row(COMI_TYPE_F16, a->k16 + off, Kf + i * hd, hd);
+                quant_dequant_row(COMI_TYPE_F16, a->v16 + off, Vf + i * hd, hd);
+            }
+            K = Kf;
+            V = Vf;
+            ldk = hd;
+        } else {
+            K = a->k + s0 * a->ldkv + h * hd;
+            V = a->v + s0 * a->ldkv + h * hd;
+        }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)nk, (int)hd, 1.0f, Q,
-                    (int)hd, K, (int)a->ldkv, 0.0f, S, (int)nk);
+                    (int)hd, K, (int)ldk, 0.0f, S, (int)nk);
         for (int64_t r = 0; r < R; r++) {
             float *srow = S + r * nk;
             int64_t pos = a->pos0 + t0 + r / G;
@@ -463,7 +478,7 @@ static void att_task(const att_job *j, int64_t task, float *ws) {
             }
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)hd, (int)nk, 1.0f, S,
-                    (int)nk, V, (int)a->ldkv, 1.0f, O, (int)hd);
+                    (int)nk, V, (int)ldk, 1.0f, O, (int)hd);
     }
     for (int64_t t = t0; t < t1; t++)
         for (int64_t g = 0; g < G; g++) {
@@ -493,7 +508,7 @@ comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) 
     att_job j = {.a = a, .group = a->n_head / a->n_kv_head};
     j.n_qblocks = (a->n + ATT_BQ - 1) / ATT_BQ;
     int64_t rows = ATT_BQ * j.group;
-    j.scratch_elems = rows * (2 * a->head_dim + ATT_BK + 2);
+    j.scratch_elems = rows * (2 * a->head_dim + ATT_BK + 2) + (a->k16 ? 2 * ATT_BK * a->head_dim : 0);
     int nt = pool_threads(pool);
     j.scratch = comi_alloc_array(e, (size_t)nt, (size_t)j.scratch_elems * sizeof(float),
                                  "attention scratch");

@@ -106,6 +106,8 @@ typedef struct ops_attn_args {
     const float *q;
     int64_t ldq;
     const float *k, *v;
+    const uint16_t *k16, *v16; /* instead of k, v (NULL: unused): an IEEE half cache,
+                                  converted a key block at a time */
     int64_t ldkv;
     float *o;
     int64_t ldo;

@@ -20,6 +20,7 @@
 #include "runtime/model.h"
 
 #include "base/pool.h"
+#include "formats/quant.h"
 
 #include <float.h>
 #include <math.h>
@@ -34,8 +35,11 @@ struct comi_session {
     int64_t max_tokens;
     int64_t n_past;
     int64_t depth;     /* layers whose cache covers every position < n_past */
-    float *kv;         /* per layer l: K at kv + 2l * max_tokens * kv_dim, V right after;
-                          each (max_tokens x kv_dim) */
+    int32_t kv_type;   /* COMI_KV_F32 or COMI_KV_F16: the element type of kv */
+    void *kv;          /* per layer l: K at element 2l * max_tokens * kv_dim, V right after;
+                          each (max_tokens x kv_dim) float32 or IEEE half values */
+    float *knew;       /* half cache: (ub x kv_dim) keys of the micro-batch before rounding */
+    float *vnew;       /* half cache: (ub x kv_dim) values */
     int64_t ub;        /* micro-batch capacity */
     float *x;          /* (ub x n_embd) residual stream */
     float *xn;         /* (ub x n_embd) normalised input / projection output */
@@ -51,32 +55,45 @@ struct comi_session {
     bool have_logits;
 };
 
-static float *k_cache(const comi_session *s, int64_t l) {
-    return s->kv + (size_t)(2 * l) * (size_t)s->max_tokens * (size_t)s->m->kv_dim;
-}
-static float *v_cache(const comi_session *s, int64_t l) {
-    return s->kv + (size_t)(2 * l + 1) * (size_t)s->max_tokens * (size_t)s->m->kv_dim;
+/* element offset of layer l's K (which = 0) or V (which = 1) cache */
+static size_t kv_off(const comi_session *s, int64_t l, int which) {
+    return (size_t)(2 * l + which) * (size_t)s->max_tokens * (size_t)s->m->kv_dim;
 }
 
-static bool sess_sizes(const comi_model *m, int64_t max_tokens, size_t *kv_floats,
+static size_t kv_elem_bytes(int32_t kv_type) {
+    return kv_type == COMI_KV_F16 ? 2 : 4;
+}
+
+/* The cache (kv_bytes) and the float32 scratch (scratch_floats) of a session. */
+static bool sess_sizes(const comi_model *m, int64_t max_tokens, int32_t kv_type, size_t *kv_bytes,
                        size_t *scratch_floats) {
     int64_t ub = max_tokens < SESS_UBATCH ? max_tokens : SESS_UBATCH;
-    size_t a, per_tok;
-    if (!comi_mul3_size((size_t)m->n_layer * 2, (size_t)max_tokens, (size_t)m->kv_dim, kv_floats))
+    size_t a, per_tok, kv_elems;
+    if (!comi_mul3_size((size_t)m->n_layer * 2, (size_t)max_tokens, (size_t)m->kv_dim, &kv_elems) ||
+        !comi_mul_size(kv_elems, kv_elem_bytes(kv_type), kv_bytes))
         return false;
     per_tok = (size_t)(2 * m->n_embd + 2 * m->q_dim + 2 * m->n_ff + m->head_dim);
+    if (kv_type == COMI_KV_F16) per_tok += (size_t)(2 * m->kv_dim);
     if (m->has_lora)
         per_tok += (size_t)(m->lora_rank_max + (m->q_dim > m->n_embd ? m->q_dim : m->n_embd));
     if (!comi_mul_size(per_tok, (size_t)ub, &a)) return false;
     return comi_add_size(a, 2 * (size_t)m->n_vocab, scratch_floats);
 }
 
-uint64_t comi_model_session_bytes(const comi_model *m, int64_t max_tokens) {
-    size_t kvf, scf, tot;
-    if (max_tokens < 1 || !sess_sizes(m, max_tokens, &kvf, &scf) ||
-        !comi_add_size(kvf, scf, &tot) || !comi_mul_size(tot, sizeof(float), &tot))
+uint64_t model_session_bytes(const comi_model *m, int64_t max_tokens, int32_t kv_type) {
+    size_t kvb, scf, tot;
+    if (max_tokens < 1 || !sess_sizes(m, max_tokens, kv_type, &kvb, &scf) ||
+        !comi_mul_size(scf, sizeof(float), &tot) || !comi_add_size(kvb, tot, &tot))
         return UINT64_MAX;
     return tot;
+}
+
+uint64_t comi_model_session_bytes(const comi_model *m, int64_t max_tokens) {
+    return model_session_bytes(m, max_tokens, COMI_KV_F32);
+}
+
+uint64_t comi_session_bytes(const comi_ctx *ctx, const comi_model *m, int64_t max_tokens) {
+    return m ? model_session_bytes(m, max_tokens, comi_ctx_kv_type(ctx)) : UINT64_MAX;
 }
 
 /* The one range check of a session's capacity (before the limits, so a bad
@@ -99,28 +116,33 @@ comi_status comi_session_new(comi_ctx *ctx, const comi_model *m, int64_t max_tok
     if ((st = comi_check_tokens(ctx, "session", max_tokens))) return st;
     char what[64];
     snprintf(what, sizeof what, "session of %lld tokens", (long long)max_tokens);
-    if ((st = comi_check_bytes(ctx, what, comi_model_session_bytes(m, max_tokens), 0, NULL)))
+    if ((st = comi_check_bytes(ctx, what, model_session_bytes(m, max_tokens, ctx->kv_type), 0,
+                               NULL)))
         return st;
-    return model_session_new(e, m, max_tokens, out);
+    return model_session_new(e, m, max_tokens, ctx->kv_type, out);
 }
 
 comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_tokens,
-                              comi_session **out) {
+                              int32_t kv_type, comi_session **out) {
     *out = NULL;
     comi_status st = check_max_tokens(e, max_tokens);
     if (st) return st;
-    size_t kvf, scf;
-    if (!sess_sizes(m, max_tokens, &kvf, &scf))
+    if (kv_type != COMI_KV_F32 && kv_type != COMI_KV_F16)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "session: unknown KV cache type %d",
+                            (int)kv_type);
+    size_t kvb, scf;
+    if (!sess_sizes(m, max_tokens, kv_type, &kvb, &scf))
         return comi_err_set(e, COMI_ERR_LIMIT, "session: %lld tokens overflow the cache size",
                             (long long)max_tokens);
     comi_session *s = calloc(1, sizeof *s);
     if (!s) return comi_err_set(e, COMI_ERR_NOMEM, "session: out of memory");
     s->m = m;
     s->max_tokens = max_tokens;
+    s->kv_type = kv_type;
     s->depth = m->n_layer;
     s->ub = max_tokens < SESS_UBATCH ? max_tokens : SESS_UBATCH;
     /* malloc, not calloc: pages of the cache are touched only when filled */
-    s->kv = comi_alloc_array(e, kvf, sizeof(float), "KV cache");
+    s->kv = comi_alloc_array(e, kvb, 1, "KV cache");
     float *sc = s->kv ? comi_alloc_array(e, scf, sizeof(float), "session scratch") : NULL;
     if (!sc) {
         free(s->kv);
@@ -136,9 +158,15 @@ comi_status model_session_new(comi_err *e, const comi_model *m, int64_t max_toke
     s->cs = s->up + s->ub * m->n_ff;
     s->logits = s->cs + s->ub * m->head_dim;
     s->pen_logits = s->logits + m->n_vocab;
+    float *next = s->pen_logits + m->n_vocab;
     if (m->has_lora) {
-        s->lora_r = s->pen_logits + m->n_vocab;
+        s->lora_r = next;
         s->lora_out = s->lora_r + s->ub * m->lora_rank_max;
+        next = s->lora_out + s->ub * (m->q_dim > m->n_embd ? m->q_dim : m->n_embd);
+    }
+    if (kv_type == COMI_KV_F16) {
+        s->knew = next;
+        s->vnew = s->knew + s->ub * m->kv_dim;
     }
     *out = s;
     return COMI_OK;
@@ -211,10 +239,22 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
     const int64_t d = m->n_embd, kvd = m->kv_dim;
     comi_status st;
     ops_rope_table(s->cs, p0, c, m->head_dim, m->rope_theta);
+    const bool half = s->kv_type == COMI_KV_F16;
     for (int64_t l = 0; l < n_layers; l++) {
         const model_layer *ly = &m->layers[l];
-        float *kc = k_cache(s, l), *vc = v_cache(s, l);
-        float *kn = kc + p0 * kvd, *vn = vc + p0 * kvd; /* (c x kv_dim) new rows */
+        /* (c x kv_dim) new rows: in the float cache itself, or in scratch
+         * that is rounded into the half cache once RoPE is applied */
+        float *kc = NULL, *vc = NULL, *kn = s->knew, *vn = s->vnew;
+        uint16_t *kc16 = NULL, *vc16 = NULL;
+        if (half) {
+            kc16 = (uint16_t *)s->kv + kv_off(s, l, 0);
+            vc16 = (uint16_t *)s->kv + kv_off(s, l, 1);
+        } else {
+            kc = (float *)s->kv + kv_off(s, l, 0);
+            vc = (float *)s->kv + kv_off(s, l, 1);
+            kn = kc + p0 * kvd;
+            vn = vc + p0 * kvd;
+        }
         ops_rmsnorm_rows(pool, s->xn, s->x, ly->attn_norm, c, d, m->norm_eps);
         if ((st = ops_matmul(e, pool, &ly->wq, s->xn, c, s->q, m->q_dim)) ||
             (st = ops_matmul(e, pool, &ly->wk, s->xn, c, kn, kvd)) ||
@@ -234,10 +274,16 @@ static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int
         }
         ops_rope_apply(s->q, c, m->q_dim, m->n_head, m->head_dim, s->cs, m->rope_mode);
         ops_rope_apply(kn, c, kvd, m->n_head_kv, m->head_dim, s->cs, m->rope_mode);
+        if (half) {
+            quant_f32_to_f16_row(kn, kc16 + p0 * kvd, c * kvd);
+            quant_f32_to_f16_row(vn, vc16 + p0 * kvd, c * kvd);
+        }
         ops_attn_args a = {.q = s->q,
                            .ldq = m->q_dim,
                            .k = kc,
                            .v = vc,
+                           .k16 = kc16,
+                           .v16 = vc16,
                            .ldkv = kvd,
                            .o = s->att,
                            .ldo = m->q_dim,

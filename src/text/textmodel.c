@@ -30,7 +30,7 @@ static int64_t tm_segment(const comi_encoder *enc) {
 
 uint64_t tm_work_bytes(const comi_encoder *enc, size_t n_units, size_t n_bytes) {
     int64_t seg = tm_segment(enc);
-    uint64_t b = comi_model_session_bytes(enc->model, seg);
+    uint64_t b = comi_model_session_bytes(enc->model, seg); /* float32 cache: the most */
     /* hidden (seg x d), ids and all (seg each), pos (n_units + 1), per-unit
      * id arrays and counts, the ids themselves */
     b = comi_add_sat(b, comi_mul_sat((uint64_t)seg, (uint64_t)tm_dim(enc) * sizeof(float) + 8));
@@ -109,7 +109,7 @@ comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const 
         if ((int64_t)un[u] > room) un[u] = (size_t)room; /* a very long unit: its head */
     }
     /* the caller checked the limits with tm_work_bytes */
-    if ((st = model_session_new(e, enc->model, seg, &sess)) != COMI_OK) goto out;
+    if ((st = model_session_new(e, enc->model, seg, ctx->kv_type, &sess)) != COMI_OK) goto out;
     memset(uv, 0, n_units * (size_t)d * sizeof *uv);
     memset(q, 0, (size_t)d * sizeof *q);
     size_t u0 = 0;

@@ -86,6 +86,20 @@ if "$COMI" inspect "$F/models/tiny-qwen3-bpe.gguf" >"$TMP/insp" 2>&1 &&
 else
     fail inspect_qwen3 "$(head -c 300 "$TMP/insp")"
 fi
+# --kv-type f16 halves the cache: quant-llama has 2 layers x 2 x 128 kv dims,
+# so 4096 positions are 8 MiB of float32 cache and 4 MiB of half
+if "$COMI" inspect "$F/models/quant-llama.Q4_K.gguf" --ctx 4096 >"$TMP/i32" 2>&1 &&
+    "$COMI" inspect "$F/models/quant-llama.Q4_K.gguf" --ctx 4096 --kv-type f16 >"$TMP/i16" 2>&1; then
+    a=$(sed -n 's/.*+ \([0-9.]*\) MiB per session.*/\1/p' "$TMP/i32")
+    b=$(sed -n 's/.*+ \([0-9.]*\) MiB per session.*(f16 KV cache)/\1/p' "$TMP/i16")
+    if [ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d > 3.4 && d <= 4.0) }'; then
+        pass inspect_kv_f16_halves_cache
+    else
+        fail inspect_kv_f16_halves_cache "f32 '$a' MiB, f16 '$b' MiB"
+    fi
+else
+    fail inspect_kv_f16_halves_cache "$(head -c 300 "$TMP/i16")"
+fi
 if "$COMI" inspect "$F/models/quant-llama.Q4_K.gguf" --tensors >"$TMP/insp" 2>&1 &&
     grep -q "weights: *Q4_K" "$TMP/insp" && grep -q "blk.0.ffn_down.weight *Q4_K *\[256, 768\]" "$TMP/insp"; then
     pass inspect_q4k_tensors

@@ -28,6 +28,7 @@ expect_usage generate_system_needs_chat "--system needs --chat" "$COMI" generate
 expect_usage generate_bad_max "max-new-tokens" "$COMI" generate --model x.gguf --prompt a --max-new-tokens 0
 expect_usage generate_unknown_flag "unknown option '--bogus'" "$COMI" generate --model x.gguf --prompt a --bogus
 expect_fail generate_missing_model "nope.gguf" "$COMI" generate --model "$TMP/nope.gguf" --prompt hi
+expect_usage generate_bad_kv_type "--kv-type: 'f8' is not f32 or f16" "$COMI" generate --model x.gguf --prompt a --kv-type f8
 
 M=${COMI_SMOLLM2:-$(sh scripts/fetch_models.sh --quiet)}
 if [ -z "$M" ] || [ ! -f "$M" ]; then
@@ -57,6 +58,16 @@ if head -n 1 "$TMP/out" | grep -q "<|im_end|>\|<|im_start|>"; then
     fail generate_no_special_text "special-token text in the answer: $(head -n 1 "$TMP/out")"
 else
     pass generate_no_special_text
+fi
+
+# the half-precision KV cache: the same greedy answer on this prompt
+"$COMI" generate --model "$M" --chat --system "$SYS" --prompt "What is the capital of France?" \
+    --max-new-tokens 24 --print-ids --threads 2 --kv-type f16 >"$TMP/out16" 2>"$TMP/err16"
+rc=$?
+if [ "$rc" -eq 0 ] && head -n 1 "$TMP/out16" | grep -q "Paris"; then
+    pass generate_kv_f16_paris
+else
+    fail generate_kv_f16_paris "exit $rc, answer: $(head -c 300 "$TMP/out16") $(head -c 200 "$TMP/err16")"
 fi
 
 printf 'What is the capital of France?' >"$TMP/p.txt"

@@ -195,6 +195,7 @@ int cmd_serve(int argc, char **argv) {
                "kernel threads per worker (default 1; raise for large models)"),
          .ilo = 1, .ihi = 256},
         CLI_LIMIT_OPTS(srv.limits),
+        CLI_KV_OPT(srv.limits.kv_type),
         {CLI_O("--api-key", CLI_STR, &srv.api_key, "KEY",
                "require 'Authorization: Bearer KEY' on every endpoint but\n"
                "/health (default: none; missing or wrong -> 401)")},
