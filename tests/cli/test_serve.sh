@@ -112,7 +112,7 @@ expect_fail serve_port_in_use "cannot listen" "$COMI" serve --port "$PORT"
 # --- good requests -------------------------------------------------------
 VERSION=$("$COMI" version | sed 's/^comi //')
 http health GET /health
-expect health 200 "d['status'] == 'ok' and d['version'] == '$VERSION' and d['model'] is None and d['encoder'] == 'lexical' and d['workers'] == 2"
+expect health 200 "d['status'] == 'ok' and d['version'] == '$VERSION' and d['model'] is None and d['encoder'] == 'lexical' and d['workers'] == 2 and d['tokenizer'] == 'words'"
 http health_head HEAD /health -I
 [ "$(cat "$TMP/health_head.code")" = 200 ] && pass health_head || fail health_head "HEAD /health"
 
@@ -152,6 +152,24 @@ if [ -f "$DATA/nq20.jsonl" ]; then
 else
     skip nq20 "no $DATA/nq20.jsonl"
 fi
+
+# "unit" / "readable": whole sentences, the same text as compress --unit sentence
+UCTX="The canal opened in 1914. Stevens resigned in 1907, and Goethals led the project until it was finished. Ships avoid Cape Horn."
+post compress_unit_sentence "{\"context\": \"$UCTX\", \"question\": \"Who led the project?\", \"ratio\": 1.5, \"unit\": \"sentence\"}" 200 \
+  "d['unit'] == 'sentence' and d['tokenizer'] == 'words' and d['compressed'] == 'Stevens resigned in 1907, and Goethals led the project until it was finished.' and d['compressed_tokens'] == 13"
+post compress_readable "{\"context\": \"$UCTX\", \"question\": \"Who led the project?\", \"ratio\": 1.5, \"readable\": true}" 200 \
+  "d['unit'] == 'sentence' and d['compressed'].endswith('until it was finished.')"
+"$COMI" compress --question "Who led the project?" --context "$UCTX" --ratio 1.5 --unit sentence >"$TMP/cli_unit.out" 2>&1
+if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2], encoding="utf-8").read(); sys.exit(0 if d["compressed"] + "\n" == c else 1)' \
+    "$TMP/compress_unit_sentence.body" "$TMP/cli_unit.out"; then pass compress_unit_same_as_cli
+else fail compress_unit_same_as_cli "cli: $(head -c 200 "$TMP/cli_unit.out")"; fi
+post compress_unit_word_default "{\"context\": \"$UCTX\", \"question\": \"Who led the project?\", \"ratio\": 2}" 200 "d['unit'] == 'word'"
+post bad_unit "{\"context\": \"$UCTX\", \"question\": \"q\", \"unit\": \"paragraph\"}" 422 "\"'paragraph' is not sentence, clause, word\" in d['error']"
+post bad_unit_type "{\"context\": \"$UCTX\", \"question\": \"q\", \"unit\": 2}" 400 "\"'unit' must be a string\" in d['error']"
+post bad_readable_type "{\"context\": \"$UCTX\", \"question\": \"q\", \"readable\": \"yes\"}" 400 "\"'readable' must be true or false\" in d['error']"
+post bad_readable_conflict "{\"context\": \"$UCTX\", \"question\": \"q\", \"readable\": true, \"unit\": \"word\"}" 422 "'means unit sentence' in d['error']"
+post bad_unit_budget_too_small "{\"context\": \"$UCTX\", \"question\": \"q\", \"target_tokens\": 2, \"unit\": \"sentence\"}" 422 "'shorter than every sentence' in d['error']"
+post bad_tokenizer_not_loaded "{\"context\": \"$UCTX\", \"question\": \"q\", \"tokenizer\": \"/m.gguf\"}" 422 "'without --tokenizer' in d['error']"
 
 # --- bad requests --------------------------------------------------------
 post bad_json "{\"context\": \"a b\",
@@ -370,6 +388,37 @@ else fail sigterm_finishes_in_flight "code $(cat "$TMP/inflight.code"), exit $sr
 if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
     fail sigterm_closed "still answering after shutdown"
 else pass sigterm_closed; fi
+
+# --- --tokenizer: budgets in SmolLM2's tokens (FAIL when it cannot be had) --
+SMOL=${COMI_SMOLLM2:-$(sh scripts/fetch_models.sh --quiet 2>/dev/null)}
+if [ -n "$SMOL" ] && [ -f "$SMOL" ]; then
+    start_server tok --threads 1 --tokenizer "$SMOL" || { fail tok_start "no server"; exit 1; }
+    TOK_PID=$SPID
+    http tok_health GET /health
+    expect tok_health 200 "d['tokenizer'] == '$SMOL'"
+    EX=examples/panama-canal.txt
+    TOTAL=$("$COMI" tokenize --model "$SMOL" --no-bos --file "$EX" | wc -w)
+    "$PY" -c 'import json,sys; print(json.dumps({"context": open(sys.argv[1]).read(), "question": "Who took over as chief engineer?", "ratio": 4, "unit": "sentence"}))' "$EX" >"$TMP/tok.req"
+    http tok POST /v1/compress "$TMP/tok.req"
+    "$PY" -c 'import json,sys; sys.stdout.write(json.load(open(sys.argv[1]))["compressed"])' "$TMP/tok.body" >"$TMP/tok.txt" 2>/dev/null
+    GOT=$("$COMI" tokenize --model "$SMOL" --no-bos --file "$TMP/tok.txt" | wc -w)
+    expect tok 200 "d['tokenizer'] == '$SMOL' and d['original_tokens'] == $TOTAL and d['compressed_tokens'] == $GOT and 0.75 * ($TOTAL // 4) <= $GOT <= $TOTAL // 4"
+    # the same text as the CLI with --tokenizer
+    "$COMI" compress --context-file "$EX" --question "Who took over as chief engineer?" --ratio 4 --unit sentence --tokenizer "$SMOL" >"$TMP/tok_cli.out" 2>&1
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2], encoding="utf-8").read(); sys.exit(0 if d["compressed"] + "\n" == c else 1)' \
+        "$TMP/tok.body" "$TMP/tok_cli.out"; then pass tok_same_as_cli
+    else fail tok_same_as_cli "cli: $(head -c 200 "$TMP/tok_cli.out")"; fi
+    "$PY" -c 'import json,sys; print(json.dumps({"context": open(sys.argv[1]).read(), "question": "Who took over as chief engineer?", "target_tokens": 40, "tokenizer": "words"}))' "$EX" >"$TMP/tokw.req"
+    http tok_words POST /v1/compress "$TMP/tokw.req"
+    expect tok_words 200 "d['tokenizer'] == 'words' and d['compressed_tokens'] == 40 and len(d['compressed'].split()) == 40"
+    printf '%s' '{"context": "a b c", "question": "b", "tokenizer": "other.gguf"}' >"$TMP/tokb.req"
+    http tok_other POST /v1/compress "$TMP/tokb.req"
+    expect tok_other 422 "\"but this server loaded '$SMOL'\" in d['error']"
+    kill -TERM "$TOK_PID" 2>/dev/null
+else
+    fail tok_server "SmolLM2 cannot be had: scripts/fetch_models.sh failed and COMI_SMOLLM2 is not set"
+fi
+expect_fail serve_bad_tokenizer "--tokenizer '/nonexistent/t.gguf'" "$COMI" serve --port 0 --tokenizer /nonexistent/t.gguf
 
 # --- /v1/answer with a model (the tiny random-weight golden model) -------
 MODEL=$GOLDEN/forward/models/tiny-llama-spm.gguf

@@ -99,7 +99,8 @@ static void run_compress(comi_ctx *ctx, job *j, int *code, char **body, int64_t 
         comi_text_result_free(&res);
         return;
     }
-    if (srv.max_tokens > 0 && res.original_tokens > srv.max_tokens) {
+    /* (model tokens of --tokenizer are not words: the word count was checked) */
+    if (srv.max_tokens > 0 && !j->params.tokenizer && res.original_tokens > srv.max_tokens) {
         char msg[256];
         snprintf(msg, sizeof msg,
                  "the context has %lld encoder tokens, over this server's --max-tokens %lld",
@@ -120,6 +121,9 @@ static void run_compress(comi_ctx *ctx, job *j, int *code, char **body, int64_t 
         json_object_set_new(o, "queue_ms", json_real(serve_now_ms() - j->t_queued - res.ms));
         json_object_set_new(o, "encoder",
                             json_string(j->params.encoder ? srv.encoder_spec : "lexical"));
+        json_object_set_new(o, "unit", json_string(comi_text_unit_name(j->params.unit)));
+        json_object_set_new(o, "tokenizer",
+                            json_string(j->params.tokenizer ? srv.tokenizer_spec : "words"));
         *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
         *code = 200;
         *tin = res.original_tokens;

@@ -199,13 +199,73 @@ static int parse_common(const char *body, size_t len, job *j, const char *const 
     return 0;
 }
 
+/* "unit" (sentence | clause | word), "readable" (true: unit sentence, the
+ * readable mode) and "tokenizer" (this server's --tokenizer, or "words")
+ * of a /v1/compress body into j->params. Returns 0 or the HTTP status. */
+static int parse_unit(job *j, char *err, size_t errsz) {
+    json_t *unit = json_object_get(j->root, "unit");
+    json_t *readable = json_object_get(j->root, "readable");
+    json_t *tok = json_object_get(j->root, "tokenizer");
+    if (unit) {
+        if (!json_is_string(unit)) {
+            snprintf(err, errsz, "'unit' must be a string (sentence, clause or word), got %s",
+                     json_type_name(unit));
+            return 400;
+        }
+        comi_ctx *c = comi_ctx_new(NULL);
+        if (!c) {
+            snprintf(err, errsz, "out of memory");
+            return 500;
+        }
+        comi_status st = comi_text_set_unit(c, &j->params, json_string_value(unit));
+        if (st != COMI_OK) snprintf(err, errsz, "%s", comi_errmsg(c));
+        comi_ctx_free(c);
+        if (st != COMI_OK) return 422;
+    }
+    if (readable) {
+        if (!json_is_boolean(readable)) {
+            snprintf(err, errsz, "'readable' must be true or false, got %s",
+                     json_type_name(readable));
+            return 400;
+        }
+        if (json_is_true(readable)) {
+            if (unit && j->params.unit != COMI_UNIT_SENTENCE) {
+                snprintf(err, errsz, "'readable': true means unit sentence, but 'unit' is '%s'",
+                         comi_text_unit_name(j->params.unit));
+                return 422;
+            }
+            j->params.unit = COMI_UNIT_SENTENCE;
+        }
+    }
+    if (tok) {
+        if (!json_is_string(tok)) {
+            snprintf(err, errsz, "'tokenizer' must be a string, got %s", json_type_name(tok));
+            return 400;
+        }
+        const char *t = json_string_value(tok);
+        if (!strcmp(t, "words")) {
+            j->params.tokenizer = NULL;
+        } else if (!srv.tokenizer_spec || strcmp(t, srv.tokenizer_spec) != 0) {
+            snprintf(err, errsz,
+                     "'tokenizer' is '%.200s' but this server %s%.200s%s (use that, \"words\", or "
+                     "leave it out)",
+                     t, srv.tokenizer_spec ? "loaded '" : "was started without --tokenizer",
+                     srv.tokenizer_spec ? srv.tokenizer_spec : "", srv.tokenizer_spec ? "'" : "");
+            return 422;
+        }
+    }
+    return 0;
+}
+
 /* Parses and checks a /v1/compress body into j (inputs only). Returns 0 on
  * success, else the HTTP status with the message in err. */
 int serve_parse_compress(const char *body, size_t len, job *j, char *err, size_t errsz) {
     /* the request fields, then every text-mode knob by its name */
-    const char *known[40] = {"context", "documents",     "question",
-                             "ratio",   "target_tokens", "encoder"};
-    size_t n_known = 6;
+    const char *known[40] = {"context",       "documents", "question", "ratio",
+                             "target_tokens", "encoder",   "unit",     "readable",
+                             "tokenizer"};
+    enum { N_FIELDS = 9 };
+    size_t n_known = N_FIELDS;
     for (const char *const *k = comi_text_param_names(); *k && n_known < 40; k++)
         if (strcmp(*k, "ratio") && strcmp(*k, "target_tokens")) known[n_known++] = *k;
     int code = parse_common(body, len, j, known, n_known, true, err, errsz);
@@ -216,6 +276,8 @@ int serve_parse_compress(const char *body, size_t len, job *j, char *err, size_t
     j->kind = JOB_COMPRESS;
     j->params = comi_text_default_params();
     j->params.encoder = srv.enc;
+    j->params.tokenizer = srv.tok;
+    if ((code = parse_unit(j, err, errsz))) return code;
     if (ratio && target) {
         snprintf(err, errsz, "give either 'ratio' or 'target_tokens', not both");
         return 400;
@@ -246,7 +308,7 @@ int serve_parse_compress(const char *body, size_t len, job *j, char *err, size_t
         }
         j->params.target_tokens = (int64_t)t;
     }
-    for (size_t k = 6; k < n_known; k++) {
+    for (size_t k = N_FIELDS; k < n_known; k++) {
         json_t *v = json_object_get(j->root, known[k]);
         if (!v) continue;
         double x;

@@ -149,6 +149,8 @@ typedef struct server {
     int64_t timeout_ms;
     const char *encoder_spec;
     comi_encoder *enc;
+    const char *tokenizer_spec;  /* --tokenizer: NULL when budgets count words */
+    comi_tokenizer *tok;         /* its tokenizer, loaded once, shared by the workers */
     const char *model_path;      /* --model: NULL when /v1/answer is off */
     const char *checkpoint_path; /* --checkpoint: NULL for the training-free pipeline */
     comi_pipeline *pl;           /* shared by the workers, immutable */

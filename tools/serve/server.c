@@ -35,7 +35,7 @@ double serve_now_ms(void) {
 static const char *const serve_usage =
     "usage: comi serve [--host 127.0.0.1] [--port 8080] [--threads N] [--encoder SPEC]\n"
     "                  [--max-body BYTES] [--max-tokens N] [--timeout-ms MS] [--queue N]\n"
-    "                  [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
+    "                  [--tokenizer MODEL] [--model PATH [--checkpoint DIR] [--max-new-tokens N]]\n"
     "                  [--ctx-threads N] [--access-log] [--delay-ms MS]\n"
     "                  [--max-context-tokens N] [--max-memory SIZE] [--api-key KEY]\n"
     "                  [--max-connections N] [--max-connections-per-client N]\n"
@@ -49,9 +49,13 @@ static const char *const serve_about =
     "  GET  /metrics       Prometheus text: requests by endpoint and code, errors,\n"
     "                      latency histogram, tokens in/out, queue depth\n"
     "  POST /v1/compress   {\"context\": str | \"documents\": [str], \"question\": str,\n"
-    "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str}\n"
+    "                       \"ratio\": num | \"target_tokens\": int, \"encoder\": str,\n"
+    "                       \"unit\": \"sentence\"|\"clause\"|\"word\", \"readable\": bool,\n"
+    "                       \"tokenizer\": str, any knob by name (\"beta\": 0.5, ...)}\n"
     "                      -> {\"compressed\", \"original_tokens\", \"compressed_tokens\",\n"
-    "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\"}\n"
+    "                          \"ratio\", \"ms\", \"queue_ms\", \"encoder\", \"unit\",\n"
+    "                          \"tokenizer\"}; \"readable\": true = unit sentence (whole\n"
+    "                      sentences, byte-exact)\n"
     "  POST /v1/answer     {\"context\" | \"documents\", \"question\", \"merge_size\": int,\n"
     "                       \"max_new_tokens\": int, \"encoder_layers\": int,\n"
     "                       \"segment_size\": int} -> {\"answer\", \"ids\", \"context_tokens\",\n"
@@ -124,6 +128,7 @@ static void teardown(int n_started) {
     free(srv.ctxs);
     free(srv.workers);
     comi_encoder_free(srv.enc);
+    comi_tokenizer_free(srv.tok);
     comi_pipeline_free(srv.pl);
     pthread_mutex_destroy(&srv.mu);
     pthread_cond_destroy(&srv.work);
@@ -165,6 +170,10 @@ int cmd_serve(int argc, char **argv) {
          .ilo = 1, .ihi = 256},
         {CLI_O("--encoder", CLI_STR, &srv.encoder_spec, "SPEC",
                "lexical (default), vectors:FILE, or a model path")},
+        {CLI_O("--tokenizer", CLI_PATH, &srv.tokenizer_spec, "MODEL",
+               "count /v1/compress budgets (ratio, target_tokens) in MODEL's\n"
+               "tokens (.gguf or HF directory), loaded once; a request may\n"
+               "ask for words with \"tokenizer\": \"words\"")},
         {CLI_O("--max-body", CLI_I64, &max_body, "BYTES",
                "largest request body (default 8388608; larger -> 413)"),
          .ilo = 1, .ihi = (int64_t)1 << 40},
@@ -263,6 +272,12 @@ int cmd_serve(int argc, char **argv) {
     comi_status st = comi_encoder_load(load_ctx, srv.encoder_spec, &srv.enc);
     if (st != COMI_OK) {
         cli_error(CMD, "--encoder '%s': %s", srv.encoder_spec, comi_errmsg(load_ctx));
+        comi_ctx_free(load_ctx);
+        teardown(0);
+        return 1;
+    }
+    if (srv.tokenizer_spec && comi_tokenizer_load(load_ctx, srv.tokenizer_spec, &srv.tok)) {
+        cli_error(CMD, "--tokenizer '%s': %s", srv.tokenizer_spec, comi_errmsg(load_ctx));
         comi_ctx_free(load_ctx);
         teardown(0);
         return 1;
