@@ -52,6 +52,7 @@ __all__ = [
     "CompressResult",
     "Compressor",
     "Encoder",
+    "Tokenizer",
     "Model",
     "AnswerResult",
     "compress",
@@ -204,6 +205,87 @@ class Encoder(_OwnsHandle):
         return "Encoder(%r%s)" % (self.spec, "" if self._handle else ", closed")
 
 
+class Tokenizer(_OwnsHandle):
+    """A loaded model tokenizer (.gguf file or Hugging Face directory) for
+    budgets counted in that model's tokens: pass it (or its path) as
+    `tokenizer=` to the compress functions and Compressor. Immutable once
+    loaded and safe to share across threads; free it with close() or a
+    `with` block (or let it be collected)."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError("tokenizer must be a path, got %s" % type(path).__name__)
+        self.path = os.fspath(path)
+        self._handle = None
+        self._lib = _lib.lib()
+        c = _lib.ctx()
+        out = ctypes.c_void_p()
+        st = self._lib.comi_tokenizer_load(c.handle, _c_string(self.path, "tokenizer"),
+                                           ctypes.byref(out))
+        if st != _lib.COMI_OK:
+            raise _error(st, c.errmsg(), self.path)
+        self._handle = out.value
+
+    @property
+    def handle(self):
+        """The comi_tokenizer pointer (int); ValueError once closed."""
+        if self._handle is None:
+            raise InputError("tokenizer %r is closed" % self.path)
+        return self._handle
+
+    def close(self):
+        """Frees the tokenizer (idempotent)."""
+        h, self._handle = self._handle, None
+        if h:
+            self._lib.comi_tokenizer_free(h)
+
+    def __repr__(self):
+        return "Tokenizer(%r%s)" % (self.path, "" if self._handle else ", closed")
+
+
+_tokenizer_cache = {}
+
+
+def _resolve_tokenizer(tokenizer):
+    """None -> budgets in words; a path -> a Tokenizer loaded once per path
+    and kept; a Tokenizer -> itself."""
+    if tokenizer is None or isinstance(tokenizer, Tokenizer):
+        return tokenizer
+    if isinstance(tokenizer, (str, os.PathLike)):
+        key = os.fspath(tokenizer)
+        with _encoder_cache_lock:
+            tok = _tokenizer_cache.get(key)
+            if tok is None:
+                tok = _tokenizer_cache[key] = Tokenizer(key)
+            return tok
+    raise TypeError("tokenizer must be None, a path or a Tokenizer, got %s"
+                    % type(tokenizer).__name__)
+
+
+# The output units (comi_text_unit) by name; "readable" is "sentence".
+UNITS = ("word", "clause", "sentence")
+
+
+def _set_unit(p, unit, readable):
+    """unit: None or "word" | "clause" | "sentence" | "readable";
+    readable: None or a bool (True: unit sentence)."""
+    if unit is not None:
+        if not isinstance(unit, str):
+            raise TypeError("unit must be a str (%s), got %s" % (", ".join(UNITS),
+                                                                  type(unit).__name__))
+        c = _lib.ctx()
+        st = _lib.lib().comi_text_set_unit(c.handle, ctypes.byref(p), _c_string(unit, "unit"))
+        if st != _lib.COMI_OK:
+            raise _error(st, c.errmsg())
+    if readable is not None:
+        if not isinstance(readable, bool):
+            raise TypeError("readable must be a bool, got %s" % type(readable).__name__)
+        if readable:
+            if unit is not None and p.unit != 2:
+                raise InputError("readable=True means unit 'sentence', but unit is %r" % unit)
+            p.unit = 2
+
+
 _encoder_cache = {}
 _encoder_cache_lock = threading.Lock()
 
@@ -228,9 +310,17 @@ def _resolve_encoder(encoder):
 
 
 def _params(ratio, target_tokens, encoder, knobs=None):
+    """The comi_text_params of the options, and the loaded objects (encoder,
+    tokenizer) they point to, which the caller keeps alive while they are
+    used. knobs may hold unit, readable and tokenizer besides the knobs."""
     if ratio is not None and target_tokens is not None:
         raise InputError("give either ratio or target_tokens, not both")
+    knobs = dict(knobs or {})
+    unit = knobs.pop("unit", None)
+    readable = knobs.pop("readable", None)
+    tokenizer = knobs.pop("tokenizer", None)
     p = _lib.lib().comi_text_default_params()
+    _set_unit(p, unit, readable)
     if ratio is not None:
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
             raise TypeError("ratio must be a number, got %s" % type(ratio).__name__)
@@ -248,8 +338,8 @@ def _params(ratio, target_tokens, encoder, knobs=None):
     for name, value in (knobs or {}).items():
         kind = _KNOBS.get(name)
         if kind is None:
-            raise TypeError("unknown option %r (known: ratio, target_tokens, encoder, %s)"
-                            % (name, ", ".join(sorted(_KNOBS))))
+            raise TypeError("unknown option %r (known: ratio, target_tokens, encoder, unit, "
+                            "readable, tokenizer, %s)" % (name, ", ".join(sorted(_KNOBS))))
         if kind is bool:
             if not isinstance(value, bool):
                 raise TypeError("%s must be a bool, got %s" % (name, type(value).__name__))
@@ -265,7 +355,9 @@ def _params(ratio, target_tokens, encoder, knobs=None):
         setattr(p, name, value)
     enc = _resolve_encoder(encoder)
     p.encoder = enc.handle if enc is not None else None
-    return p, enc
+    tok = _resolve_tokenizer(tokenizer)
+    p.tokenizer = tok.handle if tok is not None else None
+    return p, (enc, tok)
 
 
 # The text-mode knobs of comi_text_params a Compressor accepts besides
@@ -273,7 +365,7 @@ def _params(ratio, target_tokens, encoder, knobs=None):
 _KNOBS = {
     name: (bool if ctype is ctypes.c_bool else int if ctype is ctypes.c_int32 else float)
     for name, ctype in _lib.TextParams._fields_
-    if name not in ("ratio", "target_tokens", "encoder", "_reserved")
+    if name not in ("ratio", "target_tokens", "encoder", "tokenizer", "unit", "_reserved")
 }
 
 
@@ -309,7 +401,14 @@ def compress_ex(context: str, question: str, ratio: Optional[float] = None,
     eval --set` and the HTTP body take (alpha, beta, temperature,
     context_weight, min_unit_words, min_group_words, window_words,
     bridge_weight, lead_weight, centrality_weight, summary -1/0/1, keep_titles,
-    coarse, redundancy).
+    coarse, redundancy), and:
+    unit: "word" (default: clauses, cut to their best words under a tight
+    budget), "clause" (whole clauses) or "sentence" (whole sentences only,
+    each exactly as in the input; a budget shorter than every sentence
+    raises InputError); readable=True is unit="sentence";
+    tokenizer: a model path (.gguf or HF directory; loaded once and cached)
+    or a Tokenizer: ratio / target_tokens and the result's token counts are
+    then that model's tokens instead of words.
     Raises comi.Error subclasses (InputError for bad values) and TypeError."""
     ctx_b = _c_string(context, "context")
     q_b = _c_string(question, "question")
@@ -569,8 +668,10 @@ class Compressor:
     ratio / target_tokens / encoder plus any comi_text_params knob
     (keep_titles, coarse, redundancy, alpha, beta, temperature,
     context_weight, min_unit_words, min_group_words, window_words,
-    bridge_weight, centrality_weight, lead_weight); knobs left out keep the
-    library's defaults.
+    bridge_weight, centrality_weight, lead_weight), unit ("word" |
+    "clause" | "sentence"; readable=True for "sentence") and tokenizer
+    (budgets in a model's tokens), as compress_ex; options left out keep
+    the library's defaults.
 
     The options are checked and the encoder loaded (once per process for a
     spec string) when the Compressor is made, not per call. A Compressor is
@@ -587,6 +688,8 @@ class Compressor:
                  encoder: EncoderLike = None, **knobs: Any) -> None:
         self._params, self._encoder = _params(ratio, target_tokens, encoder, knobs)
         spec = encoder.spec if isinstance(encoder, Encoder) else encoder
+        if isinstance(knobs.get("tokenizer"), Tokenizer):  # pickles by its path
+            knobs = dict(knobs, tokenizer=knobs["tokenizer"].path)
         self._options = dict(ratio=ratio, target_tokens=target_tokens, encoder=spec, **knobs)
 
     @property

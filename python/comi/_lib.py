@@ -56,6 +56,8 @@ class TextParams(ctypes.Structure):
         ("centrality_weight", ctypes.c_float),
         ("lead_weight", ctypes.c_float),
         ("summary", ctypes.c_int32),
+        ("tokenizer", ctypes.c_void_p),
+        ("unit", ctypes.c_int32),
         ("_reserved", ctypes.c_uint8 * 256),  # later fields, left at their defaults
     ]
 
@@ -130,6 +132,12 @@ def _declare(lib):
         c.POINTER(c.c_void_p)]
     lib.comi_free.restype = None
     lib.comi_free.argtypes = [c.c_void_p]
+    lib.comi_tokenizer_load.restype = c.c_int
+    lib.comi_tokenizer_load.argtypes = [c.c_void_p, c.c_char_p, c.POINTER(c.c_void_p)]
+    lib.comi_tokenizer_free.restype = None
+    lib.comi_tokenizer_free.argtypes = [c.c_void_p]
+    lib.comi_text_set_unit.restype = c.c_int
+    lib.comi_text_set_unit.argtypes = [c.c_void_p, c.POINTER(TextParams), c.c_char_p]
 
 
 _lib = None

@@ -75,13 +75,16 @@ class ComiCompressor:
     attributes (metadata, ids); documents that compress to nothing are
     dropped.
 
-    ratio / target_tokens / encoder: as comi.compress()."""
+    ratio / target_tokens / encoder and any other option (unit="sentence"
+    or readable=True for whole sentences, tokenizer=, knobs): as
+    comi.compress_ex()."""
 
-    def __init__(self, ratio=None, target_tokens=None, encoder=None, joint=True):
+    def __init__(self, ratio=None, target_tokens=None, encoder=None, joint=True, **options):
         self.ratio = ratio
         self.target_tokens = target_tokens
         self.encoder = encoder
         self.joint = joint
+        self.options = options
 
     def compress_documents(self, documents, query, callbacks=None):
         """LangChain's signature: (documents, query[, callbacks]) -> list."""
@@ -94,7 +97,7 @@ class ComiCompressor:
         contents = [_content_of(d, i) for i, d in enumerate(docs)]
         if self.joint:
             res = compress_documents_ex([c for c, _ in contents], query, self.ratio,
-                                        self.target_tokens, self.encoder)
+                                        self.target_tokens, self.encoder, **self.options)
             return [CompressedDocument(res.text, {
                 "original_tokens": res.original_tokens,
                 "compressed_tokens": res.compressed_tokens,
@@ -106,7 +109,8 @@ class ComiCompressor:
         for d, (text, path) in zip(docs, contents):
             if not text.strip():
                 continue
-            res = compress_ex(text, query, self.ratio, self.target_tokens, self.encoder)
+            res = compress_ex(text, query, self.ratio, self.target_tokens, self.encoder,
+                              **self.options)
             if res.text.strip():
                 out.append(_with_content(d, path, res.text))
         return out

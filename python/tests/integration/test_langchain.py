@@ -56,6 +56,17 @@ class TestLangChain(unittest.TestCase):
         self.assertEqual([d.page_content for d in inputs], [d.page_content for d in docs()])
         self.assertEqual(ComiCompressor(ratio=3).compress_documents([], q), [])
 
+    def test_unit_sentence_passes_through(self):
+        q = QUESTIONS[0]
+        c = ComiCompressor(ratio=2, unit="sentence")
+        self.assertEqual(c.compressor.options["unit"], "sentence")
+        for d, o in zip(docs(), c.compress_documents(docs(), q)):
+            self.assertEqual(o.page_content,
+                             comi.compress(d.page_content, q, ratio=2, unit="sentence"))
+        readable = ComiCompressor(ratio=2, readable=True).compress_documents(docs(), q)
+        self.assertEqual([o.page_content for o in readable],
+                         [o.page_content for o in c.compress_documents(docs(), q)])
+
     def test_bad_options_and_refusals(self):
         with self.assertRaises(TypeError):
             ComiCompressor(ratoi=3)

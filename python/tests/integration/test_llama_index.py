@@ -42,6 +42,14 @@ class TestLlamaIndex(unittest.TestCase):
         self.assertEqual([n.node.get_content() for n in inputs],
                          [n.node.get_content() for n in nodes()])
 
+    def test_unit_sentence_passes_through(self):
+        q = QUESTIONS[1]
+        p = ComiPostprocessor(ratio=2, unit="sentence")
+        self.assertEqual(p.compressor.options["unit"], "sentence")
+        for a, b in zip(nodes(), p.postprocess_nodes(nodes(), query_str=q)):
+            self.assertEqual(b.node.get_content(),
+                             comi.compress(a.node.get_content(), q, ratio=2, unit="sentence"))
+
     def test_needs_a_query(self):
         with self.assertRaises(ValueError):
             ComiPostprocessor(ratio=3).postprocess_nodes(nodes(2))
