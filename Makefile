@@ -78,7 +78,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 
-.PHONY: all lib test check bench clean format fuzz fuzz-coverage install uninstall
+.PHONY: all lib test check bench check-torch clean format fuzz fuzz-coverage install uninstall
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
 # the library alone (what the Python package's build step needs)
@@ -143,6 +143,16 @@ test: all $(TEST_BIN)
 check: test
 
 bench: all $(BENCH_BIN)
+
+# PyTorch oracles, not part of `make test` (torch is ~3 GB from PyPI, and
+# .ci/run does not install it): tests/oracle/setup_torch.sh makes the venv.
+TORCH_VENV ?= $(HOME)/.cache/comi/torch-venv
+# loads a `comi train` checkpoint into the authors' module with
+# load_state_dict(strict=False); losses and gradients vs autograd
+check-torch: all
+	TORCH_VENV=$(TORCH_VENV) sh tests/oracle/setup_torch.sh
+	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi --negative
+	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi
 
 # libFuzzer targets (clang): builds tests/fuzz/fuzz_*.c into build-fuzz/ and
 # runs each for FUZZ_SECONDS; see tests/fuzz/Makefile.
