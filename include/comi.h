@@ -139,10 +139,13 @@ COMI_API int32_t comi_ctx_kv_type(const comi_ctx *ctx);
  * while another thread runs a call on ctx (the one exception to "one thread
  * per context"): that call, and every later call on ctx, stops at its next
  * check and returns COMI_ERR_CANCELLED, until comi_ctx_reset_cancel(ctx).
- * Checked by the soft pipeline (comi_pipeline_answer*) before each segment,
- * before decoding and, with penalty_per_occurrence, before each generated
- * token; and by comi_compress_batch before each item. A stage that has begun
- * (one segment's encoder pass, comi_generate's decoding) runs to its end. */
+ * Checked by the soft pipeline (comi_pipeline_answer*) before each segment
+ * and before decoding; by comi_generate (so by every decoding) before each
+ * generated token; by comi_compress_text/_documents before each stage (parse,
+ * terms, relevance, coarse, fine) and, with a model encoder, before each
+ * encoder segment; and by comi_compress_batch before each item. A step that
+ * has begun (one segment's encoder pass, a prefill, one token) runs to its
+ * end, so a call stops within about one such step of the cancel. */
 COMI_API void comi_ctx_cancel(comi_ctx *ctx);
 COMI_API void comi_ctx_reset_cancel(comi_ctx *ctx);
 COMI_API bool comi_ctx_cancelled(const comi_ctx *ctx);
@@ -537,7 +540,9 @@ COMI_API comi_generate_params comi_generate_default_params(void);
  * first). Writes up to max_new_tokens ids to out_ids and their count to
  * *n_out; an EOS id ends generation and is not written. Every emitted id
  * except the last is appended to the session (so a later eval continues
- * after the last id once the caller evaluates it). Ties pick the lowest id. */
+ * after the last id once the caller evaluates it). Ties pick the lowest id.
+ * Checks comi_ctx_cancel before each token: COMI_ERR_CANCELLED then, with
+ * the ids generated so far in out_ids[0 .. *n_out). */
 COMI_API comi_status comi_generate(comi_ctx *ctx, comi_session *sess,
                                    const comi_generate_params *params, int32_t *out_ids,
                                    int32_t *n_out);

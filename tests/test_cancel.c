@@ -1,12 +1,196 @@
 /* test_cancel.c — cooperative cancellation (comi_ctx_cancel): a cancelled
- * context makes the soft pipeline and comi_compress_batch return
- * COMI_ERR_CANCELLED, from this thread or another one, and works again after
- * comi_ctx_reset_cancel with the same results as before. */
+ * context makes the soft pipeline, comi_generate, text-mode compression and
+ * comi_compress_batch return COMI_ERR_CANCELLED, from this thread or another
+ * one, and works again after comi_ctx_reset_cancel with the same results as
+ * before. The checks inside long calls (each decoded token, each compression
+ * stage and model-encoder segment) run on the real SmolLM2-135M, whose calls
+ * take seconds: a cancel from another thread must stop them part-way. The
+ * model comes from scripts/fetch_models.sh (or $COMI_SMOLLM2); when it
+ * cannot be had the test FAILS. */
 #include "comi.h"
 #include "fuzz/fuzz_tiny.h"
 #include "test.h"
 
 #include <pthread.h>
+#include <time.h>
+
+static void sleep_ms(long ms) {
+    struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+static char *model_path(void) {
+    const char *env = getenv("COMI_SMOLLM2");
+    if (env && *env) return strdup(env);
+    FILE *p = popen("sh scripts/fetch_models.sh --quiet", "r");
+    if (!p) return NULL;
+    char buf[4096] = "";
+    char *line = fgets(buf, sizeof buf, p);
+    int rc = pclose(p);
+    if (!line || rc != 0) return NULL;
+    buf[strcspn(buf, "\n")] = '\0';
+    return *buf ? strdup(buf) : NULL;
+}
+
+/* ---- comi_generate on the real model ------------------------------------ */
+
+enum { GEN_MAX = 200 };
+
+typedef struct {
+    comi_ctx *ctx;
+    comi_session *s;
+    const int32_t *prompt;
+    int64_t n_prompt;
+    int32_t ids[GEN_MAX];
+    int32_t n_out;
+    comi_status st;
+    int started;
+} gen_arg;
+
+/* Prefill of the prompt on a fresh session, then greedy decoding of up to
+ * max_new tokens (no EOS stop, so an uncancelled call makes them all). */
+static comi_status prefill_generate(comi_ctx *ctx, comi_session *s, const int32_t *prompt,
+                                    int64_t n_prompt, int32_t max_new, int32_t *ids,
+                                    int32_t *n_out, int *started) {
+    comi_session_reset(s);
+    comi_eval_params ep = comi_eval_default_params();
+    comi_status st = comi_session_eval(ctx, s, prompt, NULL, n_prompt, &ep);
+    if (st) return st;
+    comi_generate_params g = comi_generate_default_params();
+    g.max_new_tokens = max_new;
+    g.stop_at_eos = false;
+    g.repetition_penalty = 1.3f;
+    if (started) __atomic_store_n(started, 1, __ATOMIC_SEQ_CST);
+    return comi_generate(ctx, s, &g, ids, n_out);
+}
+
+static void *run_generate(void *varg) {
+    gen_arg *a = varg;
+    a->st = prefill_generate(a->ctx, a->s, a->prompt, a->n_prompt, GEN_MAX, a->ids, &a->n_out,
+                             &a->started);
+    return NULL;
+}
+
+typedef struct {
+    comi_ctx *ctx;
+    const char *context;
+    comi_text_params tp;
+    comi_status st;
+    int started;
+} text_arg;
+
+static void *run_text(void *varg) {
+    text_arg *a = varg;
+    comi_text_result r;
+    __atomic_store_n(&a->started, 1, __ATOMIC_SEQ_CST);
+    a->st = comi_compress_text(a->ctx, a->context, "Which river flows through the city?", &a->tp, &r);
+    comi_text_result_free(&r);
+    return NULL;
+}
+
+static void wait_started(int *started) {
+    for (int i = 0; i < 100000 && !__atomic_load_n(started, __ATOMIC_SEQ_CST); i++)
+        sleep_ms(1);
+}
+
+static void test_real_model(void) {
+    char *path = model_path();
+    if (!path) {
+        test_fail("cancel_smollm2", "the real model cannot be had (scripts/fetch_models.sh "
+                                    "failed; set COMI_SMOLLM2)");
+        return;
+    }
+    comi_ctx *ctx = comi_ctx_new(NULL);
+    comi_model *m = NULL;
+    if (comi_model_load(ctx, path, NULL, &m)) {
+        test_fail("cancel_smollm2", "%s: %s", path, comi_errmsg(ctx));
+        comi_ctx_free(ctx);
+        free(path);
+        return;
+    }
+    const char *text = "Write a long story about a dragon who lives in a cave near a village.";
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    comi_tokenize_params tkp = comi_tokenize_default_params();
+    comi_session *s = NULL;
+    comi_status st = comi_tokenize(ctx, comi_model_tokenizer(m), text, strlen(text), &tkp, &prompt,
+                                   &n_prompt);
+    if (!st) st = comi_session_new(ctx, m, (int64_t)n_prompt + GEN_MAX, &s);
+    if (!test_check("cancel_smollm2_fixture", st == COMI_OK && n_prompt > 0, "%s",
+                    comi_errmsg(ctx)))
+        goto done;
+
+    /* cancelled before the call: no token */
+    int32_t ids[GEN_MAX], n_out = -1;
+    comi_ctx_cancel(ctx);
+    int started = 0;
+    comi_session_reset(s);
+    comi_eval_params ep = comi_eval_default_params();
+    comi_ctx_reset_cancel(ctx);
+    st = comi_session_eval(ctx, s, prompt, NULL, (int64_t)n_prompt, &ep);
+    comi_ctx_cancel(ctx);
+    comi_generate_params g = comi_generate_default_params();
+    g.max_new_tokens = 8;
+    if (st == COMI_OK) st = comi_generate(ctx, s, &g, ids, &n_out);
+    test_check("cancel_generate_preset", st == COMI_ERR_CANCELLED && n_out == 0 &&
+                                             strstr(comi_errmsg(ctx), "cancelled"),
+               "status %d, %d ids, '%s'", (int)st, (int)n_out, comi_errmsg(ctx));
+    comi_ctx_reset_cancel(ctx);
+
+    /* from another thread, while decoding GEN_MAX tokens (seconds): it must
+     * stop part-way, with a prefix of the uncancelled ids */
+    gen_arg a = {.ctx = ctx, .s = s, .prompt = prompt, .n_prompt = (int64_t)n_prompt};
+    pthread_t th;
+    pthread_create(&th, NULL, run_generate, &a);
+    wait_started(&a.started);
+    sleep_ms(30);
+    comi_ctx_cancel(ctx);
+    pthread_join(th, NULL);
+    test_check("cancel_generate_other_thread", a.st == COMI_ERR_CANCELLED && a.n_out < GEN_MAX,
+               "status %d '%s' after %d of %d tokens", (int)a.st, comi_errmsg(ctx), (int)a.n_out,
+               GEN_MAX);
+    comi_ctx_reset_cancel(ctx);
+    if (a.n_out > 0) {
+        st = prefill_generate(ctx, s, prompt, (int64_t)n_prompt, a.n_out, ids, &n_out, &started);
+        test_check("cancel_generate_prefix", st == COMI_OK && n_out == a.n_out &&
+                                                 !memcmp(ids, a.ids, (size_t)n_out * sizeof *ids),
+                   "status %d, %d vs %d ids", (int)st, (int)n_out, (int)a.n_out);
+    } else {
+        test_pass("cancel_generate_prefix"); /* stopped before its first token: nothing to compare */
+    }
+
+    /* text-mode compression with the model encoder: a context of many
+     * segments (seconds), cancelled from another thread */
+    comi_encoder *enc = NULL;
+    st = comi_encoder_load(ctx, path, &enc);
+    if (!test_check("cancel_text_encoder", st == COMI_OK, "%s", comi_errmsg(ctx))) goto done;
+    size_t cap = 200000, len = 0;
+    char *big = malloc(cap);
+    for (int i = 0; big && len + 200 < cap && i < 600; i++)
+        len += (size_t)snprintf(big + len, cap - len,
+                                "Sentence %d says that the old bridge near the market was "
+                                "painted blue in the year %d by the town council. ",
+                                i, 1800 + i % 200);
+    text_arg t = {.ctx = ctx, .context = big, .tp = comi_text_default_params()};
+    t.tp.encoder = enc;
+    t.tp.ratio = 4;
+    pthread_create(&th, NULL, run_text, &t);
+    wait_started(&t.started);
+    sleep_ms(30);
+    comi_ctx_cancel(ctx);
+    pthread_join(th, NULL);
+    test_check("cancel_text_model_other_thread", t.st == COMI_ERR_CANCELLED,
+               "status %d '%s' (the compression ran to its end)", (int)t.st, comi_errmsg(ctx));
+    comi_ctx_reset_cancel(ctx);
+    free(big);
+    comi_encoder_free(enc);
+done:
+    comi_session_free(s);
+    comi_free(prompt);
+    comi_model_free(m);
+    comi_ctx_free(ctx);
+    free(path);
+}
 
 static const char *const CONTEXT =
     "the cat sat on the mat and the dog ran in the park while the bird sang a song "
@@ -76,6 +260,33 @@ int main(void) {
                                    sts[1] == COMI_ERR_CANCELLED && !tr[0].text && !tr[1].text,
                "status %d, items %d %d", (int)st, (int)sts[0], (int)sts[1]);
 
+    /* text-mode compression checks before each stage */
+    comi_text_result one;
+    st = comi_compress_text(ctx, ctxs[1], qs[1], &tp, &one);
+    test_check("cancel_compress_text", st == COMI_ERR_CANCELLED && !one.text &&
+                                           strstr(comi_errmsg(ctx), "compress: parse: cancelled"),
+               "status %d '%s'", (int)st, comi_errmsg(ctx));
+    comi_text_result_free(&one);
+    st = comi_compress_documents(ctx, ctxs, 2, qs[0], &tp, &one);
+    test_check("cancel_compress_documents", st == COMI_ERR_CANCELLED && !one.text,
+               "status %d '%s'", (int)st, comi_errmsg(ctx));
+    comi_text_result_free(&one);
+
+    comi_ctx_reset_cancel(ctx);
+    st = comi_compress_text(ctx, ctxs[1], qs[1], &tp, &one);
+    test_check("cancel_compress_reset", st == COMI_OK && one.text && one.compressed_tokens > 0,
+               "status %d '%s'", (int)st, comi_errmsg(ctx));
+    comi_text_result_free(&one);
+
+    /* the default decoding (comi_generate, no penalty_per_occurrence) of
+     * the soft pipeline: cancelled before decoding */
+    comi_answer_params pd = p;
+    pd.penalty_per_occurrence = false;
+    comi_ctx_cancel(ctx);
+    st = comi_pipeline_answer(ctx, pl, CONTEXT, "where did the cat sit?", &pd, &r);
+    test_check("cancel_answer_default_decoding", st == COMI_ERR_CANCELLED && !r.ids,
+               "status %d '%s'", (int)st, comi_errmsg(ctx));
+    comi_answer_result_free(&r);
     comi_ctx_reset_cancel(ctx);
     st = comi_pipeline_answer(ctx, pl, CONTEXT, "where did the cat sit?", &p, &r);
     bool same = st == COMI_OK && r.n_ids == first.n_ids &&
@@ -103,5 +314,7 @@ int main(void) {
                (int)a.st, comi_errmsg(wctx));
     comi_ctx_free(wctx);
     comi_ctx_free(ctx);
+
+    test_real_model();
     return test_n_failed ? 1 : 0;
 }

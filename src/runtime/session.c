@@ -440,6 +440,8 @@ comi_status comi_generate(comi_ctx *ctx, comi_session *s, const comi_generate_pa
     const comi_model *m = s->m;
     const float pen = params->repetition_penalty;
     for (int32_t step = 0; step < params->max_new_tokens; step++) {
+        comi_status cst = comi_check_cancel(ctx, "generate");
+        if (cst) return cst; /* the ids so far stay in out_ids[0 .. *n_out) */
         /* HF semantics: gather the logits of the ids generated so far,
          * penalise, scatter back (a repeated id is penalised once) — on a
          * copy, so comi_session_logits stays the model's output */

@@ -1547,11 +1547,18 @@ static comi_status stage_output(work_t *w, const uint8_t *keep, comi_text_result
 
 static comi_status compress_core(work_t *w, bool docs_mode, const char *question,
                                  comi_text_result *out) {
+    /* comi_ctx_cancel is checked before each stage (and the model encoder
+     * checks before each segment) */
     comi_status st;
+    if ((st = comi_check_cancel(w->ctx, "compress: parse")) != COMI_OK) return st;
     if ((st = stage_parse(w, docs_mode, question)) != COMI_OK) return st;
+    if ((st = comi_check_cancel(w->ctx, "compress: terms")) != COMI_OK) return st;
     if ((st = stage_terms(w)) != COMI_OK) return st;
+    if ((st = comi_check_cancel(w->ctx, "compress: relevance")) != COMI_OK) return st;
     if ((st = stage_relevance(w, question)) != COMI_OK) return st;
+    if ((st = comi_check_cancel(w->ctx, "compress: coarse")) != COMI_OK) return st;
     if ((st = stage_coarse(w)) != COMI_OK) return st;
+    if ((st = comi_check_cancel(w->ctx, "compress: fine")) != COMI_OK) return st;
     uint8_t *keep = comi_calloc_array(w->e, w->words.n, 1, "kept words");
     if (!keep) return w->e->status;
     st = stage_fine(w, keep);

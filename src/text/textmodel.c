@@ -124,6 +124,7 @@ comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const 
             u1++;
         }
         pos[u1] = n;
+        if ((st = comi_check_cancel(ctx, "model encoder: segment")) != COMI_OK) goto out;
         st = run_segment(ctx, enc, sess, ids, n, qids, (int64_t)nq, pos, u0, u1, uv, q, hidden, d);
         if (st != COMI_OK) goto out;
         n_segs++;
