@@ -356,35 +356,60 @@ elif [ "$mrc" -ne 0 ]; then fail sigterm_idle "exit status $mrc: $(tail -c 300 "
 elif grep -q "stopped" "$TMP/main.err"; then pass sigterm_idle
 else fail sigterm_idle "no 'stopped' line: $(head -c 300 "$TMP/main.err")"; fi
 
-start_server slow --threads 1 --queue 1 --delay-ms 600 --timeout-ms 5000 || { fail slow_start "no server"; exit 1; }
+# The states are awaited on /health rather than guessed from sleeps, so a
+# loaded machine (slow process starts) cannot reorder them: q1 runs (the one
+# worker sleeps --delay-ms), q2 waits in the queue of 1, then q3 must get 503.
+start_server slow --threads 1 --queue 1 --delay-ms 3000 --timeout-ms 20000 || { fail slow_start "no server"; exit 1; }
 SLOW_PID=$SPID
-for n in 1 2 3; do
-    curl -s --max-time 20 -H 'Content-Type: application/json' --data-binary "@$TMP/ok.req" \
-        -D "$TMP/q$n.hdr" -o "$TMP/q$n.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
-        >"$TMP/q$n.code" 2>/dev/null &
-    eval "qp$n=\$!"
-    sleep 0.15
-done
-wait $qp1 $qp2 $qp3
-codes="$(cat "$TMP/q1.code") $(cat "$TMP/q2.code") $(cat "$TMP/q3.code")"
-if [ "$codes" = "200 200 503" ] && grep -qi '^retry-after: 1' "$TMP/q3.hdr" && grep -q 'busy' "$TMP/q3.body"; then
+# wait_health PYEXPR — polls /health (d = its JSON) until PYEXPR holds, 15 s at most
+wait_health() {
+    "$PY" - "$PORT" "$1" <<'EOF2'
+import json, sys, time, urllib.request
+port, cond = int(sys.argv[1]), sys.argv[2]
+end = time.time() + 15
+while True:
+    try:
+        d = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=5).read())
+        if eval(cond):
+            sys.exit(0)
+    except OSError:
+        pass
+    if time.time() > end:
+        print("waited 15 s for %s; last health: %s" % (cond, d if "d" in dir() else None))
+        sys.exit(1)
+    time.sleep(0.02)
+EOF2
+}
+qpost() {
+    curl -s --max-time 30 -H 'Content-Type: application/json' --data-binary "@$TMP/ok.req" \
+        -D "$TMP/q$1.hdr" -o "$TMP/q$1.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
+        >"$TMP/q$1.code" 2>/dev/null
+}
+qpost 1 &
+qp1=$!
+# q1 running: it and this /health in flight, nothing queued
+states_ok=1
+wait_health "d['in_flight'] == 2 and d['queue_depth'] == 0" || states_ok=0
+qpost 2 &
+qp2=$!
+wait_health "d['in_flight'] == 3 and d['queue_depth'] == 1" || states_ok=0
+qpost 3
+codes="$(cat "$TMP/q3.code")"
+if [ $states_ok -eq 1 ] && [ "$codes" = 503 ] && grep -qi '^retry-after: 1' "$TMP/q3.hdr" && grep -q 'busy' "$TMP/q3.body"; then
     pass queue_full_503
-else fail queue_full_503 "codes $codes (want 200 200 503 + Retry-After): $(head -c 200 "$TMP/q3.body")"; fi
+else fail queue_full_503 "states reached: $states_ok, q3 code $codes (want 503 + Retry-After): $(head -c 200 "$TMP/q3.body")"; fi
 
-# SIGTERM with a request in flight: it still gets its answer, then exit 0.
-curl -s --max-time 20 -H 'Content-Type: application/json' --data-binary "@$TMP/ok.req" \
-    -o "$TMP/inflight.body" -w '%{http_code}' "http://127.0.0.1:$PORT/v1/compress" \
-    >"$TMP/inflight.code" 2>/dev/null &
-cpid=$!
-sleep 0.2
+# SIGTERM with q1 running and q2 queued: both still get their answers, then exit 0.
 kill -TERM "$SLOW_PID"
-wait $cpid
-i=0; while kill -0 "$SLOW_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait $qp1 $qp2
+i=0; while kill -0 "$SLOW_PID" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
 wait "$SLOW_PID" 2>/dev/null
 src=$?
-if [ "$(cat "$TMP/inflight.code")" = 200 ] && grep -q '"original_tokens":2' "$TMP/inflight.body" && [ "$src" -eq 0 ]; then
+if [ "$(cat "$TMP/q1.code") $(cat "$TMP/q2.code")" = "200 200" ] && grep -q '"original_tokens":2' "$TMP/q1.body" &&
+    grep -q '"original_tokens":2' "$TMP/q2.body" && [ "$src" -eq 0 ] &&
+    grep -qE "finishing ([2-9]|[1-9][0-9]+) in-flight requests" "$TMP/slow.err"; then
     pass sigterm_finishes_in_flight
-else fail sigterm_finishes_in_flight "code $(cat "$TMP/inflight.code"), exit $src, body $(head -c 200 "$TMP/inflight.body")"; fi
+else fail sigterm_finishes_in_flight "codes $(cat "$TMP/q1.code") $(cat "$TMP/q2.code"), exit $src, $(grep finishing "$TMP/slow.err"), body $(head -c 200 "$TMP/q2.body")"; fi
 if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null; then
     fail sigterm_closed "still answering after shutdown"
 else pass sigterm_closed; fi

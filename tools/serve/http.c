@@ -278,6 +278,9 @@ static enum MHD_Result on_complete(struct MHD_Connection *conn, request *req) {
         return send_error(conn, req, code, "%s", err);
     }
     j->conn = conn;
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    j->fd = fdi ? fdi->connect_fd : -1;
     j->t_queued = serve_now_ms();
     j->deadline = srv.timeout_ms > 0 ? j->t_queued + (double)srv.timeout_ms : 0;
     j->refs = 2; /* the request and the queue */

@@ -5,9 +5,11 @@
  */
 #include "serve.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* srv.mu held. */
@@ -230,6 +232,12 @@ void *serve_worker_main(void *varg) {
         serve_run_job(ctx, j, &code, &body, &tin, &tout);
 
         pthread_mutex_lock(&srv.mu);
+        if (j->t_cancel > 0) { /* how long the cancelled job still held this worker */
+            double wait = (serve_now_ms() - j->t_cancel) / 1e3;
+            srv.m.cancel_wait_sum += wait;
+            srv.m.cancel_wait_count++;
+            if (wait > srv.m.cancel_wait_max) srv.m.cancel_wait_max = wait;
+        }
         j->state = JOB_FINISHED;
         j->ctx = NULL;
         struct MHD_Connection *resume = NULL;
@@ -258,8 +266,22 @@ void *serve_worker_main(void *varg) {
     return NULL;
 }
 
-/* Answers every pending job whose deadline passed (or all of them when
- * `all`, at forced shutdown) and resumes their connections. */
+/* Whether the client of a suspended connection has gone: its socket reads
+ * end-of-file (it closed, or shut down its sending side, which HTTP/1.1
+ * clients do not do while waiting for an answer) or fails (reset). Only
+ * peeks, so nothing MHD would read is consumed. srv.mu held, and j pending:
+ * the connection stays suspended, so its socket is still open. */
+static bool client_gone(const job *j) {
+    if (j->fd < 0) return false;
+    char c;
+    ssize_t n = recv(j->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* Answers every pending job whose deadline passed or whose client closed its
+ * connection (or all of them when `all`, at forced shutdown), cancels those
+ * running, and resumes their connections. */
 void serve_expire_jobs(bool all) {
     struct MHD_Connection *conns[64];
     for (;;) {
@@ -268,18 +290,25 @@ void serve_expire_jobs(bool all) {
         pthread_mutex_lock(&srv.mu);
         for (job *j = srv.active, *next; j && n < sizeof conns / sizeof conns[0]; j = next) {
             next = j->act_next;
-            if (!all && (j->deadline <= 0 || now < j->deadline)) continue;
+            bool late = j->deadline > 0 && now >= j->deadline;
+            bool gone = !all && !late && client_gone(j);
+            if (!all && !late && !gone) continue;
             char msg[256];
             int code;
             if (all) {
                 code = 503;
                 snprintf(msg, sizeof msg, "the server is shutting down");
+            } else if (gone) { /* nobody reads this; it names the case in the access log */
+                code = 499;
+                snprintf(msg, sizeof msg, "the client closed the connection");
+                srv.m.client_gone++;
             } else {
                 code = 504;
                 snprintf(msg, sizeof msg, "request timed out after %lld ms (%s; --timeout-ms %lld)",
                          (long long)(now - j->t_queued),
-                         j->state == JOB_QUEUED ? "still waiting in the queue"
-                                                : "still compressing",
+                         j->state == JOB_QUEUED     ? "still waiting in the queue"
+                         : j->kind == JOB_ANSWER ? "still answering"
+                                                 : "still compressing",
                          (long long)srv.timeout_ms);
                 srv.m.timeouts++;
             }
@@ -290,6 +319,7 @@ void serve_expire_jobs(bool all) {
              * which frees its worker for the next job */
             if (j->state == JOB_RUNNING && j->ctx) {
                 comi_ctx_cancel(j->ctx);
+                j->t_cancel = now;
                 srv.m.cancelled++;
             }
             serve_active_remove_locked(j);

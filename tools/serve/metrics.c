@@ -143,8 +143,22 @@ char *serve_metrics_text(size_t *len) {
             (unsigned long long)m.timeouts);
     fprintf(f,
             "# HELP comi_cancelled_total Running jobs cancelled (comi_ctx_cancel) at their "
-            "deadline.\n# TYPE comi_cancelled_total counter\ncomi_cancelled_total %llu\n",
+            "deadline, when their client went away, or at shutdown.\n"
+            "# TYPE comi_cancelled_total counter\ncomi_cancelled_total %llu\n",
             (unsigned long long)m.cancelled);
+    fprintf(f,
+            "# HELP comi_client_gone_total Queued or running jobs dropped because their "
+            "client closed the connection.\n"
+            "# TYPE comi_client_gone_total counter\ncomi_client_gone_total %llu\n",
+            (unsigned long long)m.client_gone);
+    fprintf(f,
+            "# HELP comi_cancel_wait_seconds How long a cancelled job kept its worker after "
+            "the cancel (sum, count, and the longest).\n"
+            "# TYPE comi_cancel_wait_seconds summary\n"
+            "comi_cancel_wait_seconds_sum %.6f\ncomi_cancel_wait_seconds_count %llu\n"
+            "# HELP comi_cancel_wait_seconds_max The longest such wait.\n"
+            "# TYPE comi_cancel_wait_seconds_max gauge\ncomi_cancel_wait_seconds_max %.6f\n",
+            m.cancel_wait_sum, (unsigned long long)m.cancel_wait_count, m.cancel_wait_max);
     fprintf(f, "# HELP comi_request_duration_seconds Time from the request's headers to its "
                "response being sent.\n# TYPE comi_request_duration_seconds histogram\n");
     for (int e = 0; e < EP_COUNT; e++) {

@@ -63,7 +63,10 @@ typedef struct metrics {
     uint64_t client_errors, server_errors; /* 4xx, 5xx responses */
     uint64_t compress_failures;            /* the library returned an error */
     uint64_t rejected_queue_full, timeouts;
-    uint64_t cancelled; /* running jobs cancelled at their deadline */
+    uint64_t cancelled;   /* running jobs cancelled (deadline, client gone, shutdown) */
+    uint64_t client_gone; /* pending jobs whose client closed its connection */
+    double cancel_wait_sum, cancel_wait_max; /* seconds a cancelled job kept its worker */
+    uint64_t cancel_wait_count;
     uint64_t tokens_in, tokens_out;
 } metrics;
 
@@ -90,9 +93,12 @@ typedef struct job {
     comi_answer_params aparams; /* JOB_ANSWER */
     double t_queued;            /* ms, monotonic */
     double deadline;            /* ms, monotonic; 0: none */
+    int fd;                     /* the client's socket (-1: unknown), watched for a
+                                   disconnect while the connection is suspended */
     /* srv.mu */
     job_state state;
     comi_ctx *ctx; /* the worker's context while JOB_RUNNING: the watchdog cancels it */
+    double t_cancel; /* ms: when the watchdog cancelled it while running (0: not) */
     int refs;
     bool responded;                  /* code/body hold the answer; conn resumed or about to be */
     struct job *next;                /* queue link */
