@@ -47,6 +47,9 @@ struct comi_pool {
     void *arg;
     int64_t n, grain, n_chunks;
     atomic_llong next;
+    /* pool_scratch buffers (caller thread only) */
+    void *scratch[POOL_SCRATCH_SLOTS];
+    size_t scratch_bytes[POOL_SCRATCH_SLOTS];
 };
 
 static inline void cpu_relax(void) {
@@ -193,7 +196,22 @@ void pool_free(comi_pool *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
+    for (int i = 0; i < POOL_SCRATCH_SLOTS; i++) free(p->scratch[i]);
     free(p);
+}
+
+void *pool_scratch(comi_pool *p, int slot, size_t bytes) {
+    if (!p || slot < 0 || slot >= POOL_SCRATCH_SLOTS) return NULL;
+    if (bytes == 0) bytes = 1;
+    if (p->scratch_bytes[slot] < bytes) {
+        free(p->scratch[slot]); /* contents need not survive: no copy */
+        /* a quarter more, so a slowly growing need (a KV cache filling up)
+         * does not reallocate every step */
+        size_t want = bytes + bytes / 4 > bytes ? bytes + bytes / 4 : bytes;
+        p->scratch[slot] = malloc(want);
+        p->scratch_bytes[slot] = p->scratch[slot] ? want : 0;
+    }
+    return p->scratch[slot];
 }
 
 int pool_threads(const comi_pool *p) {

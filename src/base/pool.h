@@ -9,6 +9,7 @@
 #ifndef COMI_POOL_H
 #define COMI_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct comi_pool comi_pool;
@@ -27,5 +28,16 @@ int pool_threads(const comi_pool *p);
  * on one pool must not overlap (a pool belongs to one comi_ctx). p may be
  * NULL: then everything runs on the calling thread. */
 void pool_for(comi_pool *p, int64_t n, int64_t grain, pool_fn fn, void *arg);
+
+/* Scratch owned by the pool, reused across calls so that a decode step
+ * (one position: ~10 small kernels per layer) allocates nothing: a buffer
+ * of at least `bytes` bytes for `slot`, grown when a larger one is asked
+ * for, freed by pool_free. Contents are undefined; the buffer stays valid
+ * until the next pool_scratch call for the same slot. For the thread that
+ * calls pool_for (workers get their part through the job's argument).
+ * NULL when p is NULL (the caller allocates its own) or on allocation
+ * failure. */
+enum { POOL_SCRATCH_MATVEC = 0, POOL_SCRATCH_ATTN = 1, POOL_SCRATCH_SLOTS = 2 };
+void *pool_scratch(comi_pool *p, int slot, size_t bytes);
 
 #endif /* COMI_POOL_H */

@@ -383,13 +383,19 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
     if (!j.xq_bytes)
         return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: no dot kernel for type %s",
                             w->name ? w->name : "weight", quant_type_name(w->type));
-    uint8_t *xq = comi_alloc_array(e, (size_t)n, j.xq_bytes, "matmul input");
-    if (!xq) return e ? e->status : COMI_ERR_NOMEM;
+    uint8_t *xq, *own = NULL;
+    if (pool) { /* reused: a decode step allocates nothing */
+        xq = pool_scratch(pool, POOL_SCRATCH_MATVEC, (size_t)n * j.xq_bytes);
+        if (!xq) return comi_err_set(e, COMI_ERR_NOMEM, "matmul input: out of memory");
+    } else {
+        xq = own = comi_alloc_array(e, (size_t)n, j.xq_bytes, "matmul input");
+        if (!xq) return e ? e->status : COMI_ERR_NOMEM;
+    }
     for (int64_t i = 0; i < n; i++)
         quant_vec_quantize(w->type, x + i * j.k, xq + (size_t)i * j.xq_bytes, j.k);
     j.xq = xq;
     pool_for(pool, w->ne[1], OPS_DOT_ROWS, mm_dot_chunk, &j);
-    free(xq);
+    free(own);
     return COMI_OK;
 }
 
@@ -510,12 +516,21 @@ comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) 
     int64_t rows = ATT_BQ * j.group;
     j.scratch_elems = rows * (2 * a->head_dim + ATT_BK + 2) + (a->k16 ? 2 * ATT_BK * a->head_dim : 0);
     int nt = pool_threads(pool);
-    j.scratch = comi_alloc_array(e, (size_t)nt, (size_t)j.scratch_elems * sizeof(float),
-                                 "attention scratch");
-    if (!j.scratch) return e ? e->status : COMI_ERR_NOMEM;
+    float *own = NULL;
+    size_t bytes;
+    if (!comi_mul3_size((size_t)nt, (size_t)j.scratch_elems, sizeof(float), &bytes))
+        return comi_err_set(e, COMI_ERR_LIMIT, "attention scratch: size overflows");
+    if (pool) { /* reused across layers and steps */
+        j.scratch = pool_scratch(pool, POOL_SCRATCH_ATTN, bytes);
+        if (!j.scratch) return comi_err_set(e, COMI_ERR_NOMEM, "attention scratch: out of memory");
+    } else {
+        j.scratch = own = comi_alloc_array(e, (size_t)nt, (size_t)j.scratch_elems * sizeof(float),
+                                           "attention scratch");
+        if (!j.scratch) return e ? e->status : COMI_ERR_NOMEM;
+    }
     ops_blas_enter();
     pool_for(pool, a->n_kv_head * j.n_qblocks, 1, att_chunk, &j);
     ops_blas_leave();
-    free(j.scratch);
+    free(own);
     return COMI_OK;
 }
