@@ -640,8 +640,26 @@ typedef struct comi_answer_params {
                                     max_bytes (comi_ctx_params), itself physical memory when 0.
                                     Nonzero overrides the context's limit for this call */
     bool keep_logits;         /* fill comi_answer_result.logits (default true) */
-    uint8_t reserved[COMI_RESERVED_BYTES]; /* fields of later versions (see comi.h top) */
+    struct comi_encode_cache *encode_cache; /* NULL (default), or a cache of encoder states:
+                                 answers on the same context and question (same pipeline,
+                                 encoder depth and segments) reuse them instead of encoding
+                                 again, e.g. one context at several merge sizes or merge
+                                 switches. Results are identical with or without it */
+    uint8_t reserved[COMI_RESERVED_BYTES - sizeof(void *)]; /* fields of later versions */
 } comi_answer_params;
+
+/* Encoder states kept between answers on one context (comi_answer_params.
+ * encode_cache). It holds the segments of the last context encoded (at most
+ * max_bytes of states; 0: 256 MiB), is bound to the first pipeline it serves
+ * (another pipeline fails with COMI_ERR_INVALID_ARG) and must be freed before
+ * that pipeline. Not thread-safe: one caller at a time. */
+typedef struct comi_encode_cache comi_encode_cache;
+COMI_API comi_status comi_encode_cache_new(comi_ctx *ctx, uint64_t max_bytes,
+                                           comi_encode_cache **out);
+COMI_API void comi_encode_cache_free(comi_encode_cache *cache);
+/* Lookups answered from the cache and lookups that encoded. */
+COMI_API void comi_encode_cache_stats(const comi_encode_cache *cache, uint64_t *hits,
+                                      uint64_t *misses);
 
 /* Generic defaults (merge weights 1, switches on). */
 COMI_API comi_answer_params comi_answer_default_params(void);

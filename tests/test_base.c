@@ -211,8 +211,14 @@ static void test_struct_sizes(void) {
     comi_answer_params ap = comi_answer_default_params();
     bool zero = true;
     for (size_t i = 0; i < sizeof tp.reserved; i++) zero &= tp.reserved[i] == 0;
-    for (size_t i = 0; i < COMI_RESERVED_BYTES; i++)
-        zero &= ap.reserved[i] == 0 && ap.merge.reserved[i] == 0;
+    for (size_t i = 0; i < sizeof ap.reserved; i++) zero &= ap.reserved[i] == 0;
+    for (size_t i = 0; i < sizeof ap.merge.reserved; i++) zero &= ap.merge.reserved[i] == 0;
+    zero &= ap.encode_cache == NULL;
+    test_check("answer_params_tail_fields",
+               offsetof(comi_answer_params, keep_logits) == 136 &&
+                   offsetof(comi_answer_params, encode_cache) == 144,
+               "keep_logits at %zu, encode_cache at %zu", offsetof(comi_answer_params, keep_logits),
+               offsetof(comi_answer_params, encode_cache));
     /* fields taken from the tail keep every earlier offset and start at the
      * earlier behaviour (NULL tokenizer, word units) */
     test_check("text_params_tail_fields",

@@ -296,6 +296,116 @@ static void test_session_limits(const comi_model *m, const char *cname) {
     comi_ctx_free(x);
 }
 
+/* The encode cache: answers through it equal answers without it, byte for
+ * byte, over merge sizes, merge switches and two segments; repeated
+ * segments are hits; another question, depth or pipeline is not. */
+static bool same_answer(const comi_answer_result *a, const comi_answer_result *b) {
+    return a->n_memory == b->n_memory && a->n_ids == b->n_ids && a->d_model == b->d_model &&
+           !memcmp(a->memory, b->memory, (size_t)(a->n_memory * a->d_model) * sizeof(float)) &&
+           !memcmp(a->ids, b->ids, (size_t)a->n_ids * sizeof(int32_t)) &&
+           (!a->logits || !memcmp(a->logits, b->logits, (size_t)a->n_vocab * sizeof(float)));
+}
+
+static void test_encode_cache(comi_ctx *ctx, const comi_pipeline *pl, const golden_case *c,
+                              comi_answer_params ap, const char *mpath) {
+    char name[160];
+    comi_encode_cache *ec = NULL;
+    snprintf(name, sizeof name, "%s encode cache created", c->name);
+    if (!test_check(name, comi_encode_cache_new(ctx, 0, &ec) == COMI_OK, "%s", comi_errmsg(ctx)))
+        return;
+    /* (merge size, segment size, coarse, fine, encoder layers) */
+    static const int64_t runs[][5] = {{4, 10000, 1, 1, 0}, {8, 10000, 1, 1, 0}, {4, 10000, 0, 1, 0},
+                                      {4, 10000, 0, 0, 0}, {4, 64, 1, 1, 0},    {8, 64, 1, 0, 0},
+                                      {4, 10000, 1, 1, 3}};
+    /* the misses each run must add: new, hit, hit, hit, 2 new segments, 2 hits, new depth */
+    static const uint64_t want_miss[] = {1, 1, 1, 1, 3, 3, 4};
+    bool all_same = true, counts = true;
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        comi_answer_params a = ap;
+        a.merge.merge_size = runs[i][0];
+        a.segment_size = runs[i][1];
+        a.merge.coarse = runs[i][2] != 0;
+        a.merge.fine = runs[i][3] != 0;
+        if (runs[i][4]) a.encoder_layers = (int32_t)runs[i][4];
+        comi_answer_result plain, cached;
+        if (comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &a, &plain)) {
+            test_fail(name, "%s", comi_errmsg(ctx));
+            break;
+        }
+        a.encode_cache = ec;
+        if (comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &a, &cached)) {
+            test_fail(name, "%s", comi_errmsg(ctx));
+            comi_answer_result_free(&plain);
+            break;
+        }
+        all_same &= same_answer(&plain, &cached);
+        uint64_t hits = 0, misses = 0;
+        comi_encode_cache_stats(ec, &hits, &misses);
+        counts &= misses == want_miss[i];
+        comi_answer_result_free(&plain);
+        comi_answer_result_free(&cached);
+    }
+    uint64_t hits = 0, misses = 0;
+    comi_encode_cache_stats(ec, &hits, &misses);
+    snprintf(name, sizeof name, "%s answers through the encode cache equal answers without it",
+             c->name);
+    test_check(name, all_same, "an answer differs with the cache");
+    snprintf(name, sizeof name, "%s encode cache reuses a context's segments (4 misses, 5 hits)",
+               c->name);
+    test_check(name, counts && misses == 4 && hits == 5, "%llu hits, %llu misses",
+               (unsigned long long)hits, (unsigned long long)misses);
+
+    /* another question is a miss */
+    comi_answer_params a = ap;
+    a.encode_cache = ec;
+    comi_answer_result r;
+    if (c->nq > 1 &&
+        comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq - 1, &a, &r) == COMI_OK)
+        comi_answer_result_free(&r);
+    uint64_t m2 = 0;
+    comi_encode_cache_stats(ec, NULL, &m2);
+    snprintf(name, sizeof name, "%s encode cache: another question is encoded", c->name);
+    test_check(name, c->nq < 2 || m2 == misses + 1, "%llu misses", (unsigned long long)m2);
+
+    /* a cache serves one pipeline */
+    comi_pipeline_load_params lp = comi_pipeline_load_default_params();
+    lp.model = mpath;
+    comi_pipeline *pl2 = NULL;
+    snprintf(name, sizeof name, "%s second pipeline loads", c->name);
+    if (test_check(name, comi_pipeline_load(ctx, &lp, &pl2) == COMI_OK, "%s", comi_errmsg(ctx))) {
+        snprintf(name, sizeof name, "%s encode cache refuses a second pipeline", c->name);
+        comi_status st = comi_pipeline_answer_ids(ctx, pl2, c->cids, c->nc, c->qids, c->nq, &a, &r);
+        test_check(name, st == COMI_ERR_INVALID_ARG && strstr(comi_errmsg(ctx), "another pipeline"),
+                   "%d %s", st, comi_errmsg(ctx));
+        if (st == COMI_OK) comi_answer_result_free(&r);
+        comi_pipeline_free(pl2);
+    }
+    /* a tiny cache keeps nothing and still answers the same */
+    comi_encode_cache *tiny = NULL;
+    snprintf(name, sizeof name, "%s tiny encode cache created", c->name);
+    if (test_check(name, comi_encode_cache_new(ctx, 16, &tiny) == COMI_OK, "%s",
+                   comi_errmsg(ctx))) {
+        snprintf(name, sizeof name, "%s encode cache smaller than a segment encodes every time",
+                 c->name);
+        a.encode_cache = tiny;
+        comi_answer_result r1, r2;
+        bool ok = comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &a, &r1) ==
+                  COMI_OK;
+        ok = ok && comi_pipeline_answer_ids(ctx, pl, c->cids, c->nc, c->qids, c->nq, &a, &r2) ==
+                       COMI_OK;
+        uint64_t th = 9, tm = 0;
+        comi_encode_cache_stats(tiny, &th, &tm);
+        test_check(name, ok && th == 0 && tm == 2 && same_answer(&r1, &r2), "%llu hits %llu misses",
+                   (unsigned long long)th, (unsigned long long)tm);
+        if (ok) {
+            comi_answer_result_free(&r1);
+            comi_answer_result_free(&r2);
+        }
+    }
+    comi_encode_cache_free(tiny);
+    comi_encode_cache_free(ec);
+}
+
 static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
     char name[160];
     const char *mpath = test_pathf("%s/forward/models/%s.gguf", golden, c->name);
@@ -440,6 +550,8 @@ static void test_end_to_end(comi_ctx *ctx, const golden_case *c) {
                    "flag %d memories %lld", r.empty_context, (long long)r.n_memory);
         comi_answer_result_free(&r);
     }
+
+    test_encode_cache(ctx, pl, c, ap, mpath);
 
     /* bad input */
     snprintf(name, sizeof name, "%s empty question fails", c->name);

@@ -709,6 +709,7 @@ int cmd_eval_qa(int argc, char **argv) {
     int rc = 1;
     comi_dataset *ds = NULL;
     comi_encoder *enc = NULL;
+    comi_encode_cache *ecache = NULL;
     runner R = {.ctx = ctx, .use_documents = !no_docs, .save_text = save_text};
     comi_example **ex = NULL;
     qa_cell *cells = NULL;
@@ -734,6 +735,12 @@ int cmd_eval_qa(int argc, char **argv) {
         if (seg > 0) R.base.segment_size = seg;
         if (pen > 0) R.base.repetition_penalty = (float)pen;
         R.base.keep_logits = false;
+        /* the soft methods and ratios of one example share its encoder states */
+        if (comi_encode_cache_new(ctx, 64ull << 20, &ecache) != COMI_OK) {
+            cli_error(CMD, "%s", comi_errmsg(ctx));
+            goto done;
+        }
+        R.base.encode_cache = ecache;
     }
     if (any_text) {
         reader_params rp = reader_default_params();
@@ -965,6 +972,7 @@ done:
     free(ex);
     reader_free(R.rd);
     comi_encoder_free(enc);
+    comi_encode_cache_free(ecache);
     comi_pipeline_free(R.pl);
     comi_dataset_free(ds);
     comi_ctx_free(ctx);

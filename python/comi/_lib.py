@@ -283,6 +283,7 @@ class AnswerParams(ctypes.Structure):
         ("penalty_per_occurrence", ctypes.c_bool),
         ("max_bytes", ctypes.c_uint64),
         ("keep_logits", ctypes.c_bool),
+        ("encode_cache", ctypes.c_void_p),
         ("_reserved", ctypes.c_uint8 * 256),
     ]
 

@@ -24,6 +24,7 @@
 #include "formats/safetensors.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,9 @@ static comi_pipeline *pipeline_new(comi_err *e) {
         comi_err_set(e, COMI_ERR_NOMEM, "pipeline: out of memory");
         return NULL;
     }
+    static atomic_uint_fast64_t next_serial = 1;
     pl->merge_default = comi_merge_default_params();
+    pl->serial = (uint64_t)atomic_fetch_add(&next_serial, 1);
     return pl;
 }
 
@@ -565,12 +568,18 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
         st = e->status;
         goto fail;
     }
-    if (n_seg && (st = model_session_new(e, enc, seg_max + nq, ctx->kv_type, &es))) goto fail;
+    if ((st = ecache_bind(e, params->encode_cache, pl))) goto fail;
     for (int64_t s0 = 0; s0 < nc; s0 += seg) {
         int64_t len = nc - s0 < seg ? nc - s0 : seg;
         if ((st = comi_check_cancel(ctx, "answer: encoding"))) goto fail;
         double t0 = comi_now_ms();
-        if ((st = encode_on(ctx, enc, es, cids + s0, len, qids, nq, k, hidden, query))) goto fail;
+        if (!ecache_get(params->encode_cache, cids + s0, len, qids, nq, k, hidden, query)) {
+            if (!es && (st = model_session_new(e, enc, seg_max + nq, ctx->kv_type, &es)))
+                goto fail;
+            if ((st = encode_on(ctx, enc, es, cids + s0, len, qids, nq, k, hidden, query)))
+                goto fail;
+            ecache_put(params->encode_cache, cids + s0, len, qids, nq, k, hidden, query);
+        }
         double t1 = comi_now_ms();
         comi_merge_result mr;
         if ((st = mig_merge(ctx, hidden, len, d, query, &params->merge, false, &mr))) goto fail;

@@ -32,9 +32,19 @@ struct comi_pipeline {
     struct st_model *ckpt;     /* the checkpoint's safetensors, or NULL */
     comi_tokenizer *own_tok;   /* the tokenizer when the pipeline loaded it */
     char desc[512];
+    uint64_t serial;           /* unique per pipeline in this process (encode caches bind to it) */
 };
 
 /* The default encoder depth for a base model: min(8, n_layer). */
 int32_t pipeline_default_layers(const comi_model *m);
+
+/* encode_cache.c: binds a cache to pl on first use (NULL cache: no-op);
+ * get copies a hit's states into hidden/query and returns true; put stores
+ * a copy (silently skipped when it cannot). */
+comi_status ecache_bind(comi_err *e, comi_encode_cache *c, const comi_pipeline *pl);
+bool ecache_get(comi_encode_cache *c, const int32_t *cids, int64_t nc, const int32_t *qids,
+                int64_t nq, int32_t k, float *hidden, float *query);
+void ecache_put(comi_encode_cache *c, const int32_t *cids, int64_t nc, const int32_t *qids,
+                int64_t nq, int32_t k, const float *hidden, const float *query);
 
 #endif /* COMI_PIPELINE_H */
