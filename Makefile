@@ -78,7 +78,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 
-.PHONY: all lib test check bench check-torch clean format fuzz fuzz-coverage install uninstall
+.PHONY: all lib test check bench bench-train-torch check-torch clean format fuzz fuzz-coverage install uninstall
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
 # the library alone (what the Python package's build step needs)
@@ -153,6 +153,11 @@ check-torch: all
 	TORCH_VENV=$(TORCH_VENV) sh tests/oracle/setup_torch.sh
 	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi --negative
 	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi
+
+# comi train vs the same step in PyTorch on SmolLM2-135M (minutes)
+bench-train-torch: all $(BUILD)/bench/bench_train
+	TORCH_VENV=$(TORCH_VENV) sh tests/oracle/setup_torch.sh
+	TORCH_PY=$(TORCH_VENV)/bin/python COMI=$(BUILD)/comi BENCH=$(BUILD)/bench/bench_train sh bench/train_vs_torch.sh
 
 # libFuzzer targets (clang): builds tests/fuzz/fuzz_*.c into build-fuzz/ and
 # runs each for FUZZ_SECONDS; see tests/fuzz/Makefile.

@@ -9,7 +9,7 @@
  *
  *   build/bench/bench_train --model BASE --data F.jsonl [--steps 5]
  *       [--encoder-layers 8] [--merge-size 16] [--lora-r 128]
- *       [--context-tokens 768] [--threads 1]
+ *       [--context-tokens 768] [--threads 1] [--shuffle 1|0]
  */
 #include "bench.h"
 #include "comi.h"
@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--lora-r")) p.lora_r = atol(v);
         else if (!strcmp(a, "--context-tokens")) p.context_tokens = atol(v);
         else if (!strcmp(a, "--threads")) threads = atol(v);
+        else if (!strcmp(a, "--shuffle")) p.shuffle = atoi(v) != 0;
         else {
             fprintf(stderr, "bench_train: unknown option %s\n", a);
             return 2;
