@@ -7,7 +7,7 @@ intervals. Not a test (it runs for minutes); the README has the figures.
 
 Usage: python3 bench/serve_answer_load.py [--comi build/comi] [--model M.gguf]
          [--requests 10000] [--clients 4] [--threads 2] [--max-new-tokens 2]
-         [--sample-s 5]
+         [--encoder-layers K] [--sample-s 5]
 The model defaults to scripts/fetch_models.sh's SmolLM2-135M-Instruct Q4_1.
 Prints one line per RSS sample and a summary: requests/s, status codes,
 wrong answers, RSS at start (after warm-up), end and peak (VmHWM), in MiB."""
@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=2)
+    ap.add_argument("--encoder-layers", type=int, default=0,
+                    help="the requests' encoder_layers (default: the pipeline's)")
     ap.add_argument("--sample-s", type=float, default=5.0)
     a = ap.parse_args()
     model = a.model
@@ -77,8 +79,12 @@ def main():
         p.kill()
         sys.exit("serve_answer_load: the server did not start")
 
-    bodies = [json.dumps({"context": c, "question": q, "max_new_tokens": a.max_new_tokens})
-              for c, q in QA]
+    bodies = []
+    for c, q in QA:
+        b = {"context": c, "question": q, "max_new_tokens": a.max_new_tokens}
+        if a.encoder_layers:
+            b["encoder_layers"] = a.encoder_layers
+        bodies.append(json.dumps(b))
     # the serial answers (and warm-up)
     c0 = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     want = []
