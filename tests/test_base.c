@@ -224,8 +224,9 @@ static void test_struct_sizes(void) {
     test_check("text_params_tail_fields",
                offsetof(comi_text_params, tokenizer) == 72 &&
                    offsetof(comi_text_params, unit) == 80 &&
-                   offsetof(comi_text_params, reserved) == 84 && tp.tokenizer == NULL &&
-                   tp.unit == COMI_UNIT_WORD,
+                   offsetof(comi_text_params, answer_first) == 84 &&
+                   offsetof(comi_text_params, reserved) == 85 && tp.tokenizer == NULL &&
+                   tp.unit == COMI_UNIT_WORD && !tp.answer_first,
                "tokenizer at %zu, unit at %zu, reserved at %zu", offsetof(comi_text_params, tokenizer),
                offsetof(comi_text_params, unit), offsetof(comi_text_params, reserved));
     test_check("struct_reserved_zero_in_defaults", zero, "a default params struct has nonzero reserved bytes");

@@ -326,7 +326,7 @@ static void basic_tests(void) {
                "%s", comi_errmsg(ctx));
     size_t n_names = 0;
     for (const char *const *k = comi_text_param_names(); *k; k++) n_names++;
-    test_check("param_names", n_names == 16, "%zu", n_names);
+    test_check("param_names", n_names == 17, "%zu", n_names);
 
     /* Text without spaces (Chinese, Japanese): every letter is a word. */
     const char *zh = "北京是中国的首都。长城很长。上海是中国最大的城市，人口约两千四百万。";

@@ -7,6 +7,7 @@
  *    nq20, HotpotQA and MultiNews at 4x to 32x, with the budget kept;
  *  - titles and line structure: a title line never runs into its text;
  *  - unit clause: whole pieces of the input, budget kept;
+ *  - answer_first: a short answer-bearing sentence wins over a long lead one;
  *  - a budget shorter than every sentence fails instead of cutting one;
  *    unit names and bad values; the oracle rejects word mode's cuts;
  *  - tokenizer budgets with the real SmolLM2 tokenizer (FAIL when the model
@@ -308,6 +309,25 @@ static void hand_tests(void) {
                                                "finished."),
                "%s", st == COMI_OK ? r.text : comi_errmsg(ctx));
     if (st == COMI_OK) comi_text_result_free(&r);
+
+    /* answer_first: under a tight budget (ratio 3: 30 words for the
+     * 41-word paragraph) the 24-word answer sentence of a "who" question is
+     * kept whole instead of the lead sentence and a cut of the answer clause */
+    for (int unit = COMI_UNIT_WORD; unit <= COMI_UNIT_SENTENCE; unit += 2) {
+        comi_text_params a = comi_text_default_params();
+        a.ratio = 3;
+        a.unit = unit;
+        bool set = comi_text_set_param(ctx, &a, "answer_first", 1) == COMI_OK && a.answer_first;
+        st = comi_compress_text(ctx, canal, "Who led the project until it was finished?", &a, &r);
+        test_check(unit ? "units_answer_first_sentence" : "units_answer_first_word",
+                   set && st == COMI_OK &&
+                       strstr(r.text, "When Stevens resigned in 1907, Roosevelt gave the job to "
+                                      "the army engineer George Washington Goethals, who led the "
+                                      "project until it was finished.") &&
+                       comi_text_count_tokens(r.text) <= comi_text_count_tokens(canal) / 3,
+                   "%s", st == COMI_OK ? r.text : comi_errmsg(ctx));
+        if (st == COMI_OK) comi_text_result_free(&r);
+    }
 
     /* the oracle itself: it rejects word mode's cut of the same input */
     p.unit = COMI_UNIT_WORD;

@@ -310,6 +310,7 @@ static json_t *eval_settings(const char *task, const char *encoder_spec,
      * still match a default run's */
     if (k && p->unit != COMI_UNIT_WORD)
         json_object_set_new(k, "unit", json_string(comi_text_unit_name(p->unit)));
+    if (k && p->answer_first) json_object_set_new(k, "answer_first", json_true());
     return json_pack("{s:s,s:s,s:s,s:o,s:b,s:I,s:s,s:I}", "comi_version", comi_version(), "task",
                      task, "encoder", encoder_spec ? encoder_spec : "lexical", "knobs", k,
                      "documents", use_docs, "seed", (json_int_t)seed, "data_hash", hash,

@@ -401,7 +401,7 @@ def compress_ex(context: str, question: str, ratio: Optional[float] = None,
     eval --set` and the HTTP body take (alpha, beta, temperature,
     context_weight, min_unit_words, min_group_words, window_words,
     bridge_weight, lead_weight, centrality_weight, summary -1/0/1, keep_titles,
-    coarse, redundancy), and:
+    coarse, redundancy, answer_first), and:
     unit: "word" (default: clauses, cut to their best words under a tight
     budget), "clause" (whole clauses) or "sentence" (whole sentences only,
     each exactly as in the input; a budget shorter than every sentence

@@ -58,6 +58,7 @@ class TextParams(ctypes.Structure):
         ("summary", ctypes.c_int32),
         ("tokenizer", ctypes.c_void_p),
         ("unit", ctypes.c_int32),
+        ("answer_first", ctypes.c_bool),
         ("_reserved", ctypes.c_uint8 * 256),  # later fields, left at their defaults
     ]
 

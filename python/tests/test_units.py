@@ -139,6 +139,18 @@ class TestUnits(unittest.TestCase):
         out = comi.ComiCompressor(ratio=4, readable=True, joint=False).compress_documents([CANAL], Q)
         self.assertEqual(out, [a])
 
+    def test_answer_first_knob(self):
+        text = ("The Panama Canal crosses the Isthmus of Panama. Ships avoid Cape Horn.\n\n"
+                "Construction\nFrance was the first country to attempt the work, in 1881. "
+                "When Stevens resigned in 1907, Roosevelt gave the job to the army engineer "
+                "George Washington Goethals, who led the project until it was finished.")
+        q = "Who led the project until it was finished?"
+        out = comi.compress(text, q, ratio=2, answer_first=True)
+        self.assertIn("George Washington Goethals, who led the project", out)
+        self.assertTrue(comi.Compressor(ratio=2, answer_first=True)._params.answer_first)
+        with self.assertRaises(TypeError):
+            comi.compress(text, q, answer_first=1)
+
     def test_bad_values(self):
         with self.assertRaises(comi.InputError) as cm:
             comi.compress(CANAL, Q, unit="paragraph")

@@ -52,6 +52,7 @@ comi_text_params comi_text_default_params(void) {
         .summary = -1,
         .tokenizer = NULL,
         .unit = COMI_UNIT_WORD,
+        .answer_first = false,
     };
     return p;
 }
@@ -82,7 +83,7 @@ comi_status comi_text_set_unit(comi_ctx *ctx, comi_text_params *p, const char *n
 static const char *const param_names[] = {
     "alpha", "beta", "temperature", "context_weight", "min_unit_words", "min_group_words",
     "window_words", "bridge_weight", "lead_weight", "centrality_weight", "summary",
-    "keep_titles", "coarse", "redundancy", "ratio", "target_tokens", NULL};
+    "keep_titles", "coarse", "redundancy", "answer_first", "ratio", "target_tokens", NULL};
 
 const char *const *comi_text_param_names(void) {
     return param_names;
@@ -130,6 +131,7 @@ comi_status comi_text_set_param(comi_ctx *ctx, comi_text_params *p, const char *
     FLAG(keep_titles)
     FLAG(coarse)
     FLAG(redundancy)
+    FLAG(answer_first)
 #undef F32
 #undef I32
 #undef FLAG
@@ -150,7 +152,7 @@ comi_status comi_text_set_param(comi_ctx *ctx, comi_text_params *p, const char *
                         "unknown knob '%.64s' (alpha, beta, temperature, context_weight, "
                         "min_unit_words, min_group_words, window_words, bridge_weight, "
                         "lead_weight, centrality_weight, summary, keep_titles, coarse, "
-                        "redundancy, ratio, target_tokens)",
+                        "redundancy, answer_first, ratio, target_tokens)",
                         name);
 }
 
@@ -1333,6 +1335,38 @@ static comi_status stage_coarse(work_t *w) {
  * the most recent ones (contexts of the shared sets keep fewer). */
 #define RED_MAX_KEPT 128
 
+/* The units [*a0, *a1) of group g's best answer sentence: a sentence
+ * (not a title) none of whose units is kept, of at most left words, that
+ * matches the question and holds a candidate answer (w->cand), the one of
+ * highest sentence relevance (earliest on ties). False when there is none
+ * or the question asks for no particular kind of answer. */
+static bool answer_sentence(const work_t *w, const group_t *g, int64_t left,
+                            const uint8_t *ukept, uint32_t *a0, uint32_t *a1) {
+    if (w->answer_type == ANS_NONE || w->summary) return false;
+    float best = 0;
+    bool found = false;
+    for (uint32_t u = g->u0; u < g->u1;) {
+        uint32_t v = u;
+        bool kept = false;
+        while (v < g->u1 && w->units[v].sent == w->units[u].sent) kept |= ukept[v++];
+        const unit_t *x = &w->units[u];
+        float rel = w->sent_rel[x->sent];
+        int64_t len = w->units[v - 1].w1 - x->w0;
+        if (!kept && !x->title && rel > best && len <= left) {
+            bool cand = false;
+            for (uint32_t i = x->w0; i < w->units[v - 1].w1 && !cand; i++) cand = w->cand[i];
+            if (cand) {
+                best = rel;
+                *a0 = u;
+                *a1 = v;
+                found = true;
+            }
+        }
+        u = v;
+    }
+    return found;
+}
+
 /* Whole-unit modes: the groups' quotas rarely end on unit boundaries, so
  * what they leave (left words) goes to the best remaining units of any
  * group that still fit, by fine-stage score. Fails, rather than return an
@@ -1414,6 +1448,30 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
             ured[u] = prm->redundancy && n_red
                           ? unit_red(w, &w->units[u], kept_list + n_kept_units - n_red, n_red)
                           : 0;
+        /* Answer first (knob answer_first): the group's best sentence that
+         * matches the question and holds a candidate answer, when its share
+         * can hold it, is kept before the greedy picks, so a long lead
+         * sentence cannot crowd it out under a tight budget. */
+        uint32_t a0, a1;
+        if (prm->answer_first && answer_sentence(w, g, left, ukept, &a0, &a1)) {
+            for (uint32_t u = a0; u < a1; u++) {
+                const unit_t *x = &w->units[u];
+                for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
+                left -= x->w1 - x->w0;
+                used += x->w1 - x->w0;
+                ukept[u] = 1;
+                kept_list[n_kept_units++] = u;
+                n_whole++;
+            }
+            first = false;
+            if (prm->redundancy)
+                for (uint32_t u = g->u0; u < g->u1; u++) {
+                    if (ukept[u]) continue;
+                    float c = unit_red(w, &w->units[u], kept_list + n_kept_units - (a1 - a0),
+                                       a1 - a0);
+                    if (c > ured[u]) ured[u] = c;
+                }
+        }
         while (left > 0) {
             int64_t best = -1, best_any = -1;
             float bg = -FLT_MAX, bga = -FLT_MAX;
