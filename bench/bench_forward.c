@@ -2,7 +2,7 @@
  * bench_forward.c — prefill and decode throughput of the forward pass.
  *
  * usage: bench_forward MODEL [--threads T] [--prompts 512,4096] [--gen N]
- *                            [--logits-all]
+ *                            [--logits-all] [--kv-type f32|f16]
  *
  * For each prompt length P: a fresh session evaluates P pseudo-random token
  * ids (logits of the last position only, as llama-bench's pp test does),
@@ -23,6 +23,7 @@ int main(int argc, char **argv) {
     const char *path = NULL, *prompts = "512,4096";
     int threads = 2, n_gen = 32;
     bool logits_all = false;
+    int kv_type = COMI_KV_F32;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
@@ -32,11 +33,14 @@ int main(int argc, char **argv) {
             n_gen = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--logits-all"))
             logits_all = true;
+        else if (!strcmp(argv[i], "--kv-type") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "f32") || !strcmp(argv[i + 1], "f16")))
+            kv_type = !strcmp(argv[++i], "f16") ? COMI_KV_F16 : COMI_KV_F32;
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else {
             fprintf(stderr, "usage: bench_forward MODEL [--threads T] [--prompts 512,4096] "
-                            "[--gen N] [--logits-all]\n");
+                            "[--gen N] [--logits-all] [--kv-type f32|f16]\n");
             return 2;
         }
     }
@@ -46,6 +50,7 @@ int main(int argc, char **argv) {
     }
     comi_ctx_params cp = comi_ctx_default_params();
     cp.n_threads = threads;
+    cp.kv_type = kv_type;
     comi_ctx *ctx = comi_ctx_new(&cp);
     comi_model *m = NULL;
     double t0 = bench_now_s();
@@ -56,6 +61,7 @@ int main(int argc, char **argv) {
     double t_load = bench_now_s() - t0;
     comi_model_info in;
     comi_model_get_info(m, &in);
+    printf("# kv cache %s\n", kv_type == COMI_KV_F16 ? "f16" : "f32");
     printf("# model %s: %s %s, n_embd %d, n_layer %d, n_vocab %d, %.1f MiB; load %.3f s; "
            "threads %d\n",
            path, in.arch, in.weight_type, in.n_embd, in.n_layer, in.n_vocab,

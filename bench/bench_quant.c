@@ -49,7 +49,10 @@ static bool type_selected(const char *list, const char *name) {
 
 /* random quant bytes with small finite scales in every scale field */
 static void random_blocks(comi_type t, uint8_t *q, size_t nbytes) {
-    for (size_t i = 0; i < nbytes; i++) q[i] = (uint8_t)(rng_s = rng_s * 6364136223846793005ull + 1, rng_s >> 56);
+    for (size_t i = 0; i < nbytes; i++) {
+        rng_s = rng_s * 6364136223846793005ull + 1;
+        q[i] = (uint8_t)(rng_s >> 56);
+    }
     int offs[2] = {-1, -1};
     switch (t) {
     case COMI_TYPE_Q4_0: case COMI_TYPE_Q5_0: case COMI_TYPE_Q8_0: offs[0] = 0; break;
@@ -80,7 +83,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--types") && i + 1 < argc) only = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_quant [--rows R] [--cols K] [--reps N] [--types T,...]\n");
+            fprintf(stderr,
+                    "usage: bench_quant [--rows R] [--cols K] [--reps N] [--types T,...]\n");
             return 2;
         }
     }

@@ -57,9 +57,10 @@ static void check(const char *model, const char *ids_file, int threads, int32_t 
     comi_model *m = NULL;
     comi_session *s = NULL;
     int64_t n = 0;
-    int32_t *ids = test_read_ids(test_pathf("%s/forward/%s", test_golden_dir(), ids_file), &n);
-    comi_status st =
-        comi_model_load(ctx, test_pathf("%s/forward/models/%s.gguf", test_golden_dir(), model), NULL, &m);
+    int32_t *ids =
+        test_read_ids(test_pathf("%s/forward/%s", test_golden_dir(), ids_file), &n);
+    const char *mp = test_pathf("%s/forward/models/%s.gguf", test_golden_dir(), model);
+    comi_status st = comi_model_load(ctx, mp, NULL, &m);
     if (!st) st = comi_session_new(ctx, m, n + 64, &s);
     /* the prompt, then one step: the pool and its scratch come to exist */
     if (!st && ids) st = comi_session_eval(ctx, s, ids, NULL, n, NULL);

@@ -147,19 +147,22 @@ static void test_quant(comi_ctx *ctx) {
         comi_model *m = NULL;
         comi_status st = comi_model_load(
             ctx, test_pathf("%s/forward/models/quant-llama.%s.gguf", golden, ty), NULL, &m);
-        if (!test_check(test_pathf("%squant_%s_load", g_pfx, ty), st == COMI_OK, "%s", comi_errmsg(ctx)))
+        if (!test_check(test_pathf("%squant_%s_load", g_pfx, ty), st == COMI_OK, "%s",
+                        comi_errmsg(ctx)))
             continue;
         comi_model_info info;
         comi_model_get_info(m, &info);
         size_t nh = (size_t)(n * info.n_embd), nl = (size_t)(n * info.n_vocab);
         if (nh != n_gh || nl != n_gl) {
-            test_fail(test_pathf("%squant_%s_shape", g_pfx, ty), "golden sizes do not match the model");
+            test_fail(test_pathf("%squant_%s_shape", g_pfx, ty),
+                      "golden sizes do not match the model");
             comi_model_free(m);
             continue;
         }
         float *h = malloc(nh * sizeof *h), *lg = malloc(nl * sizeof *lg);
         st = run(ctx, m, ids, n, 0, h, lg, n);
-        if (test_check(test_pathf("%squant_%s_eval", g_pfx, ty), st == COMI_OK, "%s", comi_errmsg(ctx))) {
+        if (test_check(test_pathf("%squant_%s_eval", g_pfx, ty), st == COMI_OK, "%s",
+                       comi_errmsg(ctx))) {
             double tol = 1.5 * types[t].llama_cpp_nmse + 1e-6;
             test_check_nmse(test_pathf("%squant_%s_logits_vs_F32", g_pfx, ty), lg, gl, nl, tol);
             if (t == 0) test_check_nmse(test_pathf("%squant_F32_hidden", g_pfx), h, gh, nh, 1e-6);
@@ -220,7 +223,8 @@ static void test_kv_f16(comi_ctx *ctx, comi_ctx *ctx16) {
     comi_model_get_info(m, &info);
     const int64_t N = 4096;
     uint64_t b32 = comi_session_bytes(ctx, m, N), b16 = comi_session_bytes(ctx16, m, N);
-    uint64_t kv32 = (uint64_t)info.n_layer * 2 * (uint64_t)N * (uint64_t)(info.n_head_kv * info.head_dim) * 4;
+    uint64_t kv32 =
+        (uint64_t)info.n_layer * 2 * (uint64_t)N * (uint64_t)(info.n_head_kv * info.head_dim) * 4;
     test_check("kvf16_session_bytes", comi_ctx_kv_type(ctx16) == COMI_KV_F16 &&
                                          b32 == comi_model_session_bytes(m, N) &&
                                          b32 - b16 >= kv32 / 2 - kv32 / 16 && b32 - b16 <= kv32 / 2,
@@ -232,7 +236,8 @@ static void test_kv_f16(comi_ctx *ctx, comi_ctx *ctx16) {
     float *l32 = malloc(2 * nv * 4), *l16 = malloc(2 * nv * 4);
     comi_session *s32 = NULL, *s16 = NULL;
     comi_eval_params ep = comi_eval_default_params();
-    bool ok = ids && n > 8 && !comi_session_new(ctx, m, n, &s32) && !comi_session_new(ctx16, m, n, &s16);
+    bool ok = ids && n > 8 && !comi_session_new(ctx, m, n, &s32) &&
+              !comi_session_new(ctx16, m, n, &s16);
     /* prompt minus 2, then two single positions (the decode path) */
     for (int c = 0; ok && c < 2; c++) {
         comi_session *s = c ? s16 : s32;

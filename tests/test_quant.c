@@ -400,7 +400,8 @@ static void check_edges(void) {
         snprintf(name, sizeof name, "quant_edge_dequant_simd_eq_ref_%s", quant_type_name(t));
         test_check(name, bad_dq == 0, "%d of 12 edge rows differ", bad_dq);
         snprintf(name, sizeof name, "quant_edge_dot_simd_vs_ref_%s", quant_type_name(t));
-        test_check(name, bad_dot == 0, "%d of 36 edge dots differ (worst relative %g)", bad_dot, worst);
+        test_check(name, bad_dot == 0, "%d of 36 edge dots differ (worst relative %g)", bad_dot,
+                   worst);
     }
     /* every weight type has SIMD kernels where the CPU has AVX2 */
     if (!quant_simd_avx2()) {

@@ -133,7 +133,9 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
     }
     const char *tmpl = json_string_value(json_object_get(root, "chat_template"));
     const char *own = comi_tokenizer_chat_template(tok);
-    test_check(g_pfx[0] ? "kvf16_smollm2_chat_template_from_metadata" : "smollm2_chat_template_from_metadata", tmpl && own && !strcmp(tmpl, own),
+    test_check(g_pfx[0] ? "kvf16_smollm2_chat_template_from_metadata"
+                        : "smollm2_chat_template_from_metadata",
+               tmpl && own && !strcmp(tmpl, own),
                "the model's tokenizer.chat_template differs from the one the goldens used");
     int32_t n_vocab = (int32_t)json_integer_value(json_object_get(root, "n_vocab"));
     const json_t *chats = json_object_get(root, "chats");
@@ -229,8 +231,8 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
         snprintf(name, sizeof name, "%ssmollm2_chat%zu_greedy", g_pfx, c);
         test_check(name, ok, "step %zu: %s", k,
                    st ? comi_errmsg(ctx) : "greedy id differs from llama.cpp's");
-        printf("# %schat %zu: %zu prompt ids, logits NMSE %.3e (llama.cpp Q4_1 vs F32 %.3e), greedy "
-               "checked %zu/%zu steps\n",
+        printf("# %schat %zu: %zu prompt ids, logits NMSE %.3e (llama.cpp Q4_1 vs F32 %.3e), "
+               "greedy checked %zu/%zu steps\n",
                g_pfx, c, n_ids, nmse, ref, k, ng);
         comi_session_free(s);
         comi_free(ids);
@@ -238,7 +240,8 @@ static void test_chat(comi_ctx *ctx, const comi_model *m, const comi_tokenizer *
     printf("# %sworst logits NMSE %.3e; %zu greedy steps compared, %zu prompts stopped at an "
            "undecidable margin\n",
            g_pfx, worst_nmse, n_steps, n_undecided);
-    test_check(g_pfx[0] ? "kvf16_smollm2_chat_count" : "smollm2_chat_count", n_chat >= 10, "only %zu chats", n_chat);
+    test_check(g_pfx[0] ? "kvf16_smollm2_chat_count" : "smollm2_chat_count", n_chat >= 10,
+               "only %zu chats", n_chat);
     free(logits);
     free(gold);
     json_decref(root);

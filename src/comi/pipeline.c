@@ -614,7 +614,8 @@ comi_status comi_pipeline_answer_ids(comi_ctx *ctx, const comi_pipeline *pl,
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
     gen.stop_at_eos = true;
-    if ((st = model_session_new(e, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1), ctx->kv_type, &ds)))
+    if ((st = model_session_new(e, dec, out->n_memory + nq + (max_new > 0 ? max_new : 1),
+                                ctx->kv_type, &ds)))
         goto fail;
     if ((st = decode_on(ctx, pl, ds, fused, out->n_memory, qids, nq, &gen,
                         params->penalty_per_occurrence, out->logits, out->ids, &out->n_ids,
@@ -779,7 +780,9 @@ comi_status comi_pipeline_answer_tokens(comi_ctx *ctx, const comi_pipeline *pl,
     comi_generate_params gen = comi_generate_default_params();
     gen.max_new_tokens = max_new;
     gen.repetition_penalty = params->repetition_penalty;
-    if ((st = model_session_new(e, pl->dec, n_in + (max_new > 0 ? max_new : 1), ctx->kv_type, &ds))) goto done;
+    if ((st = model_session_new(e, pl->dec, n_in + (max_new > 0 ? max_new : 1), ctx->kv_type,
+                                &ds)))
+        goto done;
     /* the ids as one prompt: [context ; question], no memory rows */
     if ((st = decode_on(ctx, pl, ds, NULL, 0, all, n_in, &gen, params->penalty_per_occurrence,
                         out->logits, out->ids, &out->n_ids, &out->ms_prefill, &out->ms_generate)))

@@ -859,7 +859,8 @@ void quant_matvec(comi_type t, const void *w, size_t row_stride, const void *xq,
     if (fn)
         for (int64_t r = r0; r < r1; r++) y[r] = fn(base + (size_t)r * row_stride, xq, n);
     else
-        for (int64_t r = r0; r < r1; r++) y[r] = quant_vec_dot(t, base + (size_t)r * row_stride, xq, n);
+        for (int64_t r = r0; r < r1; r++)
+            y[r] = quant_vec_dot(t, base + (size_t)r * row_stride, xq, n);
 }
 
 float quant_dot_f32(const float *a, const float *b, int64_t n) {

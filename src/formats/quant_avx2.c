@@ -154,8 +154,10 @@ static void dq_q5_1_simd(const uint8_t *b, float *y) {
 /* y[0..16) = d * v - m for 16 unsigned bytes v (Q2_K) */
 static inline void st16_u8_dm(float *y, __m128i v, float d, float m) {
     __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
-    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))), mv));
-    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)))), mv));
+    __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+    __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(dv, lo), mv));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(dv, hi), mv));
 }
 
 /* Q2_K: per 32 bytes of qs (c) and bit pair j, 32 values in order; the
@@ -169,7 +171,8 @@ static void dq_q2_k_simd(const uint8_t *b, float *y) {
         for (int j = 0; j < 4; j++, y += 32) {
             __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
             int g = 8 * c + 2 * j;
-            st16_u8_dm(y, _mm256_castsi256_si128(v), d * (float)(sc[g] & 0xF), dmin * (float)(sc[g] >> 4));
+            st16_u8_dm(y, _mm256_castsi256_si128(v), d * (float)(sc[g] & 0xF),
+                       dmin * (float)(sc[g] >> 4));
             st16_u8_dm(y + 16, _mm256_extracti128_si256(v, 1), d * (float)(sc[g + 1] & 0xF),
                        dmin * (float)(sc[g + 1] >> 4));
         }
@@ -205,11 +208,13 @@ static void dq_q5_k_simd(const uint8_t *b, float *y) {
         uint8_t sc, m, sc2, m2;
         scale_min_k4(2 * j, b + 4, &sc, &m);
         scale_min_k4(2 * j + 1, b + 4, &sc2, &m2);
-        __m256i m0 = _mm256_set1_epi8((char)(1 << (2 * j))), m1 = _mm256_set1_epi8((char)(2 << (2 * j)));
+        __m256i m0 = _mm256_set1_epi8((char)(1 << (2 * j)));
+        __m256i m1 = _mm256_set1_epi8((char)(2 << (2 * j)));
         __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
         __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), sixteen);
         __m256i q = _mm256_loadu_si256((const __m256i *)(b + 48 + 32 * j));
-        st32_u8_dm(y, _mm256_or_si256(_mm256_and_si256(q, lo4), h0), d * (float)sc, dmin * (float)m);
+        st32_u8_dm(y, _mm256_or_si256(_mm256_and_si256(q, lo4), h0), d * (float)sc,
+                   dmin * (float)m);
         st32_u8_dm(y + 32, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1),
                    d * (float)sc2, dmin * (float)m2);
     }
@@ -557,9 +562,10 @@ static float dot_q3_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
             for (int j = 0; j < 4; j++) {
                 __m256i bit = _mm256_set1_epi8((char)(1 << (4 * c + j)));
                 __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
-                __m256i hb = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-                __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hb),
-                                                 _mm256_loadu_si256((const __m256i *)(q8 + 128 * c + 32 * j)));
+                __m256i hb =
+                    _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                __m256i qx = _mm256_loadu_si256((const __m256i *)(q8 + 128 * c + 32 * j));
+                __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hb), qx);
                 int g = 8 * c + 2 * j;
                 __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
@@ -649,7 +655,8 @@ static void quantize_q8_k_simd(const float *x, uint8_t *y, int64_t n) {
 static void f32_to_f16_simd(const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) y[i] = _cvtss_sh(x[i], 0);
 }
 

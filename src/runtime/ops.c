@@ -514,7 +514,8 @@ comi_status ops_attention(comi_err *e, comi_pool *pool, const ops_attn_args *a) 
     att_job j = {.a = a, .group = a->n_head / a->n_kv_head};
     j.n_qblocks = (a->n + ATT_BQ - 1) / ATT_BQ;
     int64_t rows = ATT_BQ * j.group;
-    j.scratch_elems = rows * (2 * a->head_dim + ATT_BK + 2) + (a->k16 ? 2 * ATT_BK * a->head_dim : 0);
+    j.scratch_elems =
+        rows * (2 * a->head_dim + ATT_BK + 2) + (a->k16 ? 2 * ATT_BK * a->head_dim : 0);
     int nt = pool_threads(pool);
     float *own = NULL;
     size_t bytes;
