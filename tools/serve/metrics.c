@@ -30,7 +30,7 @@ static size_t code_index(int code) {
  * latency and tokens, or an abort when the connection closed first. */
 void serve_metrics_record(const request *req, bool completed, double secs) {
     metrics *m = &srv.m;
-    if (!completed || !req->code) {
+    if (!completed || !req->code || req->code == 499) { /* 499: the client had gone */
         m->aborted[req->ep]++;
     } else {
         m->requests[req->ep][code_index(req->code)]++;
