@@ -403,6 +403,21 @@ static void hand_tests(void) {
     test_check("units_clause_whole", bad == 0, "%d bad (%s)", bad, why);
     p.min_unit_words = comi_text_default_params().min_unit_words;
 
+    /* text without spaces (Chinese): whole sentences, byte-exact, no space added */
+    const char *zh = "北京是中国的首都。长城很长。上海是中国最大的城市，人口约两千四百万。";
+    comi_text_params z = comi_text_default_params();
+    z.unit = COMI_UNIT_SENTENCE;
+    z.target_tokens = 20;
+    z.lead_weight = 0; /* (the lead bonus would keep the two first sentences instead) */
+    const char *zdocs[1] = {zh};
+    st = comi_compress_text(ctx, zh, "上海的人口是多少", &z, &r);
+    test_check("units_sentence_cjk",
+               st == COMI_OK && strstr(r.text, "上海是中国最大的城市，人口约两千四百万。") &&
+                   !strchr(r.text, ' ') && r.compressed_tokens <= 20 &&
+                   whole_sentences(r.text, zdocs, 1, why, sizeof why),
+               "%s", st == COMI_OK ? r.text : comi_errmsg(ctx));
+    if (st == COMI_OK) comi_text_result_free(&r);
+
     /* names */
     comi_text_params q = comi_text_default_params();
     bool ok = q.unit == COMI_UNIT_WORD;
