@@ -2,15 +2,16 @@
 """One table of several `comi eval --task qa` runs, on the examples they share.
 
   python3 scripts/qa_table.py [--ratios 16,32] [--baseline LABEL/METHOD]
-                              LABEL=DIR [LABEL=DIR ...]
+                              LABEL=DIR[@R,R...] [LABEL=DIR[@R,...] ...]
 
 Each DIR holds an examples.jsonl written by `comi eval --task qa` (one line
 per example, method and ratio). Runs made separately (the text methods, the
 training-free soft methods, a trained checkpoint's soft methods) are scored
 on the same examples only: those that every (run, method, ratio) cell has
-finished; the table says how many. Per cell: accuracy, EM and F1 with 95%
+finished; the table says how many. `@R,R` after a DIR takes only those
+ratios from that run (its `full` cells always count). Per cell: accuracy, EM and F1 with 95%
 percentile-bootstrap intervals (1000 resamples of the examples, seed 20260);
-with --baseline, the paired difference in accuracy of every cell against the
+with --baseline [LABEL/]METHOD, the paired difference in accuracy of every cell against the
 baseline cell at the same ratio (same resamples), so "is it better" has an
 interval too. Standard library only.
 """
@@ -44,7 +45,8 @@ def boot(vals, idx_sets):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ratios", default="16,32")
-    ap.add_argument("--baseline", help="LABEL/METHOD whose accuracy the others are paired with")
+    ap.add_argument("--baseline", help="[LABEL/]METHOD whose accuracy the others are paired with "
+                    "(without LABEL: the first run that has METHOD at each ratio)")
     ap.add_argument("runs", nargs="+", metavar="LABEL=DIR")
     a = ap.parse_args()
     ratios = [float(r) for r in a.ratios.split(",")]
@@ -53,6 +55,10 @@ def main():
         if "=" not in spec:
             sys.exit(f"qa_table: '{spec}' is not LABEL=DIR")
         label, d = spec.split("=", 1)
+        own = ratios
+        if "@" in d:
+            d, rs = d.rsplit("@", 1)
+            own = [float(r) for r in rs.split(",")]
         cells = load(d.rstrip("/") + "/examples.jsonl")
         methods = []
         for (m, _r) in cells:
@@ -61,7 +67,7 @@ def main():
         for m in methods:
             if (m, 1.0) in cells and all((m, r) not in cells for r in ratios):
                 rows.append((label, m, 1.0, cells[(m, 1.0)]))
-            for r in ratios:
+            for r in own:
                 if (m, r) in cells:
                     rows.append((label, m, r, cells[(m, r)]))
     if not rows:
@@ -77,10 +83,10 @@ def main():
     idx_sets = [[rng.randrange(n) for _ in range(n)] for _ in range(1000)]
     base = {}
     if a.baseline:
-        bl, bm = a.baseline.split("/", 1)
+        bl, bm = a.baseline.split("/", 1) if "/" in a.baseline else (None, a.baseline)
         for label, m, r, sc in rows:
-            if label == bl and m == bm:
-                base[r] = [sc[i][0] for i in ids]
+            if (bl is None or label == bl) and m == bm and r not in base:
+                base[r] = ([sc[i][0] for i in ids], label)
         if not base:
             sys.exit(f"qa_table: --baseline {a.baseline}: no such run/method")
     print(f"Examples finished in every cell: n = {n}.\n")
@@ -100,10 +106,10 @@ def main():
                 f"{sum(acc) / n:.3f} [{lo:.3f}, {hi:.3f}] | {sum(em) / n:.3f} | {sum(f1) / n:.3f} |")
         if base:
             b = base.get(r)
-            if b is None or (label, m) == tuple(a.baseline.split("/", 1)):
+            if b is None or (m == bm and label == b[1]):
                 line += " – |"
             else:
-                diff = [x - y for x, y in zip(acc, b)]
+                diff = [x - y for x, y in zip(acc, b[0])]
                 dlo, dhi = boot(diff, idx_sets)
                 line += f" {sum(diff) / n:+.3f} [{dlo:+.3f}, {dhi:+.3f}] |"
         print(line)
