@@ -84,6 +84,22 @@ static inline const char *test_data_dir(void) {
     return test_env_dir("COMI_DATA", "../shared/data");
 }
 
+/* The real SmolLM2-135M-Instruct GGUF: $COMI_SMOLLM2, else the path
+ * scripts/fetch_models.sh prints (it fetches the model once into its cache);
+ * malloc'ed, NULL when it cannot be had (callers fail loudly). */
+static inline char *test_smollm2_path(void) {
+    const char *env = getenv("COMI_SMOLLM2");
+    if (env && *env) return strdup(env);
+    FILE *p = popen("sh scripts/fetch_models.sh --quiet", "r");
+    if (!p) return NULL;
+    char buf[4096] = "";
+    char *line = fgets(buf, sizeof buf, p);
+    int rc = pclose(p);
+    if (!line || rc != 0) return NULL;
+    buf[strcspn(buf, "\n")] = '\0';
+    return *buf ? strdup(buf) : NULL;
+}
+
 /* Reads a whole binary file; returns malloc'ed bytes (caller frees) and the
  * size in *len, or NULL when it cannot be read. */
 static inline void *test_read_file(const char *path, size_t *len) {

@@ -19,19 +19,6 @@ static void sleep_ms(long ms) {
     nanosleep(&d, NULL);
 }
 
-static char *model_path(void) {
-    const char *env = getenv("COMI_SMOLLM2");
-    if (env && *env) return strdup(env);
-    FILE *p = popen("sh scripts/fetch_models.sh --quiet", "r");
-    if (!p) return NULL;
-    char buf[4096] = "";
-    char *line = fgets(buf, sizeof buf, p);
-    int rc = pclose(p);
-    if (!line || rc != 0) return NULL;
-    buf[strcspn(buf, "\n")] = '\0';
-    return *buf ? strdup(buf) : NULL;
-}
-
 /* ---- comi_generate on the real model ------------------------------------ */
 
 enum { GEN_MAX = 200 };
@@ -94,7 +81,7 @@ static void wait_started(int *started) {
 }
 
 static void test_real_model(void) {
-    char *path = model_path();
+    char *path = test_smollm2_path();
     if (!path) {
         test_fail("cancel_smollm2", "the real model cannot be had (scripts/fetch_models.sh "
                                     "failed; set COMI_SMOLLM2)");

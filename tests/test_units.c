@@ -437,19 +437,6 @@ static void hand_tests(void) {
 
 /* ---- budgets in SmolLM2's tokens ----------------------------------------- */
 
-static char *model_path(void) {
-    const char *env = getenv("COMI_SMOLLM2");
-    if (env && *env) return strdup(env);
-    FILE *p = popen("sh scripts/fetch_models.sh --quiet", "r");
-    if (!p) return NULL;
-    char buf[4096] = "";
-    char *line = fgets(buf, sizeof buf, p);
-    int rc = pclose(p);
-    if (!line || rc != 0) return NULL;
-    buf[strcspn(buf, "\n")] = '\0';
-    return *buf ? strdup(buf) : NULL;
-}
-
 static int64_t count_ids(const comi_tokenizer *tok, const char *s) {
     comi_tokenize_params tp = comi_tokenize_default_params();
     tp.add_bos = 0;
@@ -462,7 +449,7 @@ static int64_t count_ids(const comi_tokenizer *tok, const char *s) {
 }
 
 static void tokenizer_tests(void) {
-    char *path = model_path();
+    char *path = test_smollm2_path();
     if (!path) {
         test_fail("units_tokenizer_model",
                   "SmolLM2 cannot be had: scripts/fetch_models.sh failed and COMI_SMOLLM2 is not "
