@@ -23,7 +23,11 @@ import sys
 
 def load(path):
     cells = {}
-    with open(path) as f:
+    try:
+        f = open(path)
+    except OSError as e:
+        sys.exit(f"qa_table: cannot read {path}: {e.strerror}")
+    with f:
         for ln, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -32,8 +36,11 @@ def load(path):
                 o = json.loads(line)
             except ValueError:
                 sys.exit(f"qa_table: {path} line {ln}: not JSON")
-            cells.setdefault((o["method"], float(o["ratio"])), {})[o["id"]] = (
-                o["accuracy"], o["em"], o["f1"])
+            try:
+                cells.setdefault((o["method"], float(o["ratio"])), {})[o["id"]] = (
+                    o["accuracy"], o["em"], o["f1"])
+            except (KeyError, TypeError, ValueError):
+                sys.exit(f"qa_table: {path} line {ln}: not a comi eval --task qa row")
     return cells
 
 
@@ -49,7 +56,10 @@ def main():
                     "(without LABEL: the first run that has METHOD at each ratio)")
     ap.add_argument("runs", nargs="+", metavar="LABEL=DIR")
     a = ap.parse_args()
-    ratios = [float(r) for r in a.ratios.split(",")]
+    try:
+        ratios = [float(r) for r in a.ratios.split(",")]
+    except ValueError:
+        sys.exit(f"qa_table: --ratios {a.ratios}: not a list of numbers")
     rows = []  # (label, method, ratio or 1.0 for full, scores by id)
     for spec in a.runs:
         if "=" not in spec:
@@ -58,7 +68,10 @@ def main():
         own = ratios
         if "@" in d:
             d, rs = d.rsplit("@", 1)
-            own = [float(r) for r in rs.split(",")]
+            try:
+                own = [float(r) for r in rs.split(",")]
+            except ValueError:
+                sys.exit(f"qa_table: '{spec}': @{rs} is not a list of ratios")
         cells = load(d.rstrip("/") + "/examples.jsonl")
         methods = []
         for (m, _r) in cells:

@@ -19,7 +19,11 @@ def main():
     ap.add_argument("--window", type=int, default=50)
     a = ap.parse_args()
     steps, loss, ev = [], [], []
-    with open(a.log) as f:
+    try:
+        f = open(a.log)
+    except OSError as e:
+        sys.exit(f"train_curve: cannot read {a.log}: {e.strerror}")
+    with f:
         for ln, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -27,11 +31,14 @@ def main():
                 o = json.loads(line)
             except ValueError:
                 sys.exit(f"train_curve: {a.log} line {ln}: not JSON")
-            if "loss" in o:
-                steps.append(o["step"])
-                loss.append(o["loss"])
-            if "eval_loss" in o:
-                ev.append((o["step"], o["eval_loss"]))
+            try:
+                if "loss" in o:
+                    steps.append(float(o["step"]))
+                    loss.append(float(o["loss"]))
+                if "eval_loss" in o:
+                    ev.append((float(o["step"]), float(o["eval_loss"])))
+            except (KeyError, TypeError, ValueError):
+                sys.exit(f"train_curve: {a.log} line {ln}: not a comi train log line")
     if not steps:
         sys.exit(f"train_curve: {a.log} has no steps")
     w = max(1, a.window)
