@@ -139,13 +139,20 @@ COMI_API int32_t comi_ctx_kv_type(const comi_ctx *ctx);
  * while another thread runs a call on ctx (the one exception to "one thread
  * per context"): that call, and every later call on ctx, stops at its next
  * check and returns COMI_ERR_CANCELLED, until comi_ctx_reset_cancel(ctx).
- * Checked by the soft pipeline (comi_pipeline_answer*) before each segment
- * and before decoding; by comi_generate (so by every decoding) before each
- * generated token; by comi_compress_text/_documents before each stage (parse,
- * terms, relevance, coarse, fine) and, with a model encoder, before each
- * encoder segment; and by comi_compress_batch before each item. A step that
- * has begun (one segment's encoder pass, a prefill, one token) runs to its
- * end, so a call stops within about one such step of the cancel. */
+ * Checked by every model forward pass (comi_session_eval, so also the soft
+ * pipeline's encoder, fusion and decoder prefills, comi_generate's steps and
+ * the text-mode model encoder) before each transformer layer of each
+ * micro-batch of at most 512 positions; by the soft pipeline
+ * (comi_pipeline_answer*) before each segment and before decoding; by
+ * comi_generate before each generated token; by comi_compress_text/_documents
+ * before each stage (parse, terms, relevance, coarse, fine) and, with a model
+ * encoder, before each encoder segment; and by comi_compress_batch before each
+ * item. Never inside a kernel: the step that has begun (one layer over one
+ * micro-batch, or a non-model stage of text compression) runs to its end, so
+ * a call stops within about one such step of the cancel, however long its
+ * prompt. A cancelled call leaves no partial state behind: sessions keep the
+ * positions they held before the eval that was cancelled (see
+ * comi_session_eval), and results are freed. */
 COMI_API void comi_ctx_cancel(comi_ctx *ctx);
 COMI_API void comi_ctx_reset_cancel(comi_ctx *ctx);
 COMI_API bool comi_ctx_cancelled(const comi_ctx *ctx);
@@ -515,7 +522,14 @@ COMI_API comi_eval_params comi_eval_default_params(void);
  * comi_generate. Running fewer layers leaves the deeper layers' cache empty:
  * the session then only accepts evals of at most that many layers until
  * comi_session_reset. Fails (nothing appended) when n_past + n would exceed
- * max_tokens, on a bad id or on bad parameters. */
+ * max_tokens, on a bad id or on bad parameters.
+ * Checks comi_ctx_cancel before each layer of each micro-batch (of at most
+ * 512 positions), so a long prefill stops within one layer's pass over one
+ * micro-batch: COMI_ERR_CANCELLED then, with the session as it was before
+ * the call (n_past, its cached positions and its last logits unchanged; the
+ * positions this call would have appended are discarded, and an eval after
+ * comi_ctx_reset_cancel gives the same results as if the cancelled one had
+ * never run); hidden_out and logits_out hold unspecified values. */
 COMI_API comi_status comi_session_eval(comi_ctx *ctx, comi_session *sess, const int32_t *ids,
                                        const float *embd, int64_t n,
                                        const comi_eval_params *params);
@@ -541,8 +555,10 @@ COMI_API comi_generate_params comi_generate_default_params(void);
  * *n_out; an EOS id ends generation and is not written. Every emitted id
  * except the last is appended to the session (so a later eval continues
  * after the last id once the caller evaluates it). Ties pick the lowest id.
- * Checks comi_ctx_cancel before each token: COMI_ERR_CANCELLED then, with
- * the ids generated so far in out_ids[0 .. *n_out). */
+ * Checks comi_ctx_cancel before each token (and before each layer of the
+ * eval that appends it): COMI_ERR_CANCELLED then, with the ids generated so
+ * far in out_ids[0 .. *n_out); the session holds the positions whose evals
+ * completed (comi_session_n_past says how many). */
 COMI_API comi_status comi_generate(comi_ctx *ctx, comi_session *sess,
                                    const comi_generate_params *params, int32_t *out_ids,
                                    int32_t *n_out);

@@ -6,7 +6,11 @@
  * stage and model-encoder segment) run on the real SmolLM2-135M, whose calls
  * take seconds: a cancel from another thread must stop them part-way. The
  * model comes from scripts/fetch_models.sh (or $COMI_SMOLLM2); when it
- * cannot be had the test FAILS. */
+ * cannot be had the test FAILS. The check before each layer of a forward
+ * pass runs on a random-weight 4-layer model: a prefill cancelled before
+ * its first layer or part-way (from another thread) returns
+ * COMI_ERR_CANCELLED and leaves the session as it was, so that resuming
+ * gives a fresh run's logits bit for bit. No check depends on timing. */
 #include "comi.h"
 #include "fuzz/fuzz_tiny.h"
 #include "test.h"
@@ -179,6 +183,169 @@ done:
     free(path);
 }
 
+/* ---- a prefill cancelled part-way (random-weight 4-layer model) ------- */
+
+enum { PF_PREFIX = 100, PF_CHUNK = 1500, PF_LAYERS = 4 };
+
+typedef struct {
+    comi_ctx *ctx;
+    comi_session *s;
+    const int32_t *ids; /* PF_PREFIX + PF_CHUNK ids */
+    comi_status st;
+    int64_t n_past_before; /* the session's positions before the eval that failed */
+    int failed_at;         /* 0: the prefix's eval, 1: the chunk's */
+    int rounds;
+    int started;
+} pf_arg;
+
+/* The prefix's eval then the chunk's on a fresh session, over and over
+ * until one fails (bounded): only a check inside comi_session_eval can stop
+ * it, as nothing else here looks at the cancel flag. */
+static void *run_prefills(void *varg) {
+    pf_arg *a = varg;
+    comi_eval_params ep = comi_eval_default_params();
+    __atomic_store_n(&a->started, 1, __ATOMIC_SEQ_CST);
+    a->st = COMI_OK;
+    for (a->rounds = 0; a->rounds < 200 && a->st == COMI_OK; a->rounds++) {
+        comi_session_reset(a->s);
+        a->failed_at = 0;
+        a->n_past_before = comi_session_n_past(a->s);
+        if ((a->st = comi_session_eval(a->ctx, a->s, a->ids, NULL, PF_PREFIX, &ep))) break;
+        a->failed_at = 1;
+        a->n_past_before = comi_session_n_past(a->s);
+        a->st = comi_session_eval(a->ctx, a->s, a->ids + PF_PREFIX, NULL, PF_CHUNK, &ep);
+    }
+    return NULL;
+}
+
+static bool same_logits(const comi_session *s, const float *want, int64_t n_vocab) {
+    const float *got = comi_session_logits(s);
+    return got && memcmp(got, want, (size_t)n_vocab * sizeof *got) == 0;
+}
+
+static void test_prefill_cancel(int32_t kv_type) {
+    const char *kv = kv_type == COMI_KV_F16 ? "f16" : "f32";
+    char name[96];
+    comi_ctx_params cp = comi_ctx_default_params();
+    cp.kv_type = kv_type;
+    comi_ctx *ctx = comi_ctx_new(&cp);
+    char path[512];
+    snprintf(path, sizeof path, "%s/comi-cancel-layers-%d.gguf", fuzz_scratch_base(),
+             (int)getpid());
+    comi_err e = {0};
+    comi_model *m = NULL;
+    comi_session *s = NULL, *fresh = NULL;
+    int32_t *ids = malloc((PF_PREFIX + PF_CHUNK) * sizeof *ids);
+    float *want_prefix = malloc(FUZZ_TINY_VOCAB * sizeof(float));
+    float *want_all = malloc(FUZZ_TINY_VOCAB * sizeof(float));
+    comi_status st = fuzz_tiny_write_model_shape(&e, path, PF_LAYERS, 64, 128);
+    if (st == COMI_OK) st = comi_model_load(ctx, path, NULL, &m);
+    remove(path);
+    if (!st) st = comi_session_new(ctx, m, PF_PREFIX + PF_CHUNK, &s);
+    if (!st) st = comi_session_new(ctx, m, PF_PREFIX + PF_CHUNK, &fresh);
+    snprintf(name, sizeof name, "cancel_prefill_fixture_%s", kv);
+    if (!test_check(name, st == COMI_OK && ids && want_prefix && want_all, "%s %s", e.msg,
+                    comi_errmsg(ctx)))
+        goto done;
+    for (int i = 0; i < PF_PREFIX + PF_CHUNK; i++) ids[i] = 4 + (i * 37 + i / 7) % 269;
+
+    /* the uncancelled logits, after the prefix and after the whole prompt */
+    comi_eval_params ep = comi_eval_default_params();
+    st = comi_session_eval(ctx, fresh, ids, NULL, PF_PREFIX, &ep);
+    if (!st) memcpy(want_prefix, comi_session_logits(fresh), FUZZ_TINY_VOCAB * sizeof(float));
+    if (!st) st = comi_session_eval(ctx, fresh, ids + PF_PREFIX, NULL, PF_CHUNK, &ep);
+    if (!st) memcpy(want_all, comi_session_logits(fresh), FUZZ_TINY_VOCAB * sizeof(float));
+    snprintf(name, sizeof name, "cancel_prefill_baseline_%s", kv);
+    if (!test_check(name, st == COMI_OK, "%s", comi_errmsg(ctx))) goto done;
+
+    /* a cancel set before the call: it stops before the first layer, and the
+     * session keeps its prefix and that prefix's logits */
+    st = comi_session_eval(ctx, s, ids, NULL, PF_PREFIX, &ep);
+    comi_ctx_cancel(ctx);
+    comi_status cst = st ? st : comi_session_eval(ctx, s, ids + PF_PREFIX, NULL, PF_CHUNK, &ep);
+    snprintf(name, sizeof name, "cancel_prefill_preset_%s", kv);
+    test_check(name,
+               cst == COMI_ERR_CANCELLED &&
+                   strstr(comi_errmsg(ctx),
+                          "eval: cancelled before layer 1 of 4 (positions 100..") &&
+                   comi_session_n_past(s) == PF_PREFIX &&
+                   same_logits(s, want_prefix, FUZZ_TINY_VOCAB),
+               "status %d '%s', n_past %lld", (int)cst, comi_errmsg(ctx),
+               (long long)comi_session_n_past(s));
+    /* a later call on the still-cancelled context stops too: a decode step */
+    int32_t one = 5;
+    cst = comi_session_eval(ctx, s, &one, NULL, 1, &ep);
+    snprintf(name, sizeof name, "cancel_prefill_preset_decode_%s", kv);
+    test_check(name, cst == COMI_ERR_CANCELLED && comi_session_n_past(s) == PF_PREFIX,
+               "status %d, n_past %lld", (int)cst, (long long)comi_session_n_past(s));
+    comi_ctx_reset_cancel(ctx);
+    st = comi_session_eval(ctx, s, ids + PF_PREFIX, NULL, PF_CHUNK, &ep);
+    snprintf(name, sizeof name, "cancel_prefill_preset_resume_%s", kv);
+    test_check(name,
+               st == COMI_OK && comi_session_n_past(s) == PF_PREFIX + PF_CHUNK &&
+                   same_logits(s, want_all, FUZZ_TINY_VOCAB),
+               "status %d '%s': the resumed prefill's logits differ from a fresh run's", (int)st,
+               comi_errmsg(ctx));
+
+    /* from another thread while prefills run: the eval under way stops
+     * (between two layers), its positions are discarded, and finishing the
+     * prompt gives the fresh run's logits bit for bit */
+    pf_arg a = {.ctx = ctx, .s = s, .ids = ids};
+    pthread_t th;
+    pthread_create(&th, NULL, run_prefills, &a);
+    wait_started(&a.started);
+    sleep_ms(20);
+    comi_ctx_cancel(ctx);
+    pthread_join(th, NULL);
+    snprintf(name, sizeof name, "cancel_prefill_other_thread_%s", kv);
+    test_check(name,
+               a.st == COMI_ERR_CANCELLED &&
+                   strstr(comi_errmsg(ctx), "eval: cancelled before layer") &&
+                   comi_session_n_past(s) == a.n_past_before,
+               "status %d '%s' after %d rounds, n_past %lld (before the eval %lld)", (int)a.st,
+               comi_errmsg(ctx), a.rounds, (long long)comi_session_n_past(s),
+               (long long)a.n_past_before);
+    comi_ctx_reset_cancel(ctx);
+    st = COMI_OK;
+    if (a.failed_at == 0) st = comi_session_eval(ctx, s, ids, NULL, PF_PREFIX, &ep);
+    if (!st) st = comi_session_eval(ctx, s, ids + PF_PREFIX, NULL, PF_CHUNK, &ep);
+    snprintf(name, sizeof name, "cancel_prefill_other_thread_resume_%s", kv);
+    test_check(name, st == COMI_OK && same_logits(s, want_all, FUZZ_TINY_VOCAB),
+               "status %d '%s' (cancelled in the %s): the resumed prefill's logits differ from a "
+               "fresh run's",
+               (int)st, comi_errmsg(ctx), a.failed_at ? "chunk" : "prefix");
+
+    /* comi_generate after a cancelled prefill of its prompt: the same ids
+     * as after an uncancelled one */
+    int32_t got[8], want[8], n_got = 0, n_want = 0;
+    comi_generate_params g = comi_generate_default_params();
+    g.max_new_tokens = 8;
+    g.stop_at_eos = false;
+    comi_session_reset(s);
+    comi_session_reset(fresh);
+    st = comi_session_eval(ctx, fresh, ids, NULL, PF_CHUNK, &ep);
+    if (!st) st = comi_generate(ctx, fresh, &g, want, &n_want);
+    comi_ctx_cancel(ctx);
+    cst = st ? st : comi_session_eval(ctx, s, ids, NULL, PF_CHUNK, &ep);
+    comi_ctx_reset_cancel(ctx);
+    if (!st) st = comi_session_eval(ctx, s, ids, NULL, PF_CHUNK, &ep);
+    if (!st) st = comi_generate(ctx, s, &g, got, &n_got);
+    snprintf(name, sizeof name, "cancel_prefill_then_generate_%s", kv);
+    test_check(name,
+               st == COMI_OK && cst == COMI_ERR_CANCELLED && n_got == 8 && n_want == 8 &&
+                   memcmp(got, want, sizeof got) == 0,
+               "status %d/%d '%s', %d vs %d ids", (int)st, (int)cst, comi_errmsg(ctx), (int)n_got,
+               (int)n_want);
+done:
+    comi_session_free(s);
+    comi_session_free(fresh);
+    comi_model_free(m);
+    comi_ctx_free(ctx);
+    free(ids);
+    free(want_prefix);
+    free(want_all);
+}
+
 static const char *const CONTEXT =
     "the cat sat on the mat and the dog ran in the park while the bird sang a song "
     "the cat sat on the mat and the dog ran in the park while the bird sang a song";
@@ -302,6 +469,8 @@ int main(void) {
     comi_ctx_free(wctx);
     comi_ctx_free(ctx);
 
+    test_prefill_cancel(COMI_KV_F32);
+    test_prefill_cancel(COMI_KV_F16);
     test_real_model();
     return test_n_failed ? 1 : 0;
 }

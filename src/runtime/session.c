@@ -16,6 +16,13 @@
  *
  * Batches are processed in micro-batches of at most SESS_UBATCH positions so
  * scratch memory stays bounded for any prompt length.
+ *
+ * Cancellation (comi_ctx_cancel) is checked before each layer of each
+ * micro-batch, never inside a kernel: a cancelled eval returns
+ * COMI_ERR_CANCELLED after at most one layer over one micro-batch, and
+ * leaves the session as it was before the call (n_past, the cached
+ * positions below it, the depth and the last logits); the rows it wrote for
+ * positions from n_past on are discarded (the next eval overwrites them).
  */
 #include "runtime/model.h"
 
@@ -232,15 +239,28 @@ static comi_status apply_lora(comi_err *e, comi_pool *pool, comi_session *s, con
     return COMI_OK;
 }
 
-/* Runs layers [0, n_layers) on the c rows of s->x at positions p0..p0+c-1. */
-static comi_status run_layers(comi_err *e, comi_pool *pool, comi_session *s, int64_t p0, int64_t c,
-                              int64_t n_layers) {
+/* COMI_ERR_CANCELLED when ctx was cancelled, naming the layer about to run. */
+static comi_status check_layer_cancel(comi_ctx *ctx, int64_t l, int64_t n_layers, int64_t p0,
+                                      int64_t c) {
+    if (!atomic_load_explicit(&ctx->cancelled, memory_order_relaxed)) return COMI_OK;
+    return comi_err_set(&ctx->err, COMI_ERR_CANCELLED,
+                        "eval: cancelled before layer %lld of %lld (positions %lld..%lld)",
+                        (long long)l + 1, (long long)n_layers, (long long)p0,
+                        (long long)(p0 + c - 1));
+}
+
+/* Runs layers [0, n_layers) on the c rows of s->x at positions p0..p0+c-1,
+ * checking ctx's cancel flag before each layer. */
+static comi_status run_layers(comi_ctx *ctx, comi_pool *pool, comi_session *s, int64_t p0,
+                              int64_t c, int64_t n_layers) {
+    comi_err *e = &ctx->err;
     const comi_model *m = s->m;
     const int64_t d = m->n_embd, kvd = m->kv_dim;
     comi_status st;
     ops_rope_table(s->cs, p0, c, m->head_dim, m->rope_theta);
     const bool half = s->kv_type == COMI_KV_F16;
     for (int64_t l = 0; l < n_layers; l++) {
+        if ((st = check_layer_cancel(ctx, l, n_layers, p0, c))) return st;
         const model_layer *ly = &m->layers[l];
         /* (c x kv_dim) new rows: in the float cache itself, or in scratch
          * that is rounded into the half cache once RoPE is applied */
@@ -358,10 +378,16 @@ comi_status comi_session_eval(comi_ctx *ctx, comi_session *s, const int32_t *ids
     if (!pool) return e->status;
 
     comi_status st;
+    const bool had_logits = s->have_logits;
     ops_blas_enter(); /* one OpenBLAS thread-count switch per call, not per matmul */
     st = eval_batches(ctx, s, ids, embd, n, params, nl, full, pool);
     ops_blas_leave();
-    if (st) return st;
+    if (st) {
+        /* cancellation is checked only before a layer, so before the last
+         * logits are overwritten: the session is as before the call */
+        if (st == COMI_ERR_CANCELLED) s->have_logits = had_logits;
+        return st;
+    }
     s->depth = depth < nl ? depth : nl;
     if (s->n_past == 0) s->depth = nl;
     s->n_past += n;
@@ -386,7 +412,7 @@ static comi_status eval_batches(comi_ctx *ctx, comi_session *s, const int32_t *i
         } else {
             memcpy(s->x, embd + b0 * d, (size_t)(c * d) * sizeof(float));
         }
-        if ((st = run_layers(e, pool, s, p0, c, nl))) return st;
+        if ((st = run_layers(ctx, pool, s, p0, c, nl))) return st;
         ops_rmsnorm_rows(pool, s->xn, s->x, m->output_norm, c, d, m->norm_eps);
         if (params->hidden_out)
             memcpy(params->hidden_out + b0 * d, s->xn, (size_t)(c * d) * sizeof(float));

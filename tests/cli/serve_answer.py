@@ -4,7 +4,8 @@
 Usage: serve_answer.py COMI MODEL TMPDIR. Concurrent answers equal the serial
 ones and `comi answer`'s; a request past --timeout-ms gets 504 and its worker
 is free again within a fraction of the time the request needs uncancelled; a
-client that disconnects mid-request frees its worker the same way; SIGTERM
+client that disconnects mid-request frees its worker the same way, also
+during a long prefill (stopped between two layers of the forward pass); SIGTERM
 with answers in flight answers them all and exits 0. Every socket and wait is
 bounded; every server is killed at the end."""
 
@@ -35,6 +36,13 @@ MAX_NEW = 8
 # loaded machine): what timeouts and disconnects interrupt.
 LONG = {"context": "Once upon a time there was a dragon who lived in a cave near a village.",
         "question": "Repeat the word hello forever.", "max_new_tokens": 200}
+
+# A long context in one segment through every layer: the encoder's prefill
+# is one forward pass over about 2,000 tokens.
+LONG_PREFILL = {"context": " ".join("Sentence %d says the old bridge near the market was painted "
+                                    "blue in %d." % (i, 1800 + i) for i in range(120)),
+                "question": "What colour was the bridge?", "encoder_layers": 30,
+                "segment_size": 100000, "max_new_tokens": 1}
 
 
 def ok(name):
@@ -186,6 +194,25 @@ def main():
     code, d = req(port, answer_body(0))
     check("answer_real_after_disconnect", code == 200 and d.get("ids") == serial[0],
           "%s %r" % (code, d))
+
+    # ---- a client that disconnects during a long prefill: the cancel stops
+    # the encoder's forward pass between two layers (the server logs where
+    # the library stopped), not at the end of the segment. The context is
+    # about 2,000 tokens in one segment through all 30 layers (seconds, most
+    # of the request); the client leaves 0.3 s after its job started.
+    n_log = len(open(err1).read())
+    s = raw_post(port, LONG_PREFILL)
+    running = wait_for(lambda: idle_workers(port) == 1, 10)
+    time.sleep(0.3)
+    s.close()
+    freed = wait_for(lambda: idle_workers(port) == 2, 120)
+    wait_for(lambda: "freed its worker" in open(err1).read()[n_log:], 10)
+    tail = open(err1).read()[n_log:]
+    h = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=10).read())
+    check("answer_real_disconnect_in_prefill",
+          running and freed and "eval: cancelled before layer" in tail
+          and h["in_flight"] == 1 and h["queue_depth"] == 0,
+          "running %s, freed %s, server log %r, health %r" % (running, freed, tail[-300:], h))
 
     # ---- SIGTERM with answers in flight: all answered, exit 0 ------------
     out = [None] * 6

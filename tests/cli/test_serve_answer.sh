@@ -3,7 +3,8 @@
 # with the real SmolLM2-135M (tests/cli/serve_answer.py): concurrent answers
 # equal the serial ones and `comi answer`'s, a timed-out request gets 504 and
 # frees its worker (cooperative cancellation), a client that disconnects
-# mid-request frees its worker, SIGTERM with answers in flight answers them
+# mid-request frees its worker (also mid-prefill: the forward pass stops
+# between two layers), SIGTERM with answers in flight answers them
 # and exits 0. The model comes from scripts/fetch_models.sh (or
 # $COMI_SMOLLM2); when it cannot be had the test FAILS.
 . tests/cli/lib.sh

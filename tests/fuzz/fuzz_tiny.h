@@ -130,15 +130,18 @@ static comi_status fuzz_tiny_tensor(comi_err *e, gguf_writer *w, const char *nam
     return st;
 }
 
-/* Writes the tiny model to path. */
-static comi_status fuzz_tiny_write_model(comi_err *e, const char *path) {
-    const int64_t d = FUZZ_TINY_EMBD, ff = FUZZ_TINY_FF, v = FUZZ_TINY_VOCAB, hd = d / 2;
+/* Writes a random-weight llama of the tiny vocabulary to path: n_layer
+ * layers of width d (2 query heads, 1 KV head) and feed-forward width ff,
+ * a 4096-position context. */
+static comi_status fuzz_tiny_write_model_shape(comi_err *e, const char *path, int n_layer,
+                                               int64_t d, int64_t ff) {
+    const int64_t v = FUZZ_TINY_VOCAB, hd = d / 2;
     gguf_writer *w = gguf_writer_new();
     if (!w) return comi_err_set(e, COMI_ERR_NOMEM, "fixture");
     comi_status st;
     if ((st = gguf_writer_set_str(e, w, "general.architecture", "llama")) ||
         (st = gguf_writer_set_u32(e, w, "llama.embedding_length", (uint32_t)d)) ||
-        (st = gguf_writer_set_u32(e, w, "llama.block_count", 1)) ||
+        (st = gguf_writer_set_u32(e, w, "llama.block_count", (uint32_t)n_layer)) ||
         (st = gguf_writer_set_u32(e, w, "llama.feed_forward_length", (uint32_t)ff)) ||
         (st = gguf_writer_set_u32(e, w, "llama.attention.head_count", 2)) ||
         (st = gguf_writer_set_u32(e, w, "llama.attention.head_count_kv", 1)) ||
@@ -146,21 +149,32 @@ static comi_status fuzz_tiny_write_model(comi_err *e, const char *path) {
         (st = gguf_writer_set_f32(e, w, "llama.attention.layer_norm_rms_epsilon", 1e-5f)) ||
         (st = fuzz_tiny_tensor(e, w, "token_embd.weight", d, v, 1)) ||
         (st = fuzz_tiny_tensor(e, w, "output_norm.weight", d, 1, 2)) ||
-        (st = fuzz_tiny_tensor(e, w, "output.weight", d, v, 3)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.attn_norm.weight", d, 1, 4)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.attn_q.weight", d, d, 5)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.attn_k.weight", d, hd, 6)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.attn_v.weight", d, hd, 7)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.attn_output.weight", d, d, 8)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.ffn_norm.weight", d, 1, 9)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.ffn_gate.weight", d, ff, 10)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.ffn_up.weight", d, ff, 11)) ||
-        (st = fuzz_tiny_tensor(e, w, "blk.0.ffn_down.weight", ff, d, 12)))
+        (st = fuzz_tiny_tensor(e, w, "output.weight", d, v, 3)))
         goto done;
+    for (int l = 0; l < n_layer; l++) {
+        static const char *const names[] = {"attn_norm", "attn_q",   "attn_k",    "attn_v",
+                                            "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
+                                            "ffn_down"};
+        const int64_t shape[9][2] = {{d, 1}, {d, d},  {d, hd},  {d, hd}, {d, d},
+                                     {d, 1}, {d, ff}, {d, ff}, {ff, d}};
+        for (int t = 0; t < 9; t++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[t]);
+            /* layer 0 keeps the seeds of the one-layer fixture */
+            if ((st = fuzz_tiny_tensor(e, w, name, shape[t][0], shape[t][1],
+                                       (uint32_t)(4 + t + 16 * l))))
+                goto done;
+        }
+    }
     st = gguf_writer_write(e, w, path);
 done:
     gguf_writer_free(w);
     return st;
+}
+
+/* Writes the tiny model (one layer, width 8) to path. */
+static comi_status fuzz_tiny_write_model(comi_err *e, const char *path) {
+    return fuzz_tiny_write_model_shape(e, path, 1, FUZZ_TINY_EMBD, FUZZ_TINY_FF);
 }
 
 /* The tiny pipeline (encoder = decoder = the tiny model, SentencePiece

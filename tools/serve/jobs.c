@@ -237,6 +237,12 @@ void *serve_worker_main(void *varg) {
             srv.m.cancel_wait_sum += wait;
             srv.m.cancel_wait_count++;
             if (wait > srv.m.cancel_wait_max) srv.m.cancel_wait_max = wait;
+            /* where the library stopped (its message names the check: a
+             * layer of a forward pass, a segment, a token, a stage) */
+            fprintf(stderr, "comi serve: a cancelled %s job freed its worker %.3f s after the "
+                            "cancel: %s\n",
+                    j->kind == JOB_ANSWER ? "answer" : "compress", wait,
+                    code == 200 ? "it had finished" : comi_errmsg(ctx));
         }
         j->state = JOB_FINISHED;
         j->ctx = NULL;
