@@ -174,6 +174,75 @@ static bool whole_sentences(const char *out, const char *const *docs, size_t n_d
     return whole_pieces(out, docs, n_docs, false, why, why_n);
 }
 
+/* s with every run of whitespace made one space (malloc'ed). */
+static char *squeeze(const char *s, size_t n) {
+    char *o = malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; o && i < n; i++) {
+        if (is_space(s[i])) {
+            if (k && o[k - 1] != ' ') o[k++] = ' ';
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    if (o) o[k] = '\0';
+    return o;
+}
+
+/* A title (a document's first line, when more lines follow) in a whole-unit
+ * output must head text of its own document: the next output line begins
+ * with text found in that document after its title (whitespace runs made
+ * one space; compared up to its first ". , ; : ! ?" or bracket, as kept units
+ * share a line, and at most three words or 40 bytes). NULL when every title is headed, else the
+ * first bare one. */
+static const char *bare_title(const char *out, const char *const *docs, size_t n_docs) {
+    static char line[256];
+    const char *p = out;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n > 0 && is_space(p[n - 1])) n--;
+        const char *next = e ? e + 1 : p + strlen(p);
+        while (*next == '\n') next++; /* the input's own blank lines may follow */
+        char *nx = squeeze(next, strcspn(next, "\n"));
+        size_t nn = nx ? strlen(nx) : 0, spaces = 0;
+        for (size_t k = 0; k < nn; k++) {
+            if (nx[k] == ' ' && ++spaces == 3) { /* three words */
+                nn = k;
+                break;
+            }
+            if (strchr(".,;:!?", nx[k]) && k > 0) {
+                nn = k + 1;
+                break;
+            }
+            if (strchr("([", nx[k]) && k > 3) {
+                nn = k;
+                break;
+            }
+        }
+        if (nn > 40) nn = 40;
+        bool title = false, headed = false;
+        for (size_t d = 0; d < n_docs && n > 0 && nx; d++) {
+            const char *t_end = strchr(docs[d], '\n');
+            if (!t_end || (size_t)(t_end - docs[d]) != n || memcmp(docs[d], p, n)) continue;
+            title = true;
+            char *body = squeeze(t_end + 1, strlen(t_end + 1));
+            for (const char *q = body; q && nn > 0 && !headed && *q; q++)
+                headed = !strncmp(q, nx, nn);
+            free(body);
+        }
+        free(nx);
+        if (title && !headed) {
+            snprintf(line, sizeof line, "%.*s", (int)(n < 200 ? n : 200), p);
+            return line;
+        }
+        if (!e) break;
+        p = title ? next + strcspn(next, "\n") : e + 1; /* a heading's text is no title */
+        if (*p == '\n') p++;
+    }
+    return NULL;
+}
+
 /* ---- unit sentence / clause on the shared data --------------------------- */
 
 static void data_tests(void) {
@@ -195,7 +264,8 @@ static void data_tests(void) {
         }
         size_t n = ds->n_examples < 25 ? ds->n_examples : 25;
         for (int unit = COMI_UNIT_CLAUSE; unit <= COMI_UNIT_SENTENCE; unit++) {
-            int bad = 0, over = 0, errors = 0, runs = 0;
+            int bad = 0, over = 0, errors = 0, runs = 0, bare = 0;
+            char first_bare[300] = "";
             double fill = 0;
             char first[400] = "";
             for (size_t i = 0; i < n; i++) {
@@ -236,6 +306,10 @@ static void data_tests(void) {
                     }
                     if (!ok && !bad++)
                         snprintf(first, sizeof first, "example %zu at %gx: %s", i, ratios[r], why);
+                    const char *bt = bare_title(res.text, docs, n_docs);
+                    if (bt && !bare++)
+                        snprintf(first_bare, sizeof first_bare, "example %zu at %gx: '%s'", i,
+                                 ratios[r], bt);
                     comi_text_result_free(&res);
                 }
             }
@@ -243,6 +317,10 @@ static void data_tests(void) {
             snprintf(name, sizeof name, "units_%s_verbatim_%s", u, sets[s]);
             test_check(name, bad == 0 && errors == 0, "%d of %d outputs bad, %d errors; first: %s",
                        bad, runs, errors, first);
+            /* a title is kept only as the heading of its document's kept text */
+            snprintf(name, sizeof name, "units_%s_titles_headed_%s", u, sets[s]);
+            test_check(name, bare == 0, "%d of %d outputs hold a bare title; first: %s", bare,
+                       runs, first_bare);
             snprintf(name, sizeof name, "units_%s_budget_%s", u, sets[s]);
             test_check(name, over == 0 && errors == 0, "%d of %d over budget; first: %s", over,
                        runs, first);
@@ -275,9 +353,26 @@ static void hand_tests(void) {
     const char *docs[1] = {canal};
     char why[300] = "";
 
+    /* a title is no sentence: at 7 words (the shortest sentence, "The canal
+     * opened on 15 August 1914.", plus its heading "Construction" make 8)
+     * the budget holds nothing, an error rather than a bare title */
+    p.unit = COMI_UNIT_SENTENCE;
+    p.target_tokens = 7;
+    st = comi_compress_text(ctx, canal, "When did the canal open?", &p, &r);
+    test_check("units_sentence_no_bare_title", st == COMI_ERR_INVALID_ARG &&
+                   strstr(comi_errmsg(ctx), "shorter than every sentence"),
+               "status %d: %s", (int)st, st ? comi_errmsg(ctx) : r.text);
+    if (st == COMI_OK) comi_text_result_free(&r);
+    p.target_tokens = 8;
+    st = comi_compress_text(ctx, canal, "When did the canal open?", &p, &r);
+    test_check("units_sentence_title_heads_sentence",
+               st == COMI_OK && !strcmp(r.text, "Construction\nThe canal opened on 15 August 1914."),
+               "status %d: '%s'", (int)st, st ? comi_errmsg(ctx) : r.text);
+    if (st == COMI_OK) comi_text_result_free(&r);
+
     /* whole sentences, verbatim, at every target from tight to loose */
     int bad = 0, fails = 0;
-    for (int64_t t = 6; t <= 80; t += 2) {
+    for (int64_t t = 8; t <= 80; t += 2) {
         p.unit = COMI_UNIT_SENTENCE;
         p.target_tokens = t;
         st = comi_compress_text(ctx, canal, "Who led the project until it was finished?", &p, &r);

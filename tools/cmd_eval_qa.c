@@ -44,7 +44,7 @@ static const char *const qa_usage =
     "                 [--encoder SPEC] [--no-documents] [--prompt-format chat|plain]\n"
     "                 [--checkpoint DIR] [--encoder-layers K] [--max-new-tokens N]\n"
     "                 [--segment-size N] [--threads T] [--skip-bad] [--save-text]\n"
-    "                 [--max-context-tokens N] [--max-memory SIZE]\n";
+    "                 [--max-context-tokens N] [--max-memory SIZE] [--set K=V] [--unit U]\n";
 
 static const char *const qa_about =
     "Answers every example's `prompt` from its `input` with each method at each ratio and\n"
@@ -266,6 +266,7 @@ typedef struct run_cfg {
     qa_method *methods;
     const double *ratios;
     const char *reader_tag; /* format and prompt fingerprint of the reader */
+    const char *text_knobs; /* the text method's knobs that are not the default ("" none) */
 } run_cfg;
 
 static double ratio_of(const run_cfg *rc, const qa_cell *c) {
@@ -308,6 +309,8 @@ static void write_line(FILE *f, const run_cfg *rc, const qa_cell *c, const char 
     json_object_set_new(o, "em", json_real(c->em));
     json_object_set_new(o, "f1", json_real(c->f1));
     json_object_set_new(o, "accuracy", json_real(c->acc));
+    if (m->kind == K_TEXT && rc->text_knobs[0])
+        json_object_set_new(o, "text_knobs", json_string(rc->text_knobs));
     if (!is_soft(m->kind)) {
         json_object_set_new(o, "reader", json_string(rc->reader_tag));
         json_object_set_new(o, "prompt_tokens", json_integer(c->prompt_tokens));
@@ -352,6 +355,12 @@ static size_t resume(const char *path, const run_cfg *rc, qa_cell *cells, size_t
                 (*n_stale)++;
                 break;
             }
+            /* text rows made with other knobs (none stored: the defaults) */
+            const char *kn = json_string_value(json_object_get(o, "text_knobs"));
+            if (qm->kind == K_TEXT && strcmp(kn ? kn : "", rc->text_knobs)) {
+                (*n_stale)++;
+                break;
+            }
             c->em = json_number_value(json_object_get(o, "em"));
             c->f1 = json_number_value(json_object_get(o, "f1"));
             c->acc = json_number_value(json_object_get(o, "accuracy"));
@@ -380,6 +389,7 @@ typedef struct runner {
     reader *rd;
     comi_answer_params base;
     const comi_encoder *encoder;
+    comi_text_params text; /* the text method's knobs (--set, --unit) */
     bool use_documents, save_text;
 } runner;
 
@@ -408,7 +418,7 @@ static bool compress_text(runner *R, const run_cfg *rc, const qa_cell *c, char *
             return *out ? true : (snprintf(err, err_len, "out of memory"), false);
         }
         if (m->kind == K_TEXT) {
-            comi_text_params p = comi_text_default_params();
+            comi_text_params p = R->text;
             p.encoder = R->encoder;
             p.target_tokens = budget;
             st = R->use_documents && x->n_documents > 0
@@ -608,6 +618,40 @@ static void reader_tag(reader_format fmt, char *out, size_t n) {
     snprintf(out, n, "%s-%016llx", fmt == READER_CHAT ? "chatml" : "plain", (unsigned long long)h);
 }
 
+/* The text method's knobs that differ from the defaults, as "unit=sentence,
+ * lead_weight=0" (empty for the defaults): stored with its rows, so a
+ * resume with other knobs runs them again. */
+static void text_knobs_tag(const comi_text_params *p, char *out, size_t n) {
+    comi_text_params d = comi_text_default_params();
+    size_t k = 0;
+    out[0] = '\0';
+#define ADD(...)                                                                                 \
+    do {                                                                                         \
+        if (k < n) k += (size_t)snprintf(out + k, n - k, "%s", k ? "," : "");                   \
+        if (k < n) k += (size_t)snprintf(out + k, n - k, __VA_ARGS__);                          \
+    } while (0)
+#define KF(N)                                                                                    \
+    if (p->N != d.N) ADD(#N "=%g", (double)p->N)
+    if (p->unit != d.unit) ADD("unit=%s", comi_text_unit_name(p->unit));
+    KF(alpha);
+    KF(beta);
+    KF(temperature);
+    KF(context_weight);
+    KF(min_unit_words);
+    KF(min_group_words);
+    KF(window_words);
+    KF(bridge_weight);
+    KF(lead_weight);
+    KF(centrality_weight);
+    KF(summary);
+    KF(keep_titles);
+    KF(coarse);
+    KF(redundancy);
+    KF(answer_first);
+#undef KF
+#undef ADD
+}
+
 int cmd_eval_qa(int argc, char **argv) {
     const char *data = NULL, *model = NULL, *ckpt = NULL, *tok = NULL, *out_dir = "eval-qa-out";
     const char *ratios_s = "4,8,16,32", *methods_s = "full,truncate,bm25,text";
@@ -617,6 +661,7 @@ int cmd_eval_qa(int argc, char **argv) {
     bool shuffle = false, skip_bad = false, no_docs = false, save_text = false;
     cli_limits lim = {0};
     const char *task = NULL;
+    comi_text_params text_knobs = comi_text_default_params();
     cli_opt opts[] = {
         {CLI_O("--task", CLI_STR, &task, "qa", "this evaluation (--task recall: comi eval --help)")},
         {CLI_O("--data", CLI_FILE, &data, "F.jsonl", "the COMI JSONL data set (- : stdin)"),
@@ -643,6 +688,14 @@ int cmd_eval_qa(int argc, char **argv) {
                "text method's encoder: lexical (default) | vectors:FILE | MODEL")},
         {CLI_O("--no-documents", CLI_FLAG, &no_docs, NULL,
                "text method compresses `input` even when `documents` are given")},
+        {CLI_O("--set", CLI_FN, &text_knobs, "KEY=VALUE",
+               "a knob of the text method, as comi compress --set (alpha, beta,\n"
+               "temperature, ..., unit=sentence|clause|word; repeatable); stored\n"
+               "with its rows, a resume with other knobs runs them again"),
+         .fn = cli_set_text_knob},
+        {CLI_O("--unit", CLI_FN, &text_knobs, "U",
+               "the text method's output units: word (default) | clause | sentence"),
+         .fn = cli_set_text_unit},
         {CLI_O("--prompt-format", CLI_STR, &fmt_s, "chat|plain",
                "chat (default): the model's chat template (ChatML); plain: no\n"
                "template (models without one)")},
@@ -710,13 +763,15 @@ int cmd_eval_qa(int argc, char **argv) {
     comi_dataset *ds = NULL;
     comi_encoder *enc = NULL;
     comi_encode_cache *ecache = NULL;
-    runner R = {.ctx = ctx, .use_documents = !no_docs, .save_text = save_text};
+    runner R = {.ctx = ctx, .use_documents = !no_docs, .save_text = save_text,
+                .text = text_knobs};
     comi_example **ex = NULL;
     qa_cell *cells = NULL;
     qa_agg *agg = NULL;
     double *vals = NULL;
     FILE *jf = NULL;
-    char path[4096], err[1200], tag[64];
+    char path[4096], err[1200], tag[64], knobs_tag[512];
+    text_knobs_tag(&text_knobs, knobs_tag, sizeof knobs_tag);
     reader_format fmt = !strcmp(fmt_s, "plain") ? READER_PLAIN : READER_CHAT;
     reader_tag(fmt, tag, sizeof tag);
     if (!report_load_dataset(ctx, CMD, data, skip_bad, &ds)) goto done;
@@ -783,7 +838,8 @@ int cmd_eval_qa(int argc, char **argv) {
         for (size_t m = 0; m < nm; m++)
             for (size_t ri = 0; ri < (runs_once(methods[m].kind) ? 1 : nr); ri++)
                 cells[n_cells++] = (qa_cell){.ex = e, .mi = m, .ri = ri};
-    run_cfg rcfg = {.ex = ex, .methods = methods, .ratios = ratios, .reader_tag = tag};
+    run_cfg rcfg = {.ex = ex, .methods = methods, .ratios = ratios, .reader_tag = tag,
+                    .text_knobs = knobs_tag};
     snprintf(path, sizeof path, "%s/examples.jsonl", out_dir);
     size_t n_stale = 0, n_resumed = resume(path, &rcfg, cells, n_cells, &n_stale);
     if (n_resumed)
@@ -792,8 +848,8 @@ int cmd_eval_qa(int argc, char **argv) {
     if (n_stale)
         fprintf(stderr,
                 "comi eval: %zu lines of %s were read with another prompt or format (reader "
-                "%s now): run again\n",
-                n_stale, path, tag);
+                "%s now) or made with other text knobs (%s now): run again\n",
+                n_stale, path, tag, knobs_tag[0] ? knobs_tag : "defaults");
     if (!(jf = fopen(path, "ab"))) {
         cli_error(CMD, "--out-dir: cannot write '%s': %s", path, strerror(errno));
         goto done;
@@ -884,6 +940,7 @@ int cmd_eval_qa(int argc, char **argv) {
                                                       : reader_default_params().max_new_tokens));
         json_object_set_new(ro, "decoding", json_string("greedy, answer = first line"));
         json_object_set_new(ro, "encoder", json_string(enc_spec ? enc_spec : "lexical"));
+        json_object_set_new(ro, "text_knobs", json_string(knobs_tag));
         json_object_set_new(ro, "budget", json_string("floor(words of input / ratio)"));
         json_object_set_new(root, "reader", ro);
     }

@@ -1367,6 +1367,35 @@ static bool answer_sentence(const work_t *w, const group_t *g, int64_t left,
     return found;
 }
 
+/* Whole-unit modes keep a title only as the heading of its group's kept
+ * text, never alone (a list of bare titles is noise to a reader): the words
+ * a unit u costs are its own plus its group's title when that is not kept
+ * yet. Word mode: the unit's own words. */
+static int64_t unit_cost(const work_t *w, uint32_t u, const uint8_t *ukept) {
+    const unit_t *x = &w->units[u];
+    int64_t len = x->w1 - x->w0;
+    if (w->prm->unit == COMI_UNIT_WORD) return len;
+    const group_t *g = &w->groups[x->group];
+    const unit_t *t = &w->units[g->u0];
+    if (g->u1 > g->u0 && t->title && g->u0 != u && !ukept[g->u0]) len += t->w1 - t->w0;
+    return len;
+}
+
+/* Keeps unit u (and, in whole-unit modes, its group's title when not kept
+ * yet): marks the words, returns how many were added. */
+static int64_t keep_unit(work_t *w, uint32_t u, uint8_t *keep, uint8_t *ukept) {
+    int64_t cost = unit_cost(w, u, ukept);
+    const unit_t *x = &w->units[u];
+    if (cost > x->w1 - x->w0) {
+        uint32_t t = w->groups[x->group].u0;
+        for (uint32_t i = w->units[t].w0; i < w->units[t].w1; i++) keep[i] = 1;
+        ukept[t] = 1;
+    }
+    for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
+    ukept[u] = 1;
+    return cost;
+}
+
 /* Whole-unit modes: the groups' quotas rarely end on unit boundaries, so
  * what they leave (left words) goes to the best remaining units of any
  * group that still fit, by fine-stage score. Fails, rather than return an
@@ -1378,18 +1407,15 @@ static comi_status fill_whole(work_t *w, uint8_t *keep, uint8_t *ukept, int64_t 
     size_t n = 0;
     int64_t shortest = INT64_MAX;
     for (size_t u = 0; u < w->n_units; u++) {
-        int64_t len = w->units[u].w1 - w->units[u].w0;
-        if (len < shortest) shortest = len;
+        if (w->units[u].title) continue; /* kept only with its group's text */
+        int64_t len = w->units[u].w1 - w->units[u].w0, cost = unit_cost(w, (uint32_t)u, ukept);
+        if (cost < shortest) shortest = cost;
         if (!ukept[u] && len <= left) cand[n++] = (kv_t){w->units[u].score, (uint32_t)u};
     }
     qsort(cand, n, sizeof *cand, kv_desc);
     for (size_t j = 0; j < n && left > 0; j++) {
-        const unit_t *x = &w->units[cand[j].i];
-        int64_t len = x->w1 - x->w0;
-        if (len > left) continue;
-        for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
-        ukept[cand[j].i] = 1;
-        left -= len;
+        if (unit_cost(w, cand[j].i, ukept) > left) continue;
+        left -= keep_unit(w, cand[j].i, keep, ukept);
         n_kept++;
     }
     free(cand);
@@ -1453,13 +1479,14 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
          * can hold it, is kept before the greedy picks, so a long lead
          * sentence cannot crowd it out under a tight budget. */
         uint32_t a0, a1;
-        if (prm->answer_first && answer_sentence(w, g, left, ukept, &a0, &a1)) {
+        int64_t tcost = 0; /* the title that a first kept unit brings along */
+        if (whole && g->u1 > g->u0 + 1) tcost = unit_cost(w, g->u1 - 1, ukept) -
+                                                (w->units[g->u1 - 1].w1 - w->units[g->u1 - 1].w0);
+        if (prm->answer_first && answer_sentence(w, g, left - tcost, ukept, &a0, &a1)) {
             for (uint32_t u = a0; u < a1; u++) {
-                const unit_t *x = &w->units[u];
-                for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
-                left -= x->w1 - x->w0;
-                used += x->w1 - x->w0;
-                ukept[u] = 1;
+                int64_t c = keep_unit(w, u, keep, ukept);
+                left -= c;
+                used += c;
                 kept_list[n_kept_units++] = u;
                 n_whole++;
             }
@@ -1478,12 +1505,13 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
             for (uint32_t u = g->u0; u < g->u1; u++) {
                 if (ukept[u]) continue;
                 const unit_t *x = &w->units[u];
+                if (whole && x->title) continue; /* kept only with its group's text */
                 float gain = x->score - prm->beta * ured[u];
                 if (gain > bga) {
                     bga = gain;
                     best_any = u;
                 }
-                if ((int64_t)(x->w1 - x->w0) <= left && gain > bg) {
+                if (unit_cost(w, u, ukept) <= left && gain > bg) {
                     bg = gain;
                     best = u;
                 }
@@ -1493,9 +1521,9 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
              * quota is taken whole when the budget can still hold it (the
              * words come from the groups ranked after this one) */
             if (whole && first && best != best_any &&
-                (int64_t)(w->units[best_any].w1 - w->units[best_any].w0) <= w->budget - used) {
+                unit_cost(w, (uint32_t)best_any, ukept) <= w->budget - used) {
                 best = best_any;
-                left = w->units[best_any].w1 - w->units[best_any].w0;
+                left = unit_cost(w, (uint32_t)best_any, ukept);
             }
             first = false;
             bool trim = best < 0;
@@ -1507,9 +1535,9 @@ static comi_status stage_fine(work_t *w, uint8_t *keep) {
                 used += left;
                 left = 0;
             } else {
-                for (uint32_t i = x->w0; i < x->w1; i++) keep[i] = 1;
-                left -= x->w1 - x->w0;
-                used += x->w1 - x->w0;
+                int64_t c = keep_unit(w, (uint32_t)pick, keep, ukept);
+                left -= c;
+                used += c;
             }
             ukept[pick] = 1;
             kept_list[n_kept_units++] = (uint32_t)pick;

@@ -152,6 +152,32 @@ b=$(jq -S '.results | map_values(map_values(del(.seconds_per_example, .compresso
 if [ "$a" = "$b" ]; then pass eval_qa_text_resume_same_metrics; else fail eval_qa_text_resume_same_metrics "metrics differ"; fi
 if grep -q "<svg" "$TMP/t1/qa.svg" && grep -q "external:peer" "$TMP/t1/qa.svg"; then pass eval_qa_text_svg; else
     fail eval_qa_text_svg "no chart"; fi
+# the text method's knobs (--set, --unit): its text is what comi compress makes with them,
+# they are stored with its rows, and a resume with other knobs runs those rows again
+cat >"$TMP/s.jsonl" <<'JSONL'
+{"id": "s", "input": "Paris is big. The tower opened in 1889. It is very tall. Many people visit it every year.", "prompt": "When did the tower open?", "answer": "1889"}
+JSONL
+krun() { d=$1; shift; "$COMI" eval --task qa --data "$TMP/s.jsonl" --model "$M" --ratio 2 \
+    --prompt-format plain --methods text,bm25 --max-new-tokens 4 --threads 2 --save-text --out-dir "$d" "$@"; }
+B=$(( $(jq -r .input "$TMP/s.jsonl" | wc -w) / 2 ))
+krun "$TMP/k1" --set unit=sentence --set lead_weight=0 >"$TMP/out" 2>"$TMP/err" || fail eval_qa_set_run "$(head -c 300 "$TMP/err")"
+want=$("$COMI" compress --context "$(jq -r .input "$TMP/s.jsonl")" --question "When did the tower open?" \
+    --target-tokens $B --unit sentence --set lead_weight=0)
+got=$(jq -r 'select(.method == "text") | .compressed' "$TMP/k1/examples.jsonl")
+kn=$(jq -r 'select(.method == "text") | .text_knobs' "$TMP/k1/examples.jsonl")
+mk=$(jq -r .reader.text_knobs "$TMP/k1/metrics.json")
+if [ -n "$want" ] && [ "$got" = "$want" ] && [ "$kn" = "unit=sentence,lead_weight=0" ] && [ "$mk" = "$kn" ]; then
+    pass eval_qa_set_text; else fail eval_qa_set_text "text '$got' vs compress '$want', knobs '$kn' / '$mk'"; fi
+dflt=$("$COMI" compress --context "$(jq -r .input "$TMP/s.jsonl")" --question "When did the tower open?" --target-tokens $B)
+if [ "$dflt" != "$want" ]; then pass eval_qa_set_differs; else fail eval_qa_set_differs "the knobs change nothing here: '$dflt'"; fi
+krun "$TMP/k1" --unit sentence --set lead_weight=0 >"$TMP/out" 2>"$TMP/err"
+if grep -q "resuming, 2 of 2" "$TMP/err"; then pass eval_qa_set_resume_same; else fail eval_qa_set_resume_same "$(head -c 300 "$TMP/err")"; fi
+krun "$TMP/k1" >"$TMP/out" 2>"$TMP/err"
+got=$(jq -r 'select(.method == "text" and (has("text_knobs") | not)) | .compressed' "$TMP/k1/examples.jsonl")
+if grep -q "resuming, 1 of 2" "$TMP/err" && grep -q "other text knobs (defaults now)" "$TMP/err" && [ "$got" = "$dflt" ]; then
+    pass eval_qa_set_resume_other; else fail eval_qa_set_resume_other "text '$got' vs '$dflt': $(head -c 300 "$TMP/err")"; fi
+expect_fail eval_qa_set_bad_knob "unknown knob 'bogus'" "$COMI" eval --task qa --data "$TMP/s.jsonl" --model "$M" --set bogus=1
+
 # bad input
 expect_fail eval_qa_no_chat_template "no chat template" "$COMI" eval --task qa --data "$TMP/d.jsonl" --model "$M" --methods full
 expect_fail eval_qa_bad_format "--prompt-format" "$COMI" eval --task qa --data "$TMP/d.jsonl" --model "$M" --prompt-format xml
