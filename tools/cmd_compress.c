@@ -236,6 +236,7 @@ int cmd_compress(int argc, char **argv) {
          "the same names as eval --set, the HTTP body and Python"),
          .fn = cli_set_text_knob},
         CLI_LIMIT_OPTS(lim),
+        CLI_KV_OPT(lim.kv_type),
     };
     cli_cmd spec = {.name = cmd, .usage = compress_usage, .about = compress_about,
                     .epilog = compress_epilog, .opts = opts, .n_opts = CLI_N(opts)};
@@ -245,6 +246,11 @@ int cmd_compress(int argc, char **argv) {
     if (ratio != 0 && prm.target_tokens > 0)
         return cli_usage(cmd, "give either --ratio or --target-tokens, not both");
     if (ratio != 0) prm.ratio = ratio;
+    if (lim.kv_type != COMI_KV_F32 &&
+        (!strcmp(encoder_spec, "lexical") || !strncmp(encoder_spec, "vectors:", 8)))
+        return cli_usage(cmd, "--kv-type f16 needs --encoder MODEL (the %s encoder keeps no KV "
+                              "cache)",
+                         strcmp(encoder_spec, "lexical") ? "vectors" : "lexical");
     int sources = (context != NULL) + (context_file != NULL) + (docs_file != NULL);
     if (sources != 1)
         return cli_usage(cmd, "give exactly one of --context, --context-file, --documents-file");

@@ -309,16 +309,35 @@ def _resolve_encoder(encoder):
                     % type(encoder).__name__)
 
 
+def _kv_type(value):
+    """kv_type "f32" (None: the default) or "f16" -> the library's
+    comi_ctx_params.kv_type (COMI_KV_F32 / COMI_KV_F16)."""
+    if value is None:
+        return _lib.KV_F32
+    if not isinstance(value, str):
+        raise TypeError("kv_type must be a str ('f32' or 'f16'), got %s" % type(value).__name__)
+    kv = _lib.KV_TYPES.get(value.lower())
+    if kv is None:
+        raise InputError("kv_type must be 'f32' or 'f16', got %r" % value)
+    return kv
+
+
+def _is_model_encoder(enc):
+    return enc is not None and not enc.spec.startswith("vectors:")
+
+
 def _params(ratio, target_tokens, encoder, knobs=None):
-    """The comi_text_params of the options, and the loaded objects (encoder,
+    """The comi_text_params of the options, the loaded objects (encoder,
     tokenizer) they point to, which the caller keeps alive while they are
-    used. knobs may hold unit, readable and tokenizer besides the knobs."""
+    used, and the KV cache type of the model encoder's context (_lib.KV_*).
+    knobs may hold unit, readable, tokenizer and kv_type besides the knobs."""
     if ratio is not None and target_tokens is not None:
         raise InputError("give either ratio or target_tokens, not both")
     knobs = dict(knobs or {})
     unit = knobs.pop("unit", None)
     readable = knobs.pop("readable", None)
     tokenizer = knobs.pop("tokenizer", None)
+    kv = _kv_type(knobs.pop("kv_type", None))
     p = _lib.lib().comi_text_default_params()
     _set_unit(p, unit, readable)
     if ratio is not None:
@@ -339,7 +358,8 @@ def _params(ratio, target_tokens, encoder, knobs=None):
         kind = _KNOBS.get(name)
         if kind is None:
             raise TypeError("unknown option %r (known: ratio, target_tokens, encoder, unit, "
-                            "readable, tokenizer, %s)" % (name, ", ".join(sorted(_KNOBS))))
+                            "readable, tokenizer, kv_type, %s)"
+                            % (name, ", ".join(sorted(_KNOBS))))
         if kind is bool:
             if not isinstance(value, bool):
                 raise TypeError("%s must be a bool, got %s" % (name, type(value).__name__))
@@ -354,10 +374,13 @@ def _params(ratio, target_tokens, encoder, knobs=None):
             value = float(value)
         setattr(p, name, value)
     enc = _resolve_encoder(encoder)
+    if kv != _lib.KV_F32 and not _is_model_encoder(enc):
+        raise InputError("kv_type 'f16' needs a model encoder (encoder=MODEL path): the lexical "
+                         "and vectors encoders keep no KV cache")
     p.encoder = enc.handle if enc is not None else None
     tok = _resolve_tokenizer(tokenizer)
     p.tokenizer = tok.handle if tok is not None else None
-    return p, (enc, tok)
+    return p, (enc, tok), kv
 
 
 # The text-mode knobs of comi_text_params a Compressor accepts besides
@@ -408,13 +431,16 @@ def compress_ex(context: str, question: str, ratio: Optional[float] = None,
     raises InputError); readable=True is unit="sentence";
     tokenizer: a model path (.gguf or HF directory; loaded once and cached)
     or a Tokenizer: ratio / target_tokens and the result's token counts are
-    then that model's tokens instead of words.
+    then that model's tokens instead of words;
+    kv_type: "f32" (default) or "f16", the KV cache of a model encoder
+    (comi_ctx_params.kv_type, the CLI's --kv-type): halves the memory of the
+    encoder's sessions; only with encoder=MODEL.
     Raises comi.Error subclasses (InputError for bad values) and TypeError."""
     ctx_b = _c_string(context, "context")
     q_b = _c_string(question, "question")
-    p, enc = _params(ratio, target_tokens, encoder, knobs)
+    p, enc, kv = _params(ratio, target_tokens, encoder, knobs)
     lib = _lib.lib()
-    c = _lib.ctx()
+    c = _lib.ctx(kv)
     res = _lib.TextResult()
     st = lib.comi_compress_text(c.handle, ctx_b, q_b, ctypes.byref(p), ctypes.byref(res))
     del enc  # kept alive across the call
@@ -440,9 +466,9 @@ def compress_documents_ex(documents: Sequence[str], question: str, ratio: Option
                         % type(documents).__name__)
     docs_b = [_c_string(d, "documents[%d]" % i) for i, d in enumerate(documents)]
     q_b = _c_string(question, "question")
-    p, enc = _params(ratio, target_tokens, encoder, knobs)
+    p, enc, kv = _params(ratio, target_tokens, encoder, knobs)
     lib = _lib.lib()
-    c = _lib.ctx()
+    c = _lib.ctx(kv)
     arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
     res = _lib.TextResult()
     st = lib.comi_compress_documents(c.handle, arr, len(docs_b), q_b, ctypes.byref(p),
@@ -536,7 +562,10 @@ class Model(_OwnsHandle):
     training-free when `checkpoint` is None; checkpoint: a COMI checkpoint
     directory (or the prefix `comi convert` wrote) on top of it; tokenizer:
     another tokenizer (.gguf, HF directory, tokenizer.json); lora_alpha:
-    decoder LoRA alpha when the checkpoint does not say.
+    decoder LoRA alpha when the checkpoint does not say; kv_type: "f32"
+    (default) or "f16", the element type of the encoder's and decoder's KV
+    caches while answering (comi_ctx_params.kv_type, the CLI's --kv-type:
+    half the cache memory, keys and values rounded to half precision).
 
     Loading happens here (weights are memory-mapped); a Model is immutable
     and may be shared by threads. Free it with close() or a `with` block.
@@ -545,9 +574,11 @@ class Model(_OwnsHandle):
     def __init__(self, path: Union[str, "os.PathLike[str]"],
                  checkpoint: Union[None, str, "os.PathLike[str]"] = None,
                  tokenizer: Union[None, str, "os.PathLike[str]"] = None,
-                 lora_alpha: Optional[float] = None) -> None:
+                 lora_alpha: Optional[float] = None, kv_type: Optional[str] = None) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError("path must be a str or os.PathLike, got %s" % type(path).__name__)
+        self._kv = _kv_type(kv_type)
+        self.kv_type = "f16" if self._kv == _lib.KV_F16 else "f32"
         self.path = os.fspath(path)
         self.checkpoint = os.fspath(checkpoint) if checkpoint is not None else None
         self._handle = None
@@ -615,7 +646,7 @@ class Model(_OwnsHandle):
                 setattr(p, name, value)
         if repetition_penalty is not None:
             p.repetition_penalty = float(repetition_penalty)
-        c = _lib.ctx()
+        c = _lib.ctx(self._kv)
         res = _lib.AnswerResult()
         if isinstance(context, str):
             st = self._lib.comi_pipeline_answer(c.handle, self.handle,
@@ -659,8 +690,10 @@ class Model(_OwnsHandle):
             self._lib.comi_pipeline_free(h)
 
     def __repr__(self):
-        return "Model(%r%s%s)" % (self.path, ", checkpoint=%r" % self.checkpoint
-                                  if self.checkpoint else "", "" if self._handle else ", closed")
+        return "Model(%r%s%s%s)" % (self.path, ", checkpoint=%r" % self.checkpoint
+                                    if self.checkpoint else "",
+                                    ", kv_type='f16'" if self._kv == _lib.KV_F16 else "",
+                                    "" if self._handle else ", closed")
 
 
 class Compressor:
@@ -669,9 +702,10 @@ class Compressor:
     (keep_titles, coarse, redundancy, alpha, beta, temperature,
     context_weight, min_unit_words, min_group_words, window_words,
     bridge_weight, centrality_weight, lead_weight), unit ("word" |
-    "clause" | "sentence"; readable=True for "sentence") and tokenizer
-    (budgets in a model's tokens), as compress_ex; options left out keep
-    the library's defaults.
+    "clause" | "sentence"; readable=True for "sentence"), tokenizer
+    (budgets in a model's tokens) and kv_type ("f32" or "f16": the KV cache
+    of a model encoder), as compress_ex; options left out keep the
+    library's defaults.
 
     The options are checked and the encoder loaded (once per process for a
     spec string) when the Compressor is made, not per call. A Compressor is
@@ -686,7 +720,7 @@ class Compressor:
 
     def __init__(self, ratio: Optional[float] = None, target_tokens: Optional[int] = None,
                  encoder: EncoderLike = None, **knobs: Any) -> None:
-        self._params, self._encoder = _params(ratio, target_tokens, encoder, knobs)
+        self._params, self._encoder, self._kv = _params(ratio, target_tokens, encoder, knobs)
         spec = encoder.spec if isinstance(encoder, Encoder) else encoder
         if isinstance(knobs.get("tokenizer"), Tokenizer):  # pickles by its path
             knobs = dict(knobs, tokenizer=knobs["tokenizer"].path)
@@ -706,7 +740,7 @@ class Compressor:
         ctx_b = _c_string(context, "context")
         q_b = _c_string(question, "question")
         lib = _lib.lib()
-        c = _lib.ctx()
+        c = _lib.ctx(self._kv)
         res = _lib.TextResult()
         st = lib.comi_compress_text(c.handle, ctx_b, q_b, ctypes.byref(self._params),
                                     ctypes.byref(res))
@@ -721,7 +755,7 @@ class Compressor:
         docs_b = [_c_string(d, "documents[%d]" % i) for i, d in enumerate(documents)]
         q_b = _c_string(question, "question")
         lib = _lib.lib()
-        c = _lib.ctx()
+        c = _lib.ctx(self._kv)
         arr = (ctypes.c_char_p * max(len(docs_b), 1))(*docs_b)
         res = _lib.TextResult()
         st = lib.comi_compress_documents(c.handle, arr, len(docs_b), q_b,
@@ -767,7 +801,7 @@ class Compressor:
         m = len(valid)
         if m:
             lib = _lib.lib()
-            c = _lib.ctx()
+            c = _lib.ctx(self._kv)
             carr = (ctypes.c_char_p * m)(*ctx_b)
             qarr = (ctypes.c_char_p * m)(*q_b)
             results = (_lib.TextResultExact * m)()

@@ -173,11 +173,12 @@ class _Ctx:
     """One comi_ctx (per-thread state) with the resource limits set when it
     was made; freed with the object."""
 
-    def __init__(self, max_context_tokens=0, max_bytes=0):
+    def __init__(self, max_context_tokens=0, max_bytes=0, kv_type=0):
         self._lib = lib()
         params = self._lib.comi_ctx_default_params()
         params.max_context_tokens = max_context_tokens
         params.max_bytes = max_bytes
+        params.kv_type = kv_type
         self.handle = self._lib.comi_ctx_new(ctypes.byref(params))
         if not self.handle:
             raise MemoryError("comi_ctx_new failed")
@@ -210,16 +211,23 @@ def get_limits():
         return _limits["max_context_tokens"], _limits["max_bytes"]
 
 
-def ctx():
-    """This thread's comi_ctx (a context is not thread-safe, so each thread
-    gets its own, created on first use and again after set_limits)."""
+KV_F32, KV_F16 = 0, 1  # COMI_KV_F32, COMI_KV_F16 (comi_ctx_params.kv_type)
+KV_TYPES = {"f32": KV_F32, "f16": KV_F16}
+
+
+def ctx(kv_type=KV_F32):
+    """This thread's comi_ctx whose sessions keep their KV cache in kv_type
+    (KV_F32 or KV_F16): a context is not thread-safe, so each thread gets its
+    own (one per KV type), created on first use and again after set_limits."""
     with _limits_lock:
         gen, tokens, nbytes = (_limits["generation"], _limits["max_context_tokens"],
                                _limits["max_bytes"])
-    c = getattr(_local, "ctx", None)
-    if c is None or _local.generation != gen:
-        c = _local.ctx = _Ctx(tokens, nbytes)
+    if getattr(_local, "generation", None) != gen:
+        _local.ctxs = {}
         _local.generation = gen
+    c = _local.ctxs.get(kv_type)
+    if c is None:
+        c = _local.ctxs[kv_type] = _Ctx(tokens, nbytes, kv_type)
     return c
 
 

@@ -421,6 +421,88 @@ class TestModel(unittest.TestCase):
             hf.answer(ANS_CTX, ANS_Q)
 
 
+def _need(test, fn):
+    """The bytes the library says fn's call needs, run under a 1-byte limit."""
+    comi.set_limits(max_memory=1)
+    try:
+        with test.assertRaises(comi.LimitError) as cm:
+            fn()
+    finally:
+        comi.set_limits(max_memory=0)
+    m = re.search(r"needs (\d+) bytes", str(cm.exception))
+    return int(m.group(1)) if m else None
+
+
+@unittest.skipUnless(os.path.exists(TINY), "no golden model " + TINY)
+class TestKvType(unittest.TestCase):
+    """kv_type="f16" (comi_ctx_params.kv_type, the CLI's --kv-type) reaches
+    the library: its memory check sees the half cache (the need drops, so a
+    limit between the two needs refuses f32 and lets f16 run), and answers
+    are the CLI's --kv-type f16 ones."""
+
+    def tearDown(self):
+        comi.set_limits(max_memory=0)
+
+    def test_bad_values(self):
+        with self.assertRaisesRegex(comi.InputError, "kv_type must be 'f32' or 'f16', got 'f8'"):
+            comi.Compressor(encoder=TINY, kv_type="f8")
+        with self.assertRaisesRegex(TypeError, "kv_type must be a str"):
+            comi.Compressor(encoder=TINY, kv_type=16)
+        with self.assertRaisesRegex(comi.InputError, "needs a model encoder"):
+            comi.Compressor(kv_type="f16")
+        with self.assertRaisesRegex(comi.InputError, "needs a model encoder"):
+            comi.compress(CTX, "kappa", kv_type="f16")
+        with self.assertRaisesRegex(comi.InputError, "kv_type must be 'f32' or 'f16'"):
+            comi.Model(TINY, kv_type="half")
+        comi.Compressor(kv_type="f32")  # the default, with any encoder
+
+    def test_compressor_f16(self):
+        c32 = comi.Compressor(ratio=2, encoder=TINY)
+        c16 = comi.Compressor(ratio=2, encoder=TINY, kv_type="F16")
+        n32 = _need(self, lambda: c32.compress(ANS_CTX, ANS_Q))
+        n16 = _need(self, lambda: c16.compress(ANS_CTX, ANS_Q))
+        self.assertIsNotNone(n32)
+        self.assertIsNotNone(n16)
+        self.assertLess(n16, n32)
+        want = c16.compress(ANS_CTX, ANS_Q).text
+        self.assertTrue(want)
+        comi.set_limits(max_memory=(n16 + n32) // 2)
+        with self.assertRaises(comi.LimitError):
+            c32.compress(ANS_CTX, ANS_Q)
+        self.assertEqual(c16.compress(ANS_CTX, ANS_Q).text, want)
+        self.assertEqual(c16.compress_batch([ANS_CTX], ANS_Q)[0].text, want)
+        self.assertEqual(comi.compress(ANS_CTX, ANS_Q, ratio=2, encoder=TINY, kv_type="f16"), want)
+        comi.set_limits(max_memory=0)
+        # pickles by its options, kv_type included
+        import pickle
+        back = pickle.loads(pickle.dumps(c16))
+        self.assertEqual(back.options["kv_type"], "F16")
+        self.assertEqual(back.compress(ANS_CTX, ANS_Q).text, want)
+
+    def test_model_f16(self):
+        with comi.Model(TINY) as m32, comi.Model(TINY, kv_type="f16") as m16:
+            self.assertEqual(m16.kv_type, "f16")
+            self.assertIn("kv_type='f16'", repr(m16))
+            n32 = _need(self, lambda: m32.answer(ANS_CTX, ANS_Q))
+            n16 = _need(self, lambda: m16.answer(ANS_CTX, ANS_Q))
+            self.assertIsNotNone(n32)
+            self.assertIsNotNone(n16)
+            self.assertLess(n16, n32)
+            want = m16.answer_ex(ANS_CTX, ANS_Q, merge_size=4, max_new_tokens=6).ids
+            comi.set_limits(max_memory=(n16 + n32) // 2)
+            with self.assertRaises(comi.LimitError):
+                m32.answer(ANS_CTX, ANS_Q)
+            self.assertEqual(m16.answer_ex(ANS_CTX, ANS_Q, merge_size=4, max_new_tokens=6).ids,
+                             want)
+            comi.set_limits(max_memory=0)
+        out = subprocess.run([CLI, "answer", "--model", TINY, "--context", ANS_CTX,
+                              "--question", ANS_Q, "--print-ids", "--merge-size", "4",
+                              "--max-new-tokens", "6", "--kv-type", "f16"],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(" ".join(map(str, want)), out.stdout.split("\n"))
+
+
 class Doc:  # LangChain-shaped
     def __init__(self, page_content, metadata):
         self.page_content = page_content

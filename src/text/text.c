@@ -957,7 +957,7 @@ static comi_status check_memory(work_t *w) {
         if (w->enc->kind == ENC_MODEL) {
             /* uv, the unit texts (a copy of the words) and the encoder's work */
             b = comi_add_sat(b, comi_add_sat(vec, comi_add_sat(w->n_bytes, comi_mul_sat(nu, 8))));
-            b = comi_add_sat(b, tm_work_bytes(w->enc, nu, w->n_bytes));
+            b = comi_add_sat(b, tm_work_bytes(w->enc, w->ctx->kv_type, nu, w->n_bytes));
         }
     }
     b = comi_add_sat(b, comi_add_sat(w->n_bytes, nw + 1));

@@ -135,8 +135,10 @@ struct comi_encoder {
 int32_t tm_dim(const comi_encoder *enc);
 /* Bytes tm_encode allocates beyond uv and q for n_units units of n_bytes
  * text in all: one segment's session and hidden states, the unit and
- * question token ids (at most one per byte); UINT64_MAX on overflow. */
-uint64_t tm_work_bytes(const comi_encoder *enc, size_t n_units, size_t n_bytes);
+ * question token ids (at most one per byte); UINT64_MAX on overflow. The
+ * session's cache has kv_type's elements (the context's). */
+uint64_t tm_work_bytes(const comi_encoder *enc, int32_t kv_type, size_t n_units,
+                       size_t n_bytes);
 /* uv (n_units x dim): mean hidden state of each unit's tokens; q (dim,): mean
  * state of the question's tokens, segments encoded as [units ; question]. */
 comi_status tm_encode(comi_ctx *ctx, const comi_encoder *enc, const char *const *texts,

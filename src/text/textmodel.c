@@ -28,9 +28,10 @@ static int64_t tm_segment(const comi_encoder *enc) {
     return info.n_ctx_train > 0 && info.n_ctx_train < 1024 ? info.n_ctx_train : 1024;
 }
 
-uint64_t tm_work_bytes(const comi_encoder *enc, size_t n_units, size_t n_bytes) {
+uint64_t tm_work_bytes(const comi_encoder *enc, int32_t kv_type, size_t n_units,
+                       size_t n_bytes) {
     int64_t seg = tm_segment(enc);
-    uint64_t b = comi_model_session_bytes(enc->model, seg); /* float32 cache: the most */
+    uint64_t b = model_session_bytes(enc->model, seg, kv_type); /* the session of tm_encode */
     /* hidden (seg x d), ids and all (seg each), pos (n_units + 1), per-unit
      * id arrays and counts, the ids themselves */
     b = comi_add_sat(b, comi_mul_sat((uint64_t)seg, (uint64_t)tm_dim(enc) * sizeof(float) + 8));

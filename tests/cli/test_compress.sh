@@ -201,3 +201,37 @@ assert 0.75*($total//4) <= $got <= $total//4, ($got, $total//4)
 else
     fail compress_smollm2_tokens "SmolLM2 cannot be had: scripts/fetch_models.sh failed and COMI_SMOLLM2 is not set"
 fi
+
+# --kv-type f16 with a model encoder: the encoder's session is made with a
+# half cache, which the memory check sees (its need drops), so a
+# --max-memory between the two needs refuses f32 and lets f16 run, with the
+# text of an unlimited f16 run; without a model encoder it is a usage error
+rc2() { "$@" >"$TMP/out" 2>"$TMP/err"; echo $?; }
+r=$(rc2 "$COMI" compress --context x --question q --kv-type f16)
+if [ "$r" = 2 ] && grep -q -- "--kv-type f16 needs --encoder MODEL (the lexical encoder" "$TMP/err"; then
+    pass compress_kv_needs_model; else fail compress_kv_needs_model "exit $r: $(head -c 200 "$TMP/err")"; fi
+r=$(rc2 "$COMI" compress --context x --question q --kv-type f8 --encoder x.gguf)
+if [ "$r" = 2 ] && grep -q -- "--kv-type: 'f8' is not f32 or f16" "$TMP/err"; then
+    pass compress_kv_bad; else fail compress_kv_bad "exit $r: $(head -c 200 "$TMP/err")"; fi
+ENCM=$GOLDEN/forward/models/tiny-llama-spm.gguf
+if [ -f "$ENCM" ]; then
+    need() { # KV: the bytes text compression with the model encoder needs
+        "$COMI" compress --context-file "$EX" --question "$Q" --encoder "$ENCM" --kv-type "$1" \
+            --max-memory 1 2>&1 >/dev/null | sed -n 's/.* needs \([0-9][0-9]*\) bytes.*/\1/p'
+    }
+    n32=$(need f32); n16=$(need f16)
+    if [ -n "$n32" ] && [ -n "$n16" ] && [ "$n16" -lt "$n32" ]; then
+        pass compress_kv_f16_needs_less
+        mid=$(( (n16 + n32) / 2 ))
+        "$COMI" compress --context-file "$EX" --question "$Q" --encoder "$ENCM" --kv-type f16 >"$TMP/kv16" 2>&1
+        r32=$(rc2 "$COMI" compress --context-file "$EX" --question "$Q" --encoder "$ENCM" --kv-type f32 --max-memory $mid)
+        grep -q "needs $n32 bytes" "$TMP/err" || r32="$r32 ($(head -c 200 "$TMP/err"))"
+        r16=$(rc2 "$COMI" compress --context-file "$EX" --question "$Q" --encoder "$ENCM" --kv-type f16 --max-memory $mid)
+        if [ "$r32" = 1 ] && [ "$r16" = 0 ] && [ -s "$TMP/out" ] && cmp -s "$TMP/out" "$TMP/kv16"; then
+            pass compress_kv_f16_fits; else fail compress_kv_f16_fits "at --max-memory $mid: f32 exit $r32, f16 exit $r16"; fi
+    else
+        fail compress_kv_f16_needs_less "f32 needs '$n32' bytes, f16 '$n16'"
+    fi
+else
+    skip compress_kv_f16 "golden model not found at $ENCM"
+fi

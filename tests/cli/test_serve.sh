@@ -451,7 +451,7 @@ if [ -f "$MODEL" ]; then
     start_server model --threads 2 --model "$MODEL" --encoder "$MODEL" || { fail model_start "no server"; exit 1; }
     MODEL_PID=$SPID
     http model_health GET /health
-    expect model_health 200 "'tiny-llama-spm' in d['model'] and d['status'] == 'ok' and d['encoder'] == '$MODEL'"
+    expect model_health 200 "'tiny-llama-spm' in d['model'] and d['status'] == 'ok' and d['encoder'] == '$MODEL' and d['kv_type'] == 'f32'"
     # text mode with the transformer encoder: the same text as the CLI
     ENC_CTX="The Eiffel Tower is in Paris. It was finished in 1889. Bananas are yellow and rich in potassium."
     post compress_model_encoder "{\"context\": \"$ENC_CTX\", \"question\": \"When was the tower finished?\", \"ratio\": 2}" 200 \
@@ -511,6 +511,25 @@ if [ -f "$MODEL" ]; then
     wait "$MODEL_PID" 2>/dev/null
     arc=$?
     [ $arc -eq 0 ] && pass model_server_exit_0 || fail model_server_exit_0 "exit status $arc"
+    # --kv-type f16: every worker's context keeps half caches, for the model
+    # encoder of /v1/compress and for /v1/answer: the CLI's --kv-type f16 text and ids
+    start_server kv16 --threads 1 --model "$MODEL" --encoder "$MODEL" --kv-type f16 || { fail kv16_start "no server"; exit 1; }
+    KV_PID=$SPID
+    http kv16_health GET /health
+    expect kv16_health 200 "d['kv_type'] == 'f16' and d['encoder'] == '$MODEL'"
+    post kv16_compress "{\"context\": \"$ENC_CTX\", \"question\": \"When was the tower finished?\", \"ratio\": 2}" 200 "d['encoder'] == '$MODEL'"
+    "$COMI" compress --encoder "$MODEL" --kv-type f16 --question "When was the tower finished?" --context "$ENC_CTX" --ratio 2 >"$TMP/cli_kv16.out" 2>"$TMP/cli_kv16.err"
+    if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); c=open(sys.argv[2], encoding="utf-8").read(); sys.exit(0 if d["compressed"] + "\n" == c else 1)' \
+        "$TMP/kv16_compress.body" "$TMP/cli_kv16.out"; then pass kv16_compress_same_as_cli
+    else fail kv16_compress_same_as_cli "server $(head -c 200 "$TMP/kv16_compress.body"); cli $(head -c 200 "$TMP/cli_kv16.out") $(head -c 200 "$TMP/cli_kv16.err")"; fi
+    http kv16_answer POST /v1/answer "$TMP/ans.req"
+    "$COMI" answer --model "$MODEL" --kv-type f16 --context "The Eiffel Tower is in Paris. It was finished in 1889." \
+        --question "When was the tower finished?" --print-ids >"$TMP/cli_kv16a.out" 2>"$TMP/cli_kv16a.err"
+    if [ "$(cat "$TMP/kv16_answer.code")" = 200 ] && "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); lines=open(sys.argv[2]).read().split("\n"); sys.exit(0 if " ".join(map(str, d["ids"])) in lines else 1)' "$TMP/kv16_answer.body" "$TMP/cli_kv16a.out"; then
+        pass kv16_answer_same_ids_as_cli
+    else fail kv16_answer_same_ids_as_cli "server $(head -c 200 "$TMP/kv16_answer.body"); cli $(head -c 200 "$TMP/cli_kv16a.out") $(head -c 200 "$TMP/cli_kv16a.err")"; fi
+    kill -TERM "$KV_PID"
+    wait "$KV_PID" 2>/dev/null
 else
     skip answer "no golden model $MODEL"
 fi

@@ -72,9 +72,13 @@ char *serve_health_json(void) {
         "timeout_ms", (json_int_t)srv.timeout_ms, "max_context_tokens",
         (json_int_t)srv.limits.max_context_tokens, "max_memory",
         (json_int_t)(srv.limits.max_bytes > INT64_MAX ? INT64_MAX : srv.limits.max_bytes));
-    if (o) /* what /v1/compress budgets count: --tokenizer's tokens, or words */
+    if (o) { /* what /v1/compress budgets count: --tokenizer's tokens, or words */
         json_object_set_new(o, "tokenizer",
                             json_string(srv.tokenizer_spec ? srv.tokenizer_spec : "words"));
+        /* the workers' KV caches (--kv-type): the model's and a model --encoder's */
+        json_object_set_new(o, "kv_type",
+                            json_string(srv.limits.kv_type == COMI_KV_F16 ? "f16" : "f32"));
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return text;
