@@ -25,6 +25,11 @@ fi
 # PORT (from the "listening on" line); returns 1 when it did not come up.
 start_server() {
     tag=$1; shift
+    # the files exist before the loop below reads them: the background job
+    # opens its redirections only once it runs, which on a loaded machine can
+    # be after the first read ("sed: can't read .../main.out")
+    : >"$TMP/$tag.out"
+    : >"$TMP/$tag.err"
     "$COMI" serve --host 127.0.0.1 --port 0 "$@" >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
     SPID=$!
     SERVERS="$SERVERS $SPID"
