@@ -370,6 +370,27 @@ static void hand_tests(void) {
                "status %d: '%s'", (int)st, st ? comi_errmsg(ctx) : r.text);
     if (st == COMI_OK) comi_text_result_free(&r);
 
+    /* what the groups leave is filled only with sentences that match the
+     * question: "Cats sleep a lot." (and its heading) would fit the 6 words
+     * left, but it is filler to a reader */
+    {
+        const char *two[2] = {"Tower\nThe tower opened in 1889. It was built of iron by many "
+                              "workers over two years.",
+                              "Cats\nCats sleep a lot."};
+        p.target_tokens = 12;
+        st = comi_compress_documents(ctx, two, 2, "When did the tower open?", &p, &r);
+        test_check("units_sentence_fill_matches_question",
+                   st == COMI_OK && !strcmp(r.text, "Tower\nThe tower opened in 1889."),
+                   "status %d: '%s'", (int)st, st ? comi_errmsg(ctx) : r.text);
+        if (st == COMI_OK) comi_text_result_free(&r);
+        /* a question that matches nothing still gets text, never an empty success */
+        p.target_tokens = 6;
+        st = comi_compress_documents(ctx, two, 2, "What do dogs eat?", &p, &r);
+        test_check("units_sentence_fill_no_match", st == COMI_OK && r.compressed_tokens > 0,
+                   "status %d: %s", (int)st, st ? comi_errmsg(ctx) : "empty");
+        if (st == COMI_OK) comi_text_result_free(&r);
+    }
+
     /* whole sentences, verbatim, at every target from tight to loose */
     int bad = 0, fails = 0;
     for (int64_t t = 8; t <= 80; t += 2) {

@@ -1413,10 +1413,16 @@ static comi_status fill_whole(work_t *w, uint8_t *keep, uint8_t *ukept, int64_t 
         if (!ukept[u] && len <= left) cand[n++] = (kv_t){w->units[u].score, (uint32_t)u};
     }
     qsort(cand, n, sizeof *cand, kv_desc);
-    for (size_t j = 0; j < n && left > 0; j++) {
-        if (unit_cost(w, cand[j].i, ukept) > left) continue;
-        left -= keep_unit(w, cand[j].i, keep, ukept);
-        n_kept++;
+    /* units that share no term with the question are filler a reader must
+     * skip: they fill only when nothing else was kept (or in summary mode) */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && n_kept > 0) break;
+        for (size_t j = 0; j < n && left > 0; j++) {
+            if (ukept[cand[j].i] || unit_cost(w, cand[j].i, ukept) > left) continue;
+            if (pass == 0 && !w->summary && !(w->units[cand[j].i].rel > 0)) continue;
+            left -= keep_unit(w, cand[j].i, keep, ukept);
+            n_kept++;
+        }
     }
     free(cand);
     if (n_kept == 0)
