@@ -57,5 +57,7 @@ print(k)' "$OUT/examples.jsonl" "$DATA")
     [ "$N" -gt 0 ] || exit 0
     OUT=$OUT-snapshot
 fi
+# the text method reads whole sentences (--unit sentence, the readable mode:
+# README "Reader evaluation"); COMI_TEXT_UNIT=word for the default units
 exec "$COMI" eval --task qa --model "$MODEL" --data "$DATA" --methods "$METHODS" \
-    --ratio 4,8,16,32 --limit "$N" --threads 1 --out-dir "$OUT"
+    --unit "${COMI_TEXT_UNIT:-sentence}" --ratio 4,8,16,32 --limit "$N" --threads 1 --out-dir "$OUT"
