@@ -150,9 +150,10 @@ COMI_API int32_t comi_ctx_kv_type(const comi_ctx *ctx);
  * item. Never inside a kernel: the step that has begun (one layer over one
  * micro-batch, or a non-model stage of text compression) runs to its end, so
  * a call stops within about one such step of the cancel, however long its
- * prompt. A cancelled call leaves no partial state behind: sessions keep the
- * positions they held before the eval that was cancelled (see
- * comi_session_eval), and results are freed. */
+ * prompt. A cancelled call leaves the context and its sessions usable: a
+ * session keeps the positions it held before the eval that was cancelled (see
+ * comi_session_eval); comi_generate reports the ids it made before the cancel;
+ * the other calls free their partial results and return none. */
 COMI_API void comi_ctx_cancel(comi_ctx *ctx);
 COMI_API void comi_ctx_reset_cancel(comi_ctx *ctx);
 COMI_API bool comi_ctx_cancelled(const comi_ctx *ctx);
