@@ -32,6 +32,13 @@ int main(int argc, char **argv) {
             full = 0;
             continue;
         }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: bench_pipeline --model M.gguf [--context-tokens 10000] [--question-tokens 16]\n"
+                   "                      [--merge-size 16] [--encoder-layers 8] [--new-tokens 20]\n"
+                   "                      [--threads T] [--no-full]\n"
+                   "Seconds per stage of the soft pipeline vs answering from the full context.\n");
+            return 0;
+        }
         if (!v) {
             fprintf(stderr, "bench_pipeline: %s needs a value\n", a);
             return 2;

@@ -4,8 +4,8 @@
  * Qwen2.5-1.5B, LLaMA-2-7B), for SPEED benchmarks only: the weights are
  * noise, so the outputs say nothing about quality.
  *
- * usage: gen_model --arch qwen2-0.5b|qwen2.5-1.5b|llama-2-7b
- *                  --type F16|Q8_0|Q4_K_M --vocab VOCAB.gguf --out OUT.gguf
+ * usage: gen_model --arch qwen2-0.5b|qwen2.5-1.5b|llama-2-7b|smollm2-135m
+ *                  --type F16|Q8_0|Q4_K_M|Q4_1 --vocab VOCAB.gguf --out OUT.gguf
  *                  [--layers N] [--seed S] [--threads T]
  *
  * Tokenizer metadata (every tokenizer.* key) is copied from VOCAB.gguf, and
@@ -13,7 +13,8 @@
  * N(0, 0.02), norm weights 1. Q4_K_M picks types as llama.cpp's Q4_K_M
  * does (Q4_K; Q6_K for the output matrix and for attn_v / ffn_down in the
  * "more bits" layers; rows whose width is not a multiple of 256 fall back
- * to Q5_0 / Q8_0). Tensors are generated and quantized while the file is
+ * to Q5_0 / Q8_0); Q4_1 is llama.cpp's Q4_1 mix (Q6_K, or Q8_0 when the width
+ * does not fit, for the output matrix). Tensors are generated and quantized while the file is
  * written (rows in parallel, each row seeded from (tensor, row), so the
  * file does not depend on --threads). Prints one row: arch, type, layers,
  * parameters, file size, seconds, MB/s written, peak RSS.
@@ -42,9 +43,10 @@ static const arch_spec k_archs[] = {
     {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, true, true},
     {"qwen2.5-1.5b", "qwen2", 1536, 28, 12, 2, 8960, 151936, 32768, 1000000.0f, 1e-6f, true, true},
     {"llama-2-7b", "llama", 4096, 32, 32, 32, 11008, 32000, 4096, 10000.0f, 1e-5f, false, false},
+    {"smollm2-135m", "llama", 576, 30, 9, 3, 1536, 49152, 8192, 100000.0f, 1e-5f, true, false},
 };
 
-typedef enum out_type { OUT_F16, OUT_Q8_0, OUT_Q4_K_M } out_type;
+typedef enum out_type { OUT_F16, OUT_Q8_0, OUT_Q4_K_M, OUT_Q4_1 } out_type;
 
 typedef struct gen {
     comi_pool *pool;
@@ -132,6 +134,9 @@ static comi_type matrix_type(out_type ot, mat_kind kind, int64_t layer, const ar
                              int64_t ne0) {
     if (ot == OUT_F16) return COMI_TYPE_F16;
     if (ot == OUT_Q8_0) return COMI_TYPE_Q8_0;
+    if (ot == OUT_Q4_1) /* llama.cpp's Q4_1 mix: Q6_K for the output matrix, else Q4_1 */
+        return fit_width(kind == M_OUTPUT || (kind == M_EMBD && a->tied) ? COMI_TYPE_Q6_K : COMI_TYPE_Q4_1,
+                         ne0);
     comi_type t = COMI_TYPE_Q4_K;
     if (kind == M_OUTPUT || (kind == M_EMBD && a->tied)) t = COMI_TYPE_Q6_K;
     if ((kind == M_V || kind == M_DOWN) && more_bits(layer, a->n_layer)) t = COMI_TYPE_Q6_K;
@@ -160,7 +165,8 @@ static comi_status add(comi_err *e, gguf_writer *w, plan *p, gen *g, const char 
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: gen_model --arch qwen2-0.5b|qwen2.5-1.5b|llama-2-7b --type F16|Q8_0|Q4_K_M\n"
+            "usage: gen_model --arch qwen2-0.5b|qwen2.5-1.5b|llama-2-7b|smollm2-135m\n"
+            "                 --type F16|Q8_0|Q4_K_M|Q4_1\n"
             "                 --vocab VOCAB.gguf --out OUT.gguf [--layers N] [--seed S] [--threads T]\n"
             "Writes a random-weight model with real shapes (for speed benchmarks only).\n");
 }
@@ -206,7 +212,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
         if (!strcmp(k_archs[i].name, arch_name)) as = &k_archs[i];
     if (!as) {
-        fprintf(stderr, "gen_model: --arch %s: unknown (qwen2-0.5b, qwen2.5-1.5b, llama-2-7b)\n",
+        fprintf(stderr, "gen_model: --arch %s: unknown (qwen2-0.5b, qwen2.5-1.5b, llama-2-7b, smollm2-135m)\n",
                 arch_name);
         return 2;
     }
@@ -215,8 +221,9 @@ int main(int argc, char **argv) {
     if (!strcmp(type_name, "F16")) ot = OUT_F16, file_type = 1;
     else if (!strcmp(type_name, "Q8_0")) ot = OUT_Q8_0, file_type = 7;
     else if (!strcmp(type_name, "Q4_K_M")) ot = OUT_Q4_K_M, file_type = 15;
+    else if (!strcmp(type_name, "Q4_1")) ot = OUT_Q4_1, file_type = 3;
     else {
-        fprintf(stderr, "gen_model: --type %s: unknown (F16, Q8_0, Q4_K_M)\n", type_name);
+        fprintf(stderr, "gen_model: --type %s: unknown (F16, Q8_0, Q4_K_M, Q4_1)\n", type_name);
         return 2;
     }
     arch_spec a = *as;

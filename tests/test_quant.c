@@ -465,7 +465,7 @@ static void check_quantizers(void) {
         comi_type t;
         double max_nmse;
     } cases[] = {{COMI_TYPE_F32, 0},      {COMI_TYPE_F16, 1e-7},   {COMI_TYPE_BF16, 1e-5},
-                 {COMI_TYPE_Q8_0, 5e-5},  {COMI_TYPE_Q4_0, 1.2e-2}, {COMI_TYPE_Q4_K, 1e-2}, {COMI_TYPE_Q5_0, 3e-3},
+                 {COMI_TYPE_Q8_0, 5e-5},  {COMI_TYPE_Q4_0, 1.2e-2}, {COMI_TYPE_Q4_1, 1e-2}, {COMI_TYPE_Q4_K, 1e-2}, {COMI_TYPE_Q5_0, 3e-3},
                  {COMI_TYPE_Q6_K, 6e-4},  {COMI_TYPE_Q8_K, 3e-4}};
     const int64_t n = 8192;
     float *x = malloc(n * 4), *back = malloc(n * 4);

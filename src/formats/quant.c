@@ -906,6 +906,24 @@ static void quantize_q4_0(const float *x, uint8_t *y, int64_t n) {
     }
 }
 
+static void quantize_q4_1(const float *x, uint8_t *y, int64_t n) {
+    /* GGML's rule: m = block minimum, d = (max - min) / 15, q = round((x - m) / d) */
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 20) {
+        float lo = x[0], hi = x[0];
+        for (int j = 1; j < 32; j++) {
+            lo = fminf(lo, x[j]);
+            hi = fmaxf(hi, x[j]);
+        }
+        put_f16(y, (hi - lo) / 15.0f);
+        put_f16(y + 2, lo);
+        float d = ld_f16(y), m = ld_f16(y + 2), id = d != 0 ? 1.0f / d : 0.0f;
+        for (int j = 0; j < 16; j++) {
+            int a = clamp_int((x[j] - m) * id, 0, 15), b = clamp_int((x[j + 16] - m) * id, 0, 15);
+            y[4 + j] = (uint8_t)(a | (b << 4));
+        }
+    }
+}
+
 static void quantize_q5_0(const float *x, uint8_t *y, int64_t n) {
     /* GGML's rule: the value of largest magnitude maps to -16 exactly */
     for (int64_t i = 0; i < n / 32; i++, x += 32, y += 22) {
@@ -1020,6 +1038,7 @@ bool quant_can_quantize(comi_type t) {
     case COMI_TYPE_BF16:
     case COMI_TYPE_Q8_0:
     case COMI_TYPE_Q4_0:
+    case COMI_TYPE_Q4_1:
     case COMI_TYPE_Q5_0:
     case COMI_TYPE_Q4_K:
     case COMI_TYPE_Q6_K:
@@ -1044,6 +1063,7 @@ bool quant_quantize_row(comi_type t, const float *src, void *dst, int64_t n) {
         break;
     case COMI_TYPE_Q8_0: quantize_q8_0_w(src, y, n); break;
     case COMI_TYPE_Q4_0: quantize_q4_0(src, y, n); break;
+    case COMI_TYPE_Q4_1: quantize_q4_1(src, y, n); break;
     case COMI_TYPE_Q5_0: quantize_q5_0(src, y, n); break;
     case COMI_TYPE_Q4_K: quantize_q4_k(src, y, n); break;
     case COMI_TYPE_Q6_K: quantize_q6_k(src, y, n); break;

@@ -131,7 +131,7 @@ float quant_dot_f16_f32(const uint16_t *a, const float *b, int64_t n);
  *
  * Converts n floats (a multiple of the block size) to type t at dst
  * (quant_row_bytes(t, n) bytes). Supported: F32, F16, BF16, Q8_0, Q4_0,
- * Q5_0, Q4_K, Q6_K, Q8_K; false for other types. Quality is round-to-nearest
+ * Q4_1, Q5_0, Q4_K, Q6_K, Q8_K; false for other types. Quality is round-to-nearest
  * with per-block scales from the block's extremes (not llama.cpp's
  * searched scales, so slightly worse error for the same size). */
 bool quant_can_quantize(comi_type t);
