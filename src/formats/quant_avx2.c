@@ -374,14 +374,43 @@ static float dot_q5_0_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     return hsum8(acc);
 }
 
+/* The 8 scales and 8 mins of a Q4_K / Q5_K block (12 packed bytes, see
+ * scale_min_k4) as int16: scales in the low 128 bits, mins in the high. */
+static inline __m256i k4_scales_mins(const uint8_t *packed) {
+    uint32_t u[3];
+    memcpy(u, packed, 12);
+    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    uint32_t sc_lo = u[0] & m6, sc_hi = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    uint32_t mn_lo = u[1] & m6, mn_hi = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)mn_hi, (int)mn_lo, (int)sc_hi, (int)sc_lo));
+}
+
+/* Sum of the Q8_K activations over each 32-value sub-block (8 int16) from
+ * the 16 bsums of 16 values each. */
+static inline __m128i k_sub_sums(const uint8_t *x) {
+    __m256i bs = _mm256_loadu_si256((const __m256i *)(x + 260));
+    return _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+}
+
+/* Broadcasts int16 element k of each 128-bit lane. */
+static inline __m256i bcast_i16(__m256i v, int k) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * k + 1) << 8 | 2 * k)));
+}
+
 static float dot_q4_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    float s = 0;
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++, w += 144, x += Q8_K_BYTES) {
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
+        __m256i sm = k4_scales_mins(w + 4);
+        float dx = ld_f32(x);
+        /* the mins' term: dmin * dx * sum_j min_j * (sum of q8 over sub-block j) */
+        __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), k_sub_sums(x));
+        accm = _mm_fmadd_ps(_mm_set1_ps(ld_f16(w + 2) * dx), _mm_cvtepi32_ps(pm), accm);
+        __m128i sc128 = _mm256_castsi256_si128(sm);
+        __m256i sc = _mm256_set_m128i(sc128, sc128);
         const uint8_t *qs = w + 16, *q8 = x + 4;
-        __m256i acc = _mm256_setzero_si256();
+        __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
             __m256i lo = _mm256_and_si256(q4, lo4);
@@ -389,25 +418,31 @@ static float dot_q4_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
             __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
             __m256i phi =
                 _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1]));
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+            plo = _mm256_madd_epi16(plo, bcast_i16(sc, 2 * j));
+            phi = _mm256_madd_epi16(phi, bcast_i16(sc, 2 * j + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
         }
-        float dx = ld_f32(x);
-        s += ld_f16(w) * dx * (float)hsum8_i32(acc) - ld_f16(w + 2) * dx * (float)k_min_sum(mn, x);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * dx), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return s;
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum8(acc) - _mm_cvtss_f32(m);
 }
 
 static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     const __m256i lo4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
-    float s = 0;
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++, w += 176, x += Q8_K_BYTES) {
-        uint8_t sc[8], mn[8];
-        k4_unpack(w + 4, sc, mn);
+        __m256i sm = k4_scales_mins(w + 4);
+        float dx = ld_f32(x);
+        __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), k_sub_sums(x));
+        accm = _mm_fmadd_ps(_mm_set1_ps(ld_f16(w + 2) * dx), _mm_cvtepi32_ps(pm), accm);
+        __m128i sc128 = _mm256_castsi256_si128(sm);
+        __m256i sc = _mm256_set_m128i(sc128, sc128);
         const uint8_t *qs = w + 48, *q8 = x + 4;
         __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
-        __m256i acc = _mm256_setzero_si256();
+        __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             __m256i m0 = _mm256_set1_epi8((char)(1 << (2 * j)));
             __m256i m1 = _mm256_set1_epi8((char)(1 << (2 * j + 1)));
@@ -420,19 +455,20 @@ static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
             __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
             __m256i phi =
                 _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1]));
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(plo, phi));
+            plo = _mm256_madd_epi16(plo, bcast_i16(sc, 2 * j));
+            phi = _mm256_madd_epi16(phi, bcast_i16(sc, 2 * j + 1));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
         }
-        float dx = ld_f32(x);
-        s += ld_f16(w) * dx * (float)hsum8_i32(acc) - ld_f16(w + 2) * dx * (float)k_min_sum(mn, x);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * dx), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return s;
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum8(acc) - _mm_cvtss_f32(m);
 }
 
 static float dot_q6_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
-    float s = 0;
+    __m256 accf = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++, w += 210, x += Q8_K_BYTES) {
         const uint8_t *ql = w, *qhp = w + 128, *q8 = x + 4;
         const int8_t *sc = (const int8_t *)(w + 192);
@@ -459,16 +495,14 @@ static float dot_q6_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, scv));
             }
         }
-        /* remove the +32 bias: sum_g sc[g] * 32 * (sum of q8 over group g) */
-        int32_t bias = 0;
-        for (int g = 0; g < 16; g++) {
-            int16_t b;
-            memcpy(&b, x + 260 + 2 * g, 2);
-            bias += sc[g] * b;
-        }
-        s += ld_f16(w + 208) * ld_f32(x) * (float)(hsum8_i32(acc) - 32 * bias);
+        /* remove the +32 bias: sum_g sc[g] * 32 * (sum of q8 over group g);
+         * lanes need not match, only the total counts */
+        __m256i bias = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)),
+                                         _mm256_loadu_si256((const __m256i *)(x + 260)));
+        acc = _mm256_sub_epi32(acc, _mm256_slli_epi32(bias, 5));
+        accf = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w + 208) * ld_f32(x)), _mm256_cvtepi32_ps(acc), accf);
     }
-    return s;
+    return hsum8(accf);
 }
 
 /* Q4_1 / Q5_1 against Q8_0 activations plus their block sums (quant.c's
