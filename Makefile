@@ -78,7 +78,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 
-.PHONY: all lib test check bench bench-train-torch check-torch clean format fuzz fuzz-coverage install uninstall
+.PHONY: all lib test check bench bench-train-torch check-torch check-torch-smollm2 clean format fuzz fuzz-coverage install uninstall
 all: $(BUILD)/libcomi.a $(BUILD)/libcomi.so $(BUILD)/comi
 
 # the library alone (what the Python package's build step needs)
@@ -153,6 +153,16 @@ check-torch: all
 	TORCH_VENV=$(TORCH_VENV) sh tests/oracle/setup_torch.sh
 	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi --negative
 	$(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py --comi $(BUILD)/comi
+
+# the same on the real checkpoint of scripts/train_smollm2.sh (SmolLM2-135M,
+# Q4_1 GGUF base): load, then 2 held-out rows' losses and gradients (minutes)
+SMOLLM2_CKPT ?= $(HOME)/comi-train/smollm2-nq-s700
+SMOLLM2_BASE ?= $(HOME)/.cache/comi/models/SmolLM2-135M-Instruct.Q4_1.gguf
+check-torch-smollm2: all
+	TORCH_VENV=$(TORCH_VENV) sh tests/oracle/setup_torch.sh
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(TORCH_VENV)/bin/python tests/oracle/check_checkpoint.py \
+	    --comi $(BUILD)/comi --checkpoint $(SMOLLM2_CKPT) --base $(SMOLLM2_BASE) \
+	    --data $(SMOLLM2_CKPT).data/heldout.jsonl --rows 2
 
 # comi train vs the same step in PyTorch on SmolLM2-135M (minutes)
 bench-train-torch: all $(BUILD)/bench/bench_train
