@@ -7,7 +7,7 @@ intervals. Not a test (it runs for minutes); the README has the figures.
 
 Usage: python3 bench/serve_answer_load.py [--comi build/comi] [--model M.gguf]
          [--requests 10000] [--clients 4] [--threads 2] [--max-new-tokens 2]
-         [--encoder-layers K] [--sample-s 5]
+         [--encoder-layers K] [--sample-s 5] [--short]
 The model defaults to scripts/fetch_models.sh's SmolLM2-135M-Instruct Q4_1.
 Prints one line per RSS sample and a summary: requests/s, status codes,
 wrong answers, RSS at start (after warm-up), end and peak (VmHWM), in MiB."""
@@ -31,6 +31,12 @@ QA = [
     ("Bananas are yellow and rich in potassium. Apples can be red or green.",
      "What color are bananas?"),
 ]
+QA_SHORT = [  # --short: a few tokens each, so most of a request is the fixed per-request work
+    ("Paris is in France.", "Paris?"),
+    ("Curie was born in Warsaw.", "Curie?"),
+    ("The Nile flows north.", "Nile?"),
+    ("Bananas are yellow.", "Bananas?"),
+]
 
 
 def status_kib(pid, key):
@@ -52,6 +58,8 @@ def main():
     ap.add_argument("--encoder-layers", type=int, default=0,
                     help="the requests' encoder_layers (default: the pipeline's)")
     ap.add_argument("--sample-s", type=float, default=5.0)
+    ap.add_argument("--short", action="store_true",
+                    help="four shorter contexts and one-word questions (more requests per second)")
     a = ap.parse_args()
     model = a.model
     if not model:
@@ -80,7 +88,7 @@ def main():
         sys.exit("serve_answer_load: the server did not start")
 
     bodies = []
-    for c, q in QA:
+    for c, q in (QA_SHORT if a.short else QA):
         b = {"context": c, "question": q, "max_new_tokens": a.max_new_tokens}
         if a.encoder_layers:
             b["encoder_layers"] = a.encoder_layers
