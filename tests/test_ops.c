@@ -233,6 +233,74 @@ static void test_matmul(void) {
         pool_free(pools[p]);
 }
 
+/* ops_matmul_group gives, bit for bit, one ops_matmul per item: mixed
+ * weight types (two that share the Q8_K input conversion, one with its
+ * own, one float), every row count of both paths, no pool and 1-3 threads. */
+static void test_matmul_group(void) {
+    static const comi_type types[] = {COMI_TYPE_Q4_K, COMI_TYPE_Q4_1, COMI_TYPE_Q6_K,
+                                      COMI_TYPE_F16};
+    static const int64_t ms[] = {70, 33, 129, 40}, ns[] = {1, 2, 3, 5};
+    const int64_t k = 256;
+    comi_pool *pools[4] = {NULL, pool_new(1), pool_new(2), pool_new(3)};
+    float *x = rand_vec(5 * k, 7);
+    comi_tensor w[4];
+    void *bytes[4];
+    float *wf[4];
+    for (int i = 0; i < 4; i++) {
+        wf[i] = rand_vec(ms[i] * k, 11 + i);
+        w[i] = make_weight(types[i], wf[i], ms[i], k, &bytes[i]);
+    }
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        int64_t n = ns[ni];
+        int same = 1, ok = 1;
+        for (int p = 0; p < 4; p++) {
+            float *ya[4], *yb[4];
+            ops_mm_item items[4];
+            comi_err e;
+            comi_err_clear(&e);
+            for (int i = 0; i < 4; i++) {
+                int64_t ldy = ms[i] + 3;
+                ya[i] = calloc((size_t)(n * ldy), sizeof(float));
+                yb[i] = calloc((size_t)(n * ldy), sizeof(float));
+                items[i] = (ops_mm_item){&w[i], ya[i], ldy};
+                if (ops_matmul(&e, pools[p], &w[i], x, n, yb[i], ldy) != COMI_OK) ok = 0;
+            }
+            if (ops_matmul_group(&e, pools[p], items, 4, x, n) != COMI_OK) ok = 0;
+            for (int i = 0; i < 4; i++) {
+                if (memcmp(ya[i], yb[i], (size_t)(n * (ms[i] + 3)) * sizeof(float))) same = 0;
+                free(ya[i]);
+                free(yb[i]);
+            }
+        }
+        char name[64];
+        snprintf(name, sizeof name, "matmul_group_n%lld_identical", (long long)n);
+        test_check(name, ok && same, "status ok=%d, outputs identical=%d", ok, same);
+    }
+    /* a weight of another width, and a group size out of range, are refused */
+    comi_err e;
+    comi_err_clear(&e);
+    float *wf2 = rand_vec(8 * 512, 3), y[64];
+    void *b2;
+    comi_tensor wide = make_weight(COMI_TYPE_Q8_0, wf2, 8, 512, &b2);
+    ops_mm_item bad[2] = {{&w[0], y, 70}, {&wide, y, 8}};
+    comi_status st1 = ops_matmul_group(&e, pools[2], bad, 2, x, 1);
+    comi_status st2 = ops_matmul_group(&e, pools[2], bad, 0, x, 1);
+    comi_status st3 = ops_matmul_group(&e, pools[2], bad, OPS_GROUP_MAX + 1, x, 1);
+    test_check("matmul_group_refuses_bad_shapes",
+               st1 == COMI_ERR_INVALID_ARG && st2 == COMI_ERR_INVALID_ARG &&
+                   st3 == COMI_ERR_INVALID_ARG,
+               "statuses %d %d %d", (int)st1, (int)st2, (int)st3);
+    free(b2);
+    free(wf2);
+    for (int i = 0; i < 4; i++) {
+        free(bytes[i]);
+        free(wf[i]);
+    }
+    free(x);
+    for (int p = 1; p < 4; p++)
+        pool_free(pools[p]);
+}
+
 static void attn_ref(const ops_attn_args *a, double *o) {
     int64_t G = a->n_head / a->n_kv_head, hd = a->head_dim;
     double *s = malloc((size_t)a->n_kv * sizeof(double));
@@ -320,6 +388,7 @@ int main(void) {
     test_elementwise();
     test_rope();
     test_matmul();
+    test_matmul_group();
     test_attention();
     return test_exit();
 }

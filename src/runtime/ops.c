@@ -399,6 +399,83 @@ comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const
     return COMI_OK;
 }
 
+typedef struct mm_group_job {
+    mm_job items[OPS_GROUP_MAX];
+    /* item i owns the global rows [first_row[i], first_row[i + 1]) */
+    int64_t first_row[OPS_GROUP_MAX + 1];
+    int n_items;
+} mm_group_job;
+
+static void mm_group_chunk(void *arg, int64_t r0, int64_t r1, int worker) {
+    const mm_group_job *g = arg;
+    for (int i = 0; i < g->n_items; i++) {
+        int64_t b = r0 > g->first_row[i] ? r0 : g->first_row[i];
+        int64_t end = r1 < g->first_row[i + 1] ? r1 : g->first_row[i + 1];
+        if (b < end)
+            mm_dot_chunk((void *)&g->items[i], b - g->first_row[i], end - g->first_row[i], worker);
+    }
+}
+
+comi_status ops_matmul_group(comi_err *e, comi_pool *pool, const ops_mm_item *items, int n_items,
+                             const float *x, int64_t n) {
+    if (n_items < 1 || n_items > OPS_GROUP_MAX)
+        return comi_err_set(e, COMI_ERR_INVALID_ARG, "matmul group of %d items (1..%d)", n_items,
+                            OPS_GROUP_MAX);
+    if (n >= OPS_GEMM_MIN_ROWS || n_items == 1) {
+        for (int i = 0; i < n_items; i++) {
+            comi_status st = ops_matmul(e, pool, items[i].w, x, n, items[i].y, items[i].ldy);
+            if (st) return st;
+        }
+        return COMI_OK;
+    }
+    if (n <= 0) return COMI_OK;
+    mm_group_job g = {.n_items = n_items};
+    size_t off[OPS_GROUP_MAX], total = 0;
+    const int64_t k = items[0].w->ne[0];
+    for (int i = 0; i < n_items; i++) {
+        const comi_tensor *w = items[i].w;
+        mm_job *j = &g.items[i];
+        *j = (mm_job){.w = w, .k = k, .x = x, .n = n, .y = items[i].y, .ldy = items[i].ldy};
+        if (w->ne[0] != k)
+            return comi_err_set(e, COMI_ERR_INVALID_ARG, "%s: %lld columns in a group of %lld",
+                                w->name ? w->name : "weight", (long long)w->ne[0], (long long)k);
+        if (!quant_row_bytes(w->type, k, &j->row_bytes))
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: weight type %d unsupported in matmul",
+                                w->name ? w->name : "weight", (int)w->type);
+        j->xq_bytes = quant_vec_bytes(w->type, k);
+        if (!j->xq_bytes)
+            return comi_err_set(e, COMI_ERR_UNSUPPORTED, "%s: no dot kernel for type %s",
+                                w->name ? w->name : "weight", quant_type_name(w->type));
+        off[i] = total;
+        total += (size_t)n * j->xq_bytes;
+        g.first_row[i + 1] = g.first_row[i] + w->ne[1];
+    }
+    uint8_t *xq, *own = NULL;
+    if (pool) { /* reused: a decode step allocates nothing */
+        xq = pool_scratch(pool, POOL_SCRATCH_MATVEC, total);
+        if (!xq) return comi_err_set(e, COMI_ERR_NOMEM, "matmul input: out of memory");
+    } else {
+        xq = own = comi_alloc_array(e, 1, total, "matmul input");
+        if (!xq) return e ? e->status : COMI_ERR_NOMEM;
+    }
+    for (int i = 0; i < n_items; i++) {
+        mm_job *j = &g.items[i];
+        j->xq = xq + off[i];
+        /* the same conversion as an earlier item's: share its rows */
+        int same = -1;
+        for (int p = 0; p < i && same < 0; p++)
+            if (quant_vec_type(g.items[p].w->type) == quant_vec_type(j->w->type)) same = p;
+        if (same >= 0) j->xq = g.items[same].xq;
+        else
+            for (int64_t t = 0; t < n; t++)
+                quant_vec_quantize(j->w->type, x + t * k,
+                                   (uint8_t *)j->xq + (size_t)t * j->xq_bytes, k);
+    }
+    pool_for(pool, g.first_row[n_items], OPS_DOT_ROWS, mm_group_chunk, &g);
+    free(own);
+    return COMI_OK;
+}
+
 /* ---- attention --------------------------------------------------------- */
 
 #define ATT_BQ 32  /* query tokens per task */

@@ -93,6 +93,21 @@ bool ops_weight_supported(const comi_tensor *w);
 comi_status ops_matmul(comi_err *e, comi_pool *pool, const comi_tensor *w, const float *x,
                        int64_t n, float *y, int64_t ldy);
 
+/* Several products of the same input x (n x k) at once: items[i].y (n x
+ * items[i].ldy) = x times items[i].w transposed, every weight with ne[0] = k
+ * (at most OPS_GROUP_MAX). The results are bit for bit those of one
+ * ops_matmul per item; on the dot path (n < OPS_GEMM_MIN_ROWS) all the
+ * items' rows run in one parallel loop, so a decode step pays one wake-up
+ * and one join for q/k/v (or gate/up) instead of one per matrix. */
+#define OPS_GROUP_MAX 4
+typedef struct ops_mm_item {
+    const comi_tensor *w;
+    float *y;
+    int64_t ldy;
+} ops_mm_item;
+comi_status ops_matmul_group(comi_err *e, comi_pool *pool, const ops_mm_item *items, int n_items,
+                             const float *x, int64_t n);
+
 /* Causal multi-head attention with grouped-query heads, never holding more
  * than a tile of scores (online softmax over key blocks, flash-attention
  * style).

@@ -276,9 +276,9 @@ static comi_status run_layers(comi_ctx *ctx, comi_pool *pool, comi_session *s, i
             vn = vc + p0 * kvd;
         }
         ops_rmsnorm_rows(pool, s->xn, s->x, ly->attn_norm, c, d, m->norm_eps);
-        if ((st = ops_matmul(e, pool, &ly->wq, s->xn, c, s->q, m->q_dim)) ||
-            (st = ops_matmul(e, pool, &ly->wk, s->xn, c, kn, kvd)) ||
-            (st = ops_matmul(e, pool, &ly->wv, s->xn, c, vn, kvd)) ||
+        const ops_mm_item qkv[3] = {
+            {&ly->wq, s->q, m->q_dim}, {&ly->wk, kn, kvd}, {&ly->wv, vn, kvd}};
+        if ((st = ops_matmul_group(e, pool, qkv, 3, s->xn, c)) ||
             (st = apply_lora(e, pool, s, &ly->lora[LORA_Q], s->xn, c, s->q, m->q_dim)) ||
             (st = apply_lora(e, pool, s, &ly->lora[LORA_K], s->xn, c, kn, kvd)) ||
             (st = apply_lora(e, pool, s, &ly->lora[LORA_V], s->xn, c, vn, kvd)))
@@ -322,9 +322,9 @@ static comi_status run_layers(comi_ctx *ctx, comi_pool *pool, comi_session *s, i
             s->x[i] += s->xn[i];
 
         ops_rmsnorm_rows(pool, s->xn, s->x, ly->ffn_norm, c, d, m->norm_eps);
-        if ((st = ops_matmul(e, pool, &ly->w_gate, s->xn, c, s->gate, m->n_ff)) ||
-            (st = ops_matmul(e, pool, &ly->w_up, s->xn, c, s->up, m->n_ff)))
-            return st;
+        const ops_mm_item gate_up[2] = {{&ly->w_gate, s->gate, m->n_ff},
+                                        {&ly->w_up, s->up, m->n_ff}};
+        if ((st = ops_matmul_group(e, pool, gate_up, 2, s->xn, c))) return st;
         ops_swiglu_rows(pool, s->gate, s->up, c, m->n_ff);
         if ((st = ops_matmul(e, pool, &ly->w_down, s->gate, c, s->xn, d))) return st;
         for (int64_t i = 0; i < c * d; i++)
