@@ -4,10 +4,15 @@
  * text for models without a template), tokenizing, prefill, greedy
  * decoding and the answer's post-processing.
  *
- * The chat template: comi.h has no template API yet, so a model counts as
- * ChatML (the family of SmolLM2 and Qwen) when "<|im_start|>" and
- * "<|im_end|>" are single control tokens of its vocabulary and
- * "<|im_end|>" ends generation; any other model is refused in chat format.
+ * The chat template: a model counts as ChatML (the family of SmolLM2 and
+ * Qwen) when "<|im_start|>" and "<|im_end|>" are single control tokens of
+ * its vocabulary and "<|im_end|>" ends generation; any other model is
+ * refused in chat format. The prompt is not rendered through
+ * comi_chat_tokenize on purpose: that renders the template to text and
+ * tokenizes it with special-token parsing, as llama.cpp does, so a context
+ * that contains "<|im_end|>" would end the user turn; here the control
+ * tokens are inserted by id and the texts between them are tokenized
+ * without parsing special tokens.
  * With the system message always given, ChatML renders as
  *   <|im_start|>system\nSYSTEM<|im_end|>\n<|im_start|>user\nUSER<|im_end|>\n
  *   <|im_start|>assistant\n
