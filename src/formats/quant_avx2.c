@@ -392,6 +392,22 @@ static inline __m128i k_sub_sums(const uint8_t *x) {
     return _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
 }
 
+/* The start of a Q4_K / Q5_K block's dot: adds the mins' term, dmin * dx *
+ * sum_j min_j * (sum of q8 over sub-block j), to *accm and returns the 8
+ * scales as int16 in both 128-bit lanes. */
+static inline __m256i k4_block_start(const uint8_t *w, const uint8_t *x, float dx, __m128 *accm) {
+    __m256i sm = k4_scales_mins(w + 4);
+    __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), k_sub_sums(x));
+    *accm = _mm_fmadd_ps(_mm_set1_ps(ld_f16(w + 2) * dx), _mm_cvtepi32_ps(pm), *accm);
+    __m128i sc128 = _mm256_castsi256_si128(sm);
+    return _mm256_set_m128i(sc128, sc128);
+}
+
+static inline float hsum4(__m128 v) {
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehdup_ps(v)));
+}
+
 /* Broadcasts int16 element k of each 128-bit lane. */
 static inline __m256i bcast_i16(__m256i v, int k) {
     return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * k + 1) << 8 | 2 * k)));
@@ -402,13 +418,8 @@ static float dot_q4_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++, w += 144, x += Q8_K_BYTES) {
-        __m256i sm = k4_scales_mins(w + 4);
         float dx = ld_f32(x);
-        /* the mins' term: dmin * dx * sum_j min_j * (sum of q8 over sub-block j) */
-        __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), k_sub_sums(x));
-        accm = _mm_fmadd_ps(_mm_set1_ps(ld_f16(w + 2) * dx), _mm_cvtepi32_ps(pm), accm);
-        __m128i sc128 = _mm256_castsi256_si128(sm);
-        __m256i sc = _mm256_set_m128i(sc128, sc128);
+        __m256i sc = k4_block_start(w, x, dx, &accm);
         const uint8_t *qs = w + 16, *q8 = x + 4;
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
@@ -424,9 +435,7 @@ static float dot_q4_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * dx), _mm256_cvtepi32_ps(sumi), acc);
     }
-    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return hsum8(acc) - _mm_cvtss_f32(m);
+    return hsum8(acc) - hsum4(accm);
 }
 
 static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
@@ -434,12 +443,8 @@ static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++, w += 176, x += Q8_K_BYTES) {
-        __m256i sm = k4_scales_mins(w + 4);
         float dx = ld_f32(x);
-        __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), k_sub_sums(x));
-        accm = _mm_fmadd_ps(_mm_set1_ps(ld_f16(w + 2) * dx), _mm_cvtepi32_ps(pm), accm);
-        __m128i sc128 = _mm256_castsi256_si128(sm);
-        __m256i sc = _mm256_set_m128i(sc128, sc128);
+        __m256i sc = k4_block_start(w, x, dx, &accm);
         const uint8_t *qs = w + 48, *q8 = x + 4;
         __m256i qh = _mm256_loadu_si256((const __m256i *)(w + 16));
         __m256i sumi = _mm256_setzero_si256();
@@ -461,9 +466,7 @@ static float dot_q5_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(w) * dx), _mm256_cvtepi32_ps(sumi), acc);
     }
-    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return hsum8(acc) - _mm_cvtss_f32(m);
+    return hsum8(acc) - hsum4(accm);
 }
 
 static float dot_q6_k_simd(const uint8_t *w, const uint8_t *x, int64_t n) {
