@@ -113,6 +113,12 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        help="start at this example of the first LIMIT (to split a set over processes)",
+    )
     ap.add_argument("--ratios", default="4,8,16,32")
     ap.add_argument(
         "--model",
@@ -183,6 +189,7 @@ def main():
                 rows.append(json.loads(line))
             if len(rows) >= a.limit:
                 break
+    rows = rows[a.skip :]
     todo = sum(1 for x in rows for r in ratios if (str(x["id"]), r) not in done)
     print(f"{len(rows)} examples, {todo} runs to do", file=sys.stderr)
     n = failed = 0
