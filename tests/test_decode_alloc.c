@@ -16,18 +16,10 @@ int main(void) {
 #else
 #include <stdatomic.h>
 
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t sz);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
+#include "libc_alloc.h"
 
 static atomic_int counting;
 static atomic_long n_allocs;
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t sz);
-void *realloc(void *p, size_t n);
-void free(void *p);
 
 void *malloc(size_t n) {
     if (atomic_load_explicit(&counting, memory_order_relaxed)) atomic_fetch_add(&n_allocs, 1);

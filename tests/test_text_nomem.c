@@ -23,15 +23,7 @@ int main(void) {
 #include <stdio.h>
 #include <string.h>
 
-void *__libc_malloc(size_t n);
-void *__libc_calloc(size_t n, size_t sz);
-void *__libc_realloc(void *p, size_t n);
-void __libc_free(void *p);
-
-void *malloc(size_t n);
-void *calloc(size_t n, size_t sz);
-void *realloc(void *p, size_t n);
-void free(void *p);
+#include "libc_alloc.h"
 
 static atomic_flag lock = ATOMIC_FLAG_INIT;
 static int counting;   /* under lock */
