@@ -5,6 +5,7 @@
 #   2. for the trained checkpoint with every row given the next row's context,
 #   3. for the untrained module (the base's layers, LoRA B = 0) with the right contexts.
 # If 1 and 2 are close, the decoder does not use its memories.
+# MERGE (16) and ALPHA (32) as the checkpoint was trained with.
 # Needs the finished run of scripts/train_smollm2.sh (OUT as there). ~5 CPU-min.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +24,8 @@ with open(sys.argv[2], "w") as f:
         s["input"] = rows[(i + 1) % len(rows)]["input"]
         f.write(json.dumps(s) + "\n")
 PY
-A="--model $BASE --encoder-layers 8 --fusion-layers 1 --merge-size 16 --lora-r 128 --lora-alpha 32
+A="--model $BASE --encoder-layers 8 --fusion-layers 1 --merge-size ${MERGE:-16} --lora-r 128
+   --lora-alpha ${ALPHA:-32}
    --context-tokens 768 --threads ${THREADS:-1} --quiet"
 # shellcheck disable=SC2086
 echo "trained, right contexts:   $("$COMI" train $A --init "$C" --data "$D/heldout.jsonl" --dump-grad "$TMP/g.safetensors" | tail -1)"

@@ -863,6 +863,77 @@ static void test_bad_rows(comi_ctx *ctx) {
     }
 }
 
+/* --lora-alpha 0 freezes the decoder outright: its LoRA adds nothing to the
+ * loss (a non-zero B changes nothing), gets zero gradients, and B stays 0
+ * through AdamW steps while the encoder and fusion block still learn. */
+static void test_frozen_decoder(comi_ctx *ctx, const char *base_name) {
+    char p[1024], tn[300];
+    snprintf(p, sizeof p, "%s/forward/models/%s", golden, base_name);
+    comi_model *base = NULL;
+    if (comi_model_load(ctx, p, NULL, &base) != COMI_OK) {
+        test_fail("train lora alpha 0: base loads", comi_errmsg(ctx));
+        return;
+    }
+    tr_opts o = tr_default_opts();
+    o.encoder_layers = 2;
+    o.merge_size = 4;
+    o.lora_r = 4;
+    o.lora_alpha = 0;
+    o.lora_dropout = 0.1f;
+    comi_err e = {0};
+    tr_model *m = NULL;
+    if (!test_check("train lora alpha 0: module builds", tr_model_new(&e, base, &o, &m) == COMI_OK,
+                    "%s", e.msg)) {
+        comi_model_free(base);
+        return;
+    }
+    int32_t c_ids[40], q_ids[5], a_ids[4];
+    for (int i = 0; i < 40; i++) c_ids[i] = 100 + (int32_t)(fd_unif() * 2000);
+    for (int i = 0; i < 5; i++) q_ids[i] = 100 + (int32_t)(fd_unif() * 2000);
+    for (int i = 0; i < 4; i++) a_ids[i] = 100 + (int32_t)(fd_unif() * 2000);
+    tr_example ex = {.ctx = c_ids, .q = q_ids, .ans = a_ids, .n_ctx = 40, .n_q = 5, .n_ans = 4};
+    double l0 = NAN, l1 = NAN;
+    bool ok = tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &l0, NULL) == COMI_OK;
+    /* a non-zero B must not change the loss */
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strstr(m->params[i].name, "lora_B"))
+            for (int64_t j = 0; j < m->params[i].n; j++)
+                m->params[i].w[j] = (float)(0.2 * (fd_unif() - 0.5));
+    ok = ok && tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &l1, NULL) == COMI_OK;
+    snprintf(tn, sizeof tn, "train lora alpha 0 %s: LoRA adds nothing (loss %.9f = %.9f)",
+             base_name, l0, l1);
+    test_check(tn, ok && l0 == l1, "%s", ok ? "the losses differ" : e.msg);
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strstr(m->params[i].name, "lora_B"))
+            memset(m->params[i].w, 0, sizeof(float) * (size_t)m->params[i].n);
+    tr_param *q = tr_find(m, "encoder.model.layers.0.self_attn.q_proj.weight");
+    float q0 = q ? q->w[7] : 0;
+    tr_adamw opt = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0};
+    int64_t lora_nonzero_g = 0, lora_nonzero_b = 0, n_lora = 0;
+    for (int s = 1; ok && s <= 2; s++) {
+        tr_zero_grad(m);
+        ok = tr_example_step(&e, ctx, m, &ex, true, 1.0f, (uint64_t)s, &l1, NULL) == COMI_OK;
+        for (int32_t i = 0; i < m->n_params; i++) {
+            if (!strstr(m->params[i].name, "lora_")) continue;
+            n_lora++;
+            for (int64_t j = 0; j < m->params[i].n; j++) lora_nonzero_g += m->params[i].g[j] != 0;
+        }
+        tr_adamw_step(m, &opt, 1.0, s);
+    }
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strstr(m->params[i].name, "lora_B"))
+            for (int64_t j = 0; j < m->params[i].n; j++) lora_nonzero_b += m->params[i].w[j] != 0;
+    snprintf(tn, sizeof tn,
+             "train lora alpha 0 %s: LoRA gradients 0, B stays 0, the encoder learns", base_name);
+    test_check(tn, ok && n_lora > 0 && lora_nonzero_g == 0 && lora_nonzero_b == 0 && q &&
+                       q->w[7] != q0,
+               "%s: %lld non-zero LoRA gradients, %lld non-zero B entries, encoder q %s",
+               ok ? "steps ran" : e.msg, (long long)lora_nonzero_g, (long long)lora_nonzero_b,
+               q && q->w[7] != q0 ? "moved" : "did not move");
+    tr_model_free(m);
+    comi_model_free(base);
+}
+
 int main(void) {
     golden = test_golden_dir();
     comi_ctx *ctx = comi_ctx_new(NULL);
@@ -877,6 +948,7 @@ int main(void) {
         test_fd_model(ctx, "tiny-qwen2-bpe.hf", 0.0f);
         test_fd_model(ctx, "tiny-qwen3-bpe.hf", 0.0f);
         test_fd_model(ctx, "tiny-llama-spm.hf", 0.1f);
+        test_frozen_decoder(ctx, "tiny-llama-spm.hf");
         if (!mkdtemp(tmpdir)) {
             test_fail("train api: temporary directory", "mkdtemp failed");
         } else {

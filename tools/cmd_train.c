@@ -74,8 +74,10 @@ int cmd_train(int argc, char **argv) {
          .ilo = 0, .ihi = 4096},
         {CLI_O("--lora-r", CLI_I64, &p.lora_r, "R", "decoder LoRA rank (default 128)"), .ilo = 1,
          .ihi = 65536},
-        {CLI_O("--lora-alpha", CLI_F32, &p.lora_alpha, "A", "LoRA alpha, scale A / R (default 32)"),
-         .flags = CLI_GT, .lo = 0},
+        {CLI_O("--lora-alpha", CLI_F32, &p.lora_alpha, "A",
+               "LoRA alpha, scale A / R (default 32; 0: the decoder frozen outright, its LoRA "
+               "adds nothing and learns nothing)"),
+         .flags = CLI_MIN, .lo = 0},
         {CLI_O("--lora-dropout", CLI_F32, &p.lora_dropout, "P", "LoRA dropout (default 0.05)"),
          .flags = CLI_MIN | CLI_MAX, .lo = 0, .hi = 0.999},
         {CLI_O("--lr", CLI_F64, &p.lr, "LR", "peak learning rate (default 1e-5)"),
