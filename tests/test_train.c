@@ -430,26 +430,39 @@ static double fd_check(comi_ctx *ctx, tr_model *m, tr_param *p, const tr_example
 
 /* Every kind of tensor of a module on base (a tiny model directory), with
  * LoRA B made non-zero and, when dropout > 0, dropout masks on. */
-static void test_fd_model(comi_ctx *ctx, const char *base_name, float dropout) {
+/* A small module (2 encoder layers, merge size 4, LoRA r 4) on base_name, a
+ * tiny model directory of the goldens; checks named "train TAG base_name:
+ * ...". False (both left NULL) when the base or the module cannot be made. */
+static bool tiny_module(comi_ctx *ctx, const char *tag, const char *base_name, float lora_alpha,
+                        float dropout, comi_model **base, tr_model **m) {
     char p[1024], tn[300];
     snprintf(p, sizeof p, "%s/forward/models/%s", golden, base_name);
-    comi_model *base = NULL;
-    snprintf(tn, sizeof tn, "train fd %s: base loads", base_name);
-    if (!test_check(tn, comi_model_load(ctx, p, NULL, &base) == COMI_OK, "%s", comi_errmsg(ctx)))
-        return;
+    *base = NULL;
+    *m = NULL;
+    snprintf(tn, sizeof tn, "train %s %s: base loads", tag, base_name);
+    if (!test_check(tn, comi_model_load(ctx, p, NULL, base) == COMI_OK, "%s", comi_errmsg(ctx)))
+        return false;
     tr_opts o = tr_default_opts();
     o.encoder_layers = 2;
     o.merge_size = 4;
     o.lora_r = 4;
-    o.lora_alpha = 8;
+    o.lora_alpha = lora_alpha;
     o.lora_dropout = dropout;
     comi_err e = {0};
-    tr_model *m = NULL;
-    snprintf(tn, sizeof tn, "train fd %s: module builds from the base", base_name);
-    if (!test_check(tn, tr_model_new(&e, base, &o, &m) == COMI_OK, "%s", e.msg)) {
-        comi_model_free(base);
-        return;
+    snprintf(tn, sizeof tn, "train %s %s: module builds from the base", tag, base_name);
+    if (!test_check(tn, tr_model_new(&e, *base, &o, m) == COMI_OK, "%s", e.msg)) {
+        comi_model_free(*base);
+        *base = NULL;
+        return false;
     }
+    return true;
+}
+
+static void test_fd_model(comi_ctx *ctx, const char *base_name, float dropout) {
+    char tn[300];
+    comi_model *base = NULL;
+    tr_model *m = NULL;
+    if (!tiny_module(ctx, "fd", base_name, 8, dropout, &base, &m)) return;
     for (int32_t i = 0; i < m->n_params; i++)
         if (strstr(m->params[i].name, "lora_B"))
             for (int64_t j = 0; j < m->params[i].n; j++)
@@ -867,26 +880,11 @@ static void test_bad_rows(comi_ctx *ctx) {
  * loss (a non-zero B changes nothing), gets zero gradients, and B stays 0
  * through AdamW steps while the encoder and fusion block still learn. */
 static void test_frozen_decoder(comi_ctx *ctx, const char *base_name) {
-    char p[1024], tn[300];
-    snprintf(p, sizeof p, "%s/forward/models/%s", golden, base_name);
+    char tn[300];
     comi_model *base = NULL;
-    if (comi_model_load(ctx, p, NULL, &base) != COMI_OK) {
-        test_fail("train lora alpha 0: base loads", comi_errmsg(ctx));
-        return;
-    }
-    tr_opts o = tr_default_opts();
-    o.encoder_layers = 2;
-    o.merge_size = 4;
-    o.lora_r = 4;
-    o.lora_alpha = 0;
-    o.lora_dropout = 0.1f;
-    comi_err e = {0};
     tr_model *m = NULL;
-    if (!test_check("train lora alpha 0: module builds", tr_model_new(&e, base, &o, &m) == COMI_OK,
-                    "%s", e.msg)) {
-        comi_model_free(base);
-        return;
-    }
+    if (!tiny_module(ctx, "lora alpha 0", base_name, 0, 0.1f, &base, &m)) return;
+    comi_err e = {0};
     int32_t c_ids[40], q_ids[5], a_ids[4];
     for (int i = 0; i < 40; i++) c_ids[i] = 100 + (int32_t)(fd_unif() * 2000);
     for (int i = 0; i < 5; i++) q_ids[i] = 100 + (int32_t)(fd_unif() * 2000);
