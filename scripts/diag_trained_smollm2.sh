@@ -6,7 +6,8 @@
 #   3. for the untrained module (the base's layers, LoRA B = 0) with the right contexts.
 # If 1 and 2 are close, the decoder does not use its memories.
 # MERGE (16) and ALPHA (32) as the checkpoint was trained with.
-# Needs the finished run of scripts/train_smollm2.sh (OUT as there). ~5 CPU-min.
+# Needs a checkpoint of scripts/train_smollm2.sh or of a stage of
+# scripts/train_smollm2_recon.sh (OUT as there, OUT.data beside it). ~5 CPU-min.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMI=${COMI:-$ROOT/build/comi}

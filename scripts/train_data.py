@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--task", choices=("qa", "reconstruct"), default="qa")
     ap.add_argument("--answer-words", type=int, default=40)
     a = ap.parse_args()
+    if a.docs < 1 or a.holdout < 0 or a.answer_words < 1:
+        ap.error("--docs and --answer-words must be >= 1, --holdout >= 0")
     rng = random.Random(a.seed)
     rows = []
     with open(a.inp, encoding="utf-8") as f:

@@ -428,8 +428,6 @@ static double fd_check(comi_ctx *ctx, tr_model *m, tr_param *p, const tr_example
     return fabs(fd - an) / fmax(fabs(an), 1e-3);
 }
 
-/* Every kind of tensor of a module on base (a tiny model directory), with
- * LoRA B made non-zero and, when dropout > 0, dropout masks on. */
 /* A small module (2 encoder layers, merge size 4, LoRA r 4) on base_name, a
  * tiny model directory of the goldens; checks named "train TAG base_name:
  * ...". False (both left NULL) when the base or the module cannot be made. */
@@ -458,15 +456,23 @@ static bool tiny_module(comi_ctx *ctx, const char *tag, const char *base_name, f
     return true;
 }
 
+/* Every LoRA B of m set to uniform values in [-0.1, 0.1) (PEFT starts them
+ * at 0, where some gradients and effects vanish). */
+static void randomize_lora_b(tr_model *m) {
+    for (int32_t i = 0; i < m->n_params; i++)
+        if (strstr(m->params[i].name, "lora_B"))
+            for (int64_t j = 0; j < m->params[i].n; j++)
+                m->params[i].w[j] = (float)(0.2 * (fd_unif() - 0.5));
+}
+
+/* Every kind of tensor of a module on base (a tiny model directory), with
+ * LoRA B made non-zero and, when dropout > 0, dropout masks on. */
 static void test_fd_model(comi_ctx *ctx, const char *base_name, float dropout) {
     char tn[300];
     comi_model *base = NULL;
     tr_model *m = NULL;
     if (!tiny_module(ctx, "fd", base_name, 8, dropout, &base, &m)) return;
-    for (int32_t i = 0; i < m->n_params; i++)
-        if (strstr(m->params[i].name, "lora_B"))
-            for (int64_t j = 0; j < m->params[i].n; j++)
-                m->params[i].w[j] = (float)(0.2 * (fd_unif() - 0.5));
+    randomize_lora_b(m);
     /* ids well inside every tiny vocabulary; two examples */
     int32_t ctx_ids[2][40], q_ids[2][5], ans_ids[2][4], rows[64];
     int n_rows = 0;
@@ -892,11 +898,7 @@ static void test_frozen_decoder(comi_ctx *ctx, const char *base_name) {
     tr_example ex = {.ctx = c_ids, .q = q_ids, .ans = a_ids, .n_ctx = 40, .n_q = 5, .n_ans = 4};
     double l0 = NAN, l1 = NAN;
     bool ok = tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &l0, NULL) == COMI_OK;
-    /* a non-zero B must not change the loss */
-    for (int32_t i = 0; i < m->n_params; i++)
-        if (strstr(m->params[i].name, "lora_B"))
-            for (int64_t j = 0; j < m->params[i].n; j++)
-                m->params[i].w[j] = (float)(0.2 * (fd_unif() - 0.5));
+    randomize_lora_b(m); /* a non-zero B must not change the loss */
     ok = ok && tr_example_step(&e, ctx, m, &ex, false, 1.0f, 0, &l1, NULL) == COMI_OK;
     snprintf(tn, sizeof tn, "train lora alpha 0 %s: LoRA adds nothing (loss %.9f = %.9f)",
              base_name, l0, l1);
